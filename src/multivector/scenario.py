@@ -1,0 +1,479 @@
+"""Scenarios: a dataset folder read, validated and held as tables.
+
+A :class:`Scenario` is the first stage of the one data path
+(scenario → compiled arrays → ``simulate`` → labelled results). It owns the raw tables of a dataset
+(see ``docs/data-format.md``) and the parameter table; it does no modelling. :func:`load` reads and
+validates a folder; every problem is an :class:`~multivector.errors.InputError` naming the file, row
+and column.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import math
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from multivector.errors import InputError
+
+LAYERS = ("rail_1435", "rail_1520", "water", "sea", "lake_ferry", "pipeline", "tanker", "road")
+MODES = ("rail", "ferry", "sea", "lake_ferry", "pipeline", "tanker", "road")
+NODE_KINDS = ("origin", "destination", "border", "gauge_change", "port", "junction", "oilfield",
+              "terminal", "waypoint")
+#: Modes whose delay grows as a queue (ferries and lake ferries); other capacitated links use BPR.
+QUEUE_MODES = ("ferry", "lake_ferry", "tanker")
+
+TABLES = {
+    "sources.csv": ["id", "kind", "title", "url", "year", "low", "high", "note"],
+    "nodes.csv": ["id", "name", "country", "kind", "lat", "lon", "source"],
+    "links.csv": ["id", "from", "to", "mode", "gauge_mm", "length_km", "capacity_mt", "extra_time_h",
+                  "extra_cost_usd", "risk_class", "commodities", "sources"],
+    "transfers.csv": ["node", "between", "capacity_mt", "time_h", "cost_usd", "risk_class", "sources"],
+    "demand.csv": ["origin", "destination", "commodity", "year", "volume", "source"],
+    "timeline.csv": ["year", "parameter", "value", "source"],
+    "targets.csv": ["id", "year", "metric", "observed", "unit", "source", "note"],
+}
+#: Numeric columns of each table, and whether a value is required.
+NUMERIC = {
+    "nodes.csv": {"lat": True, "lon": True},
+    "links.csv": {"gauge_mm": False, "length_km": True, "capacity_mt": False, "extra_time_h": False,
+                  "extra_cost_usd": False, "opens": False, "oneway": False},
+    "transfers.csv": {"capacity_mt": False, "time_h": True, "cost_usd": True},
+    "demand.csv": {"year": True, "volume": True},
+    "timeline.csv": {"year": True, "value": True},
+    "targets.csv": {"year": True, "observed": True},
+}
+#: Numeric columns that must not be negative (and capacity must be > 0 where given).
+NON_NEGATIVE = {"length_km", "capacity_mt", "extra_time_h", "time_h", "volume", "observed"}
+
+
+class Parameter(BaseModel):
+    """One uncertain quantity or lever: its default, plausible range, unit and source."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    value: float
+    min: float
+    max: float
+    unit: str
+    source: str
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _in_range(self):
+        if not (math.isfinite(self.value) and math.isfinite(self.min) and math.isfinite(self.max)):
+            raise ValueError("value, min and max must be finite numbers")
+        if self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        if not self.min <= self.value <= self.max:
+            raise ValueError(f"value {self.value} lies outside its range [{self.min}, {self.max}]")
+        return self
+
+
+class Commodity(BaseModel):
+    """A class of freight assigned on its own: its units and how it loads capacity."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    label: str = ""
+    unit: str
+    tonnes_per_unit: float
+    cost_unit: str
+    cost_units_per_unit: float
+    sources: str
+
+    @model_validator(mode="after")
+    def _positive(self):
+        if self.tonnes_per_unit <= 0 or self.cost_units_per_unit <= 0:
+            raise ValueError("tonnes_per_unit and cost_units_per_unit must be > 0")
+        return self
+
+
+class Corridor(BaseModel):
+    """A named corridor: a path belongs to the first corridor (in file order) whose nodes it passes."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    label: str = ""
+    via_nodes: list[str]
+    kazakhstan_nodes: list[str] = []
+
+
+@dataclass
+class Scenario:
+    """A validated dataset: tables, parameters, commodities and corridors.
+
+    Build one with :func:`load`; the constructor only stores what it is given.
+    """
+
+    name: str
+    path: Path | None
+    model: dict
+    parameters: dict[str, Parameter]
+    commodities: dict[str, Commodity]
+    corridors: dict[str, Corridor]
+    tables: dict[str, pd.DataFrame]
+    calibration: dict = field(default_factory=dict)
+
+    @property
+    def nodes(self) -> pd.DataFrame:
+        return self.tables["nodes.csv"]
+
+    @property
+    def links(self) -> pd.DataFrame:
+        return self.tables["links.csv"]
+
+    @property
+    def transfers(self) -> pd.DataFrame:
+        return self.tables["transfers.csv"]
+
+    @property
+    def demand(self) -> pd.DataFrame:
+        return self.tables["demand.csv"]
+
+    @property
+    def timeline(self) -> pd.DataFrame:
+        return self.tables["timeline.csv"]
+
+    @property
+    def targets(self) -> pd.DataFrame:
+        return self.tables["targets.csv"]
+
+    @property
+    def sources(self) -> pd.DataFrame:
+        return self.tables["sources.csv"]
+
+    @property
+    def base_year(self) -> int:
+        return int(self.model.get("base_year", 2024))
+
+    @property
+    def overland_corridors(self) -> list[str]:
+        return list(self.model.get("overland_corridors", []))
+
+    def defaults(self) -> dict[str, float]:
+        """Parameter values: the file's defaults, with calibrated values where a fit is stored."""
+        values = {name: p.value for name, p in self.parameters.items()}
+        values.update({k: v for k, v in self.calibration.get("values", {}).items() if k in values})
+        return values
+
+    def check_names(self, names, what="parameter") -> None:
+        """Raise an InputError for a name that is not a parameter, listing close matches."""
+        for name in names:
+            if name not in self.parameters:
+                close = difflib.get_close_matches(name, list(self.parameters), n=5, cutoff=0.5)
+                hint = ("did you mean " + ", ".join(close) + "?") if close else \
+                    "run 'multivector params' to list them"
+                raise InputError(f"unknown {what} '{name}'", hint=hint)
+
+    def fingerprint(self) -> str:
+        """A short hash of everything that defines the scenario's results."""
+        h = hashlib.sha256()
+        for name in sorted(self.tables):
+            h.update(name.encode())
+            h.update(pd.util.hash_pandas_object(self.tables[name], index=False).values.tobytes())
+        h.update(repr(sorted(self.defaults().items())).encode())
+        return h.hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------------------------
+# reading
+
+def builtin_datasets() -> list[str]:
+    root = resources.files("multivector") / "datasets"
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and (p / "model.toml").is_file())
+
+
+def dataset_path(name_or_dir: str | Path) -> Path:
+    """Resolve a built-in dataset name or a folder to a folder holding model.toml."""
+    candidate = Path(name_or_dir)
+    if candidate.is_dir():
+        if not (candidate / "model.toml").is_file():
+            raise InputError("folder has no model.toml", file=candidate,
+                             hint="a dataset folder holds model.toml and the CSV tables; "
+                                  "'multivector data copy kazakhstan DIR' writes one")
+        return candidate
+    if str(name_or_dir) in builtin_datasets():
+        return Path(str(resources.files("multivector") / "datasets" / str(name_or_dir)))
+    raise InputError(f"no dataset or folder named '{name_or_dir}'",
+                     hint="built-in datasets: " + ", ".join(builtin_datasets()))
+
+
+def _read_table(folder: Path, name: str) -> pd.DataFrame:
+    path = folder / name
+    if not path.is_file():
+        raise InputError("file is missing", file=path, hint="see docs/data-format.md for the layout")
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot be read as CSV: {exc}", file=path) from None
+    missing = [c for c in TABLES[name] if c not in df.columns]
+    if missing:
+        raise InputError(f"missing column(s) {', '.join(missing)}", file=path,
+                         hint="expected columns: " + ",".join(TABLES[name]))
+    df = df.map(str.strip)
+    for column, required in NUMERIC.get(name, {}).items():
+        if column not in df.columns:
+            continue
+        values = []
+        for i, text in enumerate(df[column]):
+            row = i + 2  # header is line 1
+            if text == "":
+                if required:
+                    raise InputError("value is missing", file=path, row=row, column=column)
+                values.append(math.nan)
+                continue
+            try:
+                value = float(text)
+            except ValueError:
+                raise InputError(f"'{text}' is not a number", file=path, row=row, column=column,
+                                 hint="write a plain decimal number such as 12.5") from None
+            if not math.isfinite(value):
+                raise InputError(f"'{text}' is not a finite number", file=path, row=row, column=column)
+            if column in NON_NEGATIVE and value < 0:
+                raise InputError(f"{column} must not be negative (got {text})", file=path, row=row,
+                                 column=column)
+            if column == "capacity_mt" and value == 0:
+                raise InputError("capacity must be > 0, or empty for a link that is not binding",
+                                 file=path, row=row, column=column)
+            values.append(value)
+        df[column] = pd.Series(values, index=df.index, dtype=float)
+    return df
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"is not valid TOML: {exc}", file=path) from None
+
+
+def _pydantic_error(exc: ValidationError, file: Path, where: str) -> InputError:
+    first = exc.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or where
+    msg = first["msg"].removeprefix("Value error, ")
+    return InputError(f"[{where}] {loc}: {msg}", file=file)
+
+
+def load(name_or_dir: str | Path = "kazakhstan") -> Scenario:
+    """Read and validate a dataset: a built-in name (``"kazakhstan"``) or a folder."""
+    folder = dataset_path(name_or_dir)
+    toml_path = folder / "model.toml"
+    doc = _read_toml(toml_path)
+    for section in ("model", "parameters", "commodities", "corridors"):
+        if section not in doc:
+            raise InputError(f"missing [{section}] section", file=toml_path,
+                             hint="see docs/data-format.md")
+    parameters, commodities, corridors = {}, {}, {}
+    for kind, target, cls in (("parameters", parameters, Parameter),
+                              ("commodities", commodities, Commodity),
+                              ("corridors", corridors, Corridor)):
+        for name, body in doc[kind].items():
+            if not isinstance(body, dict):
+                raise InputError(f"[{kind}.{name}] must be a table", file=toml_path)
+            try:
+                target[name] = cls(name=name, **body)
+            except ValidationError as exc:
+                raise _pydantic_error(exc, toml_path, f"{kind}.{name}") from None
+    tables = {name: _read_table(folder, name) for name in TABLES}
+    calibration = {}
+    if (folder / "calibration.toml").is_file():
+        calibration = _read_toml(folder / "calibration.toml")
+    scenario = Scenario(name=str(doc["model"].get("name", folder.name)), path=folder,
+                        model=doc["model"], parameters=parameters, commodities=commodities,
+                        corridors=corridors, tables=tables, calibration=calibration)
+    validate(scenario)
+    return scenario
+
+
+# ------------------------------------------------------------------------------------------------
+# validation
+
+def _file(s: Scenario, name: str):
+    return (s.path / name) if s.path else name
+
+
+def validate(s: Scenario) -> None:
+    """Check cross-references between the tables; raise InputError on the first problem."""
+    nodes = s.nodes
+    node_ids = set(nodes["id"])
+    f = _file(s, "nodes.csv")
+    dup = nodes["id"][nodes["id"].duplicated()]
+    if len(dup):
+        raise InputError(f"duplicate node id '{dup.iloc[0]}'", file=f, row=int(dup.index[0]) + 2,
+                         column="id")
+    for i, kind in enumerate(nodes["kind"]):
+        if kind not in NODE_KINDS:
+            raise InputError(f"unknown node kind '{kind}'", file=f, row=i + 2, column="kind",
+                             hint="one of " + ", ".join(NODE_KINDS))
+
+    links = s.links
+    f = _file(s, "links.csv")
+    dup = links["id"][links["id"].duplicated()]
+    if len(dup):
+        raise InputError(f"duplicate link id '{dup.iloc[0]}'", file=f, row=int(dup.index[0]) + 2,
+                         column="id", hint="every link needs its own id")
+    for i, row in links.iterrows():
+        r = i + 2
+        for col in ("from", "to"):
+            if row[col] not in node_ids:
+                close = difflib.get_close_matches(row[col], list(node_ids), n=3)
+                raise InputError(f"unknown node '{row[col]}'", file=f, row=r, column=col,
+                                 hint=("did you mean " + ", ".join(close) + "?") if close
+                                 else "add it to nodes.csv")
+        if row["from"] == row["to"]:
+            raise InputError("a link must join two different nodes", file=f, row=r, column="to")
+        if row["mode"] not in MODES:
+            raise InputError(f"unknown mode '{row['mode']}'", file=f, row=r, column="mode",
+                             hint="one of " + ", ".join(MODES))
+        if row["mode"] == "rail" and row["gauge_mm"] not in (1435.0, 1520.0):
+            raise InputError("a rail link needs gauge_mm 1435 or 1520", file=f, row=r,
+                             column="gauge_mm")
+        if row["length_km"] <= 0:
+            raise InputError("length_km must be > 0", file=f, row=r, column="length_km")
+        for c in filter(None, row["commodities"].split(";")):
+            if c not in s.commodities:
+                raise InputError(f"unknown commodity '{c}'", file=f, row=r, column="commodities",
+                                 hint="defined in model.toml: " + ", ".join(s.commodities))
+        if not row["commodities"]:
+            raise InputError("no commodity may use this link", file=f, row=r, column="commodities",
+                             hint="list them separated by ';', e.g. container;bulk")
+        _check_risk(s, row["risk_class"], f, r)
+        _check_sources(s, row, f, r, ["length_km", "capacity_mt", "extra_time_h", "extra_cost_usd"])
+
+    f = _file(s, "transfers.csv")
+    seen = set()
+    for i, row in s.transfers.iterrows():
+        r = i + 2
+        if row["node"] not in node_ids:
+            raise InputError(f"unknown node '{row['node']}'", file=f, row=r, column="node")
+        pair = row["between"].split("|")
+        if len(pair) != 2 or any(p not in LAYERS for p in pair) or pair[0] == pair[1]:
+            raise InputError(f"'{row['between']}' is not two different layers joined by '|'",
+                             file=f, row=r, column="between", hint="layers: " + ", ".join(LAYERS))
+        key = (row["node"], frozenset(pair))
+        if key in seen:
+            raise InputError(f"duplicate transfer {row['between']} at {row['node']}", file=f, row=r,
+                             column="between")
+        seen.add(key)
+        _check_risk(s, row["risk_class"], f, r)
+        _check_sources(s, row, f, r, ["capacity_mt", "time_h", "cost_usd"])
+
+    f = _file(s, "demand.csv")
+    for i, row in s.demand.iterrows():
+        r = i + 2
+        for col in ("origin", "destination"):
+            if row[col] not in node_ids:
+                raise InputError(f"unknown node '{row[col]}'", file=f, row=r, column=col)
+        if row["commodity"] not in s.commodities:
+            raise InputError(f"unknown commodity '{row['commodity']}'", file=f, row=r,
+                             column="commodity", hint="defined in model.toml: " + ", ".join(s.commodities))
+        if row["origin"] == row["destination"]:
+            raise InputError("origin equals destination", file=f, row=r, column="destination")
+        _check_source_id(s, row["source"], f, r, "source")
+    if s.demand.duplicated(["origin", "destination", "commodity", "year"]).any():
+        i = int(s.demand.index[s.demand.duplicated(["origin", "destination", "commodity", "year"])][0])
+        raise InputError("duplicate OD pair for the same commodity and year", file=f, row=i + 2)
+
+    f = _file(s, "timeline.csv")
+    for i, row in s.timeline.iterrows():
+        if row["parameter"] not in s.parameters:
+            close = difflib.get_close_matches(row["parameter"], list(s.parameters), n=3)
+            raise InputError(f"unknown parameter '{row['parameter']}'", file=f, row=i + 2,
+                             column="parameter",
+                             hint=("did you mean " + ", ".join(close) + "?") if close else None)
+        _check_source_id(s, row["source"], f, i + 2, "source")
+
+    f = _file(s, "targets.csv")
+    for i, row in s.targets.iterrows():
+        _check_source_id(s, row["source"], f, i + 2, "source")
+        if int(row["year"]) > 2024:
+            raise InputError("calibration targets must be observations up to 2024", file=f,
+                             row=i + 2, column="year")
+
+    f = _file(s, "nodes.csv")
+    for i, row in nodes.iterrows():
+        if not (-90 <= row["lat"] <= 90):
+            raise InputError(f"latitude {row['lat']} out of range", file=f, row=i + 2, column="lat")
+        if not (-180 <= row["lon"] <= 180):
+            raise InputError(f"longitude {row['lon']} out of range", file=f, row=i + 2, column="lon")
+        _check_source_id(s, row["source"], f, i + 2, "source")
+
+    toml = _file(s, "model.toml")
+    for p in s.parameters.values():
+        _check_source_id(s, p.source, toml, None, f"parameters.{p.name}.source")
+    for c in s.commodities.values():
+        for entry in filter(None, c.sources.split(";")):
+            _check_source_id(s, entry.split("=", 1)[-1], toml, None, f"commodities.{c.name}.sources")
+    for c in s.corridors.values():
+        for n in c.via_nodes + c.kazakhstan_nodes:
+            if n not in node_ids:
+                raise InputError(f"[corridors.{c.name}] unknown node '{n}'", file=toml)
+    for name in s.overland_corridors:
+        if name not in s.corridors:
+            raise InputError(f"[model] overland_corridors names unknown corridor '{name}'", file=toml)
+
+
+def _check_risk(s: Scenario, risk: str, f, r: int) -> None:
+    if risk and f"risk_{risk}" not in s.parameters:
+        raise InputError(f"risk class '{risk}' has no parameter 'risk_{risk}' in model.toml",
+                         file=f, row=r, column="risk_class")
+
+
+def _check_source_id(s: Scenario, sid: str, f, r, column: str) -> None:
+    ids = set(s.sources["id"])
+    if not sid:
+        raise InputError("no source given", file=f, row=r, column=column,
+                         hint="name a figure id or an assumption id (A-...) from sources.csv")
+    if sid.startswith("assumption:"):
+        return
+    if sid not in ids:
+        close = difflib.get_close_matches(sid, list(ids), n=3)
+        raise InputError(f"source '{sid}' is not in sources.csv", file=f, row=r, column=column,
+                         hint=("did you mean " + ", ".join(close) + "?") if close else
+                         "add a row to sources.csv")
+
+
+def _check_sources(s: Scenario, row, f, r: int, fields: list[str]) -> None:
+    """Every non-empty numeric field of a row must be covered by a `field=ID` or `*=ID` entry."""
+    covered = {}
+    for entry in filter(None, row["sources"].split(";")):
+        if "=" not in entry:
+            raise InputError(f"'{entry}' is not field=ID", file=f, row=r, column="sources",
+                             hint="e.g. length_km=NF-60;capacity_mt=BOR-02 or *=A-ESTIMATE")
+        key, sid = (x.strip() for x in entry.split("=", 1))
+        _check_source_id(s, sid, f, r, "sources")
+        covered[key] = sid
+    for name in fields:
+        value = row[name]
+        if isinstance(value, float) and not math.isnan(value) and name not in covered \
+                and "*" not in covered:
+            raise InputError(f"{name} = {value:g} has no source", file=f, row=r, column="sources",
+                             hint=f"add {name}=ID (a figure or an A- assumption in sources.csv)")
+
+
+def check_sources_table(s: Scenario) -> list[str]:
+    """Problems with sources.csv itself: figures without URL/title, assumptions without rationale."""
+    problems = []
+    f = _file(s, "sources.csv")
+    dup = s.sources["id"][s.sources["id"].duplicated()]
+    if len(dup):
+        problems.append(f"{f}: duplicate source id '{dup.iloc[0]}'")
+    for i, row in s.sources.iterrows():
+        where = f"{f}: row {i + 2} ({row['id']})"
+        if row["kind"] == "figure":
+            if not row["title"] or not row["url"]:
+                problems.append(f"{where}: a figure needs a title and a URL")
+        elif row["kind"] == "assumption":
+            if not row["title"] or not row["note"]:
+                problems.append(f"{where}: an assumption needs a statement (title) and a rationale (note)")
+        else:
+            problems.append(f"{where}: kind must be 'figure' or 'assumption', not '{row['kind']}'")
+    return problems

@@ -1,0 +1,282 @@
+"""``simulate``: one code path from a scenario and a batch of parameter sets to labelled results.
+
+A single run is a batch of one. Parameters are an ``[N]`` column per name; every year the network's
+costs are built for all runs at once and the logit equilibrium is solved for all runs at once.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy import sparse
+
+from multivector import __version__
+from multivector.assign.sue import solve_logit_sue
+from multivector.errors import ConvergenceWarning, InputError
+from multivector.network import Network, compile_network
+from multivector.scenario import Scenario
+from multivector.vdf import bpr_delay, queue_delay
+
+_NETWORK_CACHE: dict[int, tuple[Scenario, Network]] = {}
+
+
+def network_of(scenario: Scenario) -> Network:
+    """The compiled network of a scenario (compiled once per scenario object)."""
+    key = id(scenario)
+    hit = _NETWORK_CACHE.get(key)
+    if hit is None or hit[0] is not scenario:
+        hit = (scenario, compile_network(scenario))
+        _NETWORK_CACHE[key] = hit
+    return hit[1]
+
+
+def parameter_table(scenario: Scenario, n: int = 1, overrides: Mapping | None = None,
+                    samples: pd.DataFrame | None = None) -> pd.DataFrame:
+    """An ``[N, P]`` table of parameter values: defaults, then sampled columns, then overrides."""
+    if samples is not None:
+        n = len(samples)
+        scenario.check_names(samples.columns)
+    table = pd.DataFrame({k: np.full(n, v, dtype=float) for k, v in scenario.defaults().items()})
+    if samples is not None:
+        for col in samples.columns:
+            table[col] = samples[col].to_numpy(dtype=float)
+    for name, value in (overrides or {}).items():
+        scenario.check_names([name])
+        arr = np.broadcast_to(np.asarray(value, dtype=float), (n,)).copy()
+        if not np.all(np.isfinite(arr)):
+            raise InputError(f"parameter '{name}' must be a finite number")
+        table[name] = arr
+    return table
+
+
+def _year_values(scenario: Scenario, table: pd.DataFrame, year: int, fixed: set[str]) -> pd.DataFrame:
+    """Parameter values in one year: observed conditions from timeline.csv unless set by the user."""
+    tl = scenario.timeline
+    rows = tl[tl["year"] == year]
+    if rows.empty:
+        return table
+    out = table.copy()
+    for _, r in rows.iterrows():
+        if r["parameter"] not in fixed:
+            out[r["parameter"]] = float(r["value"])
+    return out
+
+
+def demand_matrix(scenario: Scenario, net: Network, year: int, table: pd.DataFrame) -> np.ndarray:
+    """``[D, N]`` demand for one year: the latest year given at or before ``year``, grown after it."""
+    d = scenario.demand
+    out = np.zeros((len(net.od_origin), len(table)))
+    key = {(o, t, c): i for i, (o, t, c) in enumerate(zip(net.od_origin, net.od_destination,
+                                                          net.od_commodity))}
+    years = sorted(set(d["year"].astype(int)))
+    if year < years[0]:
+        raise InputError(f"no demand for {year}: demand.csv starts in {years[0]}",
+                         hint=f"choose years from {years[0]}")
+    for commodity, group in d.groupby("commodity"):
+        given = sorted(set(group["year"].astype(int)))
+        ref = max(y for y in given if y <= year) if any(y <= year for y in given) else given[0]
+        growth_name = f"demand_growth_{commodity}"
+        growth = table[growth_name].to_numpy() if growth_name in table else np.zeros(len(table))
+        factor = (1.0 + growth) ** (year - ref)
+        for _, r in group[group["year"].astype(int) == ref].iterrows():
+            out[key[(r["origin"], r["destination"], commodity)]] += r["volume"] * factor
+    return out
+
+
+def _per_layer(table: pd.DataFrame, prefix: str, names: Sequence[str], default: float) -> np.ndarray:
+    """``[len(names), N]`` of parameter ``prefix+name`` (default where the parameter is absent)."""
+    n = len(table)
+    return np.stack([table[f"{prefix}{x}"].to_numpy() if f"{prefix}{x}" in table
+                     else np.full(n, default) for x in names]) if names else np.zeros((0, n))
+
+
+class _Costs:
+    """Per-year cost arrays of the network for a batch of runs."""
+
+    def __init__(self, scenario: Scenario, net: Network, table: pd.DataFrame, year: int):
+        n = len(table)
+        layers = sorted(set(net.edge_layer))
+        li = np.searchsorted(layers, net.edge_layer)
+        free_layers = np.isin(np.array(layers), ["transfer", "connector"])
+        speed = _per_layer(table, "speed_", layers, np.inf)
+        speed[free_layers] = np.inf
+        tariff = _per_layer(table, "tariff_", layers, 0.0)
+        tariff[free_layers] = 0.0
+        for j, layer in enumerate(layers):
+            if not free_layers[j] and f"speed_{layer}" not in table:
+                raise InputError(f"model.toml has no parameter 'speed_{layer}' for links of layer {layer}",
+                                 hint=f"add [parameters.speed_{layer}]")
+        risks = sorted(set(net.edge_risk) - {""})
+        ri = np.array([risks.index(r) + 1 if r else 0 for r in net.edge_risk])
+        risk = np.vstack([np.zeros((1, n)), _per_layer(table, "risk_", risks, 0.0)])
+        length = net.edge_length[:, None]
+        self.edge_time = length / speed[li] + net.edge_extra_time[:, None]          # [E, N]
+        self.edge_money = length * tariff[li] + net.edge_extra_cost[:, None] + risk[ri]  # [E, N]
+        # resources
+        cap_factor = np.stack([
+            table["capacity_factor_transfer"].to_numpy() if kind == "transfer" and
+            "capacity_factor_transfer" in table else
+            table[f"capacity_factor_{layer}"].to_numpy() if f"capacity_factor_{layer}" in table
+            else np.ones(n)
+            for kind, layer in zip(net.resource_kind, net.resource_layer)]) if net.n_resources else \
+            np.zeros((0, n))
+        self.capacity = net.resource_capacity[:, None] * cap_factor                 # [R, N]
+        edge_of_res = np.full(net.n_resources, -1)
+        has = net.edge_resource >= 0
+        edge_of_res[net.edge_resource[has]] = np.flatnonzero(has)
+        self.resource_free_time = self.edge_time[edge_of_res]                       # [R, N]
+        get = lambda name, default: table[name].to_numpy() if name in table else np.full(n, default)
+        self.alpha, self.beta = get("vdf_alpha", 0.15), get("vdf_beta", 4.0)
+        self.queue_scale = get("queue_scale_h", 24.0)
+        self.rho_max = get("queue_max_ratio", 0.95)
+        self.queue = net.resource_queue
+
+    def delay(self, load):
+        bpr = bpr_delay(load, self.capacity, self.resource_free_time, self.alpha, self.beta)
+        q = queue_delay(load, self.capacity, self.queue_scale, self.rho_max)
+        return np.where(self.queue[:, None], q, bpr)
+
+
+def simulate(scenario: Scenario, n: int = 1, *, years: Sequence[int] | None = None,
+             overrides: Mapping | None = None, samples: pd.DataFrame | None = None, seed: int = 0,
+             tol: float = 1e-4, max_iter: int = 300, keep_routes: bool = False) -> xr.Dataset:
+    """Simulate a batch of runs over years and return labelled results.
+
+    ``samples`` (a DataFrame, one row per run) sets sampled parameters; ``overrides`` sets names to
+    scalars or ``[N]`` arrays for every run. Results: ``xarray.Dataset`` with dimensions ``run``,
+    ``year``, ``resource``, ``corridor`` and ``commodity``.
+    """
+    net = network_of(scenario)
+    table = parameter_table(scenario, n, overrides, samples)
+    n = len(table)
+    fixed = set(overrides or {}) | (set(samples.columns) if samples is not None else set())
+    years = list(years) if years is not None else [scenario.base_year]
+    commodities = net.commodities
+    comm_index = {c: i for i, c in enumerate(commodities)}
+    route_comm = np.array([comm_index[net.od_commodity[d]] for d in net.route_od])
+    tpu = np.array([scenario.commodities[c].tonnes_per_unit for c in commodities])
+    cpu = np.array([scenario.commodities[c].cost_units_per_unit for c in commodities])
+    load_per_unit = tpu[route_comm] / 1e6
+    incidence = net.route_resources().T.tocsr()                  # [R, K]
+    route_edges = net.route_edges                                # [K, E]
+    corridor_names = net.corridors + ["other"]
+    nc = len(corridor_names)
+    # route -> corridor aggregation matrices, per commodity
+    corr_matrix = sparse.csr_matrix((np.ones(net.n_routes), (net.route_corridor, np.arange(net.n_routes))),
+                                    shape=(nc, net.n_routes))
+    out = {k: [] for k in ("flow_mt", "delay_h", "utilisation", "volume", "time_h", "cost_usd",
+                           "gap", "converged", "kz_share", "route_flow")}
+    iterations = []
+    for year in years:
+        yt = _year_values(scenario, table, year, fixed)
+        costs = _Costs(scenario, net, yt, year)
+        demand = demand_matrix(scenario, net, year, yt)
+        vot = np.stack([yt[f"vot_{c}"].to_numpy() for c in commodities])[route_comm]      # [K, N]
+        theta = np.stack([yt[f"logit_scale_{c}"].to_numpy() for c in commodities])[route_comm]
+        route_time = route_edges @ costs.edge_time                                         # [K, N]
+        route_money = route_edges @ costs.edge_money
+        base = route_money + vot * route_time
+        opens = net.edge_opens > year
+        available = np.asarray(route_edges[:, opens].sum(axis=1)).ravel() == 0
+        _check_available(net, available, demand, year)
+        res = solve_logit_sue(incidence, load_per_unit, base, vot, theta,
+                              np.broadcast_to(available[:, None], base.shape), net.route_od, demand,
+                              costs.delay, tol=tol, max_iter=max_iter)
+        iterations.append(res.iterations)
+        if not res.converged.all():
+            warnings.warn(f"{year}: logit equilibrium did not reach gap {tol:g} in {max_iter} "
+                          f"iterations for {int((~res.converged).sum())} of {n} runs "
+                          f"(worst gap {res.gap.max():.2e})", ConvergenceWarning, stacklevel=2)
+        h = res.flow                                                                       # [K, N]
+        t_route = route_time + incidence.T @ res.delay
+        vol = np.stack([corr_matrix @ (h * (route_comm == ci)[:, None]) for ci in range(len(commodities))])
+        out["volume"].append(vol)                                                          # [C, nc, N]
+        w = h * (cpu[route_comm][:, None])          # weights in cost units for means
+        wsum = corr_matrix @ w
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["time_h"].append(np.where(wsum > 0, (corr_matrix @ (w * t_route)) / wsum, np.nan))
+            out["cost_usd"].append(np.where(wsum > 0, (corr_matrix @ (w * route_money)) / wsum, np.nan))
+        out["flow_mt"].append(res.load)
+        out["delay_h"].append(res.delay)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["utilisation"].append(res.load / costs.capacity)
+        out["gap"].append(res.gap)
+        out["converged"].append(res.converged)
+        out["kz_share"].append(_kazakhstan_share(scenario, net, h, route_comm, comm_index))
+        if keep_routes:
+            out["route_flow"].append(h)
+    return _to_dataset(scenario, net, table, years, out, iterations, corridor_names, seed, keep_routes)
+
+
+def _check_available(net: Network, available, demand, year):
+    has_route = np.zeros(len(net.od_origin), dtype=bool)
+    np.logical_or.at(has_route, net.route_od, available)
+    missing = np.flatnonzero(~has_route & (demand.max(axis=1) > 0))
+    if len(missing):
+        d = missing[0]
+        raise InputError(f"in {year} no open route carries {net.od_commodity[d]} from {net.od_origin[d]} "
+                         f"to {net.od_destination[d]}", hint="check the 'opens' years in links.csv")
+
+
+def _kazakhstan_share(scenario, net, h, route_comm, comm_index):
+    """Share of overland container volume whose route passes Kazakhstan, ``[N]``."""
+    overland = [net.corridors.index(c) for c in scenario.overland_corridors if c in net.corridors]
+    unit_teu = [comm_index[c] for c, m in scenario.commodities.items() if m.unit.upper() == "TEU"]
+    sel = np.isin(net.route_corridor, overland) & np.isin(route_comm, unit_teu)
+    total = h[sel].sum(axis=0)
+    kz = h[sel & net.route_via_kz].sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, kz / total, np.nan)
+
+
+def _to_dataset(scenario, net, table, years, out, iterations, corridor_names, seed, keep_routes):
+    n = len(table)
+    run = np.arange(n)
+    res_dims = ("run", "year", "resource")
+    stack_r = lambda key: np.stack(out[key]).transpose(2, 0, 1)      # [Y, R, N] -> [N, Y, R]
+    volume = np.stack(out["volume"]).transpose(3, 0, 1, 2)           # [Y, C, nc, N] -> [N, Y, C, nc]
+    ds = xr.Dataset(
+        {
+            "flow_mt": (res_dims, stack_r("flow_mt")),
+            "delay_h": (res_dims, stack_r("delay_h")),
+            "utilisation": (res_dims, stack_r("utilisation")),
+            "volume": (("run", "year", "commodity", "corridor"), volume),
+            "transit_time_h": (("run", "year", "corridor"), stack_r("time_h")),
+            "cost_usd": (("run", "year", "corridor"), stack_r("cost_usd")),
+            "gap": (("run", "year"), np.stack(out["gap"]).T),
+            "converged": (("run", "year"), np.stack(out["converged"]).T),
+            "kazakhstan_overland_share": (("run", "year"), np.stack(out["kz_share"]).T),
+            "iterations": (("year",), np.array(iterations)),
+            "parameter_value": (("run", "parameter"), table.to_numpy()),
+        },
+        coords={
+            "run": run, "year": np.array(years), "resource": net.resource_id,
+            "resource_label": ("resource", net.resource_label),
+            "resource_kind": ("resource", net.resource_kind),
+            "resource_layer": ("resource", net.resource_layer),
+            "resource_link": ("resource", net.resource_link),
+            "capacity_mt": ("resource", net.resource_capacity),
+            "corridor": corridor_names, "commodity": net.commodities,
+            "parameter": list(table.columns),
+        },
+        attrs={"scenario": scenario.name, "scenario_hash": scenario.fingerprint(),
+               "code_version": __version__, "seed": seed},
+    )
+    tonnes = np.array([scenario.commodities[c].tonnes_per_unit for c in net.commodities])
+    is_teu = np.array([scenario.commodities[c].unit.upper() == "TEU" for c in net.commodities])
+    ds["tonnes"] = (ds["volume"] * xr.DataArray(tonnes, dims="commodity")).sum("commodity")
+    ds["teu"] = (ds["volume"] * xr.DataArray(is_teu.astype(float), dims="commodity")).sum("commodity")
+    total_teu = ds["teu"].sum("corridor")
+    ds["share"] = (ds["teu"] / total_teu.where(total_teu > 0)).fillna(0.0)
+    for name, unit in (("tonnes", "t"), ("teu", "TEU"), ("flow_mt", "Mt/yr"), ("delay_h", "h"),
+                       ("transit_time_h", "h"), ("cost_usd", "USD per cost unit")):
+        ds[name].attrs["units"] = unit
+    if keep_routes:
+        ds["route_flow"] = (("run", "year", "route"), np.stack(out["route_flow"]).transpose(2, 0, 1))
+        ds = ds.assign_coords(route_corridor=("route", [corridor_names[i] for i in net.route_corridor]),
+                              route_path=("route", [" > ".join(p) for p in net.route_nodes]))
+    return ds
