@@ -114,7 +114,7 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
                               time=_num(row["extra_time_h"]), cost=_num(row["extra_cost_usd"]),
                               risk=row["risk_class"], resource=r, opens=opens, comm=comm))
 
-    for _, row in transfers.iterrows():
+    for i, row in transfers.iterrows():
         a, b = row["between"].split("|")
         node = row["node"]
         present = layers_at.get(node, set())
@@ -122,7 +122,8 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
             if layer not in present:
                 raise InputError(f"transfer {row['between']} at {node}: no {layer} link meets that node",
                                  file=(s.path / "transfers.csv") if s.path else "transfers.csv",
-                                 column="between")
+                                 row=i + 2, column="between",
+                                 hint=f"add a {layer} link at {node} or remove the transfer")
         r = len(resources)
         resources.append(dict(id=f"T:{node}:{row['between']}", label=f"{node} {a}↔{b}", kind="transfer",
                               layer="transfer", capacity=_num(row["capacity_mt"], math.nan), queue=True,

@@ -345,6 +345,9 @@ def validate(s: Scenario) -> None:
         if not row["commodities"]:
             raise InputError("no commodity may use this link", file=f, row=r, column="commodities",
                              hint="list them separated by ';', e.g. container;bulk")
+        if row["mode"] in QUEUE_MODES and math.isnan(row["capacity_mt"]):
+            raise InputError(f"a {row['mode']} link needs a capacity", file=f, row=r, column="capacity_mt",
+                             hint="ferries and tankers are capacity-bound: give Mt per year")
         _check_risk(s, row["risk_class"], f, r)
         _check_sources(s, row, f, r, ["length_km", "capacity_mt", "extra_time_h", "extra_cost_usd"])
 

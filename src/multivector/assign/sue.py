@@ -62,16 +62,19 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     previous = np.full(n, np.inf)
     gap = np.full(n, np.inf)
     it = 0
+    active = np.ones(n, dtype=bool)
     for it in range(1, max_iter + 1):
         load, delay, cost = evaluate(h)
         target = per_route_demand * logit_split(cost, theta, available, starts, route_od)
         residual = np.abs(target - h).sum(axis=0)
-        gap = residual / total
-        if np.all(gap <= tol):
+        # a run stops moving once it has converged, so its result does not depend on the batch
+        gap = np.where(active, residual / total, gap)
+        active = gap > tol
+        if not active.any():
             break
-        eta = np.where(residual >= previous, eta + 1.5, eta + 0.05)
-        previous = residual
-        h = h + (target - h) / eta
+        eta = np.where(active, np.where(residual >= previous, eta + 1.5, eta + 0.05), eta)
+        previous = np.where(active, residual, previous)
+        h = np.where(active, h + (target - h) / eta, h)
     load, delay, cost = evaluate(h)
     return SUEResult(flow=h, load=load, delay=delay, cost=cost, gap=gap, iterations=it,
                      converged=gap <= tol)

@@ -1,0 +1,347 @@
+"""The ``multivector`` command line (Typer + Rich).
+
+Every command turns an :class:`~multivector.errors.InputError` into one readable line on stderr and
+exit status 2, with no traceback; output files are written only after the computation succeeded.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from multivector.errors import ConvergenceWarning, InputError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="multivector: Eurasian freight corridors and a middle power's statecraft.")
+data_app = typer.Typer(no_args_is_help=True, help="Inspect, check and copy datasets.")
+app.add_typer(data_app, name="data")
+out = Console()
+err = Console(stderr=True)
+
+
+def guarded(fn):
+    """Report InputError (and a few OS errors) as one line and exit 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ConvergenceWarning)
+                result = fn(*args, **kwargs)
+            for w in caught:
+                if issubclass(w.category, ConvergenceWarning):
+                    err.print(f"[yellow]warning:[/] {w.message}")
+            return result
+        except InputError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(2) from None
+        except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+            err.print(f"[bold red]error:[/] {exc.strerror}: {exc.filename}", highlight=False)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def parse_years(text: str) -> list[int]:
+    try:
+        if ":" in text:
+            a, b = text.split(":", 1)
+            first, last = int(a), int(b)
+        else:
+            first = last = int(text)
+    except ValueError:
+        raise InputError(f"--years '{text}' is not YEAR or FIRST:LAST", hint="e.g. --years 2024:2030") from None
+    if last < first:
+        raise InputError(f"--years '{text}': the last year is before the first")
+    return list(range(first, last + 1))
+
+
+def parse_sets(items: list[str] | None) -> dict[str, float]:
+    values = {}
+    for item in items or []:
+        if "=" not in item:
+            raise InputError(f"--set '{item}' is not NAME=VALUE", hint="e.g. --set logit_scale_container=0.002")
+        name, text = (x.strip() for x in item.split("=", 1))
+        try:
+            values[name] = float(text)
+        except ValueError:
+            raise InputError(f"--set {name}: '{text}' is not a number") from None
+    return values
+
+
+def _load(scenario: str):
+    from multivector.scenario import load
+
+    return load(scenario)
+
+
+def _atomic_dir(target: Path):
+    """A temporary folder beside ``target``; files are moved into ``target`` by ``_commit_dir``."""
+    target = Path(target)
+    parent = target.resolve().parent
+    if not parent.exists():
+        raise InputError(f"--out: folder {parent} does not exist")
+    return Path(tempfile.mkdtemp(prefix=".mv-", dir=parent))
+
+
+def _commit_dir(tmp: Path, target: Path) -> list[Path]:
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for f in sorted(tmp.iterdir()):
+        dest = target / f.name
+        os.replace(f, dest)
+        written.append(dest)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return written
+
+
+# ------------------------------------------------------------------------------------------------
+
+@app.command()
+@guarded
+def run(scenario: str = typer.Argument("kazakhstan", help="built-in dataset name or dataset folder"),
+        years: Optional[str] = typer.Option(None, help="YEAR or FIRST:LAST (default: the base year)"),
+        set_: Optional[list[str]] = typer.Option(None, "--set", help="override a parameter: NAME=VALUE"),
+        json_: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
+        out_dir: Optional[Path] = typer.Option(None, "--out", help="write a PNG map of link flows here"),
+        top: int = typer.Option(8, help="how many bottlenecks to list")):
+    """Simulate a scenario and print corridor volumes, shares and bottlenecks."""
+    from multivector.simulation import simulate
+    from multivector.summary import to_json
+
+    s = _load(scenario)
+    overrides = parse_sets(set_)
+    s.check_names(overrides)
+    yrs = parse_years(years) if years else [s.base_year]
+    ds = simulate(s, overrides=overrides, years=yrs, keep_routes=out_dir is not None)
+    doc = to_json(ds, top=top)
+    written = []
+    if out_dir is not None:
+        from multivector.plotting import flow_map
+
+        tmp = _atomic_dir(out_dir)
+        try:
+            for y in yrs:
+                flow_map(s, ds, tmp / f"flows_{y}.png", year=y)
+            (tmp / "results.json").write_text(json.dumps(doc, indent=2))
+            written = _commit_dir(tmp, Path(out_dir))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if json_:
+        print(json.dumps(doc, indent=2))
+        return
+    _print_run(s, ds, doc)
+    for p in written:
+        out.print(f"wrote {p}")
+
+
+def _fmt(x, spec=",.0f"):
+    return "–" if x is None else format(x, spec)
+
+
+def _print_run(s, ds, doc):
+    years = doc["years"]
+    for i, y in enumerate(years):
+        t = Table(title=f"{s.model.get('title', s.name)} — {y}", title_justify="left")
+        for col in ("corridor", "TEU", "tonnes", "share of TEU", "transit h", "cost USD/unit"):
+            t.add_column(col, justify="right" if col != "corridor" else "left")
+        for name, c in doc["corridors"].items():
+            if not (c["teu"][i] or c["tonnes"][i]):
+                continue
+            label = s.corridors[name].label if name in s.corridors else name
+            t.add_row(label, _fmt(c["teu"][i]), _fmt(c["tonnes"][i]), _fmt(c["share"][i], ".1%"),
+                      _fmt(c["transit_time_h"][i], ",.0f"), _fmt(c["cost_usd"][i], ",.0f"))
+        out.print(t)
+        share = doc["kazakhstan_overland_share"][i]
+        out.print(f"Kazakhstan's share of overland Asia–Europe container freight: {_fmt(share, '.1%')}")
+        conv = doc["convergence"]
+        state = "converged" if conv["converged"][i] else "[yellow]NOT converged[/]"
+        out.print(f"Route choice: relative gap {conv['gap'][i]:.1e} after {conv['iterations'][i]} "
+                  f"iterations ({state})")
+    t = Table(title="Top bottlenecks by utilisation", title_justify="left")
+    for col in ("facility", "year", "utilisation", "flow Mt", "delay h"):
+        t.add_column(col, justify="left" if col == "facility" else "right")
+    for b in doc["bottlenecks"]:
+        t.add_row(b["label"], str(b["year"]), f"{b['utilisation']:.0%}", f"{b['flow_mt']:.2f}",
+                  f"{b['delay_h']:.1f}")
+    out.print(t)
+
+
+@app.command()
+@guarded
+def tntp(net: Path = typer.Argument(..., help="TNTP network file (_net.tntp)"),
+         trips: Path = typer.Argument(..., help="TNTP trips file (_trips.tntp)"),
+         gap: float = typer.Option(1e-4, help="relative gap to reach"),
+         max_iter: int = typer.Option(1000, help="iteration limit"),
+         method: str = typer.Option("bfw", help="bfw, cfw or fw"),
+         out_file: Optional[Path] = typer.Option(None, "--out", help="write link flows as a TNTP flow file")):
+    """Solve deterministic user equilibrium on a TNTP network (bi-conjugate Frank–Wolfe)."""
+    from multivector.assign.ue import solve_ue
+    from multivector.tntp import read_net, read_trips, write_flows
+
+    if gap <= 0:
+        raise InputError("--gap must be > 0")
+    if max_iter < 1:
+        raise InputError("--max-iter must be at least 1")
+    network = read_net(net)
+    od = read_trips(trips, n_zones=network.n_zones)
+    res = solve_ue(network, od, gap=gap, max_iter=max_iter, method=method)
+    state = "converged" if res.converged else "did NOT converge"
+    out.print(f"{method.upper()}: relative gap {res.gap:.3e} after {res.iterations} iterations "
+              f"({state}) in {res.seconds:.2f} s; links {len(res.flow)}")
+    if out_file is not None:
+        write_flows(out_file, network.init, network.term, res.flow, res.cost)
+        out.print(f"wrote {out_file}")
+    if not res.converged:
+        raise typer.Exit(1)
+
+
+@app.command()
+@guarded
+def calibrate(scenario: str = typer.Argument("kazakhstan"),
+              write: bool = typer.Option(False, "--write", help="store the fit in the dataset folder"),
+              json_: bool = typer.Option(False, "--json"),
+              max_evaluations: int = typer.Option(40, help="least-squares evaluations")):
+    """Fit free coefficients to observed 2022–2024 volumes; print observed vs modelled."""
+    from importlib import resources
+
+    from multivector.calibrate import calibrate as fit, write_calibration
+
+    s = _load(scenario)
+    if write:
+        builtin = Path(str(resources.files("multivector") / "datasets")).resolve()
+        if s.path.resolve().parent == builtin and not os.environ.get("MULTIVECTOR_DEV"):
+            raise InputError(f"'{scenario}' is a built-in dataset",
+                             hint=f"copy it first: multivector data copy {scenario} DIR; then "
+                                  "multivector calibrate DIR --write")
+    res = fit(s, max_nfev=max_evaluations)
+    if json_:
+        print(json.dumps({"values": res.values, "success": res.success, "cost": res.cost,
+                          "fit": res.table.to_dict(orient="records")}, indent=2, default=float))
+    else:
+        t = Table(title=f"Calibration of {s.name}: observed vs modelled", title_justify="left")
+        for col in ("target", "metric", "year", "observed", "modelled", "error"):
+            t.add_column(col, justify="left" if col in ("target", "metric") else "right")
+        for r in res.table.itertuples():
+            colour = "green" if abs(r.rel_error) <= 0.10 else "red"
+            t.add_row(r.target, r.metric, str(r.year), f"{r.observed:,.0f}", f"{r.modelled:,.0f}",
+                      f"[{colour}]{r.rel_error:+.1%}[/]")
+        out.print(t)
+        out.print("fitted: " + ", ".join(f"{k} = {v:.4g}" for k, v in res.values.items()))
+        out.print(f"all targets within 10%: {res.within(0.10)}")
+    if write:
+        path = write_calibration(s, res, s.path)
+        err.print(f"wrote {path}")
+
+
+@app.command()
+@guarded
+def params(scenario: str = typer.Argument("kazakhstan"), json_: bool = typer.Option(False, "--json")):
+    """List every parameter: default, range, unit and source."""
+    s = _load(scenario)
+    defaults = s.defaults()
+    rows = [{"name": p.name, "default": defaults[p.name], "min": p.min, "max": p.max, "unit": p.unit,
+             "source": p.source} for p in s.parameters.values()]
+    if json_:
+        print(json.dumps(rows, indent=2))
+        return
+    t = Table(title=f"Parameters of {s.name}", title_justify="left")
+    for col in ("name", "default", "min", "max", "unit", "source"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["name"], f"{r['default']:.4g}", f"{r['min']:.4g}", f"{r['max']:.4g}", r["unit"], r["source"])
+    out.print(t)
+
+
+@data_app.command("sources")
+@guarded
+def data_sources(scenario: str = typer.Argument("kazakhstan"), json_: bool = typer.Option(False, "--json")):
+    """List the sources and stated assumptions behind a dataset's numbers."""
+    s = _load(scenario)
+    rows = s.sources.to_dict(orient="records")
+    if json_:
+        print(json.dumps(rows, indent=2))
+        return
+    t = Table(title=f"Sources of {s.name} ({len(rows)})", title_justify="left", show_lines=False)
+    for col in ("id", "kind", "title", "year", "url / range"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        where = r["url"] if r["kind"] == "figure" else (f"{r['low']}–{r['high']}" if r["low"] else "")
+        t.add_row(r["id"], r["kind"], r["title"], str(r["year"]), where)
+    out.print(t)
+
+
+@data_app.command("check")
+@guarded
+def data_check(scenario: str = typer.Argument("kazakhstan")):
+    """Validate a dataset: references, numbers, and a source for every number."""
+    from multivector.scenario import check_sources_table
+    from multivector.simulation import network_of
+
+    s = _load(scenario)            # raises on the first problem in the tables
+    problems = check_sources_table(s)
+    network_of(s)                  # every OD must have a route
+    if problems:
+        for p in problems:
+            err.print(f"[bold red]error:[/] {p}", highlight=False)
+        raise typer.Exit(2)
+    n_numbers = _count_numbers(s)
+    out.print(f"{s.name}: OK — {len(s.nodes)} nodes, {len(s.links)} links, {len(s.transfers)} transfers, "
+              f"{len(s.demand)} demand rows, {len(s.parameters)} parameters; {n_numbers} numbers, each "
+              f"with a source among {len(s.sources)} ({(s.sources['kind'] == 'assumption').sum()} assumptions)")
+
+
+def _count_numbers(s) -> int:
+    import pandas as pd
+
+    n = len(s.parameters) * 3
+    for name, df in s.tables.items():
+        for col in df.columns:
+            if pd.api.types.is_float_dtype(df[col]):
+                n += int(df[col].notna().sum())
+    return n
+
+
+app.command("validate", help="Same as 'multivector data check'.")(data_check)
+
+
+@data_app.command("copy")
+@guarded
+def data_copy(name: str = typer.Argument(..., help="built-in dataset"),
+              target: Path = typer.Argument(..., help="folder to create")):
+    """Write a built-in dataset's files to a folder, as a start for your own model."""
+    from multivector.scenario import builtin_datasets, dataset_path
+
+    if name not in builtin_datasets():
+        raise InputError(f"no built-in dataset '{name}'", hint="built-in: " + ", ".join(builtin_datasets()))
+    if target.exists() and any(target.iterdir()):
+        raise InputError(f"{target} exists and is not empty", hint="choose a new folder")
+    src = dataset_path(name)
+    tmp = _atomic_dir(target)
+    try:
+        for f in sorted(src.iterdir()):
+            if f.is_file() and f.suffix in (".csv", ".toml", ".md"):
+                shutil.copy2(f, tmp / f.name)
+        written = _commit_dir(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    out.print(f"wrote {len(written)} files to {target}; run it with: multivector run {target}")
+
+
+def main():  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

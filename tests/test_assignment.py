@@ -1,0 +1,95 @@
+"""Route choice: volume-delay functions, logit SUE properties, batching equals looping."""
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+import multivector as mv
+from multivector.assign.sue import logit_split, solve_logit_sue
+from multivector.vdf import bpr_delay, queue_delay
+
+
+def test_bpr_known_values():
+    d = bpr_delay(np.array([0.0, 5.0, 10.0]), np.array([10.0, 10.0, 10.0]), 2.0, 0.15, 4.0)
+    np.testing.assert_allclose(d, [0.0, 2.0 * 0.15 * 0.5 ** 4, 0.3])
+    assert bpr_delay(np.array([5.0]), np.array([np.nan]), 2.0, 0.15, 4.0)[0] == 0.0
+
+
+def test_queue_delay_grows_and_stays_finite_beyond_capacity():
+    load = np.linspace(0, 3, 301)
+    d = queue_delay(load, np.full_like(load, 1.0), 24.0, 0.95)
+    assert d[0] == 0.0
+    np.testing.assert_allclose(queue_delay(np.array([0.5]), np.array([1.0]), 24.0, 0.95), [24.0])
+    assert np.all(np.diff(d) > 0) and np.all(np.isfinite(d))
+
+
+def _two_routes(theta, demand=30.0, n=1):
+    """Two parallel routes, costs 10 + 2 x1 and 20 + x2 (UE: x1 = 40/3)."""
+    inc = sparse.csr_matrix(np.eye(2))
+    slopes = np.array([[2.0], [1.0]])
+    return solve_logit_sue(inc, np.ones(2), np.tile([[10.0], [20.0]], (1, n)), np.ones((2, n)),
+                           np.full((2, n), theta), np.ones((2, n), bool), np.array([0, 0]),
+                           np.full((1, n), demand), lambda load: slopes * load, tol=1e-10, max_iter=5000)
+
+
+def test_sue_conserves_demand_and_matches_logit_fixed_point():
+    res = _two_routes(0.1)
+    assert res.flow.sum() == pytest.approx(30.0)
+    p = np.exp(-0.1 * res.cost[:, 0])
+    np.testing.assert_allclose(res.flow[:, 0], 30.0 * p / p.sum(), rtol=1e-7)
+    assert res.converged.all()
+
+
+def test_high_logit_scale_approaches_user_equilibrium():
+    gaps = []
+    for theta in (0.5, 5.0, 50.0):
+        res = _two_routes(theta)
+        gaps.append(abs(res.flow[0, 0] - 40.0 / 3.0))
+    assert gaps[0] > gaps[1] > gaps[2]
+    assert gaps[2] < 0.05
+
+
+def test_zero_logit_scale_splits_evenly():
+    assert logit_split(np.array([[1.0], [100.0]]), 0.0, np.ones((2, 1), bool), np.array([0]),
+                       np.array([0, 0]))[:, 0] == pytest.approx([0.5, 0.5])
+
+
+def test_unavailable_routes_get_nothing():
+    share = logit_split(np.array([[1.0], [100.0], [5.0]]), 0.01, np.array([[False], [True], [True]]),
+                        np.array([0]), np.array([0, 0, 0]))
+    assert share[0, 0] == 0 and share[:, 0].sum() == pytest.approx(1.0)
+
+
+def test_tiny_network_batch_equals_loop(tiny_dir):
+    s = mv.load(tiny_dir)
+    thetas = [0.0005, 0.002, 0.01]
+    batch = mv.simulate(s, n=3, overrides={"logit_scale_container": thetas}, tol=1e-8, max_iter=2000)
+    for i, th in enumerate(thetas):
+        one = mv.simulate(s, overrides={"logit_scale_container": th}, tol=1e-8, max_iter=2000)
+        np.testing.assert_allclose(batch["teu"].isel(run=i).values, one["teu"].isel(run=0).values,
+                                   rtol=1e-12)
+
+
+def test_tiny_network_corridors_and_shares(tiny_dir):
+    ds = mv.simulate(mv.load(tiny_dir))
+    teu = ds["teu"].isel(run=0, year=0)
+    assert float(teu.sum()) == pytest.approx(100000.0)
+    assert all(float(teu.sel(corridor=c)) > 0 for c in ("sea", "middle", "north"))
+    assert float(ds["share"].isel(run=0, year=0).sum()) == pytest.approx(1.0)
+    # both overland corridors cross Kazakhstan in the toy network
+    assert float(ds["kazakhstan_overland_share"].isel(run=0, year=0)) == pytest.approx(1.0)
+    assert bool(ds["converged"].all())
+
+
+def test_congestion_moves_volume_off_a_tight_ferry(tiny_dir):
+    s = mv.load(tiny_dir)
+    loose = mv.simulate(s, overrides={"capacity_factor_water": 2.0})
+    tight = mv.simulate(s, overrides={"capacity_factor_water": 0.3})
+    m = lambda ds: float(ds["teu"].sel(corridor="middle").isel(run=0, year=0))
+    assert m(tight) < m(loose)
+
+
+def test_growth_after_last_demand_year(tiny_dir):
+    ds = mv.simulate(mv.load(tiny_dir), years=[2024, 2026])
+    total = ds["teu"].isel(run=0).sum("corridor").values
+    assert total[1] == pytest.approx(total[0] * 1.05 ** 2)

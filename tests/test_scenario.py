@@ -1,0 +1,80 @@
+"""Reading datasets: every kind of bad input is a clear InputError naming file, row and column."""
+
+import pytest
+
+import multivector as mv
+from multivector.errors import InputError
+
+from conftest import edit_csv
+
+
+def test_tiny_loads(tiny_dir):
+    s = mv.load(tiny_dir)
+    assert len(s.links) == 10
+    assert set(s.corridors) == {"sea", "middle", "north"}
+
+
+@pytest.mark.parametrize("table,row,column,value,expect", [
+    ("links.csv", 2, "to", "BAKUU", "unknown node 'BAKUU'"),
+    ("links.csv", 2, "capacity_mt", "-3", "must not be negative"),
+    ("links.csv", 2, "capacity_mt", "", "needs a capacity"),
+    ("links.csv", 1, "id", "L1", "duplicate link id 'L1'"),
+    ("links.csv", 3, "length_km", "12km", "'12km' is not a number"),
+    ("links.csv", 3, "mode", "hovercraft", "unknown mode"),
+    ("links.csv", 0, "gauge_mm", "1000", "gauge_mm"),
+    ("links.csv", 0, "sources", "", "has no source"),
+    ("links.csv", 0, "sources", "*=NOPE", "source 'NOPE' is not in sources.csv"),
+    ("links.csv", 4, "risk_class", "pirates", "no parameter 'risk_pirates'"),
+    ("transfers.csv", 0, "between", "rail_1435|rail_1000", "not two different layers"),
+    ("demand.csv", 0, "volume", "lots", "'lots' is not a number"),
+    ("demand.csv", 0, "commodity", "grain", "unknown commodity 'grain'"),
+    ("nodes.csv", 1, "lat", "95", "latitude 95.0 out of range"),
+    ("targets.csv", 0, "year", "2030", "up to 2024"),
+])
+def test_bad_cell_names_file_row_and_column(tiny_dir, table, row, column, value, expect):
+    edit_csv(tiny_dir / table, row, column, value)
+    with pytest.raises(InputError) as info:
+        mv.load(tiny_dir)
+    text = str(info.value)
+    assert expect in text
+    assert table in text
+    if "duplicate" not in expect:
+        assert f"row {row + 2}" in text or table == "transfers.csv"
+
+
+def test_missing_file_and_column(tiny_dir):
+    (tiny_dir / "targets.csv").unlink()
+    with pytest.raises(InputError, match="targets.csv: file is missing"):
+        mv.load(tiny_dir)
+
+
+def test_parameter_out_of_range(tiny_dir):
+    toml = tiny_dir / "model.toml"
+    toml.write_text(toml.read_text().replace("value = 5.0", "value = 500.0", 1))
+    with pytest.raises(InputError, match=r"parameters.vot_container.*outside its range"):
+        mv.load(tiny_dir)
+
+
+def test_unknown_parameter_lists_close_matches(tiny_dir):
+    s = mv.load(tiny_dir)
+    with pytest.raises(InputError, match="did you mean vot_container"):
+        mv.simulate(s, overrides={"vot_contaner": 3})
+
+
+def test_od_without_path_is_an_error(tiny_dir):
+    with open(tiny_dir / "nodes.csv", "a") as fh:
+        fh.write("ISLE,Island,XX,destination,10,10,A-TOY\nROCK,Rock,XX,junction,11,11,A-TOY\n")
+    with open(tiny_dir / "links.csv", "a") as fh:
+        fh.write("L99,ISLE,ROCK,rail,1435,100,,,,,container,*=A-TOY\n")
+    with open(tiny_dir / "demand.csv", "a") as fh:
+        fh.write("XIAN,ISLE,container,2024,10,A-TOY\n")
+    s = mv.load(tiny_dir)
+    with pytest.raises(InputError, match="no path for container from XIAN to ISLE"):
+        mv.simulate(s)
+
+
+def test_not_a_dataset(tmp_path):
+    with pytest.raises(InputError, match="no model.toml"):
+        mv.load(tmp_path)
+    with pytest.raises(InputError, match="no dataset or folder named"):
+        mv.load("atlantis")
