@@ -1,0 +1,113 @@
+"""The command line as a user meets it: tables, JSON, errors without tracebacks, nothing half-written."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from multivector.cli import app
+
+from conftest import edit_csv
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_run_prints_tables(tiny_dir):
+    r = invoke("run", tiny_dir, "--years", "2024:2024")
+    assert r.exit_code == 0, r.output
+    assert "Middle" in r.output and "Top bottlenecks" in r.output
+    assert "Kazakhstan's share of overland" in r.output
+
+
+def test_run_json_keys(tiny_dir):
+    r = invoke("run", tiny_dir, "--json")
+    doc = json.loads(r.stdout)
+    assert doc["years"] == [2024]
+    for c in ("sea", "middle", "north"):
+        assert set(doc["corridors"][c]) >= {"teu", "tonnes", "share"}
+        assert len(doc["corridors"][c]["teu"]) == 1
+    assert 0 <= doc["kazakhstan_overland_share"][0] <= 1
+    assert {"link", "year", "utilisation"} <= set(doc["bottlenecks"][0])
+
+
+def test_set_changes_result_and_unknown_name_is_an_error(tiny_dir):
+    base = json.loads(invoke("run", tiny_dir, "--json").stdout)
+    dear = json.loads(invoke("run", tiny_dir, "--json", "--set", "tariff_sea=0.3").stdout)
+    assert dear["corridors"]["sea"]["teu"][0] < base["corridors"]["sea"]["teu"][0]
+    r = invoke("run", tiny_dir, "--set", "tarif_sea=0.3")
+    assert r.exit_code == 2
+    assert "unknown parameter 'tarif_sea'" in r.output and "tariff_sea" in r.output
+    assert invoke("run", tiny_dir, "--set", "tariff_sea=cheap").exit_code == 2
+
+
+def test_out_writes_png_map(tiny_dir, tmp_path):
+    out = tmp_path / "maps"
+    r = invoke("run", tiny_dir, "--out", out)
+    assert r.exit_code == 0, r.output
+    png = out / "flows_2024.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_failed_run_writes_nothing(tiny_dir, tmp_path):
+    edit_csv(tiny_dir / "links.csv", 0, "length_km", "far")
+    out = tmp_path / "maps"
+    r = invoke("run", tiny_dir, "--out", out)
+    assert r.exit_code == 2
+    assert "links.csv, row 2, column 'length_km'" in r.output.replace("\n", "")
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".mv-")]
+
+
+def test_bad_input_has_no_traceback_in_a_real_process(tiny_dir):
+    edit_csv(tiny_dir / "links.csv", 1, "from", "NOWHERE")
+    p = subprocess.run([sys.executable, "-m", "multivector.cli", "run", str(tiny_dir)],
+                       capture_output=True, text=True)
+    assert p.returncode == 2
+    assert "Traceback" not in p.stderr
+    assert "unknown node 'NOWHERE'" in p.stderr
+
+
+def test_data_check_copy_and_sources(tiny_dir, tmp_path):
+    r = invoke("data", "check", tiny_dir)
+    assert r.exit_code == 0 and "OK" in r.output
+    r = invoke("data", "sources", tiny_dir, "--json")
+    assert json.loads(r.stdout)[0]["id"] == "A-TOY"
+    edit_csv(tiny_dir / "sources.csv", 0, "note", "")
+    r = invoke("data", "check", tiny_dir)
+    assert r.exit_code == 2 and "rationale" in r.output
+
+
+def test_data_check_fails_on_a_number_without_source(tiny_dir):
+    edit_csv(tiny_dir / "links.csv", 2, "sources", "length_km=A-TOY")
+    r = invoke("data", "check", tiny_dir)
+    assert r.exit_code == 2
+    assert "capacity_mt = 0.5 has no source" in r.output.replace("\n", "")
+
+
+def test_calibrate_reaches_the_target(tiny_dir):
+    r = invoke("calibrate", tiny_dir, "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert abs(doc["fit"][0]["rel_error"]) < 0.01
+    again = json.loads(invoke("calibrate", tiny_dir, "--json").stdout)
+    assert again["values"] == doc["values"]          # reproducible
+    r = invoke("calibrate", tiny_dir, "--write")
+    assert r.exit_code == 0 and (tiny_dir / "calibration.toml").exists()
+    run = json.loads(invoke("run", tiny_dir, "--json").stdout)
+    assert run["corridors"]["middle"]["teu"][0] == pytest.approx(10000, rel=0.01)
+
+
+def test_params_json(tiny_dir):
+    rows = json.loads(invoke("params", tiny_dir, "--json").stdout)
+    assert {"name", "default", "min", "max", "unit", "source"} <= set(rows[0])
+
+
+def test_bad_years(tiny_dir):
+    r = invoke("run", tiny_dir, "--years", "2025:2024")
+    assert r.exit_code == 2 and "before the first" in r.output
