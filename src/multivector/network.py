@@ -43,6 +43,7 @@ class Network:
     edge_risk: np.ndarray         # [E] risk class ('' for none)
     edge_resource: np.ndarray     # [E] resource index or -1
     edge_opens: np.ndarray        # [E] first year available
+    edge_kz: np.ndarray           # [E] bool: a line-haul edge inside Kazakhstan (tariff policy, revenue)
     # resources (capacity-bound facilities and link directions)
     resource_id: list[str]        # [R] e.g. 'L-KZ-01:fwd', 'T:N-AZ-ALT:rail_1520|water'
     resource_label: list[str]     # [R] readable name
@@ -51,6 +52,7 @@ class Network:
     resource_capacity: np.ndarray  # [R] Mt/yr, nan = not binding
     resource_queue: np.ndarray    # [R] bool: queueing delay (ferries, transfers) instead of BPR
     resource_link: list[str]      # [R] link id or transfer node
+    resource_group: list[str]     # [R] capacity group ('' for none): scaled by capacity_factor_<group>
     # routes
     route_edges: sparse.csr_matrix  # [K, E] 0/1
     route_od: np.ndarray          # [K] OD index
@@ -109,10 +111,12 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
             r = len(resources)
             resources.append(dict(id=f"{row['id']}:{tag}", label=f"{row['id']} {a}→{b}", kind="link",
                                   layer=layer, capacity=_num(row["capacity_mt"], math.nan),
-                                  queue=row["mode"] in QUEUE_MODES, link=row["id"]))
+                                  queue=row["mode"] in QUEUE_MODES, link=row["id"],
+                                  group=str(row.get("capacity_group", "") or "")))
             edges.append(dict(u=(a, layer), v=(b, layer), layer=layer, length=row["length_km"],
                               time=_num(row["extra_time_h"]), cost=_num(row["extra_cost_usd"]),
-                              risk=row["risk_class"], resource=r, opens=opens, comm=comm))
+                              risk=row["risk_class"], resource=r, opens=opens, comm=comm,
+                              kz="KZ" in country[a] and "KZ" in country[b]))
 
     for i, row in transfers.iterrows():
         a, b = row["between"].split("|")
@@ -127,7 +131,7 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
         r = len(resources)
         resources.append(dict(id=f"T:{node}:{row['between']}", label=f"{node} {a}↔{b}", kind="transfer",
                               layer="transfer", capacity=_num(row["capacity_mt"], math.nan), queue=True,
-                              link=node))
+                              link=node, group=str(row.get("capacity_group", "") or "")))
         comm = set(s.commodities)
         for u, v in ((a, b), (b, a)):
             edges.append(dict(u=(node, u), v=(node, v), layer="transfer", length=0.0,
@@ -183,7 +187,6 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
     cols = np.concatenate([np.asarray(r, dtype=int) for r in routes_edges])
     route_edge = sparse.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(routes_edges), n_e))
     route_edge.sum_duplicates()
-    del country
     return Network(
         edge_layer=np.array([e["layer"] for e in edges]),
         edge_length=np.array([e["length"] for e in edges], dtype=float),
@@ -192,6 +195,7 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
         edge_risk=np.array([e["risk"] for e in edges]),
         edge_resource=np.array([e["resource"] for e in edges], dtype=int),
         edge_opens=np.array([e["opens"] for e in edges], dtype=float),
+        edge_kz=np.array([e.get("kz", False) for e in edges], dtype=bool),
         resource_id=[r["id"] for r in resources],
         resource_label=[r["label"] for r in resources],
         resource_kind=np.array([r["kind"] for r in resources]),
@@ -199,6 +203,7 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
         resource_capacity=np.array([r["capacity"] for r in resources], dtype=float),
         resource_queue=np.array([r["queue"] for r in resources], dtype=bool),
         resource_link=[r["link"] for r in resources],
+        resource_group=[r.get("group", "") for r in resources],
         route_edges=route_edge,
         route_od=np.array(route_od, dtype=int),
         route_corridor=np.array(route_corr, dtype=int),

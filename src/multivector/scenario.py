@@ -120,6 +120,7 @@ class Scenario:
     corridors: dict[str, Corridor]
     tables: dict[str, pd.DataFrame]
     calibration: dict = field(default_factory=dict)
+    _fingerprint: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def nodes(self) -> pd.DataFrame:
@@ -173,13 +174,16 @@ class Scenario:
                 raise InputError(f"unknown {what} '{name}'", hint=hint)
 
     def fingerprint(self) -> str:
-        """A short hash of everything that defines the scenario's results."""
+        """A short hash of everything that defines the scenario's results (computed once)."""
+        if self._fingerprint is not None:
+            return self._fingerprint
         h = hashlib.sha256()
         for name in sorted(self.tables):
             h.update(name.encode())
             h.update(pd.util.hash_pandas_object(self.tables[name], index=False).values.tobytes())
         h.update(repr(sorted(self.defaults().items())).encode())
-        return h.hexdigest()[:16]
+        self._fingerprint = h.hexdigest()[:16]
+        return self._fingerprint
 
 
 # ------------------------------------------------------------------------------------------------

@@ -113,9 +113,14 @@ class _Costs:
         risks = sorted(set(net.edge_risk) - {""})
         ri = np.array([risks.index(r) + 1 if r else 0 for r in net.edge_risk])
         risk = np.vstack([np.zeros((1, n)), _per_layer(table, "risk_", risks, 0.0)])
+        get = lambda name, default: table[name].to_numpy() if name in table else np.full(n, default)
         length = net.edge_length[:, None]
-        self.edge_time = length / speed[li] + net.edge_extra_time[:, None]          # [E, N]
-        self.edge_money = length * tariff[li] + net.edge_extra_cost[:, None] + risk[ri]  # [E, N]
+        is_transfer = (net.edge_layer == "transfer")[:, None]
+        dwell = np.where(is_transfer, get("transfer_time_factor", 1.0), 1.0)
+        tariff_factor = np.where(net.edge_kz[:, None], get("kz_tariff_factor", 1.0), 1.0)
+        self.edge_time = length / speed[li] + net.edge_extra_time[:, None] * dwell      # [E, N]
+        self.edge_tariff = length * tariff[li] * tariff_factor                           # [E, N]
+        self.edge_money = self.edge_tariff + net.edge_extra_cost[:, None] + risk[ri]     # [E, N]
         # resources
         cap_factor = np.stack([
             table["capacity_factor_transfer"].to_numpy() if kind == "transfer" and
@@ -124,12 +129,15 @@ class _Costs:
             else np.ones(n)
             for kind, layer in zip(net.resource_kind, net.resource_layer)]) if net.n_resources else \
             np.zeros((0, n))
+        groups = [f"capacity_factor_{g}" if g else "" for g in net.resource_group]
+        for r, name in enumerate(groups):
+            if name and name in table:
+                cap_factor[r] = cap_factor[r] * table[name].to_numpy()
         self.capacity = net.resource_capacity[:, None] * cap_factor                 # [R, N]
         edge_of_res = np.full(net.n_resources, -1)
         has = net.edge_resource >= 0
         edge_of_res[net.edge_resource[has]] = np.flatnonzero(has)
         self.resource_free_time = self.edge_time[edge_of_res]                       # [R, N]
-        get = lambda name, default: table[name].to_numpy() if name in table else np.full(n, default)
         self.alpha, self.beta = get("vdf_alpha", 0.15), get("vdf_beta", 4.0)
         self.queue_scale = get("queue_scale_h", 24.0)
         self.rho_max = get("queue_max_ratio", 0.95)
@@ -168,8 +176,12 @@ def simulate(scenario: Scenario, n: int = 1, *, years: Sequence[int] | None = No
     # route -> corridor aggregation matrices, per commodity
     corr_matrix = sparse.csr_matrix((np.ones(net.n_routes), (net.route_corridor, np.arange(net.n_routes))),
                                     shape=(nc, net.n_routes))
+    country = dict(zip(scenario.nodes["id"], scenario.nodes["country"]))
+    od_transit = np.array([("KZ" not in country[o]) and ("KZ" not in country[d])
+                           for o, d in zip(net.od_origin, net.od_destination)])
+    kz_edges = sparse.diags(net.edge_kz.astype(float))
     out = {k: [] for k in ("flow_mt", "delay_h", "utilisation", "volume", "time_h", "cost_usd",
-                           "gap", "converged", "kz_share", "route_flow")}
+                           "gap", "converged", "kz_share", "route_flow", "revenue")}
     iterations = []
     for year in years:
         yt = _year_values(scenario, table, year, fixed)
@@ -207,6 +219,9 @@ def simulate(scenario: Scenario, n: int = 1, *, years: Sequence[int] | None = No
         out["gap"].append(res.gap)
         out["converged"].append(res.converged)
         out["kz_share"].append(_kazakhstan_share(scenario, net, h, route_comm, comm_index))
+        kz_tariff = route_edges @ (kz_edges @ costs.edge_tariff)                           # [K, N]
+        paying = (h * cpu[route_comm][:, None] * kz_tariff)[od_transit[net.route_od]]
+        out["revenue"].append(paying.sum(axis=0) / 1e9)
         if keep_routes:
             out["route_flow"].append(h)
     return _to_dataset(scenario, net, table, years, out, iterations, corridor_names, seed, keep_routes)
@@ -250,6 +265,7 @@ def _to_dataset(scenario, net, table, years, out, iterations, corridor_names, se
             "gap": (("run", "year"), np.stack(out["gap"]).T),
             "converged": (("run", "year"), np.stack(out["converged"]).T),
             "kazakhstan_overland_share": (("run", "year"), np.stack(out["kz_share"]).T),
+            "kz_transit_revenue": (("run", "year"), np.stack(out["revenue"]).T),
             "iterations": (("year",), np.array(iterations)),
             "parameter_value": (("run", "parameter"), table.to_numpy()),
         },
@@ -273,7 +289,8 @@ def _to_dataset(scenario, net, table, years, out, iterations, corridor_names, se
     total_teu = ds["teu"].sum("corridor")
     ds["share"] = (ds["teu"] / total_teu.where(total_teu > 0)).fillna(0.0)
     for name, unit in (("tonnes", "t"), ("teu", "TEU"), ("flow_mt", "Mt/yr"), ("delay_h", "h"),
-                       ("transit_time_h", "h"), ("cost_usd", "USD per cost unit")):
+                       ("transit_time_h", "h"), ("cost_usd", "USD per cost unit"),
+                       ("kz_transit_revenue", "USD bn/yr")):
         ds[name].attrs["units"] = unit
     if keep_routes:
         ds["route_flow"] = (("run", "year", "route"), np.stack(out["route_flow"]).transpose(2, 0, 1))
