@@ -21,17 +21,11 @@ from multivector.network import Network, compile_network
 from multivector.scenario import Scenario
 from multivector.vdf import bpr_delay, queue_delay
 
-_NETWORK_CACHE: dict[int, tuple[Scenario, Network]] = {}
-
-
 def network_of(scenario: Scenario) -> Network:
     """The compiled network of a scenario (compiled once per scenario object)."""
-    key = id(scenario)
-    hit = _NETWORK_CACHE.get(key)
-    if hit is None or hit[0] is not scenario:
-        hit = (scenario, compile_network(scenario))
-        _NETWORK_CACHE[key] = hit
-    return hit[1]
+    if getattr(scenario, "_network", None) is None:
+        scenario._network = compile_network(scenario)
+    return scenario._network
 
 
 def parameter_table(scenario: Scenario, n: int = 1, overrides: Mapping | None = None,
@@ -149,6 +143,87 @@ class _Costs:
         return np.where(self.queue[:, None], q, bpr)
 
 
+class FreightModel:
+    """The physical register compiled for simulation: static arrays, and one year solved at a time.
+
+    ``solve_year`` takes that year's ``[N, P]`` parameter table and returns that year's results as
+    plain arrays; :func:`simulate` and the coupled model both loop over years with it.
+    """
+
+    def __init__(self, scenario: Scenario):
+        self.scenario = scenario
+        self.net = net = network_of(scenario)
+        self.commodities = net.commodities
+        comm_index = {c: i for i, c in enumerate(self.commodities)}
+        self.route_comm = np.array([comm_index[net.od_commodity[d]] for d in net.route_od], dtype=int)
+        tpu = np.array([scenario.commodities[c].tonnes_per_unit for c in self.commodities])
+        self.cpu = np.array([scenario.commodities[c].cost_units_per_unit for c in self.commodities])
+        self.load_per_unit = tpu[self.route_comm] / 1e6
+        self.incidence = net.route_resources().T.tocsr()                    # [R, K]
+        self.corridor_names = net.corridors + ["other"]
+        self.corr_matrix = sparse.csr_matrix(
+            (np.ones(net.n_routes), (net.route_corridor, np.arange(net.n_routes))),
+            shape=(len(self.corridor_names), net.n_routes))
+        country = dict(zip(scenario.nodes["id"], scenario.nodes["country"]))
+        self.od_transit = np.array([("KZ" not in country[o]) and ("KZ" not in country[d])
+                                    for o, d in zip(net.od_origin, net.od_destination)])
+        self.kz_edges = sparse.diags(net.edge_kz.astype(float))
+        overland = [net.corridors.index(c) for c in scenario.overland_corridors if c in net.corridors]
+        teu = [comm_index[c] for c, m in scenario.commodities.items() if m.unit.upper() == "TEU"]
+        self.overland_teu = np.isin(net.route_corridor, overland) & np.isin(self.route_comm, teu)
+
+    def solve_year(self, yt: pd.DataFrame, year: int, tol=1e-4, max_iter=300, keep_routes=False) -> dict:
+        net, route_comm, route_edges = self.net, self.route_comm, self.net.route_edges
+        n = len(yt)
+        costs = _Costs(self.scenario, net, yt, year)
+        demand = demand_matrix(self.scenario, net, year, yt)
+        vot = np.stack([yt[f"vot_{c}"].to_numpy() for c in self.commodities])[route_comm]      # [K, N]
+        theta = np.stack([yt[f"logit_scale_{c}"].to_numpy() for c in self.commodities])[route_comm]
+        route_time = route_edges @ costs.edge_time                                             # [K, N]
+        route_money = route_edges @ costs.edge_money
+        base = route_money + vot * route_time
+        opens = net.edge_opens > year
+        available = np.asarray(route_edges[:, opens].sum(axis=1)).ravel() == 0
+        _check_available(net, available, demand, year)
+        res = solve_logit_sue(self.incidence, self.load_per_unit, base, vot, theta,
+                              np.broadcast_to(available[:, None], base.shape), net.route_od, demand,
+                              costs.delay, tol=tol, max_iter=max_iter)
+        if not res.converged.all():
+            warnings.warn(f"{year}: logit equilibrium did not reach gap {tol:g} in {max_iter} "
+                          f"iterations for {int((~res.converged).sum())} of {n} runs "
+                          f"(worst gap {res.gap.max():.2e})", ConvergenceWarning, stacklevel=3)
+        h = res.flow                                                                           # [K, N]
+        cm = self.corr_matrix
+        t_route = route_time + self.incidence.T @ res.delay
+        w = h * self.cpu[route_comm][:, None]          # weights in cost units for means
+        wsum = cm @ w
+        with np.errstate(invalid="ignore", divide="ignore"):
+            time_h = np.where(wsum > 0, (cm @ (w * t_route)) / wsum, np.nan)
+            cost_usd = np.where(wsum > 0, (cm @ (w * route_money)) / wsum, np.nan)
+            utilisation = res.load / costs.capacity
+            total = h[self.overland_teu].sum(axis=0)
+            kz_share = np.where(total > 0, h[self.overland_teu & net.route_via_kz].sum(axis=0) / total, np.nan)
+        kz_tariff = route_edges @ (self.kz_edges @ costs.edge_tariff)                          # [K, N]
+        paying = (w * kz_tariff)[self.od_transit[net.route_od]]
+        out = {
+            "volume": np.stack([cm @ (h * (route_comm == ci)[:, None])
+                                for ci in range(len(self.commodities))]),                      # [C, nc, N]
+            "time_h": time_h, "cost_usd": cost_usd, "flow_mt": res.load, "delay_h": res.delay,
+            "utilisation": utilisation, "gap": res.gap, "converged": res.converged,
+            "kz_share": kz_share, "revenue": paying.sum(axis=0) / 1e9, "iterations": res.iterations,
+        }
+        if keep_routes:
+            out["route_flow"] = h
+        return out
+
+
+def freight_model(scenario: Scenario) -> FreightModel:
+    """The compiled freight model of a scenario (built once per scenario object)."""
+    if getattr(scenario, "_freight_model", None) is None:
+        scenario._freight_model = FreightModel(scenario)
+    return scenario._freight_model
+
+
 def simulate(scenario: Scenario, n: int = 1, *, years: Sequence[int] | None = None,
              overrides: Mapping | None = None, samples: pd.DataFrame | None = None, seed: int = 0,
              tol: float = 1e-4, max_iter: int = 300, keep_routes: bool = False) -> xr.Dataset:
@@ -158,73 +233,13 @@ def simulate(scenario: Scenario, n: int = 1, *, years: Sequence[int] | None = No
     scalars or ``[N]`` arrays for every run. Results: ``xarray.Dataset`` with dimensions ``run``,
     ``year``, ``resource``, ``corridor`` and ``commodity``.
     """
-    net = network_of(scenario)
+    model = freight_model(scenario)
     table = parameter_table(scenario, n, overrides, samples)
-    n = len(table)
     fixed = set(overrides or {}) | (set(samples.columns) if samples is not None else set())
     years = list(years) if years is not None else [scenario.base_year]
-    commodities = net.commodities
-    comm_index = {c: i for i, c in enumerate(commodities)}
-    route_comm = np.array([comm_index[net.od_commodity[d]] for d in net.route_od])
-    tpu = np.array([scenario.commodities[c].tonnes_per_unit for c in commodities])
-    cpu = np.array([scenario.commodities[c].cost_units_per_unit for c in commodities])
-    load_per_unit = tpu[route_comm] / 1e6
-    incidence = net.route_resources().T.tocsr()                  # [R, K]
-    route_edges = net.route_edges                                # [K, E]
-    corridor_names = net.corridors + ["other"]
-    nc = len(corridor_names)
-    # route -> corridor aggregation matrices, per commodity
-    corr_matrix = sparse.csr_matrix((np.ones(net.n_routes), (net.route_corridor, np.arange(net.n_routes))),
-                                    shape=(nc, net.n_routes))
-    country = dict(zip(scenario.nodes["id"], scenario.nodes["country"]))
-    od_transit = np.array([("KZ" not in country[o]) and ("KZ" not in country[d])
-                           for o, d in zip(net.od_origin, net.od_destination)])
-    kz_edges = sparse.diags(net.edge_kz.astype(float))
-    out = {k: [] for k in ("flow_mt", "delay_h", "utilisation", "volume", "time_h", "cost_usd",
-                           "gap", "converged", "kz_share", "route_flow", "revenue")}
-    iterations = []
-    for year in years:
-        yt = _year_values(scenario, table, year, fixed)
-        costs = _Costs(scenario, net, yt, year)
-        demand = demand_matrix(scenario, net, year, yt)
-        vot = np.stack([yt[f"vot_{c}"].to_numpy() for c in commodities])[route_comm]      # [K, N]
-        theta = np.stack([yt[f"logit_scale_{c}"].to_numpy() for c in commodities])[route_comm]
-        route_time = route_edges @ costs.edge_time                                         # [K, N]
-        route_money = route_edges @ costs.edge_money
-        base = route_money + vot * route_time
-        opens = net.edge_opens > year
-        available = np.asarray(route_edges[:, opens].sum(axis=1)).ravel() == 0
-        _check_available(net, available, demand, year)
-        res = solve_logit_sue(incidence, load_per_unit, base, vot, theta,
-                              np.broadcast_to(available[:, None], base.shape), net.route_od, demand,
-                              costs.delay, tol=tol, max_iter=max_iter)
-        iterations.append(res.iterations)
-        if not res.converged.all():
-            warnings.warn(f"{year}: logit equilibrium did not reach gap {tol:g} in {max_iter} "
-                          f"iterations for {int((~res.converged).sum())} of {n} runs "
-                          f"(worst gap {res.gap.max():.2e})", ConvergenceWarning, stacklevel=2)
-        h = res.flow                                                                       # [K, N]
-        t_route = route_time + incidence.T @ res.delay
-        vol = np.stack([corr_matrix @ (h * (route_comm == ci)[:, None]) for ci in range(len(commodities))])
-        out["volume"].append(vol)                                                          # [C, nc, N]
-        w = h * (cpu[route_comm][:, None])          # weights in cost units for means
-        wsum = corr_matrix @ w
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out["time_h"].append(np.where(wsum > 0, (corr_matrix @ (w * t_route)) / wsum, np.nan))
-            out["cost_usd"].append(np.where(wsum > 0, (corr_matrix @ (w * route_money)) / wsum, np.nan))
-        out["flow_mt"].append(res.load)
-        out["delay_h"].append(res.delay)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out["utilisation"].append(res.load / costs.capacity)
-        out["gap"].append(res.gap)
-        out["converged"].append(res.converged)
-        out["kz_share"].append(_kazakhstan_share(scenario, net, h, route_comm, comm_index))
-        kz_tariff = route_edges @ (kz_edges @ costs.edge_tariff)                           # [K, N]
-        paying = (h * cpu[route_comm][:, None] * kz_tariff)[od_transit[net.route_od]]
-        out["revenue"].append(paying.sum(axis=0) / 1e9)
-        if keep_routes:
-            out["route_flow"].append(h)
-    return _to_dataset(scenario, net, table, years, out, iterations, corridor_names, seed, keep_routes)
+    per_year = [model.solve_year(_year_values(scenario, table, y, fixed), y, tol, max_iter, keep_routes)
+                for y in years]
+    return results_dataset(scenario, model, table, years, per_year, seed)
 
 
 def _check_available(net: Network, available, demand, year):
@@ -237,46 +252,36 @@ def _check_available(net: Network, available, demand, year):
                          f"to {net.od_destination[d]}", hint="check the 'opens' years in links.csv")
 
 
-def _kazakhstan_share(scenario, net, h, route_comm, comm_index):
-    """Share of overland container volume whose route passes Kazakhstan, ``[N]``."""
-    overland = [net.corridors.index(c) for c in scenario.overland_corridors if c in net.corridors]
-    unit_teu = [comm_index[c] for c, m in scenario.commodities.items() if m.unit.upper() == "TEU"]
-    sel = np.isin(net.route_corridor, overland) & np.isin(route_comm, unit_teu)
-    total = h[sel].sum(axis=0)
-    kz = h[sel & net.route_via_kz].sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, kz / total, np.nan)
-
-
-def _to_dataset(scenario, net, table, years, out, iterations, corridor_names, seed, keep_routes):
+def results_dataset(scenario, model: FreightModel, table, years, per_year: list[dict], seed) -> xr.Dataset:
+    """Stack per-year result arrays into the labelled Dataset."""
+    net = model.net
     n = len(table)
-    run = np.arange(n)
+    stack = lambda key: np.stack([y[key] for y in per_year])
+    by_run = lambda key: np.moveaxis(stack(key), -1, 0)                 # runs first
     res_dims = ("run", "year", "resource")
-    stack_r = lambda key: np.stack(out[key]).transpose(2, 0, 1)      # [Y, R, N] -> [N, Y, R]
-    volume = np.stack(out["volume"]).transpose(3, 0, 1, 2)           # [Y, C, nc, N] -> [N, Y, C, nc]
     ds = xr.Dataset(
         {
-            "flow_mt": (res_dims, stack_r("flow_mt")),
-            "delay_h": (res_dims, stack_r("delay_h")),
-            "utilisation": (res_dims, stack_r("utilisation")),
-            "volume": (("run", "year", "commodity", "corridor"), volume),
-            "transit_time_h": (("run", "year", "corridor"), stack_r("time_h")),
-            "cost_usd": (("run", "year", "corridor"), stack_r("cost_usd")),
-            "gap": (("run", "year"), np.stack(out["gap"]).T),
-            "converged": (("run", "year"), np.stack(out["converged"]).T),
-            "kazakhstan_overland_share": (("run", "year"), np.stack(out["kz_share"]).T),
-            "kz_transit_revenue": (("run", "year"), np.stack(out["revenue"]).T),
-            "iterations": (("year",), np.array(iterations)),
+            "flow_mt": (res_dims, by_run("flow_mt")),
+            "delay_h": (res_dims, by_run("delay_h")),
+            "utilisation": (res_dims, by_run("utilisation")),
+            "volume": (("run", "year", "commodity", "corridor"), by_run("volume")),
+            "transit_time_h": (("run", "year", "corridor"), by_run("time_h")),
+            "cost_usd": (("run", "year", "corridor"), by_run("cost_usd")),
+            "gap": (("run", "year"), by_run("gap")),
+            "converged": (("run", "year"), by_run("converged")),
+            "kazakhstan_overland_share": (("run", "year"), by_run("kz_share")),
+            "kz_transit_revenue": (("run", "year"), by_run("revenue")),
+            "iterations": (("year",), np.array([y["iterations"] for y in per_year])),
             "parameter_value": (("run", "parameter"), table.to_numpy()),
         },
         coords={
-            "run": run, "year": np.array(years), "resource": net.resource_id,
+            "run": np.arange(n), "year": np.array(years), "resource": net.resource_id,
             "resource_label": ("resource", net.resource_label),
             "resource_kind": ("resource", net.resource_kind),
             "resource_layer": ("resource", net.resource_layer),
             "resource_link": ("resource", net.resource_link),
             "capacity_mt": ("resource", net.resource_capacity),
-            "corridor": corridor_names, "commodity": net.commodities,
+            "corridor": model.corridor_names, "commodity": net.commodities,
             "parameter": list(table.columns),
         },
         attrs={"scenario": scenario.name, "scenario_hash": scenario.fingerprint(),
@@ -292,8 +297,8 @@ def _to_dataset(scenario, net, table, years, out, iterations, corridor_names, se
                        ("transit_time_h", "h"), ("cost_usd", "USD per cost unit"),
                        ("kz_transit_revenue", "USD bn/yr")):
         ds[name].attrs["units"] = unit
-    if keep_routes:
-        ds["route_flow"] = (("run", "year", "route"), np.stack(out["route_flow"]).transpose(2, 0, 1))
-        ds = ds.assign_coords(route_corridor=("route", [corridor_names[i] for i in net.route_corridor]),
+    if "route_flow" in per_year[0]:
+        ds["route_flow"] = (("run", "year", "route"), by_run("route_flow"))
+        ds = ds.assign_coords(route_corridor=("route", [model.corridor_names[i] for i in net.route_corridor]),
                               route_path=("route", [" > ".join(p) for p in net.route_nodes]))
     return ds
