@@ -21,7 +21,7 @@ def invoke(*args):
 def test_run_prints_tables(tiny_dir):
     r = invoke("run", tiny_dir, "--years", "2024:2024")
     assert r.exit_code == 0, r.output
-    assert "Middle" in r.output and "Top bottlenecks" in r.output
+    assert "middle" in r.output and "Top bottlenecks" in r.output
     assert "Kazakhstan's share of overland" in r.output
 
 

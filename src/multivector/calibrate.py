@@ -9,7 +9,6 @@ a 10 % miss weighs the same on a 60 Mt pipeline and a 50,000 TEU port. The Jacob
 from __future__ import annotations
 
 import datetime as _dt
-import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -86,7 +85,7 @@ def evaluate(scenario: Scenario, values: pd.DataFrame) -> np.ndarray:
     """Modelled target values for each row of ``values``: ``[N, targets]``."""
     t = _targets(scenario)
     years = sorted(t["year"].unique())
-    ds = simulate(scenario, samples=values, years=years, keep_routes=True, tol=1e-6, max_iter=500)
+    ds = simulate(scenario, samples=values, years=years, keep_routes=True, tol=1e-5, max_iter=3000)
     return np.stack([metric_values(scenario, ds, m, y) for m, y in zip(t["metric"], t["year"])], axis=1)
 
 
@@ -162,6 +161,3 @@ def write_calibration(scenario: Scenario, result: CalibrationResult, folder: Pat
             os.unlink(tmp)
     return path
 
-
-def _finite(x) -> bool:
-    return x is not None and math.isfinite(x)

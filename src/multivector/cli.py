@@ -159,8 +159,7 @@ def _print_run(s, ds, doc):
         for name, c in doc["corridors"].items():
             if not (c["teu"][i] or c["tonnes"][i]):
                 continue
-            label = s.corridors[name].label if name in s.corridors else name
-            t.add_row(label, _fmt(c["teu"][i]), _fmt(c["tonnes"][i]), _fmt(c["share"][i], ".1%"),
+            t.add_row(name, _fmt(c["teu"][i]), _fmt(c["tonnes"][i]), _fmt(c["share"][i], ".1%"),
                       _fmt(c["transit_time_h"][i], ",.0f"), _fmt(c["cost_usd"][i], ",.0f"))
         out.print(t)
         share = doc["kazakhstan_overland_share"][i]

@@ -264,23 +264,43 @@ def _routes_for_od(g, src, dst, s: Scenario, corridors: list[str], k: int):
         start, goal = (src, 0), (dst, 1)
         if start not in h or goal not in h:
             continue
+
+        def accept(path):
+            places = [v[0] for v in path[1:-1]]
+            # loopless in places: a place may repeat only as consecutive layers (a transfer)
+            compact = [p for j, p in enumerate(places) if j == 0 or places[j - 1] != p]
+            if len(compact) != len(set(compact)) or tuple(path) in seen or not (set(places) & via):
+                return False
+            seen.add(tuple(path))
+            found.append((ci, path))
+            return True
+
+        # the cheapest route through each gateway, so that every variant of the corridor is offered
+        flat = nx.DiGraph((a, b, d) for (a, sa), (b, sb), d in h.edges(data=True) if sa == sb == 0)
+        for gateway in [*s.corridors[name].via_nodes, *s.corridors[name].variants]:
+            best = None
+            for v in [v for v in flat.nodes if not _is_zone(v) and v[0] == gateway]:
+                try:
+                    first = nx.shortest_path(flat, src, v, weight="w")
+                    second = nx.shortest_path(flat, v, dst, weight="w")
+                except (nx.NetworkXNoPath, nx.NodeNotFound):
+                    continue
+                cost = nx.path_weight(flat, first, "w") + nx.path_weight(flat, second, "w")
+                if best is None or cost < best[0]:
+                    best = (cost, first + second[1:])
+            if best is not None:
+                accept(best[1])
+        # and the k cheapest routes of the corridor overall
         count, tries = 0, 0
         try:
             for path in nx.shortest_simple_paths(h, start, goal, weight="w"):
                 tries += 1
                 if tries > 40:
                     break
-                path = [v for v, _ in path]
-                places = [v[0] for v in path[1:-1]]
-                # loopless in places: a place may repeat only as consecutive layers (a transfer)
-                compact = [p for j, p in enumerate(places) if j == 0 or places[j - 1] != p]
-                if len(compact) != len(set(compact)) or tuple(path) in seen:
-                    continue
-                seen.add(tuple(path))
-                found.append((ci, path))
-                count += 1
-                if count >= k:
-                    break
+                if accept([v for v, _ in path]):
+                    count += 1
+                    if count >= k:
+                        break
         except nx.NetworkXNoPath:
             continue
     if not found:  # routes outside every named corridor (e.g. domestic flows)

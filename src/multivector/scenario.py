@@ -102,7 +102,7 @@ class Corridor(BaseModel):
     name: str
     label: str = ""
     via_nodes: list[str]
-    kazakhstan_nodes: list[str] = []
+    variants: list[str] = []      # extra gateway nodes, each of which gets its own cheapest route
 
 
 @dataclass
@@ -420,7 +420,7 @@ def validate(s: Scenario) -> None:
         for entry in filter(None, c.sources.split(";")):
             _check_source_id(s, entry.split("=", 1)[-1], toml, None, f"commodities.{c.name}.sources")
     for c in s.corridors.values():
-        for n in c.via_nodes + c.kazakhstan_nodes:
+        for n in c.via_nodes + c.variants:
             if n not in node_ids:
                 raise InputError(f"[corridors.{c.name}] unknown node '{n}'", file=toml)
     for name in s.overland_corridors:

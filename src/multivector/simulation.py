@@ -155,7 +155,8 @@ class FreightModel:
         self.net = net = network_of(scenario)
         self.commodities = net.commodities
         comm_index = {c: i for i, c in enumerate(self.commodities)}
-        self.route_comm = np.array([comm_index[net.od_commodity[d]] for d in net.route_od], dtype=int)
+        self.od_group = np.array([comm_index[c] for c in net.od_commodity], dtype=int)
+        self.route_comm = self.od_group[net.route_od]
         tpu = np.array([scenario.commodities[c].tonnes_per_unit for c in self.commodities])
         self.cpu = np.array([scenario.commodities[c].cost_units_per_unit for c in self.commodities])
         self.load_per_unit = tpu[self.route_comm] / 1e6
@@ -172,7 +173,7 @@ class FreightModel:
         teu = [comm_index[c] for c, m in scenario.commodities.items() if m.unit.upper() == "TEU"]
         self.overland_teu = np.isin(net.route_corridor, overland) & np.isin(self.route_comm, teu)
 
-    def solve_year(self, yt: pd.DataFrame, year: int, tol=1e-4, max_iter=300, keep_routes=False) -> dict:
+    def solve_year(self, yt: pd.DataFrame, year: int, tol=1e-4, max_iter=1000, keep_routes=False) -> dict:
         net, route_comm, route_edges = self.net, self.route_comm, self.net.route_edges
         n = len(yt)
         costs = _Costs(self.scenario, net, yt, year)
@@ -187,7 +188,7 @@ class FreightModel:
         _check_available(net, available, demand, year)
         res = solve_logit_sue(self.incidence, self.load_per_unit, base, vot, theta,
                               np.broadcast_to(available[:, None], base.shape), net.route_od, demand,
-                              costs.delay, tol=tol, max_iter=max_iter)
+                              costs.delay, tol=tol, max_iter=max_iter, od_group=self.od_group)
         if not res.converged.all():
             warnings.warn(f"{year}: logit equilibrium did not reach gap {tol:g} in {max_iter} "
                           f"iterations for {int((~res.converged).sum())} of {n} runs "
@@ -226,7 +227,7 @@ def freight_model(scenario: Scenario) -> FreightModel:
 
 def simulate(scenario: Scenario, n: int = 1, *, years: Sequence[int] | None = None,
              overrides: Mapping | None = None, samples: pd.DataFrame | None = None, seed: int = 0,
-             tol: float = 1e-4, max_iter: int = 300, keep_routes: bool = False) -> xr.Dataset:
+             tol: float = 1e-4, max_iter: int = 1000, keep_routes: bool = False) -> xr.Dataset:
     """Simulate a batch of runs over years and return labelled results.
 
     ``samples`` (a DataFrame, one row per run) sets sampled parameters; ``overrides`` sets names to

@@ -20,7 +20,7 @@ class SUEResult:
     load: np.ndarray        # [R, N] resource loads (Mt)
     delay: np.ndarray       # [R, N] congestion delay (h)
     cost: np.ndarray        # [K, N] generalised route cost at the solution
-    gap: np.ndarray         # [N] sum |logit(cost) - flow| / total demand
+    gap: np.ndarray         # [N] worst over groups of sum |logit(cost) - flow| / demand
     iterations: int
     converged: np.ndarray   # [N] bool
 
@@ -36,17 +36,28 @@ def logit_split(cost, theta, available, starts, route_od):
 
 
 def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot, theta, available,
-                    route_od, demand, delay_fn, tol=1e-4, max_iter=300) -> SUEResult:
+                    route_od, demand, delay_fn, tol=1e-4, max_iter=300, od_group=None,
+                    step_up=1.5, step_down=0.05) -> SUEResult:
     """Solve the batched logit SUE.
 
     incidence: [R, K] 0/1 resource-route incidence; load_per_unit: [K] Mt per unit of route flow;
     base_cost: [K, N] free-flow generalised cost; vot: [K, N] cost per hour of delay; theta: [K, N]
     logit scale; available: [K, N] bool; route_od: [K] OD index, sorted; demand: [D, N];
-    delay_fn(load [R, N]) -> delay [R, N].
+    delay_fn(load [R, N]) -> delay [R, N]; od_group: [D] group of each OD (e.g. its commodity) —
+    the gap is the worst over groups of the group's |residual| / demand, so that a class measured
+    in Mt is not drowned by one measured in TEU.
     """
     starts = np.flatnonzero(np.r_[True, route_od[1:] != route_od[:-1]])
     per_route_demand = demand[route_od]
-    total = np.maximum(demand.sum(axis=0), 1e-12)
+    od_group = np.zeros(len(demand), dtype=int) if od_group is None else np.asarray(od_group)
+    n_groups = int(od_group.max()) + 1 if len(od_group) else 1
+    group_of_route = sparse.csr_matrix((np.ones(len(route_od)), (od_group[route_od], np.arange(len(route_od)))),
+                                       shape=(n_groups, len(route_od)))
+    group_demand = np.maximum(group_of_route @ per_route_demand, 1e-12)     # [G, N]
+
+    def gap_of(diff):
+        return ((group_of_route @ np.abs(diff)) / group_demand).max(axis=0)
+
     lf = load_per_unit[:, None]
 
     def evaluate(h):
@@ -66,15 +77,16 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     for it in range(1, max_iter + 1):
         load, delay, cost = evaluate(h)
         target = per_route_demand * logit_split(cost, theta, available, starts, route_od)
-        residual = np.abs(target - h).sum(axis=0)
+        diff = target - h
+        residual = gap_of(diff)
         # a run stops moving once it has converged, so its result does not depend on the batch
-        gap = np.where(active, residual / total, gap)
+        gap = np.where(active, residual, gap)
         active = gap > tol
         if not active.any():
             break
-        eta = np.where(active, np.where(residual >= previous, eta + 1.5, eta + 0.05), eta)
+        eta = np.where(active, np.where(residual >= previous, eta + step_up, eta + step_down), eta)
         previous = np.where(active, residual, previous)
-        h = np.where(active, h + (target - h) / eta, h)
+        h = np.where(active, h + diff / eta, h)
     load, delay, cost = evaluate(h)
     return SUEResult(flow=h, load=load, delay=delay, cost=cost, gap=gap, iterations=it,
                      converged=gap <= tol)

@@ -1,0 +1,71 @@
+"""The shipped Kazakhstan dataset: valid, sourced, runnable, and its stored calibration reproducible."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import multivector as mv
+from multivector.calibrate import evaluate
+from multivector.cli import app
+from multivector.scenario import check_sources_table
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def kz():
+    return mv.load("kazakhstan")
+
+
+def test_every_number_has_a_source(kz):
+    assert check_sources_table(kz) == []
+    r = runner.invoke(app, ["data", "check", "kazakhstan"])
+    assert r.exit_code == 0, r.output
+
+
+def test_every_corridor_offered_to_every_container_od(kz):
+    from multivector.simulation import network_of
+
+    net = network_of(kz)
+    for d in np.flatnonzero(net.od_commodity == "container"):
+        if net.od_origin[d] in ("N-KZ-ALA", "N-UZ-TAS"):
+            continue  # Central Asian origins have no sea access of their own
+        offered = {net.corridors[c] for c in net.route_corridor[net.route_od == d]}
+        assert {"northern", "middle", "southern", "sea"} <= offered, (net.od_origin[d], net.od_destination[d])
+
+
+def test_run_2024_json(kz):
+    r = runner.invoke(app, ["run", "kazakhstan", "--years", "2024:2024", "--json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["years"] == [2024]
+    for c in ("northern", "middle", "southern", "sea"):
+        assert len(doc["corridors"][c]["teu"]) == 1
+    shares = [doc["corridors"][c]["share"][0] for c in doc["corridors"]]
+    assert sum(shares) == pytest.approx(1.0)
+    assert 0.5 < doc["kazakhstan_overland_share"][0] <= 1.0
+    assert doc["convergence"]["converged"] == [True]
+    assert all(b["year"] == 2024 for b in doc["bottlenecks"])
+
+
+def test_stored_calibration_is_reproducible(kz):
+    fit = pd.DataFrame(kz.calibration["fit"])
+    modelled = evaluate(kz, pd.DataFrame([kz.calibration["values"]]))[0]
+    np.testing.assert_allclose(modelled, fit["modelled"].to_numpy(), rtol=2e-3)
+    assert set(kz.calibration["values"]) == set(kz.model["calibration"]["free"])
+
+
+def test_calibration_uses_observations_up_to_2024_only(kz):
+    assert kz.targets["year"].astype(int).max() <= 2024
+
+
+def test_red_sea_closure_moves_freight_to_land(kz):
+    calm = mv.simulate(kz, overrides={"risk_red_sea": 0.0})
+    closed = mv.simulate(kz, overrides={"risk_red_sea": 2000.0})
+    land = lambda ds: float(ds["teu"].sel(corridor=["northern", "middle", "southern"]).sum())
+    assert land(closed) > land(calm)
+    assert math.isclose(float(calm["teu"].sum()), float(closed["teu"].sum()), rel_tol=1e-9)
