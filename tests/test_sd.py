@@ -48,7 +48,8 @@ def write(tmp_path, data, name="model.toml") -> Path:
 # ------------------------------------------------------------------------------------------- units
 def test_unit_algebra():
     assert parse_unit("USD bn/year") == parse_unit("USD bn") / YEAR
-    assert parse_unit("USD bn/year") == parse_unit("bn*USD*year^-1")
+    assert parse_unit("USD bn/year") == parse_unit("USD bn*year^-1")
+    assert parse_unit("index/USD bn") == parse_unit("index") / parse_unit("USD bn")
     assert parse_unit("index") == parse_unit("1") == DIMENSIONLESS
     assert parse_unit("index/year") == parse_unit("1/year") == YEAR ** -1
     assert parse_unit("t/km/year") == parse_unit("t") / (parse_unit("km") * YEAR)

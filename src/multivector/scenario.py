@@ -120,6 +120,7 @@ class Scenario:
     corridors: dict[str, Corridor]
     tables: dict[str, pd.DataFrame]
     calibration: dict = field(default_factory=dict)
+    politics: object | None = None            # multivector.politics.PoliticalModel, if the dataset has one
     _fingerprint: str | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -251,6 +252,18 @@ def _read_table(folder: Path, name: str) -> pd.DataFrame:
     return df
 
 
+def _read_table_as(path: Path, kind: str) -> pd.DataFrame:
+    """Read a CSV with the columns of table ``kind`` (e.g. politics_sources.csv as sources.csv)."""
+    df = _read_table(path.parent, path.name) if path.name in TABLES else None
+    if df is None:
+        TABLES[path.name] = TABLES[kind]
+        try:
+            df = _read_table(path.parent, path.name)
+        finally:
+            del TABLES[path.name]
+    return df
+
+
 def _read_toml(path: Path) -> dict:
     try:
         with open(path, "rb") as fh:
@@ -287,12 +300,31 @@ def load(name_or_dir: str | Path = "kazakhstan") -> Scenario:
             except ValidationError as exc:
                 raise _pydantic_error(exc, toml_path, f"{kind}.{name}") from None
     tables = {name: _read_table(folder, name) for name in TABLES}
+    politics = None
+    if (folder / "politics.toml").is_file():
+        from multivector.politics import load_politics
+
+        politics = load_politics(folder / "politics.toml")
+        if (folder / "politics_sources.csv").is_file():
+            extra = _read_table_as(folder / "politics_sources.csv", "sources.csv")
+            merged = pd.concat([tables["sources.csv"], extra], ignore_index=True)
+            tables["sources.csv"] = merged.drop_duplicates(subset=["id", "title", "url"]).reset_index(drop=True)
+        for name, c in politics.sd.spec.constants.items():
+            if name in parameters:
+                continue  # shared with the network (e.g. demand growth): model.toml's entry governs
+            lo = c.value if c.min is None else c.min
+            hi = c.value if c.max is None else c.max
+            try:
+                parameters[name] = Parameter(name=name, value=c.value, min=lo, max=hi, unit=c.unit,
+                                             source=c.source, description=c.doc)
+            except ValidationError as exc:
+                raise _pydantic_error(exc, folder / "politics.toml", f"constants.{name}") from None
     calibration = {}
     if (folder / "calibration.toml").is_file():
         calibration = _read_toml(folder / "calibration.toml")
     scenario = Scenario(name=str(doc["model"].get("name", folder.name)), path=folder,
                         model=doc["model"], parameters=parameters, commodities=commodities,
-                        corridors=corridors, tables=tables, calibration=calibration)
+                        corridors=corridors, tables=tables, calibration=calibration, politics=politics)
     validate(scenario)
     return scenario
 
@@ -414,6 +446,9 @@ def validate(s: Scenario) -> None:
         _check_source_id(s, row["source"], f, i + 2, "source")
 
     toml = _file(s, "model.toml")
+    if s.politics is not None:
+        for name, c in s.politics.sd.spec.constants.items():
+            _check_source_id(s, c.source, _file(s, "politics.toml"), None, f"constants.{name}.source")
     for p in s.parameters.values():
         _check_source_id(s, p.source, toml, None, f"parameters.{p.name}.source")
     for c in s.commodities.values():

@@ -107,6 +107,7 @@ class ConstantSpec:
     min: float | None = None
     max: float | None = None
     doc: str = ""
+    kind: str = "parameter"      # "parameter" (uncertain) or "lever" (a policy choice)
 
 
 @dataclass(frozen=True)
@@ -368,7 +369,10 @@ def _parse_sim(ctx, t):
 
 
 def _parse_constant(ctx, where, name, t):
-    ctx.keys(where, t, {"value", "min", "max", "unit", "source", "doc"}, {"value", "unit", "source"})
+    ctx.keys(where, t, {"value", "min", "max", "unit", "source", "doc", "kind"}, {"value", "unit", "source"})
+    kind = t.get("kind", "parameter")
+    if kind not in ("parameter", "lever"):
+        raise ctx.error(where, f"kind must be 'parameter' or 'lever', not {kind!r}")
     value = ctx.number(where, "value", t["value"])
     lo = ctx.number(where, "min", t.get("min"), allow_none=True)
     hi = ctx.number(where, "max", t.get("max"), allow_none=True)
@@ -382,6 +386,7 @@ def _parse_constant(ctx, where, name, t):
         unit=ctx.unit(where, "unit", t["unit"]),
         source=ctx.text(where, "source", t["source"]),
         doc=ctx.text(where, "doc", t.get("doc"), required=False),
+        kind=kind,
     )
 
 

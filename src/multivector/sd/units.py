@@ -68,6 +68,7 @@ class Unit:
             return "1"
 
         def fmt(name, e):
+            name = name.replace("_", " ")
             if e == 1:
                 return name
             if e.denominator == 1:
@@ -214,6 +215,8 @@ def parse_unit(text) -> Unit:
         return DIMENSIONLESS
     if not isinstance(text, str):
         raise UnitSyntaxError(f"a unit must be text, not {text!r}")
+    # a scaled currency ("USD bn", "USD M") is one unit, so "index/USD bn" means per billion dollars
+    text = re.sub(r"\b(USD|EUR)\s+(bn|M|m|k)\b", r"\1_\2", text)
     return _Parser(text).parse()
 
 
