@@ -85,7 +85,8 @@ def evaluate(scenario: Scenario, values: pd.DataFrame) -> np.ndarray:
     """Modelled target values for each row of ``values``: ``[N, targets]``."""
     t = _targets(scenario)
     years = sorted(t["year"].unique())
-    ds = simulate(scenario, samples=values, years=years, keep_routes=True, tol=1e-5, max_iter=3000)
+    ds = simulate(scenario, samples=values, years=years, keep_routes=True, tol=1e-5, max_iter=3000,
+                  coupled=False)
     return np.stack([metric_values(scenario, ds, m, y) for m, y in zip(t["metric"], t["year"])], axis=1)
 
 

@@ -135,12 +135,19 @@ class _Costs:
         self.alpha, self.beta = get("vdf_alpha", 0.15), get("vdf_beta", 4.0)
         self.queue_scale = get("queue_scale_h", 24.0)
         self.rho_max = get("queue_max_ratio", 0.95)
-        self.queue = net.resource_queue
+        capacitated = ~np.isnan(net.resource_capacity)
+        self.bpr_rows = np.flatnonzero(capacitated & ~net.resource_queue)
+        self.queue_rows = np.flatnonzero(capacitated & net.resource_queue)
 
     def delay(self, load):
-        bpr = bpr_delay(load, self.capacity, self.resource_free_time, self.alpha, self.beta)
-        q = queue_delay(load, self.capacity, self.queue_scale, self.rho_max)
-        return np.where(self.queue[:, None], q, bpr)
+        """Congestion delay [R, N]: BPR on capacitated line-haul links, queueing at ferries and transfers."""
+        out = np.zeros_like(load)
+        b, q = self.bpr_rows, self.queue_rows
+        if len(b):
+            out[b] = bpr_delay(load[b], self.capacity[b], self.resource_free_time[b], self.alpha, self.beta)
+        if len(q):
+            out[q] = queue_delay(load[q], self.capacity[q], self.queue_scale, self.rho_max)
+        return out
 
 
 class FreightModel:
@@ -173,7 +180,9 @@ class FreightModel:
         teu = [comm_index[c] for c, m in scenario.commodities.items() if m.unit.upper() == "TEU"]
         self.overland_teu = np.isin(net.route_corridor, overland) & np.isin(self.route_comm, teu)
 
-    def solve_year(self, yt: pd.DataFrame, year: int, tol=1e-4, max_iter=1000, keep_routes=False) -> dict:
+    def solve_year(self, yt: pd.DataFrame, year: int, tol=1e-4, max_iter=1000, keep_routes=False,
+                   start=None) -> dict:
+        """Solve one year for every run; ``start`` warm-starts from earlier route flows ([K, N])."""
         net, route_comm, route_edges = self.net, self.route_comm, self.net.route_edges
         n = len(yt)
         costs = _Costs(self.scenario, net, yt, year)
@@ -188,7 +197,8 @@ class FreightModel:
         _check_available(net, available, demand, year)
         res = solve_logit_sue(self.incidence, self.load_per_unit, base, vot, theta,
                               np.broadcast_to(available[:, None], base.shape), net.route_od, demand,
-                              costs.delay, tol=tol, max_iter=max_iter, od_group=self.od_group)
+                              costs.delay, tol=tol, max_iter=max_iter, od_group=self.od_group,
+                              start=start)
         if not res.converged.all():
             warnings.warn(f"{year}: logit equilibrium did not reach gap {tol:g} in {max_iter} "
                           f"iterations for {int((~res.converged).sum())} of {n} runs "
@@ -212,9 +222,8 @@ class FreightModel:
             "time_h": time_h, "cost_usd": cost_usd, "flow_mt": res.load, "delay_h": res.delay,
             "utilisation": utilisation, "gap": res.gap, "converged": res.converged,
             "kz_share": kz_share, "revenue": paying.sum(axis=0) / 1e9, "iterations": res.iterations,
+            "kz_transit_teu": h[self.overland_teu & net.route_via_kz].sum(axis=0), "flow": h,
         }
-        if keep_routes:
-            out["route_flow"] = h
         return out
 
 
@@ -227,20 +236,35 @@ def freight_model(scenario: Scenario) -> FreightModel:
 
 def simulate(scenario: Scenario, n: int = 1, *, years: Sequence[int] | None = None,
              overrides: Mapping | None = None, samples: pd.DataFrame | None = None, seed: int = 0,
-             tol: float = 1e-4, max_iter: int = 1000, keep_routes: bool = False) -> xr.Dataset:
+             tol: float = 1e-4, max_iter: int = 1000, keep_routes: bool = False,
+             coupled: bool | None = None, run_ids=None) -> xr.Dataset:
     """Simulate a batch of runs over years and return labelled results.
 
     ``samples`` (a DataFrame, one row per run) sets sampled parameters; ``overrides`` sets names to
-    scalars or ``[N]`` arrays for every run. Results: ``xarray.Dataset`` with dimensions ``run``,
-    ``year``, ``resource``, ``corridor`` and ``commodity``.
+    scalars or ``[N]`` arrays for every run. With a political register (``politics.toml``) the two
+    registers are coupled year by year over its horizon (2024–2040 for Kazakhstan) unless
+    ``coupled=False``; without one, the network alone is solved for ``years`` (default: the base
+    year). ``seed`` and ``run_ids`` fix each run's random stream. Results: ``xarray.Dataset`` with
+    dimensions ``run``, ``year``, ``resource``, ``corridor``, ``commodity`` (and ``variable`` for the
+    political trajectory).
     """
+    if coupled is None:  # couple when there is a political register and the years lie in its horizon
+        coupled = scenario.politics is not None and (
+            years is None or min(years) >= scenario.politics.sd.spec.sim.start)
+    if coupled:
+        if scenario.politics is None:
+            raise InputError(f"scenario '{scenario.name}' has no political register (politics.toml)")
+        from multivector.coupled import simulate_coupled
+
+        return simulate_coupled(scenario, n, years=years, overrides=overrides, samples=samples, seed=seed,
+                                run_ids=run_ids, tol=tol, max_iter=max_iter, keep_routes=keep_routes)
     model = freight_model(scenario)
     table = parameter_table(scenario, n, overrides, samples)
     fixed = set(overrides or {}) | (set(samples.columns) if samples is not None else set())
     years = list(years) if years is not None else [scenario.base_year]
-    per_year = [model.solve_year(_year_values(scenario, table, y, fixed), y, tol, max_iter, keep_routes)
+    per_year = [model.solve_year(_year_values(scenario, table, y, fixed), y, tol, max_iter)
                 for y in years]
-    return results_dataset(scenario, model, table, years, per_year, seed)
+    return results_dataset(scenario, model, table, years, per_year, seed, keep_routes)
 
 
 def _check_available(net: Network, available, demand, year):
@@ -253,7 +277,8 @@ def _check_available(net: Network, available, demand, year):
                          f"to {net.od_destination[d]}", hint="check the 'opens' years in links.csv")
 
 
-def results_dataset(scenario, model: FreightModel, table, years, per_year: list[dict], seed) -> xr.Dataset:
+def results_dataset(scenario, model: FreightModel, table, years, per_year: list[dict], seed,
+                    keep_routes=False) -> xr.Dataset:
     """Stack per-year result arrays into the labelled Dataset."""
     net = model.net
     n = len(table)
@@ -298,8 +323,8 @@ def results_dataset(scenario, model: FreightModel, table, years, per_year: list[
                        ("transit_time_h", "h"), ("cost_usd", "USD per cost unit"),
                        ("kz_transit_revenue", "USD bn/yr")):
         ds[name].attrs["units"] = unit
-    if "route_flow" in per_year[0]:
-        ds["route_flow"] = (("run", "year", "route"), by_run("route_flow"))
+    if keep_routes:
+        ds["route_flow"] = (("run", "year", "route"), by_run("flow"))
         ds = ds.assign_coords(route_corridor=("route", [model.corridor_names[i] for i in net.route_corridor]),
                               route_path=("route", [" > ".join(p) for p in net.route_nodes]))
     return ds

@@ -36,3 +36,4 @@ def bpr_delay_derivative(load, capacity, free_time, alpha, beta):
     c = np.where(ok, capacity, 1.0)
     ratio = np.maximum(load / c, 0.0)
     return np.where(ok, free_time * alpha * beta * np.power(ratio, beta - 1.0) / c, 0.0)
+

@@ -37,7 +37,7 @@ def logit_split(cost, theta, available, starts, route_od):
 
 def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot, theta, available,
                     route_od, demand, delay_fn, tol=1e-4, max_iter=300, od_group=None,
-                    step_up=1.5, step_down=0.05) -> SUEResult:
+                    step_up=1.5, step_down=0.05, start=None) -> SUEResult:
     """Solve the batched logit SUE.
 
     incidence: [R, K] 0/1 resource-route incidence; load_per_unit: [K] Mt per unit of route flow;
@@ -45,7 +45,8 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     logit scale; available: [K, N] bool; route_od: [K] OD index, sorted; demand: [D, N];
     delay_fn(load [R, N]) -> delay [R, N]; od_group: [D] group of each OD (e.g. its commodity) —
     the gap is the worst over groups of the group's |residual| / demand, so that a class measured
-    in Mt is not drowned by one measured in TEU.
+    in Mt is not drowned by one measured in TEU. ``start`` ([K, N] route flows, e.g. last year's
+    solution) warm-starts the iteration; it is rescaled to this demand.
     """
     starts = np.flatnonzero(np.r_[True, route_od[1:] != route_od[:-1]])
     per_route_demand = demand[route_od]
@@ -60,14 +61,24 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
 
     lf = load_per_unit[:, None]
 
+    incidence_t = incidence.T.tocsr()
+
     def evaluate(h):
         load = incidence @ (h * lf)
         delay = delay_fn(load)
-        cost = base_cost + vot * (incidence.T @ delay)
+        cost = base_cost + vot * (incidence_t @ delay)
         return load, delay, cost
 
-    _, _, cost = evaluate(np.zeros_like(base_cost))
-    h = per_route_demand * logit_split(cost, theta, available, starts, route_od)
+    if start is None:
+        _, _, cost = evaluate(np.zeros_like(base_cost))
+        h = per_route_demand * logit_split(cost, theta, available, starts, route_od)
+    else:
+        h = np.where(available, np.maximum(start, 0.0), 0.0)
+        od_total = np.add.reduceat(h, starts, axis=0)[route_od]
+        share = np.divide(h, od_total, out=np.zeros_like(h), where=od_total > 0)
+        _, _, cost = evaluate(h)
+        fallback = logit_split(cost, theta, available, starts, route_od)
+        h = per_route_demand * np.where(od_total > 0, share, fallback)
     n = base_cost.shape[1]
     eta = np.ones(n)
     previous = np.full(n, np.inf)
@@ -85,8 +96,9 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
         if not active.any():
             break
         eta = np.where(active, np.where(residual >= previous, eta + step_up, eta + step_down), eta)
+        scale = eta
         previous = np.where(active, residual, previous)
-        h = np.where(active, h + diff / eta, h)
+        h = np.where(active, h + diff / scale, h)
     load, delay, cost = evaluate(h)
     return SUEResult(flow=h, load=load, delay=delay, cost=cost, gap=gap, iterations=it,
                      converged=gap <= tol)
