@@ -29,7 +29,7 @@ def _two_routes(theta, demand=30.0, n=1):
     slopes = np.array([[2.0], [1.0]])
     return solve_logit_sue(inc, np.ones(2), np.tile([[10.0], [20.0]], (1, n)), np.ones((2, n)),
                            np.full((2, n), theta), np.ones((2, n), bool), np.array([0, 0]),
-                           np.full((1, n), demand), lambda load: slopes * load, tol=1e-10, max_iter=5000)
+                           np.full((1, n), demand), lambda load, cols: slopes * load, tol=1e-10, max_iter=5000)
 
 
 def test_sue_conserves_demand_and_matches_logit_fixed_point():

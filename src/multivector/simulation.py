@@ -139,14 +139,17 @@ class _Costs:
         self.bpr_rows = np.flatnonzero(capacitated & ~net.resource_queue)
         self.queue_rows = np.flatnonzero(capacitated & net.resource_queue)
 
-    def delay(self, load):
-        """Congestion delay [R, N]: BPR on capacitated line-haul links, queueing at ferries and transfers."""
+    def delay(self, load, cols=None):
+        """Congestion delay [R, n] of runs ``cols``: BPR on capacitated line-haul links, queueing at
+        ferries and transfers."""
+        cols = slice(None) if cols is None else cols
         out = np.zeros_like(load)
         b, q = self.bpr_rows, self.queue_rows
         if len(b):
-            out[b] = bpr_delay(load[b], self.capacity[b], self.resource_free_time[b], self.alpha, self.beta)
+            out[b] = bpr_delay(load[b], self.capacity[b][:, cols], self.resource_free_time[b][:, cols],
+                               self.alpha[cols], self.beta[cols])
         if len(q):
-            out[q] = queue_delay(load[q], self.capacity[q], self.queue_scale, self.rho_max)
+            out[q] = queue_delay(load[q], self.capacity[q][:, cols], self.queue_scale[cols], self.rho_max[cols])
         return out
 
 

@@ -43,10 +43,13 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     incidence: [R, K] 0/1 resource-route incidence; load_per_unit: [K] Mt per unit of route flow;
     base_cost: [K, N] free-flow generalised cost; vot: [K, N] cost per hour of delay; theta: [K, N]
     logit scale; available: [K, N] bool; route_od: [K] OD index, sorted; demand: [D, N];
-    delay_fn(load [R, N]) -> delay [R, N]; od_group: [D] group of each OD (e.g. its commodity) —
-    the gap is the worst over groups of the group's |residual| / demand, so that a class measured
-    in Mt is not drowned by one measured in TEU. ``start`` ([K, N] route flows, e.g. last year's
-    solution) warm-starts the iteration; it is rescaled to this demand.
+    delay_fn(load [R, n], cols [n]) -> delay [R, n] for the runs ``cols``; od_group: [D] group of
+    each OD (e.g. its commodity) — the gap is the worst over groups of the group's |residual| /
+    demand, so that a class measured in Mt is not drowned by one measured in TEU. ``start``
+    ([K, N] route flows, e.g. last year's solution) warm-starts the iteration, rescaled to this demand.
+
+    Each iteration works on the runs not yet converged only; a converged run stops moving, so its
+    result does not depend on what else is in the batch.
     """
     starts = np.flatnonzero(np.r_[True, route_od[1:] != route_od[:-1]])
     per_route_demand = demand[route_od]
@@ -55,50 +58,47 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     group_of_route = sparse.csr_matrix((np.ones(len(route_od)), (od_group[route_od], np.arange(len(route_od)))),
                                        shape=(n_groups, len(route_od)))
     group_demand = np.maximum(group_of_route @ per_route_demand, 1e-12)     # [G, N]
-
-    def gap_of(diff):
-        return ((group_of_route @ np.abs(diff)) / group_demand).max(axis=0)
-
     lf = load_per_unit[:, None]
-
     incidence_t = incidence.T.tocsr()
+    n = base_cost.shape[1]
+    every = np.arange(n)
 
-    def evaluate(h):
+    def evaluate(h, cols):
         load = incidence @ (h * lf)
-        delay = delay_fn(load)
-        cost = base_cost + vot * (incidence_t @ delay)
+        delay = delay_fn(load, cols)
+        cost = base_cost[:, cols] + vot[:, cols] * (incidence_t @ delay)
         return load, delay, cost
 
+    def split(cost, cols):
+        return logit_split(cost, theta[:, cols], available[:, cols], starts, route_od)
+
     if start is None:
-        _, _, cost = evaluate(np.zeros_like(base_cost))
-        h = per_route_demand * logit_split(cost, theta, available, starts, route_od)
+        _, _, cost = evaluate(np.zeros_like(base_cost), every)
+        h = per_route_demand * split(cost, every)
     else:
         h = np.where(available, np.maximum(start, 0.0), 0.0)
         od_total = np.add.reduceat(h, starts, axis=0)[route_od]
         share = np.divide(h, od_total, out=np.zeros_like(h), where=od_total > 0)
-        _, _, cost = evaluate(h)
-        fallback = logit_split(cost, theta, available, starts, route_od)
-        h = per_route_demand * np.where(od_total > 0, share, fallback)
-    n = base_cost.shape[1]
+        _, _, cost = evaluate(h, every)
+        h = per_route_demand * np.where(od_total > 0, share, split(cost, every))
     eta = np.ones(n)
     previous = np.full(n, np.inf)
     gap = np.full(n, np.inf)
+    cols = every
     it = 0
-    active = np.ones(n, dtype=bool)
     for it in range(1, max_iter + 1):
-        load, delay, cost = evaluate(h)
-        target = per_route_demand * logit_split(cost, theta, available, starts, route_od)
-        diff = target - h
-        residual = gap_of(diff)
-        # a run stops moving once it has converged, so its result does not depend on the batch
-        gap = np.where(active, residual, gap)
-        active = gap > tol
-        if not active.any():
+        hc = h[:, cols]
+        _, _, cost = evaluate(hc, cols)
+        diff = per_route_demand[:, cols] * split(cost, cols) - hc
+        residual = ((group_of_route @ np.abs(diff)) / group_demand[:, cols]).max(axis=0)
+        gap[cols] = residual
+        moving = residual > tol
+        if not moving.any():
             break
-        eta = np.where(active, np.where(residual >= previous, eta + step_up, eta + step_down), eta)
-        scale = eta
-        previous = np.where(active, residual, previous)
-        h = np.where(active, h + diff / scale, h)
-    load, delay, cost = evaluate(h)
+        cols, diff, residual = cols[moving], diff[:, moving], residual[moving]
+        eta[cols] = np.where(residual >= previous[cols], eta[cols] + step_up, eta[cols] + step_down)
+        previous[cols] = residual
+        h[:, cols] += diff / eta[cols]
+    load, delay, cost = evaluate(h, every)
     return SUEResult(flow=h, load=load, delay=delay, cost=cost, gap=gap, iterations=it,
                      converged=gap <= tol)
