@@ -20,13 +20,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from multivector.errors import ConvergenceWarning, InputError
+from multivector.errors import ConvergenceWarning, InputError, MultivectorError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="multivector: Eurasian freight corridors and a middle power's statecraft.")
 data_app = typer.Typer(no_args_is_help=True, help="Inspect, check and copy datasets.")
 app.add_typer(data_app, name="data")
+export_app = typer.Typer(no_args_is_help=True, help="Export a model or results to other tools' formats.")
+app.add_typer(export_app, name="export")
 out = Console()
+if not out.is_terminal:  # piped or captured: wide enough for the trajectory tables
+    out = Console(width=160)
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -49,6 +53,9 @@ def guarded(fn):
         except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
             err.print(f"[bold red]error:[/] {exc.strerror}: {exc.filename}", highlight=False)
             raise typer.Exit(2) from None
+        except MultivectorError as exc:  # e.g. a simulation that produced NaN: say where, exit 1
+            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(1) from None
 
     return wrapper
 
@@ -115,16 +122,22 @@ def run(scenario: str = typer.Argument("kazakhstan", help="built-in dataset name
         set_: Optional[list[str]] = typer.Option(None, "--set", help="override a parameter: NAME=VALUE"),
         json_: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
         out_dir: Optional[Path] = typer.Option(None, "--out", help="write a PNG map of link flows here"),
-        top: int = typer.Option(8, help="how many bottlenecks to list")):
-    """Simulate a scenario and print corridor volumes, shares and bottlenecks."""
+        top: int = typer.Option(8, help="how many bottlenecks to list"),
+        seed: int = typer.Option(0, help="seed of the random CPC disruption stream"),
+        network_only: bool = typer.Option(False, "--network-only", help="solve the freight network alone")):
+    """Simulate a scenario and print corridor volumes, shares, bottlenecks and, with a political
+    register, the 2024–2040 trajectory of the middle-power index."""
     from multivector.simulation import simulate
     from multivector.summary import to_json
 
     s = _load(scenario)
     overrides = parse_sets(set_)
     s.check_names(overrides)
-    yrs = parse_years(years) if years else [s.base_year]
-    ds = simulate(s, overrides=overrides, years=yrs, keep_routes=out_dir is not None)
+    coupled = s.politics is not None and not network_only
+    yrs = parse_years(years) if years else (None if coupled else [s.base_year])
+    ds = simulate(s, overrides=overrides, years=yrs, keep_routes=out_dir is not None, seed=seed,
+                  coupled=None if coupled else False)
+    yrs = [int(y) for y in ds["year"].values]
     doc = to_json(ds, top=top)
     written = []
     if out_dir is not None:
@@ -152,7 +165,13 @@ def _fmt(x, spec=",.0f"):
 
 def _print_run(s, ds, doc):
     years = doc["years"]
-    for i, y in enumerate(years):
+    if "middle_power_index" in doc:
+        _print_trajectory(s, doc)
+        shown = [len(years) - 1]
+    else:
+        shown = range(len(years))
+    for i in shown:
+        y = years[i]
         t = Table(title=f"{s.model.get('title', s.name)} — {y}", title_justify="left")
         for col in ("corridor", "TEU", "tonnes", "share of TEU", "transit h", "cost USD/unit"):
             t.add_column(col, justify="right" if col != "corridor" else "left")
@@ -168,12 +187,38 @@ def _print_run(s, ds, doc):
         state = "converged" if conv["converged"][i] else "[yellow]NOT converged[/]"
         out.print(f"Route choice: relative gap {conv['gap'][i]:.1e} after {conv['iterations'][i]} "
                   f"iterations ({state})")
+    if "consolidated" in doc:
+        verdict = "[green]yes[/]" if doc["consolidated"] is True else "[red]no[/]"
+        out.print(f"Consolidated (middle-power index test): {verdict}   seed {doc['seed']}")
     t = Table(title="Top bottlenecks by utilisation", title_justify="left")
     for col in ("facility", "year", "utilisation", "flow Mt", "delay h"):
         t.add_column(col, justify="left" if col == "facility" else "right")
     for b in doc["bottlenecks"]:
         t.add_row(b["label"], str(b["year"]), f"{b['utilisation']:.0%}", f"{b['flow_mt']:.2f}",
                   f"{b['delay_h']:.1f}")
+    out.print(t)
+
+
+def _print_trajectory(s, doc):
+    t = Table(title=f"{s.model.get('title', s.name)} — coupled trajectory", title_justify="left")
+    stocks = doc["stocks"]
+    cols = [("year", None), ("middle TEU", ",.0f"), ("middle Mt", ",.2f"), ("northern TEU", ",.0f"),
+            ("KZ share", ".1%"), ("revenue $bn", ",.2f"), ("index", ".3f")]
+    extra = [k for k in ("diplomatic_capital", "russia_tolerance", "eu_investment_committed", "new_rail_km",
+                         "fiscal_space") if k in stocks]
+    for name, _ in cols:
+        t.add_column(name, justify="right")
+    for k in extra:
+        t.add_column(k.replace("_", " "), justify="right")
+    c = doc["corridors"]
+    for i, y in enumerate(doc["years"]):
+        row = [str(y), _fmt(c["middle"]["teu"][i]) if "middle" in c else "–",
+               _fmt((c["middle"]["tonnes"][i] or 0) / 1e6, ",.2f") if "middle" in c else "–",
+               _fmt(c["northern"]["teu"][i]) if "northern" in c else "–",
+               _fmt(doc["kazakhstan_overland_share"][i], ".1%"),
+               _fmt(doc["transit_revenue_usd_bn"][i], ",.2f"), _fmt(doc["middle_power_index"][i], ".3f")]
+        row += [_fmt(stocks[k][i], ",.2f") for k in extra]
+        t.add_row(*row)
     out.print(t)
 
 
@@ -250,16 +295,43 @@ def params(scenario: str = typer.Argument("kazakhstan"), json_: bool = typer.Opt
     """List every parameter: default, range, unit and source."""
     s = _load(scenario)
     defaults = s.defaults()
-    rows = [{"name": p.name, "default": defaults[p.name], "min": p.min, "max": p.max, "unit": p.unit,
-             "source": p.source} for p in s.parameters.values()]
+    rows = [{"name": p.name, "kind": p.kind, "default": defaults[p.name], "min": p.min, "max": p.max,
+             "unit": p.unit, "source": p.source, "description": p.description} for p in s.parameters.values()]
     if json_:
         print(json.dumps(rows, indent=2))
         return
-    t = Table(title=f"Parameters of {s.name}", title_justify="left")
-    for col in ("name", "default", "min", "max", "unit", "source"):
-        t.add_column(col)
+    t = Table(title=f"Parameters and levers of {s.name} ({len(rows)})", title_justify="left")
+    for col in ("name", "kind", "default", "min", "max", "unit", "source"):
+        t.add_column(col, overflow="fold")
+    for r in sorted(rows, key=lambda r: (r["kind"] != "lever", r["name"])):
+        t.add_row(r["name"], r["kind"], f"{r['default']:.4g}", f"{r['min']:.4g}", f"{r['max']:.4g}", r["unit"],
+                  r["source"])
+    out.print(t)
+
+
+def _politics(s):
+    if s.politics is None:
+        raise InputError(f"scenario '{s.name}' has no political register",
+                         hint="add politics.toml to the dataset folder")
+    return s.politics
+
+
+@app.command()
+@guarded
+def loops(scenario: str = typer.Argument("kazakhstan"), json_: bool = typer.Option(False, "--json")):
+    """List the feedback loops of the political register: stocks, polarity and the claim behind each."""
+    pol = _politics(_load(scenario))
+    rows = [{"name": l.name, "label": l.label, "polarity": l.polarity, "stocks": l.stocks,
+             "variables": l.variables, "claim": l.claim} for l in pol.loops.values()]
+    if json_:
+        print(json.dumps(rows, indent=2))
+        return
+    t = Table(title="Feedback loops", title_justify="left", show_lines=True)
+    for col in ("loop", "polarity", "stocks", "path", "claim"):
+        t.add_column(col, overflow="fold")
     for r in rows:
-        t.add_row(r["name"], f"{r['default']:.4g}", f"{r['min']:.4g}", f"{r['max']:.4g}", r["unit"], r["source"])
+        t.add_row(f"{r['name']} {r['label']}", r["polarity"], ", ".join(r["stocks"]),
+                  " → ".join(r["variables"]), r["claim"])
     out.print(t)
 
 
@@ -336,6 +408,62 @@ def data_copy(name: str = typer.Argument(..., help="built-in dataset"),
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     out.print(f"wrote {len(written)} files to {target}; run it with: multivector run {target}")
+
+
+@app.command()
+@guarded
+def claims(scenario: str = typer.Argument("kazakhstan"), seed: int = typer.Option(0),
+           set_: Optional[list[str]] = typer.Option(None, "--set", help="override a parameter: NAME=VALUE"),
+           json_: bool = typer.Option(False, "--json")):
+    """Set the quantified claims of the September 2025 speech and related statements against what the
+    data and the model say."""
+    from multivector.claims import evaluate_claims
+
+    s = _load(scenario)
+    rows = evaluate_claims(s, seed=seed, overrides=parse_sets(set_))
+    if json_:
+        print(json.dumps(rows, indent=2))
+        return
+    t = Table(title=f"Claims against data and model ({s.name}, default run, seed {seed})", title_justify="left",
+              show_lines=True)
+    for col in ("claim", "year", "claimed", "model", "verdict", "what the data say"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        colour = "green" if r["verdict"] == "consistent" else "red"
+        t.add_row(f"{r['claim']} [{r['source']}]", str(r["year"]), _num(r["claimed"], r["unit"]),
+                  _num(r["model"], r["unit"]), f"[{colour}]{r['verdict']}[/]", r["data_says"])
+    out.print(t)
+
+
+def _num(x, unit):
+    if x is None:
+        return "–"
+    return f"{x:.0%}" if unit == "share" else f"{x:,.0f} {unit}" if abs(x) >= 100 else f"{x:,.2f} {unit}"
+
+
+@export_app.command("xmile")
+@guarded
+def export_xmile_cmd(target: Path = typer.Argument(..., help="XMILE file to write"),
+                     scenario: str = typer.Option("kazakhstan", help="built-in dataset name or folder"),
+                     seed: int = typer.Option(0, help="seed of the run whose network contributions are exported"),
+                     set_: Optional[list[str]] = typer.Option(None, "--set", help="override a parameter: NAME=VALUE")):
+    """Write the political register as XMILE (Stella, Vensim, PySD), with the network's contributions
+    from one coupled run as exogenous series."""
+    from multivector.coupled import export_xmile
+
+    s = _load(scenario)
+    if not target.resolve().parent.is_dir():
+        raise InputError(f"folder {target.resolve().parent} does not exist")
+    fd, tmp = tempfile.mkstemp(suffix=".xmile", dir=target.resolve().parent)
+    os.close(fd)
+    try:
+        export_xmile(s, tmp, seed=seed, overrides=parse_sets(set_))
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    out.print(f"wrote {target} (political register of {s.name}, seed {seed}; Euler, dt = "
+              f"{s.politics.sd.spec.sim.dt:g} year)")
 
 
 def main():  # pragma: no cover - console entry

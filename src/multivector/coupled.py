@@ -173,9 +173,11 @@ def _value(state, constants, name):
 
 
 def _kind(sd, name) -> str:
-    for section in ("stocks", "flows", "auxiliaries", "constants", "exogenous"):
+    kinds = {"stocks": "stock", "flows": "flow", "auxiliaries": "auxiliary", "constants": "constant",
+             "exogenous": "exogenous"}
+    for section, kind in kinds.items():
         if name in getattr(sd.spec, section):
-            return section[:-1] if section != "auxiliaries" else "auxiliary"
+            return kind
     return "other"
 
 
@@ -194,3 +196,22 @@ def consolidated(ds: xr.Dataset, table: pd.DataFrame, pol) -> xr.DataArray:
     at = np.where(mask.any(axis=1), np.where(mask, index.values, 0.0).sum(axis=1), -np.inf)
     after = np.where(years[None, :] >= when[:, None], index.values, np.inf).min(axis=1)
     return xr.DataArray((at >= threshold) & (after >= floor), dims="run")
+
+
+def export_xmile(scenario: Scenario, path, *, seed: int = 0, overrides: Mapping | None = None) -> xr.Dataset:
+    """Write the political register as XMILE, with the network's contributions from one coupled run
+    (seeded) as exogenous series; return that run's results for comparison."""
+    from multivector.sd import to_xmile
+
+    pol = scenario.politics
+    if pol is None:
+        raise InputError(f"scenario '{scenario.name}' has no political register (politics.toml)")
+    ds = simulate_coupled(scenario, 1, overrides=overrides, seed=seed)
+    years = ds["year"].values.astype(float)
+    kinds = dict(zip(ds["variable"].values, ds["variable_kind"].values))
+    series = {str(v): (years, ds["political"].sel(variable=v).values[0]) for v in ds["variable"].values
+              if kinds[v] == "exogenous"}
+    table = ds["parameter_value"].isel(run=0).to_series()
+    constants = {c: float(table[c]) for c in pol.sd.spec.constants if c in table.index}
+    to_xmile(pol.sd, constants, series, path)
+    return ds

@@ -64,9 +64,12 @@ class Parameter(BaseModel):
     unit: str
     source: str
     description: str = ""
+    kind: str = "parameter"      # "parameter" (uncertain) or "lever" (a policy choice)
 
     @model_validator(mode="after")
     def _in_range(self):
+        if self.kind not in ("parameter", "lever"):
+            raise ValueError(f"kind must be 'parameter' or 'lever', not '{self.kind}'")
         if not (math.isfinite(self.value) and math.isfinite(self.min) and math.isfinite(self.max)):
             raise ValueError("value, min and max must be finite numbers")
         if self.min > self.max:
@@ -316,7 +319,7 @@ def load(name_or_dir: str | Path = "kazakhstan") -> Scenario:
             hi = c.value if c.max is None else c.max
             try:
                 parameters[name] = Parameter(name=name, value=c.value, min=lo, max=hi, unit=c.unit,
-                                             source=c.source, description=c.doc)
+                                             source=c.source, description=c.doc, kind=c.kind)
             except ValidationError as exc:
                 raise _pydantic_error(exc, folder / "politics.toml", f"constants.{name}") from None
     calibration = {}

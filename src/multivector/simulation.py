@@ -127,7 +127,8 @@ class _Costs:
         for r, name in enumerate(groups):
             if name and name in table:
                 cap_factor[r] = cap_factor[r] * table[name].to_numpy()
-        self.capacity = net.resource_capacity[:, None] * cap_factor                 # [R, N]
+        # a facility scaled to zero capacity is closed: a tiny capacity keeps its delay huge but finite
+        self.capacity = np.maximum(net.resource_capacity[:, None] * cap_factor, 1e-6)  # [R, N] (NaN kept)
         edge_of_res = np.full(net.n_resources, -1)
         has = net.edge_resource >= 0
         edge_of_res[net.edge_resource[has]] = np.flatnonzero(has)

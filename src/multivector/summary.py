@@ -24,7 +24,8 @@ def _median(da: xr.DataArray) -> xr.DataArray:
 
 
 def bottlenecks(ds: xr.Dataset, top: int = 10) -> list[dict]:
-    """Capacity-bound facilities by utilisation (median over runs), highest first."""
+    """Capacity-bound facilities by utilisation (median over runs), highest first; each facility once,
+    in its worst year."""
     util = _median(ds["utilisation"])
     delay = _median(ds["delay_h"])
     flow = _median(ds["flow_mt"])
@@ -37,7 +38,12 @@ def bottlenecks(ds: xr.Dataset, top: int = 10) -> list[dict]:
                          "utilisation": float(u.values[r]), "flow_mt": float(flow.sel(year=year).values[r]),
                          "delay_h": float(delay.sel(year=year).values[r])})
     rows.sort(key=lambda r: -r["utilisation"])
-    return rows[:top]
+    seen, worst = set(), []
+    for r in rows:
+        if r["link"] not in seen:
+            seen.add(r["link"])
+            worst.append(r)
+    return worst[:top]
 
 
 def to_json(ds: xr.Dataset, top: int = 10) -> dict:
@@ -49,7 +55,7 @@ def to_json(ds: xr.Dataset, top: int = 10) -> dict:
         entry["transit_time_h"] = [_clean(v) for v in _median(ds["transit_time_h"].sel(corridor=c)).values]
         entry["cost_usd"] = [_clean(v) for v in _median(ds["cost_usd"].sel(corridor=c)).values]
         corridors[str(c)] = entry
-    return {
+    doc = {
         "scenario": ds.attrs.get("scenario"),
         "scenario_hash": ds.attrs.get("scenario_hash"),
         "code_version": ds.attrs.get("code_version"),
@@ -61,7 +67,19 @@ def to_json(ds: xr.Dataset, top: int = 10) -> dict:
         "convergence": {"gap": [_clean(v) for v in ds["gap"].max("run").values],
                         "converged": [bool(v) for v in ds["converged"].all("run").values],
                         "iterations": [int(v) for v in ds["iterations"].values]},
+        "seed": int(ds.attrs.get("seed", 0)),
+        "transit_revenue_usd_bn": [_clean(v) for v in _median(ds["kz_transit_revenue"]).values],
     }
+    if "political" in ds:
+        doc["middle_power_index"] = [_clean(v) for v in _median(ds["middle_power_index"]).values]
+        doc["consolidated"] = bool(ds["consolidated"].values[0]) if ds.sizes["run"] == 1 else \
+            float(ds["consolidated"].mean())
+        kinds = dict(zip(ds["variable"].values, ds["variable_kind"].values))
+        doc["stocks"] = {str(v): [_clean(x) for x in _median(ds["political"].sel(variable=v)).values]
+                         for v in ds["variable"].values if kinds[v] == "stock"}
+        doc["network_parameters"] = {str(p): [_clean(x) for x in _median(ds["coupled_parameter"].sel(coupled=p)).values]
+                                     for p in ds["coupled"].values}
+    return doc
 
 
 def corridor_frame(ds: xr.Dataset, year: int):
