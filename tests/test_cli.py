@@ -111,3 +111,29 @@ def test_params_json(tiny_dir):
 def test_bad_years(tiny_dir):
     r = invoke("run", tiny_dir, "--years", "2025:2024")
     assert r.exit_code == 2 and "before the first" in r.output
+
+
+SIOUX = __import__("pathlib").Path(__file__).parent / "data" / "tntp" / "SiouxFalls"
+
+
+def test_tntp_command_writes_flows(tmp_path):
+    out = tmp_path / "flows.tsv"
+    r = invoke("tntp", SIOUX / "SiouxFalls_net.tntp", SIOUX / "SiouxFalls_trips.tntp", "--gap", "1e-4",
+               "--out", out)
+    assert r.exit_code == 0, r.output
+    assert "relative gap" in r.output and "converged" in r.output
+    lines = out.read_text().splitlines()
+    assert lines[0].split() == ["From", "To", "Volume", "Cost"] and len(lines) == 77
+
+
+def test_tntp_command_wrong_header_is_a_clear_error(tmp_path):
+    out = tmp_path / "flows.tsv"
+    r = invoke("tntp", SIOUX / "SiouxFalls_trips.tntp", SIOUX / "SiouxFalls_trips.tntp", "--out", out)
+    assert r.exit_code == 2 and "NUMBER OF NODES" in r.output
+    assert not out.exists()
+
+
+def test_tntp_command_reports_non_convergence(tmp_path):
+    r = invoke("tntp", SIOUX / "SiouxFalls_net.tntp", SIOUX / "SiouxFalls_trips.tntp", "--gap", "1e-9",
+               "--max-iter", "5")
+    assert r.exit_code == 1 and "did NOT converge" in r.output

@@ -232,13 +232,13 @@ def tntp(net: Path = typer.Argument(..., help="TNTP network file (_net.tntp)"),
          out_file: Optional[Path] = typer.Option(None, "--out", help="write link flows as a TNTP flow file")):
     """Solve deterministic user equilibrium on a TNTP network (bi-conjugate Frank–Wolfe)."""
     from multivector.assign.ue import solve_ue
-    from multivector.tntp import read_net, read_trips, write_flows
+    from multivector.tntp import read_network, read_trips, write_flows
 
     if gap <= 0:
         raise InputError("--gap must be > 0")
     if max_iter < 1:
         raise InputError("--max-iter must be at least 1")
-    network = read_net(net)
+    network = read_network(net)
     od = read_trips(trips, n_zones=network.n_zones)
     res = solve_ue(network, od, gap=gap, max_iter=max_iter, method=method)
     state = "converged" if res.converged else "did NOT converge"
