@@ -59,7 +59,12 @@ def main():
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "sd.md")
     args = ap.parse_args()
 
-    model = compile_model(args.model)
+    if args.model.name == "politics.toml":  # a dataset's political register (with coupling tables)
+        from multivector.politics import load_politics
+
+        model = load_politics(args.model).sd
+    else:
+        model = compile_model(args.model)
     n, m = args.n, min(args.pysd_runs, args.n)
     params = design(model, n, args.seed)
     model.run(n=2)  # warm up

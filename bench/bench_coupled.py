@@ -1,0 +1,87 @@
+"""The coupled model (network + political register, 2024-2040): wall time and runs/s (run by hand).
+
+    python bench/bench_coupled.py [--sizes 1000 10000] [--repeats 5] [--loop-runs 20]
+
+Measures, in one script on this machine: one default coupled run (warm, median of --repeats); the
+coupled model over N parameter sets in one batch (Latin hypercube over every ranged constant of the
+political register); and a plain Python loop over single-run ``simulate`` (timed on --loop-runs runs
+and extrapolated, which the table says). Writes bench/results/coupled.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import qmc
+
+import multivector as mv
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def design(scenario, n, seed=1):
+    consts = scenario.politics.sd.spec.constants
+    names = [c for c, spec in consts.items() if spec.min is not None and spec.max is not None
+             and spec.max > spec.min]
+    lo = np.array([consts[c].min for c in names])
+    hi = np.array([consts[c].max for c in names])
+    return pd.DataFrame(qmc.scale(qmc.LatinHypercube(d=len(names), seed=seed).random(n), lo, hi), columns=names)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--loop-runs", type=int, default=20)
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "coupled.md")
+    args = ap.parse_args()
+    warnings.simplefilter("ignore")
+    s = mv.load("kazakhstan")
+    mv.simulate(s)  # compile and warm up
+    single = []
+    for _ in range(args.repeats):
+        t = time.perf_counter()
+        mv.simulate(s)
+        single.append(time.perf_counter() - t)
+    rows = [("one default run (warm)", 1, statistics.median(single), "median of %d" % args.repeats)]
+    samples = design(s, max(args.sizes))
+    t = time.perf_counter()
+    for i in range(args.loop_runs):
+        mv.simulate(s, samples=samples.iloc[[i]].reset_index(drop=True), run_ids=[i])
+    per_run = (time.perf_counter() - t) / args.loop_runs
+    for n in args.sizes:
+        t = time.perf_counter()
+        ds = mv.simulate(s, samples=samples.iloc[:n].reset_index(drop=True))
+        secs = time.perf_counter() - t
+        rows.append((f"batch of {n:,}", n, secs, f"{float(ds['consolidated'].mean()):.0%} consolidated"))
+        rows.append((f"Python loop over single runs, N = {n:,}", n, per_run * n,
+                     f"extrapolated from {args.loop_runs} runs"))
+        print(rows[-2], rows[-1], flush=True)
+    lines = [
+        "# Coupled model 2024-2040: wall time and runs per second",
+        "",
+        f"Kazakhstan dataset; Latin hypercube over {samples.shape[1]} ranged constants of the political "
+        f"register. Machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"numpy {np.__version__}. Measured {time.strftime('%Y-%m-%d %H:%M')}.",
+        "",
+        "| what | N | seconds | runs/s | note |",
+        "|:--|--:|--:|--:|:--|",
+    ]
+    for name, n, secs, note in rows:
+        lines.append(f"| {name} | {n:,} | {secs:.3f} | {n / secs:,.1f} | {note} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
