@@ -37,7 +37,7 @@ def logit_split(cost, theta, available, starts, route_od):
 
 def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot, theta, available,
                     route_od, demand, delay_fn, tol=1e-4, max_iter=300, od_group=None,
-                    step_up=1.5, step_down=0.05, start=None) -> SUEResult:
+                    step_up=1.5, step_down=-0.2, start=None) -> SUEResult:
     """Solve the batched logit SUE.
 
     incidence: [R, K] 0/1 resource-route incidence; load_per_unit: [K] Mt per unit of route flow;
@@ -81,8 +81,9 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
         share = np.divide(h, od_total, out=np.zeros_like(h), where=od_total > 0)
         _, _, cost = evaluate(h, every)
         h = per_route_demand * np.where(od_total > 0, share, split(cost, every))
-    eta = np.ones(n)
-    previous = np.full(n, np.inf)
+    n_od = len(demand)
+    eta = np.ones((n_od, n))                 # one step-size state per OD and run
+    previous = np.full((n_od, n), np.inf)
     gap = np.full(n, np.inf)
     cols = every
     it = 0
@@ -95,10 +96,14 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
         moving = residual > tol
         if not moving.any():
             break
-        cols, diff, residual = cols[moving], diff[:, moving], residual[moving]
-        eta[cols] = np.where(residual >= previous[cols], eta[cols] + step_up, eta[cols] + step_down)
-        previous[cols] = residual
-        h[:, cols] += diff / eta[cols]
+        cols, diff = cols[moving], diff[:, moving]
+        # self-regulated averaging per OD: an OD whose residual grows takes shorter steps, so a few
+        # stiff (congested) ODs do not slow the others down
+        od_residual = np.add.reduceat(np.abs(diff), starts, axis=0)
+        e, prev = eta[:, cols], previous[:, cols]
+        e = np.maximum(1.0, np.where(od_residual >= prev, e + step_up, e + step_down))
+        eta[:, cols], previous[:, cols] = e, od_residual
+        h[:, cols] += diff / e[route_od]
     load, delay, cost = evaluate(h, every)
     return SUEResult(flow=h, load=load, delay=delay, cost=cost, gap=gap, iterations=it,
                      converged=gap <= tol)
