@@ -29,8 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def design(scenario, n, seed=1):
     consts = scenario.politics.sd.spec.constants
+    # the outcome's own definition (index weights, consolidation threshold, floor and year) is not sampled
     names = [c for c, spec in consts.items() if spec.min is not None and spec.max is not None
-             and spec.max > spec.min]
+             and spec.max > spec.min and not c.startswith(("consolidation_", "mpi_weight_"))]
     lo = np.array([consts[c].min for c in names])
     hi = np.array([consts[c].max for c in names])
     return pd.DataFrame(qmc.scale(qmc.LatinHypercube(d=len(names), seed=seed).random(n), lo, hi), columns=names)

@@ -124,7 +124,8 @@ def run(scenario: str = typer.Argument("kazakhstan", help="built-in dataset name
         out_dir: Optional[Path] = typer.Option(None, "--out", help="write a PNG map of link flows here"),
         top: int = typer.Option(8, help="how many bottlenecks to list"),
         seed: int = typer.Option(0, help="seed of the random CPC disruption stream"),
-        network_only: bool = typer.Option(False, "--network-only", help="solve the freight network alone")):
+        network_only: bool = typer.Option(False, "--network-only", help="solve the freight network alone"),
+        tol: Optional[float] = typer.Option(None, help="route-choice gap to reach (default 1e-4; 1e-3 coupled)")):
     """Simulate a scenario and print corridor volumes, shares, bottlenecks and, with a political
     register, the 2024–2040 trajectory of the middle-power index."""
     from multivector.simulation import simulate
@@ -135,8 +136,10 @@ def run(scenario: str = typer.Argument("kazakhstan", help="built-in dataset name
     s.check_names(overrides)
     coupled = s.politics is not None and not network_only
     yrs = parse_years(years) if years else (None if coupled else [s.base_year])
+    if tol is not None and not 0 < tol < 1:
+        raise InputError("--tol must lie between 0 and 1")
     ds = simulate(s, overrides=overrides, years=yrs, keep_routes=out_dir is not None, seed=seed,
-                  coupled=None if coupled else False)
+                  coupled=None if coupled else False, tol=tol)
     yrs = [int(y) for y in ds["year"].values]
     doc = to_json(ds, top=top)
     written = []

@@ -240,7 +240,7 @@ def freight_model(scenario: Scenario) -> FreightModel:
 
 def simulate(scenario: Scenario, n: int = 1, *, years: Sequence[int] | None = None,
              overrides: Mapping | None = None, samples: pd.DataFrame | None = None, seed: int = 0,
-             tol: float = 1e-4, max_iter: int = 1000, keep_routes: bool = False,
+             tol: float | None = None, max_iter: int = 1000, keep_routes: bool = False,
              coupled: bool | None = None, run_ids=None) -> xr.Dataset:
     """Simulate a batch of runs over years and return labelled results.
 
@@ -248,7 +248,8 @@ def simulate(scenario: Scenario, n: int = 1, *, years: Sequence[int] | None = No
     scalars or ``[N]`` arrays for every run. With a political register (``politics.toml``) the two
     registers are coupled year by year over its horizon (2024–2040 for Kazakhstan) unless
     ``coupled=False``; without one, the network alone is solved for ``years`` (default: the base
-    year). ``seed`` and ``run_ids`` fix each run's random stream. Results: ``xarray.Dataset`` with
+    year). ``seed`` and ``run_ids`` fix each run's random stream. ``tol`` is the route-choice gap to
+    reach (default 1e-4 for the network alone, 1e-3 coupled). Results: ``xarray.Dataset`` with
     dimensions ``run``, ``year``, ``resource``, ``corridor``, ``commodity`` (and ``variable`` for the
     political trajectory).
     """
@@ -262,6 +263,7 @@ def simulate(scenario: Scenario, n: int = 1, *, years: Sequence[int] | None = No
 
         return simulate_coupled(scenario, n, years=years, overrides=overrides, samples=samples, seed=seed,
                                 run_ids=run_ids, tol=tol, max_iter=max_iter, keep_routes=keep_routes)
+    tol = 1e-4 if tol is None else tol
     model = freight_model(scenario)
     table = parameter_table(scenario, n, overrides, samples)
     fixed = set(overrides or {}) | (set(samples.columns) if samples is not None else set())
