@@ -52,7 +52,7 @@ def flow_map(scenario: Scenario, ds: xr.Dataset, path: Path, year: int | None = 
     nodes = scenario.nodes.set_index("id")
     links = scenario.links.set_index("id")
     peak = max((v for f in flows.values() for v in f.values()), default=1.0) or 1.0
-    fig, ax = plt.subplots(figsize=(14, 7), dpi=110)
+    fig, ax = plt.subplots(figsize=(15, 7.5), dpi=110)
     for lid, row in links.iterrows():
         a, b = nodes.loc[row["from"]], nodes.loc[row["to"]]
         ax.plot([a["lon"], b["lon"]], [a["lat"], b["lat"]], color="#d0d3d4", lw=0.8, zorder=1)
@@ -66,23 +66,29 @@ def flow_map(scenario: Scenario, ds: xr.Dataset, path: Path, year: int | None = 
             ax.plot([a["lon"], b["lon"]], [a["lat"], b["lat"]], color=colour, alpha=0.75,
                     lw=0.8 + 9.0 * np.sqrt(v / peak), solid_capstyle="round", zorder=2)
         label = scenario.corridors[name].label if name in scenario.corridors else name
-        handles.append(plt.Line2D([], [], color=colour, lw=4, label=f"{label} ({sum(f.values()):.2f} Mt·links)"))
+        mt = float(ds["tonnes"].sel(year=year, corridor=name).isel(run=run)) / 1e6
+        handles.append(plt.Line2D([], [], color=colour, lw=4, label=f"{label}: {mt:,.1f} Mt"))
     ax.scatter(nodes["lon"], nodes["lat"], s=8, color="#34495e", zorder=3)
+    # frame Eurasia; the Cape leg leaves the frame southwards
+    inland = nodes[nodes["lat"] > 10]
+    ax.set_xlim(inland["lon"].min() - 3, inland["lon"].max() + 3)
+    ax.set_ylim(inland["lat"].min() - 3, inland["lat"].max() + 3)
     for nid, row in nodes.iterrows():
-        if row["kind"] in ("origin", "destination", "port", "gauge_change"):
+        if row["kind"] in ("origin", "destination", "gauge_change"):
             ax.annotate(str(row["name"]).split(" (")[0].split("/")[0][:18], (row["lon"], row["lat"]),
                         fontsize=6, xytext=(2, 2), textcoords="offset points", color="#2c3e50")
     ax.set_title(f"{scenario.model.get('title', scenario.name)} — link flows by corridor, {year}")
     ax.set_xlabel("longitude")
     ax.set_ylabel("latitude")
-    ax.legend(handles=handles, loc="lower left", fontsize=8)
-    ax.set_aspect(1.3)
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    ax.set_aspect(1.25)
     ax.grid(alpha=0.2)
     path = Path(path)
     fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
     os.close(fd)
     try:
         fig.savefig(tmp, bbox_inches="tight")
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         plt.close(fig)
