@@ -469,6 +469,223 @@ def export_xmile_cmd(target: Path = typer.Argument(..., help="XMILE file to writ
               f"{s.politics.sd.spec.sim.dt:g} year)")
 
 
+# ------------------------------------------------------------------------------------------------
+# exploration
+
+DB_HELP = "DuckDB store (default multivector.duckdb in the working directory)"
+
+
+@app.command()
+@guarded
+def explore(scenario: str = typer.Argument("kazakhstan"),
+            n: int = typer.Option(1000, "--n", help="runs (LHS), base samples (Sobol) or trajectories (Morris)"),
+            sampler: str = typer.Option("lhs", help="lhs, sobol or morris"),
+            levers: Optional[str] = typer.Option(None, help="'all' to sample the levers too, or a CSV of policies"),
+            seed: int = typer.Option(0),
+            run_id: Optional[str] = typer.Option(None, "--run-id", help="name of the run (generated if not given)"),
+            db: Path = typer.Option(Path("multivector.duckdb"), help=DB_HELP),
+            scheduler: Optional[str] = typer.Option(None, help="local (Dask LocalCluster), processes, or tcp://host:port"),
+            chunk_size: int = typer.Option(250, "--chunk-size", help="runs per chunk (one transaction each)"),
+            resume: Optional[str] = typer.Option(None, help="continue an interrupted run"),
+            params_: Optional[str] = typer.Option(None, "--params",
+                                                  help="comma-separated parameters to sample (default: all uncertain ones)"),
+            json_: bool = typer.Option(False, "--json")):
+    """Run an ensemble of coupled simulations into the store, chunk by chunk (resumable)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from multivector.explore import explore as run_explore
+
+    started = {}
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[rate]} runs/s"), TimeRemainingColumn(), console=err,
+                  disable=json_) as bar:
+        task = bar.add_task("exploring", total=None, rate="–")
+        t0 = []
+
+        def on_start(rid, total):
+            started.update(run_id=rid, total=total)
+            err.print(f"run id: {rid}  ({total:,} runs)", highlight=False)
+            bar.update(task, total=total, description=rid)
+
+        def progress(done, total):
+            import time as _time
+
+            if not t0:
+                t0.append((_time.perf_counter(), done))
+            t, d = t0[0]
+            rate = (done - d) / max(_time.perf_counter() - t, 1e-9)
+            bar.update(task, completed=done, total=total, rate=f"{rate:,.1f}" if done > d else "–")
+            if not err.is_terminal and done > d:  # a log line per chunk when there is no live bar
+                print(f"{done}/{total} runs written ({rate:,.1f} runs/s)", file=sys.stderr, flush=True)
+
+        names = [x.strip() for x in params_.split(",") if x.strip()] if params_ else None
+        rid = run_explore(scenario, n, sampler=sampler, levers=levers, seed=seed, run_id=run_id, db=db,
+                          scheduler=scheduler, chunk_size=chunk_size, resume=resume, progress=progress,
+                          on_start=on_start, names=names)
+    if json_:
+        print(json.dumps({"run_id": rid, "runs": started.get("total"), "db": str(db)}))
+    else:
+        out.print(f"finished {rid}: {started.get('total', 0):,} runs in {db}")
+
+
+@app.command()
+@guarded
+def runs(db: Path = typer.Option(Path("multivector.duckdb"), help=DB_HELP), json_: bool = typer.Option(False, "--json")):
+    """List the explorations in the store and their status."""
+    from multivector.store import Store
+
+    with Store(db, read_only=True) as store:
+        table = store.list_runs()
+    if json_:
+        print(table.to_json(orient="records", date_format="iso"))
+        return
+    t = Table(title=f"Runs in {db}", title_justify="left")
+    for col in ("run id", "scenario", "sampler", "runs", "done", "status", "seconds", "created"):
+        t.add_column(col)
+    for r in table.itertuples():
+        t.add_row(r.run_id, r.scenario, r.sampler, f"{r.n:,}", f"{int(r.done):,}", r.status,
+                  "–" if r.seconds is None or r.seconds != r.seconds else f"{r.seconds:,.1f}", str(r.created)[:19])
+    out.print(t)
+
+
+def _export_tables(run_id: str, target: Path, db: Path, fmt: str):
+    from multivector.store import Store
+
+    if target.exists() and any(target.iterdir()):
+        raise InputError(f"{target} exists and is not empty", hint="choose a new folder")
+    with Store(db, read_only=True) as store:
+        store.get_run(run_id)
+        tmp = _atomic_dir(target)
+        try:
+            for table in ("experiments", "outcomes", "run_outcomes"):
+                path = tmp / f"{table}.{fmt}"
+                q = f"SELECT * FROM {table} WHERE run_id = '{run_id}' ORDER BY run" + (", year" if table == "outcomes" else "")
+                opts = "(FORMAT PARQUET)" if fmt == "parquet" else "(HEADER, DELIMITER ',')"
+                store.con.execute(f"COPY ({q}) TO '{path}' {opts}")
+            written = _commit_dir(tmp, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    for p in written:
+        out.print(f"wrote {p}")
+
+
+@export_app.command("parquet")
+@guarded
+def export_parquet(run_id: str, target: Path, db: Path = typer.Option(Path("multivector.duckdb"), help=DB_HELP)):
+    """Write a run's experiments and outcomes as Parquet files."""
+    _export_tables(run_id, target, db, "parquet")
+
+
+@export_app.command("csv")
+@guarded
+def export_csv(run_id: str, target: Path, db: Path = typer.Option(Path("multivector.duckdb"), help=DB_HELP)):
+    """Write a run's experiments and outcomes as CSV files."""
+    _export_tables(run_id, target, db, "csv")
+
+
+@app.command()
+@guarded
+def sensitivity(run_id: str, outcome: str = typer.Option(..., help="an outcome, e.g. middle_power_index or consolidated"),
+                year: Optional[int] = typer.Option(None, help="year of a yearly outcome (default: the last)"),
+                db: Path = typer.Option(Path("multivector.duckdb"), help=DB_HELP),
+                top: int = typer.Option(15), json_: bool = typer.Option(False, "--json")):
+    """Sobol indices (Saltelli design) or Morris screening (Morris design) of an outcome."""
+    from multivector.analysis import sensitivity as analyse
+    from multivector.store import Store
+
+    with Store(db, read_only=True) as store:
+        frame = analyse(store, run_id, outcome, year)
+    if json_:
+        print(json.dumps({"outcome": outcome, "year": frame.attrs["year"], "method": frame.attrs["method"],
+                          "indices": frame.reset_index().to_dict(orient="records")}, indent=2))
+        return
+    yr = f", {frame.attrs['year']}" if frame.attrs["year"] else ""
+    t = Table(title=f"Sensitivity of {outcome}{yr} ({frame.attrs['method']}, run {run_id})", title_justify="left")
+    t.add_column("parameter")
+    for col in frame.columns:
+        t.add_column(col, justify="right")
+    for name, row in frame.head(top).iterrows():
+        t.add_row(name, *[f"{v:.3f}" for v in row])
+    out.print(t)
+
+
+@app.command()
+@guarded
+def discover(run_id: str, outcome: str = typer.Option("consolidated"),
+             threshold: Optional[float] = typer.Option(None, help="turn a numeric outcome into yes/no (>= threshold)"),
+             below: bool = typer.Option(False, help="cases of interest are at or below the threshold"),
+             year: Optional[int] = typer.Option(None), density: float = typer.Option(0.8, help="density wanted of the chosen box"),
+             peel_alpha: float = typer.Option(0.05), mass_min: float = typer.Option(0.05),
+             db: Path = typer.Option(Path("multivector.duckdb"), help=DB_HELP), json_: bool = typer.Option(False, "--json")):
+    """Scenario discovery with PRIM: the region of parameters where the outcome occurs."""
+    from multivector.analysis import discover as run_prim
+    from multivector.store import Store
+
+    with Store(db, read_only=True) as store:
+        meta = store.get_run(run_id)
+        units = {}
+        try:
+            s = _load(meta["scenario"])
+            units = {k: p.unit for k, p in s.parameters.items()}
+        except InputError:
+            pass
+        res = run_prim(store, run_id, outcome, year, threshold, below, peel_alpha, mass_min, density, units)
+    box = res.box
+    if json_:
+        print(json.dumps({"stats": res.stats, "trajectory": res.trajectory.reset_index().to_dict(orient="records"),
+                          "box": box.reset_index(names="parameter").to_dict(orient="records")}, indent=2))
+        return
+    t = Table(title=f"PRIM peeling trajectory ({outcome}, run {run_id})", title_justify="left")
+    for col in ("step", "coverage", "density", "mass", "restricted"):
+        t.add_column(col, justify="right")
+    for i, r in res.trajectory.iterrows():
+        mark = " ◀" if i == res.chosen else ""
+        t.add_row(f"{i}{mark}", f"{r.coverage:.3f}", f"{r.density:.3f}", f"{r.mass:.3f}", str(int(r.n_restricted)))
+    out.print(t)
+    st = res.stats
+    b = Table(title=f"Chosen box (step {st['step']}): coverage {st['coverage']:.2f}, density {st['density']:.2f}, "
+                    f"mass {st['mass']:.2f}", title_justify="left")
+    for col in ("parameter", "min", "max", "full range", "unit"):
+        b.add_column(col)
+    for name, r in box.iterrows():
+        b.add_row(name, f"{r['min']:.4g}", f"{r['max']:.4g}", f"{r['range_min']:.4g}–{r['range_max']:.4g}", r["unit"])
+    out.print(b)
+
+
+@app.command()
+@guarded
+def strategies(scenario: str = typer.Argument("kazakhstan"),
+               levers: Path = typer.Option(..., help="CSV of policies: one column per lever, one row per policy"),
+               n: int = typer.Option(200, "--n", help="futures (uncertainty samples) shared by every policy"),
+               seed: int = typer.Option(0), outcome: str = typer.Option("middle_power_index_final"),
+               db: Path = typer.Option(Path("multivector.duckdb"), help=DB_HELP),
+               run_id: Optional[str] = typer.Option(None, "--run-id"),
+               scheduler: Optional[str] = typer.Option(None), chunk_size: int = typer.Option(250, "--chunk-size"),
+               json_: bool = typer.Option(False, "--json")):
+    """Evaluate policies (lever combinations) on one shared ensemble: probability of consolidation,
+    expected and worst outcome, regret, Pareto set."""
+    from multivector.analysis import strategy_table
+    from multivector.explore import explore as run_explore
+    from multivector.store import Store
+
+    rid = run_explore(scenario, n, sampler="lhs", levers=str(levers), seed=seed, run_id=run_id, db=db,
+                      scheduler=scheduler, chunk_size=chunk_size,
+                      on_start=lambda r, total: err.print(f"run id: {r}  ({total:,} runs)", highlight=False))
+    with Store(db, read_only=True) as store:
+        table = strategy_table(store, rid, outcome)
+    if json_:
+        print(json.dumps({"run_id": rid, "outcome": outcome,
+                          "policies": table.reset_index().to_dict(orient="records")}, indent=2))
+        return
+    t = Table(title=f"Policies over {n} shared futures ({outcome}; run {rid})", title_justify="left")
+    for col in ("policy", "P(consolidated)", "expected", "worst", "5th pct", "max regret", "mean regret", "Pareto"):
+        t.add_column(col, justify="right" if col != "policy" else "left")
+    for name, r in table.iterrows():
+        t.add_row(name, f"{r.p_consolidated:.0%}", f"{r.expected:.3f}", f"{r.worst:.3f}", f"{r.p05:.3f}",
+                  f"{r.max_regret:.3f}", f"{r.mean_regret:.3f}", "yes" if r.pareto else "")
+    out.print(t)
+
+
 def main():  # pragma: no cover - console entry
     app()
 

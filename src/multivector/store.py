@@ -1,0 +1,209 @@
+"""The DuckDB store of explorations: runs, their designs, per-year outcomes, and finished chunks.
+
+Layout (wide tables, one column per parameter or outcome, so that a 10^6-run exploration stays a few
+columns of compressed doubles rather than 10^8 long-format rows):
+
+- ``runs``: one row per exploration — id, scenario, scenario hash, code version, seed, sampler, N,
+  chunk size, the sampled names, status, timings;
+- ``experiments``: one row per run — the run id, the run index and every sampled value;
+- ``outcomes``: one row per run and year — every yearly outcome;
+- ``run_outcomes``: one row per run — scalar outcomes such as ``consolidated``;
+- ``chunks``: one row per finished chunk.
+
+A chunk's experiments, outcomes and its ``chunks`` row are written in one transaction, so a chunk is
+wholly there or absent, whatever kills the process; a resumed run skips the chunks it finds.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+from multivector.errors import InputError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id VARCHAR PRIMARY KEY, scenario VARCHAR, scenario_hash VARCHAR, code_version VARCHAR,
+    seed BIGINT, sampler VARCHAR, n BIGINT, chunk_size BIGINT, design JSON, status VARCHAR,
+    created DOUBLE, finished DOUBLE, seconds DOUBLE);
+CREATE TABLE IF NOT EXISTS chunks (
+    run_id VARCHAR, chunk BIGINT, first BIGINT, stop BIGINT, seconds DOUBLE, written DOUBLE,
+    PRIMARY KEY (run_id, chunk));
+"""
+
+
+def _require_duckdb():
+    try:
+        import duckdb
+    except ImportError:  # pragma: no cover - duckdb is a core dependency, but say what to do
+        raise InputError("the store needs DuckDB", hint="pip install duckdb") from None
+    return duckdb
+
+
+class Store:
+    """A DuckDB file holding explorations. Open it with ``Store(path)``; close with ``close()``."""
+
+    def __init__(self, path: str | Path = "multivector.duckdb", read_only: bool = False):
+        self.path = Path(path)
+        self.read_only = read_only
+        self._con = None
+
+    @property
+    def con(self):
+        if self._con is None:
+            duckdb = _require_duckdb()
+            if self.read_only and not self.path.exists():
+                raise InputError(f"store {self.path} does not exist", hint="run 'multivector explore' first")
+            if not self.read_only and not self.path.resolve().parent.exists():
+                raise InputError(f"folder {self.path.resolve().parent} does not exist", hint="choose --db PATH")
+            try:
+                self._con = duckdb.connect(str(self.path), read_only=self.read_only)
+            except duckdb.IOException as exc:
+                raise InputError(f"cannot open store {self.path}: {exc}",
+                                 hint="is another multivector process using it, or is the folder read-only?") \
+                    from None
+            except duckdb.Error as exc:
+                raise InputError(f"{self.path} is not a multivector store: {exc}") from None
+            if not self.read_only:
+                self._con.execute(SCHEMA)
+        return self._con
+
+    def close(self):
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @contextmanager
+    def transaction(self):
+        con = self.con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+    # -- runs --------------------------------------------------------------------------------------
+
+    def create_run(self, run_id: str, meta: dict) -> None:
+        if self.get_run(run_id, missing_ok=True) is not None:
+            raise InputError(f"run '{run_id}' already exists in {self.path}",
+                             hint=f"choose another --run-id, or continue it with --resume {run_id}")
+        with self.transaction() as con:
+            con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+                        [run_id, meta["scenario"], meta["scenario_hash"], meta["code_version"], meta["seed"],
+                         meta["sampler"], meta["n"], meta["chunk_size"], json.dumps(meta["design"]),
+                         "running", time.time()])
+
+    def get_run(self, run_id: str, missing_ok: bool = False) -> dict | None:
+        if not self._has_table("runs"):
+            if missing_ok:
+                return None
+            raise InputError(f"no run '{run_id}' in {self.path}", hint="'multivector runs' lists them")
+        row = self.con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id]).fetchdf()
+        if row.empty:
+            if missing_ok:
+                return None
+            known = self.con.execute("SELECT run_id FROM runs ORDER BY created DESC LIMIT 5").fetchall()
+            raise InputError(f"no run '{run_id}' in {self.path}",
+                             hint="recent runs: " + (", ".join(r[0] for r in known) or "none"))
+        meta = row.iloc[0].to_dict()
+        meta["design"] = json.loads(meta["design"])
+        return meta
+
+    def list_runs(self) -> pd.DataFrame:
+        if not self._has_table("runs"):
+            return pd.DataFrame(columns=["run_id", "scenario", "sampler", "n", "status", "done"])
+        return self.con.execute("""
+            SELECT r.run_id, any_value(r.scenario) AS scenario, any_value(r.sampler) AS sampler,
+                   any_value(r.n) AS n, any_value(r.seed) AS seed, any_value(r.status) AS status,
+                   coalesce(sum(c.stop - c.first), 0) AS done, any_value(r.seconds) AS seconds,
+                   to_timestamp(any_value(r.created)) AS created
+            FROM runs r LEFT JOIN chunks c USING (run_id)
+            GROUP BY r.run_id ORDER BY created""").fetchdf()
+
+    def finished_chunks(self, run_id: str) -> set[int]:
+        return {r[0] for r in self.con.execute("SELECT chunk FROM chunks WHERE run_id = ?", [run_id]).fetchall()}
+
+    def finish_run(self, run_id: str, seconds: float) -> None:
+        with self.transaction() as con:
+            con.execute("UPDATE runs SET status = 'finished', finished = ?, seconds = coalesce(seconds, 0) + ? "
+                        "WHERE run_id = ?", [time.time(), seconds, run_id])
+
+    # -- chunks ------------------------------------------------------------------------------------
+
+    def write_chunk(self, run_id: str, chunk: int, first: int, stop: int, experiments: pd.DataFrame,
+                    outcomes: pd.DataFrame, run_outcomes: pd.DataFrame, seconds: float) -> None:
+        """Write one chunk's rows and its ``chunks`` row in a single transaction."""
+        with self.transaction() as con:
+            for table, frame in (("experiments", experiments), ("outcomes", outcomes),
+                                 ("run_outcomes", run_outcomes)):
+                con.register("frame_view", frame)
+                if not self._has_table(table):
+                    con.execute(f"CREATE TABLE {table} AS SELECT * FROM frame_view")
+                else:
+                    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM frame_view")
+                con.unregister("frame_view")
+            con.execute("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
+                        [run_id, chunk, first, stop, seconds, time.time()])
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def experiments(self, run_id: str) -> pd.DataFrame:
+        self.get_run(run_id)
+        return self.con.execute("SELECT * EXCLUDE (run_id) FROM experiments WHERE run_id = ? ORDER BY run",
+                                [run_id]).fetchdf().set_index("run")
+
+    def outcomes(self, run_id: str, year: int | None = None) -> pd.DataFrame:
+        self.get_run(run_id)
+        sql = "SELECT * EXCLUDE (run_id) FROM outcomes WHERE run_id = ?"
+        args = [run_id]
+        if year is not None:
+            sql += " AND year = ?"
+            args.append(int(year))
+        return self.con.execute(sql + " ORDER BY run, year", args).fetchdf()
+
+    def run_outcomes(self, run_id: str) -> pd.DataFrame:
+        self.get_run(run_id)
+        return self.con.execute("SELECT * EXCLUDE (run_id) FROM run_outcomes WHERE run_id = ? ORDER BY run",
+                                [run_id]).fetchdf().set_index("run")
+
+    def integrity(self, run_id: str) -> list[str]:
+        """Problems that would mean a half-written chunk: rows without their chunk, or the reverse."""
+        problems = []
+        meta = self.get_run(run_id)
+        years = self.con.execute("SELECT count(DISTINCT year) FROM outcomes WHERE run_id = ?", [run_id]).fetchone()[0] \
+            if self._has_table("outcomes") else 0
+        chunks = self.con.execute("SELECT first, stop FROM chunks WHERE run_id = ?", [run_id]).fetchall()
+        expected = sum(b - a for a, b in chunks)
+        for table, per_run in (("experiments", 1), ("run_outcomes", 1), ("outcomes", max(years, 1))):
+            if not self._has_table(table):
+                if expected:
+                    problems.append(f"{table} is missing")
+                continue
+            n = self.con.execute(f"SELECT count(*) FROM {table} WHERE run_id = ?", [run_id]).fetchone()[0]
+            if n != expected * per_run:
+                problems.append(f"{table} holds {n} rows, the finished chunks account for {expected * per_run}")
+            key = "(run, year)" if table == "outcomes" else "run"
+            dup = self.con.execute(f"SELECT count(*) - count(DISTINCT {key}) FROM {table} WHERE run_id = ?",
+                                   [run_id]).fetchone()[0]
+            if dup:
+                problems.append(f"{table} has {dup} duplicate rows")
+        if meta["status"] == "finished" and expected != meta["n"]:
+            problems.append(f"run marked finished with {expected} of {meta['n']} runs")
+        return problems
+
+    def _has_table(self, name: str) -> bool:
+        return bool(self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()[0])
