@@ -462,6 +462,7 @@ class SDModel:
         env = dict(base)
         env.update(stocks)
         env["time"] = np.float64(t)
+        env["__dt__"] = self.spec.sim.dt
         for name, f in self._dynamic_funcs:
             env[name] = f(env)
         return env

@@ -320,8 +320,11 @@ def is_boolean(node: Node) -> bool:
 
 
 # ---------------------------------------------------------------------------------------- numpy
-def _step(time, height, t0):
-    return np.where(time + TIME_EPS >= t0, height, 0.0)
+def _step(time, height, t0, dt=0.0):
+    """``height`` from the time-grid point nearest ``t0`` on (Vensim's and PySD's STEP), so that a
+    step at an off-grid time switches in the same step in every tool."""
+    return np.where(time + dt / 2 + TIME_EPS > t0, height, 0.0) if dt else \
+        np.where(time + TIME_EPS >= t0, height, 0.0)
 
 
 def _ramp(time, slope, t0, t1):
@@ -406,7 +409,7 @@ def _compile_op(node: Node, lookups):
         fs = [_compile(a, lookups) for a in node.args]
         if node.func == "step":
             h, t0 = fs
-            return lambda env: _step(env["time"], h(env), t0(env))
+            return lambda env: _step(env["time"], h(env), t0(env), env.get("__dt__", 0.0))
         if node.func == "ramp":
             s, t0, t1 = fs
             return lambda env: _ramp(env["time"], s(env), t0(env), t1(env))
