@@ -1,0 +1,143 @@
+"""Explorations side by side on this machine (run by hand; not a test).
+
+    python bench/bench_explore.py [--n 1000] [--pysd-runs 20] [--loop-runs 10] [--rss 1000 4000]
+
+- the full coupled model through ``explore`` at N runs: in-process and on a Dask LocalCluster;
+- a plain Python loop over our single-run ``simulate`` (timed on --loop-runs, extrapolated);
+- EMA Workbench driving PySD on our XMILE export of the political register (timed on --pysd-runs
+  experiments, extrapolated). PySD cannot run the freight network, so this side runs the political
+  register alone with the network's contributions of a default run as fixed series: it does less work;
+- peak RSS of ``multivector explore`` in a fresh process for the --rss sizes, and of building the
+  design alone at 10^5 and 10^6 runs (the part of memory that grows with N; chunks do not).
+Writes bench/results/explore.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+import multivector as mv
+from multivector.explore import explore, make_design
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def child_rss_mb(cmd: list[str]) -> tuple[float, float]:
+    """Peak resident memory (MB) and wall time of a command run in a fresh process."""
+    code = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+            "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, time.perf_counter() - t)")
+    out = subprocess.run([sys.executable, "-c", code, *cmd], capture_output=True, text=True, check=True).stdout
+    rss, secs = out.split()
+    return float(rss), float(secs)
+
+
+def ema_pysd(scenario, runs: int) -> float:
+    """Seconds per experiment of EMA Workbench + PySD on the political register's XMILE export."""
+    import pysd
+    from ema_workbench import Model, RealParameter, ScalarOutcome, SequentialEvaluator, perform_experiments
+
+    from multivector.coupled import export_xmile
+
+    tmp = Path(tempfile.mkdtemp()) / "kz.xmile"
+    export_xmile(scenario, tmp)
+    pm = pysd.read_xmile(str(tmp))
+    design = make_design(scenario, 2)
+
+    def run_pysd(**params):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = pm.run(params=params, return_columns=["middle_power_index"])
+        return {"mpi_final": float(out["middle_power_index"].iloc[-1])}
+
+    model = Model("kz", function=run_pysd)
+    model.uncertainties = [RealParameter(n, lo, hi) for n, (lo, hi) in zip(design.names, design.bounds)]
+    model.outcomes = [ScalarOutcome("mpi_final")]
+    with SequentialEvaluator(model) as evaluator:
+        t = time.perf_counter()
+        perform_experiments(model, scenarios=runs, evaluator=evaluator)
+        return (time.perf_counter() - t) / runs
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--chunk-size", type=int, default=250)
+    ap.add_argument("--pysd-runs", type=int, default=20)
+    ap.add_argument("--loop-runs", type=int, default=10)
+    ap.add_argument("--rss", type=int, nargs="*", default=[1000, 4000])
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "explore.md")
+    args = ap.parse_args()
+    warnings.simplefilter("ignore")
+    s = mv.load("kazakhstan")
+    tmp = Path(tempfile.mkdtemp())
+    rows = []
+
+    t = time.perf_counter()
+    explore("kazakhstan", n=args.n, db=tmp / "a.duckdb", run_id="a", chunk_size=args.chunk_size)
+    rows.append(("explore, in-process", args.n, time.perf_counter() - t, "measured"))
+    print(rows[-1], flush=True)
+    t = time.perf_counter()
+    explore("kazakhstan", n=args.n, db=tmp / "d.duckdb", run_id="d", chunk_size=args.chunk_size, scheduler="local")
+    rows.append((f"explore, Dask LocalCluster ({os.cpu_count()} workers)", args.n, time.perf_counter() - t,
+                 "measured, cluster start included"))
+    print(rows[-1], flush=True)
+
+    design = make_design(s, args.loop_runs).samples()
+    t = time.perf_counter()
+    for i in range(args.loop_runs):
+        mv.simulate(s, samples=design.iloc[[i]].reset_index(drop=True), run_ids=[i])
+    per_run = (time.perf_counter() - t) / args.loop_runs
+    rows.append(("Python loop over single-run simulate", args.n, per_run * args.n,
+                 f"extrapolated from {args.loop_runs} runs"))
+    try:
+        per_exp = ema_pysd(s, args.pysd_runs)
+        rows.append(("EMA Workbench + PySD, political register only", args.n, per_exp * args.n,
+                     f"extrapolated from {args.pysd_runs} experiments; no network"))
+    except ImportError as exc:
+        rows.append(("EMA Workbench + PySD", args.n, float("nan"), f"not installed: {exc}"))
+
+    rss_rows = []
+    for n in args.rss:
+        db = tmp / f"rss{n}.duckdb"
+        rss, secs = child_rss_mb([sys.executable, "-m", "multivector.cli", "explore", "kazakhstan", "--n", str(n),
+                                  "--chunk-size", str(args.chunk_size), "--db", str(db), "--run-id", f"r{n}"])
+        rss_rows.append((f"explore N = {n:,}", rss, secs))
+        print(rss_rows[-1], flush=True)
+    for n in (100_000, 1_000_000):
+        code = (f"import multivector as mv; from multivector.explore import make_design; "
+                f"d = make_design(mv.load('kazakhstan'), {n}).samples(); print(d.shape)")
+        rss, secs = child_rss_mb([sys.executable, "-c", code])
+        rss_rows.append((f"design alone N = {n:,}", rss, secs))
+        print(rss_rows[-1], flush=True)
+
+    base = rows[0][1] / rows[0][2]
+    lines = ["# Explorations: executors, baselines and memory", "",
+             f"Kazakhstan dataset, coupled 2024-2040, LHS over {len(make_design(s, 2).names)} uncertain "
+             f"parameters, chunks of {args.chunk_size}. Machine: {os.cpu_count()} cores, Python "
+             f"{platform.python_version()}. Measured {time.strftime('%Y-%m-%d %H:%M')}.", "",
+             "| what | N | seconds | runs/s | vs in-process | note |", "|:--|--:|--:|--:|--:|:--|"]
+    for name, n, secs, note in rows:
+        rate = n / secs if secs == secs else float("nan")
+        lines.append(f"| {name} | {n:,} | {secs:,.1f} | {rate:,.1f} | {base / rate:,.2f}x | {note} |")
+    lines += ["", "| peak RSS | MB | seconds |", "|:--|--:|--:|"]
+    lines += [f"| {name} | {rss:,.0f} | {secs:,.1f} |" for name, rss, secs in rss_rows]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
