@@ -50,11 +50,8 @@ def metric_values(scenario: Scenario, ds: xr.Dataset, metric: str, year: int) ->
                 raise InputError("TEU metrics need route flows: simulate with keep_routes=True")
             teu_routes = np.array([scenario.commodities[net.od_commodity[o]].unit.upper() == "TEU"
                                    for o in net.route_od])
-            inc = net.route_resources()[:, np.flatnonzero(sel)]
-            through = np.asarray(inc.max(axis=1).todense()).ravel() > 0
-            if kind == "link":
-                # a link counts once although both directions are resources
-                through = np.asarray(inc.sum(axis=1)).ravel() > 0
+            # routes that pass the link (either direction) or the transfer, each counted once
+            through = np.asarray(net.route_resources()[:, np.flatnonzero(sel)].sum(axis=1)).ravel() > 0
             return d["route_flow"].values[:, teu_routes & through].sum(axis=1)
         raise InputError(f"metric '{metric}': unit must be mt or teu")
     raise InputError(f"metric '{metric}': kind must be corridor, link or transfer")

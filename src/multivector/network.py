@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
-import pandas as pd
 from scipy import sparse
 
 from multivector.errors import InputError
@@ -95,7 +94,6 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
     edges = []        # dicts
     resources = []    # dicts
     layers_at: dict[str, set[str]] = {}
-    link_commodities: list[set[str]] = []
 
     for _, row in links.iterrows():
         layer = link_layer(row["mode"], row["gauge_mm"])
@@ -309,9 +307,3 @@ def _routes_for_od(g, src, dst, s: Scenario, corridors: list[str], k: int):
         except nx.NetworkXNoPath:
             pass
     return found
-
-
-def layers_summary(net: Network) -> pd.DataFrame:
-    """Resources as a table (id, kind, layer, capacity)."""
-    return pd.DataFrame({"resource": net.resource_id, "kind": net.resource_kind,
-                         "layer": net.resource_layer, "capacity_mt": net.resource_capacity})

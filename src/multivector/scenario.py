@@ -125,6 +125,8 @@ class Scenario:
     calibration: dict = field(default_factory=dict)
     politics: object | None = None            # multivector.politics.PoliticalModel, if the dataset has one
     _fingerprint: str | None = field(default=None, repr=False, compare=False)
+    _network: object | None = field(default=None, repr=False, compare=False)        # compiled once
+    _freight_model: object | None = field(default=None, repr=False, compare=False)  # built once
 
     @property
     def nodes(self) -> pd.DataFrame:
@@ -213,7 +215,9 @@ def dataset_path(name_or_dir: str | Path) -> Path:
                      hint="built-in datasets: " + ", ".join(builtin_datasets()))
 
 
-def _read_table(folder: Path, name: str) -> pd.DataFrame:
+def _read_table(folder: Path, name: str, kind: str | None = None) -> pd.DataFrame:
+    """Read ``folder/name`` as a table of ``kind`` (default: the table named ``name``)."""
+    kind = kind or name
     path = folder / name
     if not path.is_file():
         raise InputError("file is missing", file=path, hint="see docs/data-format.md for the layout")
@@ -221,12 +225,12 @@ def _read_table(folder: Path, name: str) -> pd.DataFrame:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot be read as CSV: {exc}", file=path) from None
-    missing = [c for c in TABLES[name] if c not in df.columns]
+    missing = [c for c in TABLES[kind] if c not in df.columns]
     if missing:
         raise InputError(f"missing column(s) {', '.join(missing)}", file=path,
-                         hint="expected columns: " + ",".join(TABLES[name]))
+                         hint="expected columns: " + ",".join(TABLES[kind]))
     df = df.map(str.strip)
-    for column, required in NUMERIC.get(name, {}).items():
+    for column, required in NUMERIC.get(kind, {}).items():
         if column not in df.columns:
             continue
         values = []
@@ -252,18 +256,6 @@ def _read_table(folder: Path, name: str) -> pd.DataFrame:
                                  file=path, row=row, column=column)
             values.append(value)
         df[column] = pd.Series(values, index=df.index, dtype=float)
-    return df
-
-
-def _read_table_as(path: Path, kind: str) -> pd.DataFrame:
-    """Read a CSV with the columns of table ``kind`` (e.g. politics_sources.csv as sources.csv)."""
-    df = _read_table(path.parent, path.name) if path.name in TABLES else None
-    if df is None:
-        TABLES[path.name] = TABLES[kind]
-        try:
-            df = _read_table(path.parent, path.name)
-        finally:
-            del TABLES[path.name]
     return df
 
 
@@ -309,7 +301,7 @@ def load(name_or_dir: str | Path = "kazakhstan") -> Scenario:
 
         politics = load_politics(folder / "politics.toml")
         if (folder / "politics_sources.csv").is_file():
-            extra = _read_table_as(folder / "politics_sources.csv", "sources.csv")
+            extra = _read_table(folder, "politics_sources.csv", kind="sources.csv")
             merged = pd.concat([tables["sources.csv"], extra], ignore_index=True)
             tables["sources.csv"] = merged.drop_duplicates(subset=["id", "title", "url"]).reset_index(drop=True)
         for name, c in politics.sd.spec.constants.items():

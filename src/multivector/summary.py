@@ -80,13 +80,3 @@ def to_json(ds: xr.Dataset, top: int = 10) -> dict:
         doc["network_parameters"] = {str(p): [_clean(x) for x in _median(ds["coupled_parameter"].sel(coupled=p)).values]
                                      for p in ds["coupled"].values}
     return doc
-
-
-def corridor_frame(ds: xr.Dataset, year: int):
-    """One year's corridor table (median over runs) as a pandas DataFrame."""
-    import pandas as pd
-
-    sel = {k: _median(ds[k]).sel(year=year) for k in ("teu", "tonnes", "share", "transit_time_h", "cost_usd")}
-    frame = pd.DataFrame({k: v.to_series() for k, v in sel.items()})
-    frame = frame[(frame["teu"] > 0) | (frame["tonnes"] > 0)]
-    return frame
