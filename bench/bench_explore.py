@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,6 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 
 import multivector as mv
 from multivector.explore import explore, make_design
