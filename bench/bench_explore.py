@@ -26,7 +26,7 @@ from pathlib import Path
 
 
 import multivector as mv
-from multivector.explore import explore, make_design
+from multivector.ensemble import explore, make_design
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -114,7 +114,7 @@ def main():
         rss_rows.append((f"explore N = {n:,}", rss, secs))
         print(rss_rows[-1], flush=True)
     for n in (100_000, 1_000_000):
-        code = (f"import multivector as mv; from multivector.explore import make_design; "
+        code = (f"import multivector as mv; from multivector.ensemble import make_design; "
                 f"d = make_design(mv.load('kazakhstan'), {n}).samples(); print(d.shape)")
         rss, secs = child_rss_mb([sys.executable, "-c", code])
         rss_rows.append((f"design alone N = {n:,}", rss, secs))

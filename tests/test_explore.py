@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from multivector.analysis import prim
 from multivector.cli import app
-from multivector.explore import explore
+from multivector.ensemble import explore
 from multivector.store import Store
 
 runner = CliRunner()

@@ -26,8 +26,8 @@ def simulate(scenario, n=1, **kwargs):
 
 
 def explore(scenario="kazakhstan", n=1000, **kwargs):
-    """Run an ensemble into the store and return its run id; see :func:`multivector.explore.explore`."""
-    from multivector.explore import explore as _explore
+    """Run an ensemble into the store and return its run id; see :func:`multivector.ensemble.explore`."""
+    from multivector.ensemble import explore as _explore
 
     return _explore(scenario, n, **kwargs)
 
@@ -54,7 +54,7 @@ def strategies(scenario="kazakhstan", levers=None, n=200, db="multivector.duckdb
                **kwargs):
     """Evaluate the policies of a levers CSV over one shared ensemble; a pandas DataFrame per policy."""
     from multivector.analysis import strategy_table
-    from multivector.explore import explore as _explore
+    from multivector.ensemble import explore as _explore
     from multivector.store import Store
 
     if levers is None:

@@ -493,7 +493,7 @@ def explore(scenario: str = typer.Argument("kazakhstan"),
     """Run an ensemble of coupled simulations into the store, chunk by chunk (resumable)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from multivector.explore import explore as run_explore
+    from multivector.ensemble import explore as run_explore
 
     started = {}
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -665,7 +665,7 @@ def strategies(scenario: str = typer.Argument("kazakhstan"),
     """Evaluate policies (lever combinations) on one shared ensemble: probability of consolidation,
     expected and worst outcome, regret, Pareto set."""
     from multivector.analysis import strategy_table
-    from multivector.explore import explore as run_explore
+    from multivector.ensemble import explore as run_explore
     from multivector.store import Store
 
     rid = run_explore(scenario, n, sampler="lhs", levers=str(levers), seed=seed, run_id=run_id, db=db,
