@@ -24,7 +24,8 @@ from scipy.stats import poisson
 
 from multivector.errors import InputError
 from multivector.scenario import Scenario
-from multivector.simulation import FreightModel, _year_values, freight_model, parameter_table, results_dataset
+from multivector.simulation import (FreightModel, _year_values, freight_model, parameter_table, results_dataset,
+                                    table_values)
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 COUPLED_TOL = 1e-3
@@ -126,13 +127,14 @@ def simulate_coupled(scenario: Scenario, n: int = 1, *, years: Sequence[int] | N
     if min(years) < first or max(years) > last:
         raise InputError(f"the coupled model runs from {first} to {last}; --years must lie inside",
                          hint=f"e.g. --years {first}:{last}")
-    constants = {c: table[c].to_numpy() for c in sd.spec.constants if c in table}
+    values = table_values(table)
+    constants = {c: values[c] for c in sd.spec.constants if c in values}
     state = sd.initial_state(constants, n)
     exo = {name: np.full(n, float(spec.default)) for name, spec in sd.spec.exogenous.items()}
     if pol.disruption:
         exo["cpc_disruption"] = np.zeros(n)
     reference = sd.evaluate(state, exo)
-    base = _year_values(scenario, table, first, fixed)
+    base = _year_values(scenario, values, first, fixed)
     ref = {p: reference[v] for p, v in pol.to_network.items()}
     recorder = sd.recorder()
     per_year, flows = [], None
@@ -142,28 +144,26 @@ def simulate_coupled(scenario: Scenario, n: int = 1, *, years: Sequence[int] | N
             sev, dur = (_value(now, constants, pol.disruption[k]) for k in ("severity", "duration"))
             exo["cpc_disruption"] = draw_disruption(seed, run_ids, year, now[pol.disruption["hazard"]], sev, dur)
         now = sd.evaluate(state, exo)
-        yt = _year_values(scenario, table, year, fixed)
+        yt = dict(_year_values(scenario, values, year, fixed))
         for param, var in pol.to_network.items():
             r = ref[param]
             change = np.divide(now[var], r, out=np.ones(n), where=r != 0)
-            yt[param] = base[param].to_numpy() * change if param in base else now[var]
+            yt[param] = base[param] * change if param in base else now[var]
         out = model.solve_year(yt, year, tol, max_iter, start=flows)
         flows = out["flow"]
         exo.update(network_outputs(model, out, pol.from_network))
         for param in pol.to_network:
-            out.setdefault("network_parameters", {})[param] = yt[param].to_numpy()
+            out.setdefault("network_parameters", {})[param] = yt[param]
         recorder.record(state, exo)
         per_year.append(out)
         if year < max(years):
             state = sd.advance(state, year, year + 1, exo)
     keep = [i for i, y in enumerate(range(first, max(years) + 1)) if y in set(years)]
     ds = results_dataset(scenario, model, table, years, [per_year[i] for i in keep], seed, keep_routes)
-    political = recorder.to_dataset().isel(time=keep)
-    names = [v for v in political.data_vars if "time" in political[v].dims and "run" in political[v].dims]
-    stacked = np.stack([political[v].transpose("run", "time").values for v in names], axis=-1)
-    ds["political"] = (("run", "year", "variable"), stacked)
+    names, stacked = recorder.stacked()
+    ds["political"] = (("run", "year", "variable"), stacked[:, keep, :])
     ds = ds.assign_coords(variable=names, variable_kind=("variable", [_kind(sd, v) for v in names]),
-                          variable_unit=("variable", [str(political[v].attrs.get("unit", "")) for v in names]))
+                          variable_unit=("variable", [sd.attrs(v).get("units", "") for v in names]))
     ds["coupled_parameter"] = (("run", "year", "coupled"),
                                np.stack([np.stack([per_year[i]["network_parameters"][p] for p in pol.to_network],
                                                   axis=-1) for i in keep], axis=1))

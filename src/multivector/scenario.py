@@ -127,6 +127,7 @@ class Scenario:
     _fingerprint: str | None = field(default=None, repr=False, compare=False)
     _network: object | None = field(default=None, repr=False, compare=False)        # compiled once
     _freight_model: object | None = field(default=None, repr=False, compare=False)  # built once
+    _timeline_by_year: dict | None = field(default=None, repr=False, compare=False)
 
     @property
     def nodes(self) -> pd.DataFrame:

@@ -47,67 +47,59 @@ def parameter_table(scenario: Scenario, n: int = 1, overrides: Mapping | None = 
     return table
 
 
-def _year_values(scenario: Scenario, table: pd.DataFrame, year: int, fixed: set[str]) -> pd.DataFrame:
+Values = dict  # parameter name -> [N] array: one year's parameter values for a batch of runs
+
+
+def table_values(table: pd.DataFrame) -> Values:
+    """The parameter table as a dict of ``[N]`` arrays (the form every year's arithmetic uses)."""
+    return {c: table[c].to_numpy() for c in table.columns}
+
+
+def _timeline(scenario: Scenario) -> dict[int, list[tuple[str, float]]]:
+    if getattr(scenario, "_timeline_by_year", None) is None:
+        by_year: dict[int, list] = {}
+        for y, name, v in zip(scenario.timeline["year"], scenario.timeline["parameter"], scenario.timeline["value"]):
+            by_year.setdefault(int(y), []).append((name, float(v)))
+        scenario._timeline_by_year = by_year
+    return scenario._timeline_by_year
+
+
+def _year_values(scenario: Scenario, values: Values, year: int, fixed: set[str]) -> Values:
     """Parameter values in one year: observed conditions from timeline.csv unless set by the user."""
-    tl = scenario.timeline
-    rows = tl[tl["year"] == year]
-    if rows.empty:
-        return table
-    out = table.copy()
-    for _, r in rows.iterrows():
-        if r["parameter"] not in fixed:
-            out[r["parameter"]] = float(r["value"])
+    rows = [(k, v) for k, v in _timeline(scenario).get(int(year), []) if k not in fixed]
+    if not rows:
+        return values
+    n = len(next(iter(values.values())))
+    out = dict(values)
+    out.update({k: np.full(n, v) for k, v in rows})
     return out
 
 
-def demand_matrix(scenario: Scenario, net: Network, year: int, table: pd.DataFrame) -> np.ndarray:
-    """``[D, N]`` demand for one year: the latest year given at or before ``year``, grown after it."""
-    d = scenario.demand
-    out = np.zeros((len(net.od_origin), len(table)))
-    key = {(o, t, c): i for i, (o, t, c) in enumerate(zip(net.od_origin, net.od_destination,
-                                                          net.od_commodity))}
-    years = sorted(set(d["year"].astype(int)))
-    if year < years[0]:
-        raise InputError(f"no demand for {year}: demand.csv starts in {years[0]}",
-                         hint=f"choose years from {years[0]}")
-    for commodity, group in d.groupby("commodity"):
-        given = sorted(set(group["year"].astype(int)))
-        ref = max(y for y in given if y <= year) if any(y <= year for y in given) else given[0]
-        growth_name = f"demand_growth_{commodity}"
-        growth = table[growth_name].to_numpy() if growth_name in table else np.zeros(len(table))
-        factor = (1.0 + growth) ** (year - ref)
-        for _, r in group[group["year"].astype(int) == ref].iterrows():
-            out[key[(r["origin"], r["destination"], commodity)]] += r["volume"] * factor
-    return out
-
-
-def _per_layer(table: pd.DataFrame, prefix: str, names: Sequence[str], default: float) -> np.ndarray:
+def _per_layer(p: Values, prefix: str, names: Sequence[str], default: float, n: int) -> np.ndarray:
     """``[len(names), N]`` of parameter ``prefix+name`` (default where the parameter is absent)."""
-    n = len(table)
-    return np.stack([table[f"{prefix}{x}"].to_numpy() if f"{prefix}{x}" in table
-                     else np.full(n, default) for x in names]) if names else np.zeros((0, n))
+    return np.stack([p[f"{prefix}{x}"] if f"{prefix}{x}" in p else np.full(n, default) for x in names]) \
+        if names else np.zeros((0, n))
 
 
 class _Costs:
     """Per-year cost arrays of the network for a batch of runs."""
 
-    def __init__(self, scenario: Scenario, net: Network, table: pd.DataFrame, year: int):
-        n = len(table)
+    def __init__(self, net: Network, p: Values, n: int):
         layers = sorted(set(net.edge_layer))
         li = np.searchsorted(layers, net.edge_layer)
         free_layers = np.isin(np.array(layers), ["transfer", "connector"])
-        speed = _per_layer(table, "speed_", layers, np.inf)
+        speed = _per_layer(p, "speed_", layers, np.inf, n)
         speed[free_layers] = np.inf
-        tariff = _per_layer(table, "tariff_", layers, 0.0)
+        tariff = _per_layer(p, "tariff_", layers, 0.0, n)
         tariff[free_layers] = 0.0
         for j, layer in enumerate(layers):
-            if not free_layers[j] and f"speed_{layer}" not in table:
+            if not free_layers[j] and f"speed_{layer}" not in p:
                 raise InputError(f"model.toml has no parameter 'speed_{layer}' for links of layer {layer}",
                                  hint=f"add [parameters.speed_{layer}]")
         risks = sorted(set(net.edge_risk) - {""})
         ri = np.array([risks.index(r) + 1 if r else 0 for r in net.edge_risk])
-        risk = np.vstack([np.zeros((1, n)), _per_layer(table, "risk_", risks, 0.0)])
-        get = lambda name, default: table[name].to_numpy() if name in table else np.full(n, default)
+        risk = np.vstack([np.zeros((1, n)), _per_layer(p, "risk_", risks, 0.0, n)])
+        get = lambda name, default: p[name] if name in p else np.full(n, default)
         length = net.edge_length[:, None]
         is_transfer = (net.edge_layer == "transfer")[:, None]
         dwell = np.where(is_transfer, get("transfer_time_factor", 1.0), 1.0)
@@ -116,17 +108,17 @@ class _Costs:
         self.edge_tariff = length * tariff[li] * tariff_factor                           # [E, N]
         self.edge_money = self.edge_tariff + net.edge_extra_cost[:, None] + risk[ri]     # [E, N]
         # resources
-        cap_factor = np.stack([
-            table["capacity_factor_transfer"].to_numpy() if kind == "transfer" and
-            "capacity_factor_transfer" in table else
-            table[f"capacity_factor_{layer}"].to_numpy() if f"capacity_factor_{layer}" in table
-            else np.ones(n)
-            for kind, layer in zip(net.resource_kind, net.resource_layer)]) if net.n_resources else \
-            np.zeros((0, n))
-        groups = [f"capacity_factor_{g}" if g else "" for g in net.resource_group]
-        for r, name in enumerate(groups):
-            if name and name in table:
-                cap_factor[r] = cap_factor[r] * table[name].to_numpy()
+        # each resource's capacity factor: its layer's (or transfers') times its group's
+        ones = np.ones(n)
+        keys = ["capacity_factor_transfer" if k == "transfer" else f"capacity_factor_{l}"
+                for k, l in zip(net.resource_kind, net.resource_layer)]
+        names = sorted(set(keys) | {f"capacity_factor_{g}" for g in net.resource_group if g})
+        factors = np.stack([p.get(k, ones) for k in names] + [ones])              # [F + 1, N]
+        index = {k: i for i, k in enumerate(names)}
+        layer_i = np.array([index[k] for k in keys], dtype=int)
+        group_i = np.array([index[f"capacity_factor_{g}"] if g else len(names) for g in net.resource_group],
+                           dtype=int)
+        cap_factor = factors[layer_i] * factors[group_i] if net.n_resources else np.zeros((0, n))
         # a facility scaled to zero capacity is closed: a tiny capacity keeps its delay huge but finite
         self.capacity = np.maximum(net.resource_capacity[:, None] * cap_factor, 1e-6)  # [R, N] (NaN kept)
         edge_of_res = np.full(net.n_resources, -1)
@@ -183,16 +175,43 @@ class FreightModel:
         overland = [net.corridors.index(c) for c in scenario.overland_corridors if c in net.corridors]
         teu = [comm_index[c] for c, m in scenario.commodities.items() if m.unit.upper() == "TEU"]
         self.overland_teu = np.isin(net.route_corridor, overland) & np.isin(self.route_comm, teu)
+        # demand by commodity and given year, as [D] vectors
+        od_index = {k: i for i, k in enumerate(zip(net.od_origin, net.od_destination, net.od_commodity))}
+        d = scenario.demand
+        self.demand_years = sorted(set(d["year"].astype(int)))
+        self._demand = {}
+        for commodity, group in d.groupby("commodity"):
+            vectors = {}
+            for y, rows in group.groupby(group["year"].astype(int)):
+                v = np.zeros(len(net.od_origin))
+                np.add.at(v, [od_index[(o, t, commodity)] for o, t in zip(rows["origin"], rows["destination"])],
+                          rows["volume"].to_numpy())
+                vectors[int(y)] = v
+            self._demand[commodity] = vectors
 
-    def solve_year(self, yt: pd.DataFrame, year: int, tol=1e-4, max_iter=1000, keep_routes=False,
-                   start=None) -> dict:
-        """Solve one year for every run; ``start`` warm-starts from earlier route flows ([K, N])."""
+    def demand(self, year: int, p: Values, n: int) -> np.ndarray:
+        """``[D, N]`` demand: the latest year given at or before ``year``, grown by
+        ``demand_growth_<commodity>`` per year after it."""
+        if year < self.demand_years[0]:
+            raise InputError(f"no demand for {year}: demand.csv starts in {self.demand_years[0]}",
+                             hint=f"choose years from {self.demand_years[0]}")
+        out = np.zeros((len(self.net.od_origin), n))
+        for commodity, vectors in self._demand.items():
+            given = sorted(vectors)
+            ref = max((y for y in given if y <= year), default=given[0])
+            growth = p.get(f"demand_growth_{commodity}", np.zeros(n))
+            out += vectors[ref][:, None] * ((1.0 + growth) ** (year - ref))[None, :]
+        return out
+
+    def solve_year(self, yt: Values, year: int, tol=1e-4, max_iter=1000, start=None) -> dict:
+        """Solve one year for every run; ``yt`` holds that year's parameter values ([N] arrays);
+        ``start`` warm-starts from earlier route flows ([K, N])."""
         net, route_comm, route_edges = self.net, self.route_comm, self.net.route_edges
-        n = len(yt)
-        costs = _Costs(self.scenario, net, yt, year)
-        demand = demand_matrix(self.scenario, net, year, yt)
-        vot = np.stack([yt[f"vot_{c}"].to_numpy() for c in self.commodities])[route_comm]      # [K, N]
-        theta = np.stack([yt[f"logit_scale_{c}"].to_numpy() for c in self.commodities])[route_comm]
+        n = len(next(iter(yt.values())))
+        costs = _Costs(net, yt, n)
+        demand = self.demand(year, yt, n)
+        vot = np.stack([yt[f"vot_{c}"] for c in self.commodities])[route_comm]                 # [K, N]
+        theta = np.stack([yt[f"logit_scale_{c}"] for c in self.commodities])[route_comm]
         route_time = route_edges @ costs.edge_time                                             # [K, N]
         route_money = route_edges @ costs.edge_money
         base = route_money + vot * route_time
@@ -268,8 +287,8 @@ def simulate(scenario: Scenario, n: int = 1, *, years: Sequence[int] | None = No
     table = parameter_table(scenario, n, overrides, samples)
     fixed = set(overrides or {}) | (set(samples.columns) if samples is not None else set())
     years = list(years) if years is not None else [scenario.base_year]
-    per_year = [model.solve_year(_year_values(scenario, table, y, fixed), y, tol, max_iter)
-                for y in years]
+    values = table_values(table)
+    per_year = [model.solve_year(_year_values(scenario, values, y, fixed), y, tol, max_iter) for y in years]
     return results_dataset(scenario, model, table, years, per_year, seed, keep_routes)
 
 

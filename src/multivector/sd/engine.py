@@ -145,6 +145,13 @@ class Recorder:
         for name, col in self._cols.items():
             col.append(_as_n(values[name], n))
 
+    def stacked(self) -> tuple[list[str], np.ndarray]:
+        """The recorded variables' names and their values as one ``[run, time, variable]`` array."""
+        if not self.times:
+            raise InputError("nothing was recorded")
+        names = list(self._cols)
+        return names, np.stack([np.stack(self._cols[v], axis=1) for v in names], axis=-1)
+
     def to_dataset(self) -> xr.Dataset:
         m = self.model
         if not self.times:
