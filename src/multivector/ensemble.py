@@ -115,7 +115,9 @@ class Design:
         if self.sampler == "lhs":
             from scipy.stats import qmc
 
-            x = qmc.scale(qmc.LatinHypercube(d=len(self.names), seed=self.seed).random(self.n), lo, hi)
+            x = qmc.LatinHypercube(d=len(self.names), seed=self.seed).random(self.n)
+            x *= hi - lo        # scaled in place: at 10^6 runs the design is the largest array we hold
+            x += lo
         elif self.sampler == "sobol":
             from SALib.sample import sobol
 
@@ -126,7 +128,7 @@ class Design:
             x = morris.sample(self.problem(), self.n, num_levels=4, seed=self.seed)
         else:
             raise InputError(f"unknown sampler '{self.sampler}'", hint="one of " + ", ".join(SAMPLERS))
-        frame = pd.DataFrame(x, columns=self.names)
+        frame = pd.DataFrame(x, columns=self.names, copy=False)
         if self.policies:
             policies = pd.DataFrame(self.policies)
             frame = policies.merge(frame, how="cross")
