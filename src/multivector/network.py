@@ -158,7 +158,7 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
         for i, e in enumerate(edges):
             if commodity not in e["comm"]:
                 continue
-            w = _free_cost(e, defaults)
+            w = _free_cost(e, defaults, defaults.get(f"vot_{commodity}", 1.0))
             if g.has_edge(e["u"], e["v"]) and g[e["u"]][e["v"]]["w"] <= w:
                 continue
             g.add_edge(e["u"], e["v"], w=w, idx=i)
@@ -215,8 +215,9 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
     )
 
 
-def _free_cost(e: dict, p: dict) -> float:
-    """Free-flow generalised cost of an edge at default parameters, for enumerating routes."""
+def _free_cost(e: dict, p: dict, vot: float) -> float:
+    """Free-flow generalised cost of an edge at the default parameters (with the commodity's value of
+    time), used only to enumerate routes."""
     layer = e["layer"]
     if layer == "connector":
         return 0.0
@@ -227,7 +228,7 @@ def _free_cost(e: dict, p: dict) -> float:
         cost += e["length"] * p.get(f"tariff_{layer}", 0.0)
     if e["risk"]:
         cost += p.get(f"risk_{e['risk']}", 0.0)
-    return cost + hours * 5.0 + 1e-3  # a nominal value of time; the strictly positive floor breaks ties
+    return cost + hours * vot + 1e-3  # the strictly positive floor breaks ties between free edges
 
 
 def _is_zone(v) -> bool:
