@@ -113,10 +113,14 @@ class Design:
         lo = np.array([b[0] for b in self.bounds])
         hi = np.array([b[1] for b in self.bounds])
         if self.sampler == "lhs":
-            from scipy.stats import qmc
-
-            x = qmc.LatinHypercube(d=len(self.names), seed=self.seed).random(self.n)
-            x *= hi - lo        # scaled in place: at 10^6 runs the design is the largest array we hold
+            # Latin hypercube filled one column at a time (one stratum per run and parameter, a
+            # uniform draw inside it): at 10^6 runs x 65 parameters scipy.stats.qmc's version holds
+            # three design-sized arrays at once (1.7 GB); this holds one
+            rng = np.random.default_rng(self.seed)
+            x = np.empty((self.n, len(self.names)))
+            for j in range(len(self.names)):
+                x[:, j] = (rng.permutation(self.n) + rng.random(self.n)) / self.n
+            x *= hi - lo
             x += lo
         elif self.sampler == "sobol":
             from SALib.sample import sobol
