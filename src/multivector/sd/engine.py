@@ -362,24 +362,31 @@ class SDModel:
                 raise InputError(f"{k} has {v} values but there are {n} runs")
         return n
 
+    def _check_known(self, given, defined, what: str) -> None:
+        for name in given:
+            if name not in defined:
+                kind = self.kinds.get(name)
+                extra = f" (it is a {kind})" if kind else _suggest(name, defined)
+                raise InputError(f"unknown {what} '{name}'{extra}", file=self.file)
+
+    def _per_run(self, table: str, name: str, value, n: int, when: str = "") -> np.ndarray:
+        """``value`` (one number or one per run) as a finite ``[N]`` array, or a clear error."""
+        arr = np.asarray(value, dtype=np.float64)
+        if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] not in (1, n)):
+            raise InputError(f"[{table}.{name}] needs one value or {n} values (one per run), got shape "
+                             f"{arr.shape}", file=self.file)
+        arr = np.broadcast_to(arr.reshape(-1) if arr.ndim else arr, (n,)).copy()
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            raise InputError(f"[{table}.{name}] {int(bad.sum())} of {n} values{when} are not finite", file=self.file)
+        return arr
+
     def _constants(self, constants, n) -> dict[str, np.ndarray]:
         constants = dict(constants or {})
-        for name in constants:
-            if name not in self.spec.constants:
-                kind = self.kinds.get(name)
-                extra = f" (it is a {kind})" if kind else _suggest(name, self.spec.constants)
-                raise InputError(f"unknown constant '{name}'{extra}", file=self.file)
+        self._check_known(constants, self.spec.constants, "constant")
         out = {}
         for name, c in self.spec.constants.items():
-            v = constants.get(name, c.value)
-            arr = np.asarray(v, dtype=np.float64)
-            if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] not in (1, n)):
-                raise InputError(f"[constants.{name}] needs one value or {n} values (one per run), "
-                                 f"got shape {arr.shape}", file=self.file)
-            arr = np.broadcast_to(arr.reshape(-1) if arr.ndim else arr, (n,)).copy()
-            bad = ~np.isfinite(arr)
-            if bad.any():
-                raise InputError(f"[constants.{name}] {int(bad.sum())} of {n} values are not finite", file=self.file)
+            arr = self._per_run("constants", name, constants.get(name, c.value), n)
             lo = -np.inf if c.min is None else c.min
             hi = np.inf if c.max is None else c.max
             out_of = (arr < lo) | (arr > hi)
@@ -394,25 +401,11 @@ class SDModel:
     def _inputs(self, exogenous, n, year=None) -> dict[str, np.ndarray]:
         """Exogenous inputs for one interval: name -> array [N] (defaults where not given)."""
         exogenous = dict(exogenous or {})
-        for name in exogenous:
-            if name not in self.spec.exogenous:
-                kind = self.kinds.get(name)
-                extra = f" (it is a {kind})" if kind else _suggest(name, self.spec.exogenous)
-                raise InputError(f"unknown exogenous input '{name}'{extra}", file=self.file)
+        self._check_known(exogenous, self.spec.exogenous, "exogenous input")
         out = {}
+        when = f" for year {year}" if year is not None else ""
         for name, x in self.spec.exogenous.items():
-            v = exogenous.get(name, x.default)
-            arr = np.asarray(v, dtype=np.float64)
-            if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] not in (1, n)):
-                raise InputError(f"[exogenous.{name}] needs one value or {n} values (one per run), got shape "
-                                 f"{arr.shape}", file=self.file)
-            arr = np.broadcast_to(arr.reshape(-1) if arr.ndim else arr, (n,)).copy()
-            bad = ~np.isfinite(arr)
-            if bad.any():
-                at = f" for year {year}" if year is not None else ""
-                raise InputError(f"[exogenous.{name}] {int(bad.sum())} of {n} values{at} are not finite",
-                                 file=self.file)
-            out[name] = arr
+            out[name] = self._per_run("exogenous", name, exogenous.get(name, x.default), n, when)
         return out
 
     def _series(self, exogenous, n) -> Callable[[int], dict]:
