@@ -341,7 +341,11 @@ def explore(scenario: str | Path = "kazakhstan", n: int = 100, *, sampler: str =
             scheduler: str | None = None, chunk_size: int = 250, resume: str | None = None,
             progress: Callable[[int, int], None] | None = None, on_start: Callable[[str, int], None] | None = None,
             names: Sequence[str] | None = None) -> str:
-    """Run (or resume) an exploration into the store; return its run id."""
+    """Run (or resume) an exploration into the store; return its run id.
+
+    With ``scheduler="local"`` or ``"processes"``, worker processes start by importing the calling
+    script, so a script must call this under ``if __name__ == "__main__":`` (as with any process pool).
+    """
     store = Store(db)
     try:
         if resume:
