@@ -355,12 +355,9 @@ _NUMPY_CMP = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.great
 
 
 def compile_numpy(node: Node, lookups: dict[str, tuple[np.ndarray, np.ndarray]]):
-    """Compile a checked node tree to ``f(env) -> value``; ``env`` maps names to arrays."""
-    if not names_in(node):
-        # constant sub-expression: fold it once
-        with np.errstate(all="ignore"):
-            value = _compile(node, lookups)({})
-        return lambda env: value
+    """Compile a checked node tree to ``f(env) -> value``; ``env`` maps names to arrays.
+
+    Constant sub-expressions are folded once, at compile time."""
     return _compile(node, lookups)
 
 

@@ -123,7 +123,9 @@ class StockSpec:
 
 
 @dataclass(frozen=True)
-class FlowSpec:
+class EquationSpec:
+    """A variable defined by an equation: flows and auxiliaries share this shape."""
+
     name: str
     unit: str
     equation: str | float
@@ -131,13 +133,12 @@ class FlowSpec:
     doc: str = ""
 
 
-@dataclass(frozen=True)
-class AuxSpec:
-    name: str
-    unit: str
-    equation: str | float
-    source: str = ""
-    doc: str = ""
+class FlowSpec(EquationSpec):
+    """A rate into or out of stocks (unit: the stock's unit per year)."""
+
+
+class AuxSpec(EquationSpec):
+    """An auxiliary: a value computed from others at each step."""
 
 
 @dataclass(frozen=True)
