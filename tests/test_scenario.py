@@ -78,3 +78,13 @@ def test_not_a_dataset(tmp_path):
         mv.load(tmp_path)
     with pytest.raises(InputError, match="no dataset or folder named"):
         mv.load("atlantis")
+
+
+def test_a_parameter_the_engine_reads_must_be_declared(tiny_dir):
+    toml = tiny_dir / "model.toml"
+    text = toml.read_text()
+    start = text.index("[parameters.vdf_alpha]")
+    end = text.index("[parameters.vdf_beta]")
+    toml.write_text(text[:start] + text[end:])
+    with pytest.raises(InputError, match="no parameter 'vdf_alpha'"):
+        mv.load(tiny_dir)

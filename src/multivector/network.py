@@ -224,8 +224,8 @@ def _free_cost(e: dict, p: dict, vot: float) -> float:
     hours = e["time"]
     cost = e["cost"]
     if layer != "transfer":
-        hours += e["length"] / p.get(f"speed_{layer}", 30.0)
-        cost += e["length"] * p.get(f"tariff_{layer}", 0.0)
+        hours += e["length"] / p[f"speed_{layer}"]
+        cost += e["length"] * p[f"tariff_{layer}"]
     if e["risk"]:
         cost += p.get(f"risk_{e['risk']}", 0.0)
     return cost + hours * vot + 1e-3  # the strictly positive floor breaks ties between free edges

@@ -457,6 +457,17 @@ def validate(s: Scenario) -> None:
     for name in s.overland_corridors:
         if name not in s.corridors:
             raise InputError(f"[model] overland_corridors names unknown corridor '{name}'", file=toml)
+    # every number the engine reads is a parameter of the dataset, with its source: no silent defaults
+    from multivector.network import link_layer
+
+    layers = {link_layer(m, g) for m, g in zip(s.links["mode"], s.links["gauge_mm"])}
+    needed = ["vdf_alpha", "vdf_beta", "queue_scale_h", "queue_max_ratio"]
+    needed += [f"{k}_{c}" for c in s.commodities for k in ("logit_scale", "vot")]
+    needed += [f"{k}_{layer}" for layer in sorted(layers) for k in ("speed", "tariff")]
+    for name in needed:
+        if name not in s.parameters:
+            raise InputError(f"model.toml has no parameter '{name}'", file=toml,
+                             hint=f"add [parameters.{name}] with value, min, max, unit and source")
 
 
 def _check_risk(s: Scenario, risk: str, f, r: int) -> None:

@@ -92,10 +92,6 @@ class _Costs:
         speed[free_layers] = np.inf
         tariff = _per_layer(p, "tariff_", layers, 0.0, n)
         tariff[free_layers] = 0.0
-        for j, layer in enumerate(layers):
-            if not free_layers[j] and f"speed_{layer}" not in p:
-                raise InputError(f"model.toml has no parameter 'speed_{layer}' for links of layer {layer}",
-                                 hint=f"add [parameters.speed_{layer}]")
         risks = sorted(set(net.edge_risk) - {""})
         ri = np.array([risks.index(r) + 1 if r else 0 for r in net.edge_risk])
         risk = np.vstack([np.zeros((1, n)), _per_layer(p, "risk_", risks, 0.0, n)])
@@ -125,9 +121,8 @@ class _Costs:
         has = net.edge_resource >= 0
         edge_of_res[net.edge_resource[has]] = np.flatnonzero(has)
         self.resource_free_time = self.edge_time[edge_of_res]                       # [R, N]
-        self.alpha, self.beta = get("vdf_alpha", 0.15), get("vdf_beta", 4.0)
-        self.queue_scale = get("queue_scale_h", 24.0)
-        self.rho_max = get("queue_max_ratio", 0.95)
+        self.alpha, self.beta = p["vdf_alpha"], p["vdf_beta"]       # required at load (scenario.validate)
+        self.queue_scale, self.rho_max = p["queue_scale_h"], p["queue_max_ratio"]
         capacitated = ~np.isnan(net.resource_capacity)
         self.bpr_rows = np.flatnonzero(capacitated & ~net.resource_queue)
         self.queue_rows = np.flatnonzero(capacitated & net.resource_queue)
