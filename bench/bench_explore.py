@@ -1,10 +1,12 @@
 """Explorations side by side on this machine (run by hand; not a test).
 
-    python bench/bench_explore.py [--n 1000] [--pysd-runs 20] [--loop-runs 10] [--rss 1000 4000]
+    python bench/bench_explore.py [--ns 1000 10000] [--executors inprocess processes local]
+                                  [--pysd-runs 20] [--loop-runs 10] [--rss 1000 4000]
 
-- the full coupled model through ``explore`` at N runs: in-process and on a Dask LocalCluster;
-- a plain Python loop over our single-run ``simulate`` (timed on --loop-runs, extrapolated);
-- EMA Workbench driving PySD on our XMILE export of the political register (timed on --pysd-runs
+- the full coupled model through ``explore`` at each N: in-process, on a process pool and on a Dask
+  LocalCluster (ratios against in-process at the same N);
+- at the largest N, a plain Python loop over our single-run ``simulate`` (timed on --loop-runs,
+  extrapolated), and EMA Workbench driving PySD on our XMILE export of the political register (timed on --pysd-runs
   experiments, extrapolated). PySD cannot run the freight network, so this side runs the political
   register alone with the network's contributions of a default run as fixed series: it does less work;
 - peak RSS of ``multivector explore`` in a fresh process for the --rss sizes, and of building the
@@ -70,7 +72,9 @@ def ema_pysd(scenario, runs: int) -> float:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--ns", type=int, nargs="+", default=[1000, 10000], help="ensemble sizes to time")
+    ap.add_argument("--executors", nargs="+", default=["inprocess", "processes", "local"],
+                    choices=["inprocess", "processes", "local"])
     ap.add_argument("--chunk-size", type=int, default=250)
     ap.add_argument("--pysd-runs", type=int, default=20)
     ap.add_argument("--loop-runs", type=int, default=10)
@@ -82,16 +86,16 @@ def main():
     tmp = Path(tempfile.mkdtemp())
     rows = []
 
-    t = time.perf_counter()
-    explore("kazakhstan", n=args.n, db=tmp / "a.duckdb", run_id="a", chunk_size=args.chunk_size)
-    rows.append(("explore, in-process", args.n, time.perf_counter() - t, "measured"))
-    print(rows[-1], flush=True)
-    t = time.perf_counter()
-    explore("kazakhstan", n=args.n, db=tmp / "d.duckdb", run_id="d", chunk_size=args.chunk_size, scheduler="local")
-    rows.append((f"explore, Dask LocalCluster ({os.cpu_count()} workers)", args.n, time.perf_counter() - t,
-                 "measured, cluster start included"))
-    print(rows[-1], flush=True)
-
+    labels = {"inprocess": "in-process", "processes": f"process pool ({os.cpu_count()} workers)",
+              "local": f"Dask LocalCluster ({os.cpu_count()} workers, start included)"}
+    for n in args.ns:
+        for ex in args.executors:
+            t = time.perf_counter()
+            explore("kazakhstan", n=n, db=tmp / f"{ex}{n}.duckdb", run_id="r", chunk_size=args.chunk_size,
+                    scheduler=None if ex == "inprocess" else ex)
+            rows.append((f"explore, {labels[ex]}", n, time.perf_counter() - t, "measured"))
+            print(rows[-1], flush=True)
+    args.n = max(args.ns)
     design = make_design(s, args.loop_runs).samples()
     t = time.perf_counter()
     for i in range(args.loop_runs):
@@ -120,15 +124,16 @@ def main():
         rss_rows.append((f"design alone N = {n:,}", rss, secs))
         print(rss_rows[-1], flush=True)
 
-    base = rows[0][1] / rows[0][2]
+    base = {n: n / secs for name, n, secs, _ in rows if name == "explore, in-process"}
     lines = ["# Explorations: executors, baselines and memory", "",
              f"Kazakhstan dataset, coupled 2024-2040, LHS over {len(make_design(s, 2).names)} uncertain "
              f"parameters, chunks of {args.chunk_size}. Machine: {os.cpu_count()} cores, Python "
              f"{platform.python_version()}. Measured {time.strftime('%Y-%m-%d %H:%M')}.", "",
-             "| what | N | seconds | runs/s | vs in-process | note |", "|:--|--:|--:|--:|--:|:--|"]
+             "| what | N | seconds | runs/s | time vs in-process | note |", "|:--|--:|--:|--:|--:|:--|"]
     for name, n, secs, note in rows:
         rate = n / secs if secs == secs else float("nan")
-        lines.append(f"| {name} | {n:,} | {secs:,.1f} | {rate:,.1f} | {base / rate:,.2f}x | {note} |")
+        ratio = base[n] / rate if n in base else float("nan")
+        lines.append(f"| {name} | {n:,} | {secs:,.1f} | {rate:,.1f} | {ratio:,.2f}x | {note} |")
     lines += ["", "| peak RSS | MB | seconds |", "|:--|--:|--:|"]
     lines += [f"| {name} | {rss:,.0f} | {secs:,.1f} |" for name, rss, secs in rss_rows]
     text = "\n".join(lines) + "\n"

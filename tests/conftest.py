@@ -26,3 +26,17 @@ def edit_csv(path, row, column, value):
         w = csv.DictWriter(fh, fieldnames=fields)
         w.writeheader()
         w.writerows(rows)
+
+
+SMALL_NAMES = ["cpc_disruption_rate", "mediation_activity", "eu_investment_willingness",
+               "capital_gain_per_event", "capital_decay_rate"]
+
+
+@pytest.fixture(scope="session")
+def small_store(tmp_path_factory):
+    """A store holding one finished 64-run LHS exploration ('lhs64') over five parameters."""
+    from multivector.ensemble import explore
+
+    db = tmp_path_factory.mktemp("store") / "small.duckdb"
+    explore("kazakhstan", n=64, seed=2, names=SMALL_NAMES, db=db, run_id="lhs64", chunk_size=32)
+    return db

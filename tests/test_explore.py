@@ -168,3 +168,16 @@ def test_bad_inputs(tmp_path):
     assert r.exit_code == 2 and "does not exist" in r.output
     r = runner.invoke(app, ["sensitivity", "nope", "--outcome", "x", "--db", str(tmp_path / "none.duckdb")])
     assert r.exit_code == 2
+
+
+def test_runs_over_different_parameters_share_one_store(tmp_path):
+    db = tmp_path / "mixed.duckdb"
+    explore("kazakhstan", n=4, names=FEW, db=db, run_id="few", chunk_size=4)
+    explore("kazakhstan", n=4, names=["capital_decay_rate"], db=db, run_id="one", chunk_size=4)
+    _, _, exp_few, problems = outcomes(db, "few")
+    _, _, exp_one, _ = outcomes(db, "one")
+    assert problems == [] and list(exp_few.columns) == FEW and list(exp_one.columns) == ["capital_decay_rate"]
+    r = runner.invoke(app, ["export", "parquet", "one", str(tmp_path / "out"), "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    cols = pd.read_parquet(tmp_path / "out" / "experiments.parquet").columns.tolist()
+    assert cols == ["run_id", "run", "capital_decay_rate"]

@@ -40,7 +40,8 @@ def _outcome_vector(store: Store, run_id: str, outcome: str, year: int | None) -
 # sensitivity
 
 def sensitivity(store: Store, run_id: str, outcome: str, year: int | None = None) -> pd.DataFrame:
-    """Sobol first/total-order indices (Saltelli design) or Morris mu*/sigma (Morris design)."""
+    """Sobol first/total-order indices (Saltelli design), Morris mu*/sigma (Morris design), or
+    RBD-FAST first-order indices (Latin hypercube)."""
     meta = store.get_run(run_id)
     design = meta["design"]
     if design.get("policies"):
@@ -70,10 +71,20 @@ def sensitivity(store: Store, run_id: str, outcome: str, year: int | None = None
                               "sigma": res["sigma"]}, index=design["names"])
         frame = frame.sort_values("mu_star", ascending=False)
     else:
-        raise InputError(f"run {run_id} used the '{meta['sampler']}' sampler",
-                         hint="Sobol indices need --sampler sobol, Morris screening --sampler morris")
+        # RBD-FAST estimates first-order indices from any space-filling sample, so a Latin
+        # hypercube exploration gets S1 (with bootstrap intervals) without a second design.
+        from SALib.analyze import rbd_fast
+
+        if len(y) < 60:   # its bootstrap divides by zero on very small samples
+            raise InputError(f"RBD-FAST indices need at least 60 runs; run {run_id} has {len(y)}",
+                             hint="explore more runs, or use --sampler sobol or morris")
+        x = store.experiments(run_id)[design["names"]].sort_index().to_numpy()
+        res = rbd_fast.analyze(problem, x, y, seed=int(meta["seed"]))
+        frame = pd.DataFrame({"S1": res["S1"], "S1_conf": res["S1_conf"]}, index=design["names"])
+        frame = frame.sort_values("S1", ascending=False)
     frame.index.name = "parameter"
-    frame.attrs.update({"outcome": outcome, "year": year, "method": meta["sampler"]})
+    frame.attrs.update({"outcome": outcome, "year": year,
+                        "method": {"lhs": "rbd_fast"}.get(meta["sampler"], meta["sampler"])})
     return frame
 
 

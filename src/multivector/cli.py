@@ -554,12 +554,14 @@ def _export_tables(run_id: str, target: Path, db: Path, fmt: str):
     if target.exists() and any(target.iterdir()):
         raise InputError(f"{target} exists and is not empty", hint="choose a new folder")
     with Store(db, read_only=True) as store:
-        store.get_run(run_id)
+        design = store.get_run(run_id)["design"]
+        sampled = ", ".join(f'"{c}"' for c in (["policy"] if design.get("policies") else []) + design["names"])
         tmp = _atomic_dir(target)
         try:
             for table in ("experiments", "outcomes", "run_outcomes"):
                 path = tmp / f"{table}.{fmt}"
-                q = f"SELECT * FROM {table} WHERE run_id = '{run_id}' ORDER BY run" + (", year" if table == "outcomes" else "")
+                cols = f"run_id, run, {sampled}" if table == "experiments" else "*"    # not other runs' columns
+                q = f"SELECT {cols} FROM {table} WHERE run_id = '{run_id}' ORDER BY run" + (", year" if table == "outcomes" else "")
                 opts = "(FORMAT PARQUET)" if fmt == "parquet" else "(HEADER, DELIMITER ',')"
                 store.con.execute(f"COPY ({q}) TO '{path}' {opts}")
             written = _commit_dir(tmp, target)
@@ -589,7 +591,7 @@ def sensitivity(run_id: str, outcome: str = typer.Option(..., help="an outcome, 
                 year: Optional[int] = typer.Option(None, help="year of a yearly outcome (default: the last)"),
                 db: Path = typer.Option(Path("multivector.duckdb"), help=DB_HELP),
                 top: int = typer.Option(15), json_: bool = typer.Option(False, "--json")):
-    """Sobol indices (Saltelli design) or Morris screening (Morris design) of an outcome."""
+    """Sobol indices (Saltelli design), Morris screening (Morris design) or RBD-FAST first-order indices (LHS)."""
     from multivector.analysis import sensitivity as analyse
     from multivector.store import Store
 
@@ -684,6 +686,63 @@ def strategies(scenario: str = typer.Argument("kazakhstan"),
         t.add_row(name, f"{r.p_consolidated:.0%}", f"{r.expected:.3f}", f"{r.worst:.3f}", f"{r.p05:.3f}",
                   f"{r.max_regret:.3f}", f"{r.mean_regret:.3f}", "yes" if r.pareto else "")
     out.print(t)
+
+
+@app.command()
+@guarded
+def report(run_id: Optional[str] = typer.Argument(None, help="an exploration's run id in the store"),
+           out_file: Path = typer.Option(Path("report.html"), "--out", help="HTML file to write"),
+           png: Optional[Path] = typer.Option(None, "--png", help="also write the main figures as PNG here"),
+           scenario: Optional[str] = typer.Option(None, help="report one run of this scenario instead"),
+           set_: Optional[list[str]] = typer.Option(None, "--set", help="with --scenario: NAME=VALUE"),
+           seed: int = typer.Option(0, help="with --scenario: seed of the CPC disruption stream"),
+           db: Path = typer.Option(Path("multivector.duckdb"), help=DB_HELP)):
+    """One self-contained HTML report (works offline) of an exploration, or of one run with --scenario."""
+    from multivector.report import collect_exploration, collect_run, render, write_atomic, write_pngs
+    from multivector.store import Store
+
+    if (run_id is None) == (scenario is None):
+        raise InputError("give a run id or --scenario, not both or neither",
+                         hint="multivector report RUN_ID  or  multivector report --scenario kazakhstan")
+    if out_file.suffix.lower() not in (".html", ".htm"):
+        raise InputError(f"--out {out_file}: the report is HTML", hint="e.g. --out report.html")
+    if run_id is not None:
+        with Store(db, read_only=True) as store:
+            data = collect_exploration(store, run_id)
+    else:
+        s = _load(scenario)
+        overrides = parse_sets(set_)
+        s.check_names(overrides)
+        data = collect_run(s, seed=seed, overrides=overrides)
+    write_atomic(out_file, render(data))
+    out.print(f"wrote {out_file}")
+    if png is not None:
+        tmp = _atomic_dir(png)
+        try:
+            write_pngs(data, tmp)
+            for p in _commit_dir(tmp, png):
+                out.print(f"wrote {p}")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+@app.command()
+@guarded
+def serve(host: str = typer.Option("127.0.0.1", help="address to listen on"),
+          port: int = typer.Option(8000, min=1, max=65535),
+          db: Path = typer.Option(Path("multivector.duckdb"), help=DB_HELP),
+          max_n: int = typer.Option(20_000, help="the largest exploration one request may start"),
+          max_jobs: int = typer.Option(2, help="explorations running at once; more get 429")):
+    """The HTTP API (OpenAPI at /docs) and the dashboard (/) on one server."""
+    from multivector.server import create_app
+
+    try:
+        import uvicorn
+    except ImportError:
+        raise InputError("serve needs uvicorn and FastAPI", hint="pip install 'multivector[serve]'") from None
+    app_ = create_app(db=db, max_n=max_n, max_jobs=max_jobs)
+    out.print(f"multivector dashboard on http://{host}:{port}/  (API docs: /docs; store {db})")
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
 
 
 def main():  # pragma: no cover - console entry

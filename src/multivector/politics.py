@@ -108,3 +108,88 @@ def load_politics(path: Path) -> PoliticalModel:
     return PoliticalModel(sd=model, to_network=to_network, from_network=from_network, loops=loops,
                           consolidation=consolidation, path=path, outcomes_doc=outcomes.get("doc", ""),
                           disruption=disruption if "cpc_disruption" in exogenous else {})
+
+
+NETWORK_NODE = "freight network"
+
+
+def causal_links(scenario, ds, years: tuple[int, ...] = (2024, 2030, 2036), rel: float = 0.01):
+    """The causal links between stocks, and to and from the freight network, with their polarity.
+
+    Structure comes from the equations (a stock reaches another's flows through auxiliaries);
+    polarity from the model itself: each stock (and each input the network returns) is raised by
+    ``rel`` in turn, in one batch, at the default run's state in each of ``years``, and the sign
+    of the change in the other stocks' net rates is read. A sign that differs between years is
+    '±'; a link the equations contain that does not move anything in those states is '0'
+    (inactive there, like a funding limit that does not bind). Returns a DataFrame with columns source, target, polarity, via.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from multivector.sd.equations import names_in
+    from multivector.simulation import parameter_table, table_values
+
+    pol = scenario.politics
+    sd = pol.sd
+    stocks = list(sd.stock_names)
+    inputs = list(pol.from_network)
+    deps = {name: names_in(node) for name, node in sd.equations.items()}
+    reach_cache: dict[str, set] = {}
+
+    def reach(name):                       # the stocks and inputs a variable depends on
+        if name not in reach_cache:
+            reach_cache[name] = set()
+            out = set()
+            for d in deps.get(name, ()):
+                if d in stocks or d in inputs:
+                    out.add(d)
+                elif d in deps:
+                    out |= reach(d)
+            reach_cache[name] = out
+        return reach_cache[name]
+
+    flows_of = {s: list(sd.spec.stocks[s].inflows) + list(sd.spec.stocks[s].outflows) for s in stocks}
+    sources = stocks + inputs
+    n = 1 + len(sources)
+    values = table_values(parameter_table(scenario, n))
+    constants = {c: values[c] for c in sd.spec.constants if c in values}
+    state = sd.initial_state(constants, n)
+    available = [int(y) for y in years if int(y) in set(ds["year"].values.tolist())]
+    signs: dict[tuple[str, str], set] = {}
+    structural: set[tuple[str, str]] = set()
+    via: dict[tuple[str, str], set] = {}
+    political = ds["political"].isel(run=0)
+    for year in available:
+        at = political.sel(year=year)
+        cur = {v: np.full(n, float(at.sel(variable=v))) for v in stocks + inputs}
+        for i, src in enumerate(sources, start=1):
+            bump = rel * abs(cur[src][0]) or rel
+            cur[src][i] += bump
+        env, rate = sd.rates(state, {s: cur[s] for s in stocks}, {x: cur[x] for x in inputs}, float(year))
+        for i, src in enumerate(sources, start=1):
+            a = NETWORK_NODE if src in inputs else src
+            for tgt in stocks:
+                if tgt == src or not any(src in reach(f) for f in flows_of[tgt]):
+                    continue
+                structural.add((a, tgt))
+                d = float(rate[tgt][i] - rate[tgt][0])
+                if abs(d) > 1e-12 * (1 + abs(float(rate[tgt][0]))):
+                    signs.setdefault((a, tgt), set()).add(np.sign(d))
+                    via.setdefault((a, tgt), set()).update(
+                        [src] if src in inputs else [f for f in flows_of[tgt] if src in reach(f)])
+            if src in stocks:
+                for param, var in pol.to_network.items():
+                    if src in reach(var) or var == src:
+                        structural.add((src, NETWORK_NODE))
+                        d = float(np.asarray(env[var])[i] - np.asarray(env[var])[0]) if var in env else 0.0
+                        if abs(d) > 1e-12:
+                            signs.setdefault((src, NETWORK_NODE), set()).add(np.sign(d))
+                            via.setdefault((src, NETWORK_NODE), set()).add(param)
+    rows = []
+    for (a, b), s in signs.items():
+        polarity = "±" if len(s) > 1 else ("+" if s.pop() > 0 else "−")
+        rows.append({"source": a, "target": b, "polarity": polarity, "via": ", ".join(sorted(via[(a, b)]))})
+    for a, b in sorted(structural - set(signs)):
+        rows.append({"source": a, "target": b, "polarity": "0",
+                     "via": "inactive at the default run's state in " + ", ".join(map(str, available))})
+    return pd.DataFrame(rows, columns=["source", "target", "polarity", "via"])

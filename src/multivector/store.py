@@ -153,6 +153,12 @@ class Store:
                 if not self._has_table(table):
                     con.execute(f"CREATE TABLE {table} AS SELECT * FROM frame_view")
                 else:
+                    # runs over other parameters (or scenarios) add their columns; others read NULL
+                    have = set(con.execute(f"DESCRIBE {table}").fetchdf()["column_name"])
+                    types = con.execute("DESCRIBE frame_view").fetchdf()
+                    for col, kind in zip(types["column_name"], types["column_type"]):
+                        if col not in have:
+                            con.execute(f'ALTER TABLE {table} ADD COLUMN "{col}" {kind}')
                     con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM frame_view")
                 con.unregister("frame_view")
             con.execute("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
@@ -162,8 +168,9 @@ class Store:
 
     def experiments(self, run_id: str) -> pd.DataFrame:
         self.get_run(run_id)
-        return self.con.execute("SELECT * EXCLUDE (run_id) FROM experiments WHERE run_id = ? ORDER BY run",
-                                [run_id]).fetchdf().set_index("run")
+        frame = self.con.execute("SELECT * EXCLUDE (run_id) FROM experiments WHERE run_id = ? ORDER BY run",
+                                 [run_id]).fetchdf().set_index("run")
+        return frame.dropna(axis=1, how="all")      # columns of other runs' parameters
 
     def outcomes(self, run_id: str, year: int | None = None) -> pd.DataFrame:
         self.get_run(run_id)
@@ -173,6 +180,30 @@ class Store:
             sql += " AND year = ?"
             args.append(int(year))
         return self.con.execute(sql + " ORDER BY run, year", args).fetchdf()
+
+    def outcome_names(self) -> list[str]:
+        """The yearly outcome columns in the store."""
+        if not self._has_table("outcomes"):
+            return []
+        cols = self.con.execute("DESCRIBE outcomes").fetchdf()["column_name"].tolist()
+        return [c for c in cols if c not in ("run_id", "run", "year")]
+
+    def yearly_percentiles(self, run_id: str, outcomes, qs=(0.05, 0.25, 0.5, 0.75, 0.95)) -> dict[str, pd.DataFrame]:
+        """Percentiles per year of each outcome, computed in DuckDB (a 10^6-run exploration never
+        comes into memory whole). Returns outcome -> DataFrame indexed by year, columns p5, p25, …"""
+        self.get_run(run_id)
+        known = set(self.outcome_names())
+        out = {}
+        for o in outcomes:
+            if o not in known:
+                continue
+            qlist = ", ".join(repr(float(q)) for q in qs)
+            frame = self.con.execute(
+                f'SELECT year, quantile_cont("{o}", [{qlist}]) AS q FROM outcomes WHERE run_id = ? '
+                "GROUP BY year ORDER BY year", [run_id]).fetchdf()
+            out[o] = pd.DataFrame(frame["q"].tolist(), index=frame["year"].astype(int),
+                                  columns=[f"p{round(q * 100)}" for q in qs])
+        return out
 
     def run_outcomes(self, run_id: str) -> pd.DataFrame:
         self.get_run(run_id)

@@ -575,6 +575,15 @@ class SDModel:
             self._check(env, state.time, state.n)
         return self._state(env, state.time, state.n, state.constants, state.static, inputs, state.stocks)
 
+    def rates(self, state: State, stocks: Mapping, exogenous: Mapping | None, t: float) -> tuple[dict, dict]:
+        """Every value, and each stock's net rate of change, for the given stocks and inputs at time
+        ``t`` (the state supplies constants): a look at the model's local structure, no integration."""
+        inputs = self._inputs(exogenous, state.n, year=int(math.floor(t + 1e-9)))
+        with np.errstate(all="ignore"):
+            env = self._eval(self._base(state.constants, state.static, inputs),
+                             {s: _as_n(v, state.n) for s, v in stocks.items()}, t)
+        return env, self._deriv(env)
+
     def advance(self, state: State, t0: float | None, t1: float, exogenous: Mapping | None = None) -> State:
         """Integrate from ``t0`` (the state's time) to ``t1`` in steps of dt and return the state at ``t1``.
 
