@@ -292,10 +292,12 @@ def _table(frame: pd.DataFrame | None, floatfmt: str = "{:,.4g}", index: bool = 
         f = f.reset_index()
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in f.columns)
     body = []
-    for _, row in f.iterrows():
+    for row in f.itertuples(index=False, name=None):          # keeps each column's type
         cells = []
-        for v in row:
-            if isinstance(v, (float, np.floating)):
+        for col, v in zip(f.columns, row):
+            if col in ("year", "step") and isinstance(v, (int, np.integer)):
+                cells.append(f'<td class="num">{v}</td>')
+            elif isinstance(v, (float, np.floating)):
                 cells.append(f'<td class="num">{"" if v != v else floatfmt.format(v)}</td>')
             elif isinstance(v, (int, np.integer)) and not isinstance(v, bool):
                 cells.append(f'<td class="num">{v:,}</td>')
