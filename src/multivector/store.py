@@ -25,6 +25,7 @@ import pandas as pd
 
 from multivector.errors import InputError
 
+MEMORY_LIMIT = "1GB"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id VARCHAR PRIMARY KEY, scenario VARCHAR, scenario_hash VARCHAR, code_version VARCHAR,
@@ -68,6 +69,9 @@ class Store:
                     from None
             except duckdb.Error as exc:
                 raise InputError(f"{self.path} is not a multivector store: {exc}") from None
+            # DuckDB would otherwise cache up to 80% of the machine's memory; with a cap it spills to
+            # disk instead, so an exploration's memory stays bounded whatever the size of the store
+            self._con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
             if not self.read_only:
                 self._con.execute(SCHEMA)
         return self._con
