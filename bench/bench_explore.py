@@ -33,6 +33,39 @@ from multivector.ensemble import explore, make_design
 ROOT = Path(__file__).resolve().parents[1]
 
 
+class RssSampler:
+    """Peak resident memory of this process and its children (sampled every second), in MB."""
+
+    def __enter__(self):
+        import threading
+
+        import psutil
+
+        self.largest = self.total = 0.0
+        self._stop = threading.Event()
+        me = psutil.Process()
+
+        def sample():
+            while not self._stop.wait(1.0):
+                procs = [me, *me.children(recursive=True)]
+                sizes = []
+                for p in procs:
+                    try:
+                        sizes.append(p.memory_info().rss / 2**20)
+                    except psutil.Error:
+                        pass
+                self.largest = max(self.largest, max(sizes, default=0))
+                self.total = max(self.total, sum(sizes))
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
 def child_rss_mb(cmd: list[str]) -> tuple[float, float]:
     """Peak resident memory (MB) and wall time of a command run in a fresh process."""
     code = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
@@ -91,9 +124,11 @@ def main():
     for n in args.ns:
         for ex in args.executors:
             t = time.perf_counter()
-            explore("kazakhstan", n=n, db=tmp / f"{ex}{n}.duckdb", run_id="r", chunk_size=args.chunk_size,
-                    scheduler=None if ex == "inprocess" else ex)
-            rows.append((f"explore, {labels[ex]}", n, time.perf_counter() - t, "measured"))
+            with RssSampler() as rss:
+                explore("kazakhstan", n=n, db=tmp / f"{ex}{n}.duckdb", run_id="r", chunk_size=args.chunk_size,
+                        scheduler=None if ex == "inprocess" else ex)
+            rows.append((f"explore, {labels[ex]}", n, time.perf_counter() - t,
+                         f"measured; peak RSS {rss.largest:,.0f} MB largest process, {rss.total:,.0f} MB all"))
             print(rows[-1], flush=True)
     args.n = max(args.ns)
     design = make_design(s, args.loop_runs).samples()

@@ -56,6 +56,18 @@ def guarded(fn):
         except MultivectorError as exc:  # e.g. a simulation that produced NaN: say where, exit 1
             err.print(f"[bold red]error:[/] {exc}", highlight=False)
             raise typer.Exit(1) from None
+        except OSError as exc:                # a full disk, a read-only folder, a lost connection
+            err.print(f"[bold red]error:[/] {exc.strerror or exc}"
+                      + (f": {exc.filename}" if getattr(exc, "filename", None) else ""), highlight=False)
+            raise typer.Exit(2) from None
+        except (KeyboardInterrupt, typer.Exit, SystemExit):
+            raise
+        except Exception as exc:              # a bug: one line, not a traceback, unless asked for
+            if os.environ.get("MULTIVECTOR_DEBUG"):
+                raise
+            err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} — please report it; "
+                      "MULTIVECTOR_DEBUG=1 shows the traceback", highlight=False)
+            raise typer.Exit(3) from None
 
     return wrapper
 
@@ -80,6 +92,8 @@ def parse_sets(items: list[str] | None) -> dict[str, float]:
         if "=" not in item:
             raise InputError(f"--set '{item}' is not NAME=VALUE", hint="e.g. --set logit_scale_container=0.002")
         name, text = (x.strip() for x in item.split("=", 1))
+        if not name:
+            raise InputError(f"--set '{item}' names no parameter", hint="e.g. --set logit_scale_container=0.002")
         try:
             values[name] = float(text)
         except ValueError:
@@ -97,8 +111,10 @@ def _atomic_dir(target: Path):
     """A temporary folder beside ``target``; files are moved into ``target`` by ``_commit_dir``."""
     target = Path(target)
     parent = target.resolve().parent
-    if not parent.exists():
-        raise InputError(f"--out: folder {parent} does not exist")
+    if not parent.is_dir():
+        raise InputError(f"--out: {parent} is not an existing folder", hint="create it, or choose another folder")
+    if target.exists() and not target.is_dir():
+        raise InputError(f"--out: {target} is a file, not a folder")
     return Path(tempfile.mkdtemp(prefix=".mv-", dir=parent))
 
 

@@ -71,8 +71,14 @@ def read_levers(scenario: Scenario, path: Path) -> pd.DataFrame:
     if table.empty:
         raise InputError("no policy rows", file=path)
     for col in table.columns.drop("policy"):
-        scenario.check_names([col], what="lever")
+        try:
+            scenario.check_names([col], what="lever")
+        except InputError as exc:
+            raise InputError(exc.message, file=path, row=1, column=col, hint=exc.hint) from None
         p = scenario.parameters[col]
+        if p.kind != "lever":
+            raise InputError(f"'{col}' is an uncertain parameter, not one of Astana's levers", file=path, row=1,
+                             column=col, hint="policies set levers only; 'multivector params' marks which are levers")
         values = pd.to_numeric(table[col], errors="coerce")
         bad = values.isna() | (values < p.min) | (values > p.max)
         if bad.any():
@@ -291,7 +297,7 @@ class _Dask:
         else:
             self.cluster = None
             try:
-                self.client = Client(address, timeout="10s")
+                self.client = Client(address, timeout="5s")
             except OSError as exc:
                 raise InputError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
         self.workers = max(1, len(self.client.scheduler_info().get("workers", {})))
@@ -323,6 +329,14 @@ class _Dask:
             self.cluster.close()
 
 
+def check_scheduler(scheduler: str | None) -> None:
+    """Refuse an unknown scheduler before anything starts."""
+    if scheduler in (None, "", "inprocess", "in-process", "processes", "local"):
+        return
+    if not scheduler.startswith(("tcp://", "tls://", "ws://")):
+        raise InputError(f"unknown scheduler '{scheduler}'", hint="local, processes, or a tcp://host:port address")
+
+
 def executor(scheduler: str | None):
     if scheduler in (None, "", "inprocess", "in-process"):
         return _InProcess()
@@ -352,6 +366,23 @@ def explore(scenario: str | Path = "kazakhstan", n: int = 100, *, sampler: str =
     With ``scheduler="local"`` or ``"processes"``, worker processes start by importing the calling
     script, so a script must call this under ``if __name__ == "__main__":`` (as with any process pool).
     """
+    check_scheduler(scheduler)
+    if resume and not Path(db).is_file():
+        raise InputError(f"no run '{resume}': the store {db} does not exist", hint="choose --db PATH")
+    if not resume:
+        # everything that can be checked is checked before the store file is created
+        source = str(scenario)
+        s = _scenario(source)
+        if s.politics is None:
+            raise InputError(f"scenario '{source}' has no political register to explore")
+        if chunk_size < 1:
+            raise InputError("--chunk-size must be at least 1")
+        design = make_design(s, n, sampler, seed, levers, names)
+        run_id = run_id or new_run_id(s.name)
+        if not run_id.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise InputError(f"run id '{run_id}' may hold only letters, digits, '-', '_' and '.'")
+        source = str(Path(source).resolve()) if Path(source).is_dir() else source
+    ex = executor(scheduler)              # an unreachable cluster fails here, before anything is written
     store = Store(db)
     try:
         if resume:
@@ -364,17 +395,6 @@ def explore(scenario: str | Path = "kazakhstan", n: int = 100, *, sampler: str =
                 raise InputError(f"the scenario '{source}' changed since run {resume} started",
                                  hint="resume with the same dataset, or start a new run")
         else:
-            source = str(scenario)
-            s = _scenario(source)
-            if s.politics is None:
-                raise InputError(f"scenario '{source}' has no political register to explore")
-            if chunk_size < 1:
-                raise InputError("--chunk-size must be at least 1")
-            design = make_design(s, n, sampler, seed, levers, names)
-            run_id = run_id or new_run_id(s.name)
-            if not run_id.replace("-", "").replace("_", "").replace(".", "").isalnum():
-                raise InputError(f"run id '{run_id}' may hold only letters, digits, '-', '_' and '.'")
-            source = str(Path(source).resolve()) if Path(source).is_dir() else source
             store.create_run(run_id, {"scenario": source, "scenario_hash": s.fingerprint(),
                                       "code_version": __version__, "seed": seed, "sampler": design.sampler,
                                       "n": design.total, "chunk_size": chunk_size, "design": design.to_json()})
@@ -391,19 +411,16 @@ def explore(scenario: str | Path = "kazakhstan", n: int = 100, *, sampler: str =
         tasks = ((c, source, samples.iloc[a:b], np.arange(a, b), seed) for c, a, b in chunks)
         bounds = {c: (a, b) for c, a, b in chunks}
         t0 = time.perf_counter()
-        ex = executor(scheduler)
-        try:
-            for c, (experiments, yearly, per_run, secs) in ex.map(run_chunk, tasks):
-                a, b = bounds[c]
-                for frame in (experiments, yearly, per_run):
-                    frame.insert(0, "run_id", run_id)
-                store.write_chunk(run_id, c, a, b, experiments, yearly, per_run, secs)
-                finished += b - a
-                if progress:
-                    progress(finished, total)
-        finally:
-            ex.close()
+        for c, (experiments, yearly, per_run, secs) in ex.map(run_chunk, tasks):
+            a, b = bounds[c]
+            for frame in (experiments, yearly, per_run):
+                frame.insert(0, "run_id", run_id)
+            store.write_chunk(run_id, c, a, b, experiments, yearly, per_run, secs)
+            finished += b - a
+            if progress:
+                progress(finished, total)
         store.finish_run(run_id, time.perf_counter() - t0)
         return run_id
     finally:
+        ex.close()
         store.close()

@@ -159,7 +159,7 @@ class Scenario:
 
     @property
     def base_year(self) -> int:
-        return int(self.model.get("base_year", 2024))
+        return int(self.model.get("base_year", 2024))      # checked to be an integer at load
 
     @property
     def overland_corridors(self) -> list[str]:
@@ -226,6 +226,9 @@ def _read_table(folder: Path, name: str, kind: str | None = None) -> pd.DataFram
         df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot be read as CSV: {exc}", file=path) from None
+    except pd.errors.EmptyDataError:
+        raise InputError("the file is empty", file=path, hint="it needs at least the header line: "
+                         + ",".join(TABLES[kind])) from None
     missing = [c for c in TABLES[kind] if c not in df.columns]
     if missing:
         raise InputError(f"missing column(s) {', '.join(missing)}", file=path,
@@ -284,6 +287,7 @@ def load(name_or_dir: str | Path = "kazakhstan") -> Scenario:
         if section not in doc:
             raise InputError(f"missing [{section}] section", file=toml_path,
                              hint="see docs/data-format.md")
+    _check_model_section(doc["model"], toml_path)
     parameters, commodities, corridors = {}, {}, {}
     for kind, target, cls in (("parameters", parameters, Parameter),
                               ("commodities", commodities, Commodity),
@@ -322,7 +326,26 @@ def load(name_or_dir: str | Path = "kazakhstan") -> Scenario:
                         model=doc["model"], parameters=parameters, commodities=commodities,
                         corridors=corridors, tables=tables, calibration=calibration, politics=politics)
     validate(scenario)
+    free = scenario.model.get("calibration", {}).get("free", [])
+    for name in free:
+        if name not in parameters:
+            close = difflib.get_close_matches(name, list(parameters), n=3)
+            raise InputError(f"[model] calibration.free names an unknown parameter '{name}'", file=toml_path,
+                             hint=("did you mean " + ", ".join(close) + "?") if close else "see 'multivector params'")
     return scenario
+
+
+def _check_model_section(model: dict, path: Path) -> None:
+    """The [model] table's own fields: types a later step would otherwise trip over."""
+    year = model.get("base_year", 2024)
+    if not isinstance(year, int) or isinstance(year, bool):
+        raise InputError(f"[model] base_year must be a whole year, not {year!r}", file=path, hint="e.g. base_year = 2024")
+    for key in ("overland_corridors",):
+        if not isinstance(model.get(key, []), list):
+            raise InputError(f"[model] {key} must be a list of corridor names", file=path)
+    cal = model.get("calibration", {})
+    if not isinstance(cal, dict) or not isinstance(cal.get("free", []), list):
+        raise InputError("[model] calibration.free must be a list of parameter names", file=path)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -336,6 +359,17 @@ def validate(s: Scenario) -> None:
     """Check cross-references between the tables; raise InputError on the first problem."""
     nodes = s.nodes
     node_ids = set(nodes["id"])
+    f = _file(s, "nodes.csv")
+    for table, frame in (("nodes.csv", nodes), ("links.csv", s.links), ("sources.csv", s.sources)):
+        empty = frame.index[frame["id"] == ""]
+        if len(empty):
+            raise InputError("id is empty", file=_file(s, table), row=int(empty[0]) + 2, column="id",
+                             hint="every row needs its own id")
+    f = _file(s, "sources.csv")
+    for i, kind in enumerate(s.sources["kind"]):
+        if kind not in ("figure", "assumption"):
+            raise InputError(f"kind must be 'figure' or 'assumption', not '{kind}'", file=f, row=i + 2,
+                             column="kind")
     f = _file(s, "nodes.csv")
     dup = nodes["id"][nodes["id"].duplicated()]
     if len(dup):
@@ -432,6 +466,7 @@ def validate(s: Scenario) -> None:
         if int(row["year"]) > 2024:
             raise InputError("calibration targets must be observations up to 2024", file=f,
                              row=i + 2, column="year")
+        _check_metric(s, row["metric"], f, i + 2)
 
     f = _file(s, "nodes.csv")
     for i, row in nodes.iterrows():
@@ -506,6 +541,27 @@ def _check_sources(s: Scenario, row, f, r: int, fields: list[str]) -> None:
                 and "*" not in covered:
             raise InputError(f"{name} = {value:g} has no source", file=f, row=r, column="sources",
                              hint=f"add {name}=ID (a figure or an A- assumption in sources.csv)")
+
+
+METRIC_UNITS = {"corridor": ("teu", "tonnes"), "link": ("mt", "teu"), "transfer": ("mt", "teu")}
+
+
+def _check_metric(s: Scenario, metric: str, f, row: int) -> None:
+    """A target's metric is KIND:ID:UNIT — corridor:NAME:teu|tonnes, link:ID:mt|teu or
+    transfer:NODE:mt|teu (what ``calibrate.metric_values`` can compute)."""
+    parts = metric.split(":")
+    example = "e.g. corridor:middle:tonnes, link:L-CPC:mt, transfer:N-AZ-ALT:teu"
+    if len(parts) != 3 or parts[0] not in METRIC_UNITS:
+        raise InputError(f"metric '{metric}' is not KIND:ID:UNIT", file=f, row=row, column="metric", hint=example)
+    kind, ident, unit = parts
+    if unit not in METRIC_UNITS[kind]:
+        raise InputError(f"metric '{metric}': a {kind} is measured in " + " or ".join(METRIC_UNITS[kind]),
+                         file=f, row=row, column="metric")
+    known = {"corridor": set(s.corridors), "link": set(s.links["id"]), "transfer": set(s.nodes["id"])}[kind]
+    if ident not in known:
+        close = difflib.get_close_matches(ident, sorted(known), n=3)
+        raise InputError(f"metric '{metric}' names an unknown {kind} '{ident}'", file=f, row=row, column="metric",
+                         hint=("did you mean " + ", ".join(close) + "?") if close else example)
 
 
 def check_sources_table(s: Scenario) -> list[str]:

@@ -44,6 +44,16 @@ def parameter_table(scenario: Scenario, n: int = 1, overrides: Mapping | None = 
         if not np.all(np.isfinite(arr)):
             raise InputError(f"parameter '{name}' must be a finite number")
         table[name] = arr
+    for name in set(overrides or {}) | set(samples.columns if samples is not None else ()):
+        p = scenario.parameters[name]
+        arr = table[name].to_numpy()
+        outside = ~((arr >= p.min) & (arr <= p.max))
+        if outside.any():
+            i = int(np.argmax(outside))
+            raise InputError(f"{name} = {arr[i]:g} is outside its range [{p.min:g}, {p.max:g}] {p.unit}"
+                             + (f" (run {i})" if n > 1 else ""),
+                             hint="the range is the dataset's plausible range; to go beyond it, widen min/max "
+                                  "in a copy of the dataset ('multivector data copy') and say why")
     return table
 
 
