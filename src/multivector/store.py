@@ -17,6 +17,7 @@ wholly there or absent, whatever kills the process; a resumed run skips the chun
 from __future__ import annotations
 
 import json
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,6 +44,18 @@ def _require_duckdb():
     except ImportError:  # pragma: no cover - duckdb is a core dependency, but say what to do
         raise InputError("the store needs DuckDB", hint="pip install duckdb") from None
     return duckdb
+
+
+_WRITE_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _write_lock(path: Path) -> threading.Lock:
+    """One lock per store file in this process: DuckDB lets threads write through separate
+    connections, but two transactions that create or alter the same table conflict."""
+    key = str(Path(path).resolve())
+    with _LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(key, threading.Lock())
 
 
 class Store:
@@ -89,14 +102,28 @@ class Store:
 
     @contextmanager
     def transaction(self):
+        """One all-or-nothing write, one at a time per store file in this process. A write the disk
+        refuses (full, read-only) is rolled back and reported as an InputError naming the store;
+        what was committed before stays intact."""
+        duckdb = _require_duckdb()
         con = self.con
-        con.execute("BEGIN TRANSACTION")
-        try:
-            yield con
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("COMMIT")
+        with _write_lock(self.path):
+            try:
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    yield con
+                except BaseException:
+                    try:
+                        con.execute("ROLLBACK")
+                    except duckdb.Error:
+                        pass              # the failed write already invalidated the transaction
+                    raise
+                con.execute("COMMIT")
+            except (duckdb.IOException, duckdb.FatalException, duckdb.TransactionException, OSError) as exc:
+                self.close()
+                raise InputError(f"could not write to the store {self.path}: {str(exc).splitlines()[0]}",
+                                 hint="is the disk full or the folder read-only? Free space, then continue "
+                                      "with 'multivector explore --resume RUN_ID'") from None
 
     # -- runs --------------------------------------------------------------------------------------
 
