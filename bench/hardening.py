@@ -62,6 +62,58 @@ def corpus_table() -> tuple[list[str], int, int]:
     return lines + ([""] + failures if failures else []), tried, passed
 
 
+def load_table() -> list[str]:
+    """50 concurrent single runs and 5 concurrent explorations against a live server."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+    import numpy as np
+
+    from conftest import serving
+    from multivector.server import create_app
+
+    tmp = Path(tempfile.mkdtemp())
+    lines = ["| load | answers | wall s | latency p50 / p95 s |", "|:--|:--|--:|--:|"]
+    with serving(create_app(db=tmp / "load.duckdb", max_n=40, max_jobs=2, max_queued_runs=32)) as url:
+        with httpx.Client(timeout=300) as c:
+            c.post(f"{url}/api/scenarios/kazakhstan/run", json={})          # warm: load and compile once
+
+        def run(i):
+            t = time.perf_counter()
+            with httpx.Client(timeout=300) as c:
+                code = c.post(f"{url}/api/scenarios/kazakhstan/run",
+                              json={"overrides": {"mediation_activity": i % 10}, "seed": i}).status_code
+            return code, time.perf_counter() - t
+
+        t = time.perf_counter()
+        with ThreadPoolExecutor(50) as pool:
+            answers = list(pool.map(run, range(50)))
+        wall = time.perf_counter() - t
+        codes = collections.Counter(c for c, _ in answers)
+        ok = np.array([s for c, s in answers if c == 200])
+        lines.append(f"| 50 concurrent runs (queue 32) | {dict(sorted(codes.items()))} | {wall:,.1f} | "
+                     f"{np.median(ok):,.1f} / {np.percentile(ok, 95):,.1f} |")
+
+        def start(i):
+            with httpx.Client(timeout=60) as c:
+                return c.post(f"{url}/api/explorations", json={"n": 8, "chunk_size": 4, "seed": i, "run_id": f"c{i}"})
+
+        t = time.perf_counter()
+        with ThreadPoolExecutor(5) as pool:
+            started = list(pool.map(start, range(5)))
+        with httpx.Client(timeout=60) as c:
+            urls = [a.json()["status_url"] for a in started if a.status_code == 202]
+            while True:
+                states = [c.get(url + u).json()["status"] for u in urls]
+                if all(x in ("finished", "failed") for x in states):
+                    break
+                time.sleep(0.5)
+        codes = collections.Counter(a.status_code for a in started)
+        lines.append(f"| 5 concurrent explorations of 8 runs (2 jobs at once) | {dict(sorted(codes.items()))}; "
+                     f"jobs {collections.Counter(states)} | {time.perf_counter() - t:,.1f} | |")
+    return lines
+
+
 def pytest_table() -> list[str]:
     files = ["tests/test_faults.py", "tests/test_properties.py", "tests/test_api_schema.py"]
     t = time.perf_counter()
@@ -91,7 +143,7 @@ def main():
         "chunk. `test_a_full_disk_gives_a_clear_error_and_no_corruption`: RLIMIT_FSIZE makes writes fail "
         "mid-run. `test_fifty_concurrent_runs_are_answered`, `test_five_concurrent_explorations_respect_the_job_limit`: "
         "a live uvicorn server. Schemathesis generates requests for every operation in the OpenAPI spec.", "",
-        *pytest_table(), ""])
+        *pytest_table(), "", "## Load on a live server", "", *load_table(), ""])
     out = ROOT / "bench" / "results" / "hardening.md"
     out.write_text(text)
     print(text)

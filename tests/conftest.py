@@ -1,3 +1,4 @@
+import contextlib
 import shutil
 from pathlib import Path
 
@@ -40,3 +41,28 @@ def small_store(tmp_path_factory):
     db = tmp_path_factory.mktemp("store") / "small.duckdb"
     explore("kazakhstan", n=64, seed=2, names=SMALL_NAMES, db=db, run_id="lhs64", chunk_size=32)
     return db
+
+
+@contextlib.contextmanager
+def serving(app):
+    """Run an ASGI app with uvicorn on a free local port in a thread; yield its base URL."""
+    import socket
+    import threading
+    import time
+
+    uvicorn = pytest.importorskip("uvicorn")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 60
+    while not srv.started and time.time() < deadline:
+        time.sleep(0.1)
+    assert srv.started, "the server did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)

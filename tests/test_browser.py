@@ -7,12 +7,12 @@ both and a skip would hide a broken page. Set MULTIVECTOR_SCREENSHOTS=DIR to kee
 
 import os
 import shutil
-import socket
-import threading
 import time
 from pathlib import Path
 
 import pytest
+
+from conftest import serving
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -44,22 +44,10 @@ def _keep(path: Path):
 @pytest.fixture(scope="module")
 def server(small_store):
     pytest.importorskip("fastapi")
-    uvicorn = pytest.importorskip("uvicorn")
     from multivector.server import create_app
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(db=small_store), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 60
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.1)
-    assert srv.started, "the server did not start"
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(db=small_store)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 import warnings
 
@@ -16,7 +15,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from conftest import edit_csv
+from conftest import edit_csv, serving
 from multivector.cli import app
 from multivector.ensemble import explore
 from multivector.store import Store
@@ -182,27 +181,14 @@ def test_huge_disruption_rate_stays_finite(tmp_path):
 @pytest.fixture(scope="module")
 def live(small_store, tmp_path_factory):
     pytest.importorskip("fastapi")
-    uvicorn = pytest.importorskip("uvicorn")
     import shutil
-    import socket
 
     from multivector.server import create_app
 
     db = tmp_path_factory.mktemp("live") / "live.duckdb"
     shutil.copy(small_store, db)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(db=db, max_n=40, max_jobs=2, max_queued_runs=32),
-                                        host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 60
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(db=db, max_n=40, max_jobs=2, max_queued_runs=32)) as url:
+        yield url
 
 
 def test_fifty_concurrent_runs_are_answered(live):
