@@ -66,6 +66,41 @@ class RssSampler:
         self._thread.join()
 
 
+def partial_rss(n: int, minutes: float, scheduler: str, chunk_size: int) -> dict:
+    """Start ``multivector explore --n n`` in a fresh process, sample the peak memory of its
+    process tree for ``minutes``, then kill it: the memory of a run too long to finish here.
+    Returns peak RSS (largest process, all processes), runs written, and seconds."""
+    import signal
+
+    import psutil
+
+    from multivector.store import Store
+
+    db = Path(tempfile.mkdtemp()) / "partial.duckdb"
+    cmd = [sys.executable, "-m", "multivector.cli", "explore", "kazakhstan", "--n", str(n), "--chunk-size",
+           str(chunk_size), "--db", str(db), "--run-id", "p", "--scheduler", scheduler]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    root = psutil.Process(proc.pid)
+    largest = total = 0.0
+    t = time.perf_counter()
+    while time.perf_counter() - t < minutes * 60 and proc.poll() is None:
+        sizes = []
+        for p in [root, *root.children(recursive=True)]:
+            try:
+                sizes.append(p.memory_info().rss / 2**20)
+            except psutil.Error:
+                pass
+        largest, total = max(largest, max(sizes, default=0)), max(total, sum(sizes))
+        time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with Store(db, read_only=True) as store:
+        done = int(store.con.execute("SELECT coalesce(sum(stop - first), 0) FROM chunks").fetchone()[0])
+        problems = store.integrity("p")
+    return {"largest": largest, "total": total, "done": done, "seconds": time.perf_counter() - t,
+            "problems": problems}
+
+
 def child_rss_mb(cmd: list[str]) -> tuple[float, float]:
     """Peak resident memory (MB) and wall time of a command run in a fresh process."""
     code = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
@@ -112,9 +147,23 @@ def main():
     ap.add_argument("--pysd-runs", type=int, default=20)
     ap.add_argument("--loop-runs", type=int, default=10)
     ap.add_argument("--rss", type=int, nargs="*", default=[1000, 4000])
+    ap.add_argument("--partial", type=float, nargs=2, metavar=("N", "MINUTES"),
+                    help="only: peak memory of an N-run exploration over its first MINUTES, then stop")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "explore.md")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
+    if args.partial:
+        n, minutes = int(args.partial[0]), args.partial[1]
+        r = partial_rss(n, minutes, "processes", args.chunk_size)
+        text = (f"# Memory of a {n:,}-run exploration (first {minutes:g} minutes)\n\n"
+                f"Process pool ({os.cpu_count()} workers), chunks of {args.chunk_size}, measured "
+                f"{time.strftime('%Y-%m-%d %H:%M')}: {r['done']:,} runs written in {r['seconds']:,.0f} s, then killed "
+                f"(SIGKILL; store integrity after the kill: {r['problems'] or 'clean'}).\n\n"
+                f"| peak RSS | MB |\n|:--|--:|\n| largest process | {r['largest']:,.0f} |\n"
+                f"| all processes | {r['total']:,.0f} |\n")
+        print(text)
+        args.out.write_text(text)
+        return
     s = mv.load("kazakhstan")
     tmp = Path(tempfile.mkdtemp())
     rows = []

@@ -110,7 +110,7 @@ def load_table() -> list[str]:
                 time.sleep(0.5)
         codes = collections.Counter(a.status_code for a in started)
         lines.append(f"| 5 concurrent explorations of 8 runs (2 jobs at once) | {dict(sorted(codes.items()))}; "
-                     f"jobs {collections.Counter(states)} | {time.perf_counter() - t:,.1f} | |")
+                     f"jobs {dict(collections.Counter(states))} | {time.perf_counter() - t:,.1f} | |")
     return lines
 
 

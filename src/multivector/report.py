@@ -22,7 +22,7 @@ from multivector.errors import InputError
 from multivector.scenario import Scenario
 
 SERIES = ("middle_power_index", "kazakhstan_overland_share")
-MAIN_CORRIDORS_OUTCOME = "middle_power_index_final"
+FINAL_INDEX = "middle_power_index_final"
 
 
 @dataclass
@@ -64,8 +64,7 @@ def _map_flows(scenario: Scenario, ds, run: int = 0) -> pd.DataFrame:
 def _bottlenecks(ds) -> pd.DataFrame:
     from multivector.summary import bottlenecks
 
-    frame = pd.DataFrame(bottlenecks(ds))
-    return frame
+    return pd.DataFrame(bottlenecks(ds))
 
 
 def _source_kinds(scenario: Scenario) -> dict[str, str]:
@@ -234,7 +233,7 @@ def collect_exploration(store, run_id: str) -> ReportData:
         sens_note = f"The exploration is unfinished ({done:,} of {int(meta['n']):,} runs): sensitivity needs all of them."
     else:
         try:
-            sens = sensitivity(store, run_id, MAIN_CORRIDORS_OUTCOME)
+            sens = sensitivity(store, run_id, FINAL_INDEX)
             sens_note = (f"{sens.attrs['method']} indices of the final-year middle-power index over "
                          f"{done:,} runs.")
         except InputError as exc:
@@ -386,6 +385,9 @@ def write_atomic(path: Path, text: str) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)          # mkstemp makes it private; a report is for sharing
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
