@@ -80,6 +80,10 @@ def test_store_analyses(client):
     assert sens["method"] == "rbd_fast" and len(sens["indices"]) == 5
     prim = client.get("/api/runs/lhs64/discover").json()
     assert 0 < prim["stats"]["coverage"] <= 1 and prim["figures"]["tradeoff"]["data"]
+    rows = client.get("/api/runs/lhs64/outcomes", params={"outcome": "middle_power_index", "year": 2035,
+                                                          "limit": 10, "offset": 60}).json()
+    assert rows["total"] == 64 and len(rows["rows"]) == 4 and rows["year"] == 2035
+    assert {"run", "mediation_activity", "middle_power_index"} <= set(rows["rows"][0])
     page = client.get("/api/runs/lhs64/report")
     assert page.status_code == 200 and "Where the shift consolidates" in page.text
 

@@ -393,6 +393,20 @@ def create_app(db: str | Path = "multivector.duckdb", max_n: int = 20_000, max_j
                                            final, f"Final middle-power index over {len(res):,} runs"))}})
         return with_store(run_id, fn)
 
+    @app.get("/api/runs/{run_id}/outcomes", summary="One outcome per run: sampled values and the outcome")
+    def outcomes(run_id: str, outcome: str = Query("middle_power_index_final", max_length=80),
+                 year: int | None = Query(None, ge=1900, le=2100), limit: int = Query(10_000, ge=1, le=100_000),
+                 offset: int = Query(0, ge=0)):
+        from multivector.analysis import _outcome_vector
+
+        def fn(store):
+            values, yr = _outcome_vector(store, run_id, outcome, year)
+            exp = store.experiments(run_id).loc[values.index]
+            frame = exp.assign(**{outcome: values}).reset_index().iloc[offset:offset + limit]
+            return _clean({"run_id": run_id, "outcome": outcome, "year": yr, "total": int(len(values)),
+                           "offset": offset, "rows": frame.to_dict(orient="records")})
+        return with_store(run_id, fn)
+
     @app.get("/api/runs/{run_id}/sensitivity", summary="Sobol, Morris or RBD-FAST indices of an outcome")
     def sensitivity(run_id: str, outcome: str = Query("middle_power_index_final", max_length=80),
                     year: int | None = Query(None, ge=1900, le=2100)):
