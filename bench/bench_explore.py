@@ -148,15 +148,17 @@ def main():
     ap.add_argument("--loop-runs", type=int, default=10)
     ap.add_argument("--rss", type=int, nargs="*", default=[1000, 4000])
     ap.add_argument("--partial", type=float, nargs=2, metavar=("N", "MINUTES"),
-                    help="only: peak memory of an N-run exploration over its first MINUTES, then stop")
+                    help="only: peak memory of an N-run exploration over its first MINUTES, then stop "
+                         "(executor: the first of --executors)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "explore.md")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     if args.partial:
         n, minutes = int(args.partial[0]), args.partial[1]
-        r = partial_rss(n, minutes, "processes", args.chunk_size)
+        scheduler = args.executors[0] if args.executors[0] != "inprocess" else "inprocess"
+        r = partial_rss(n, minutes, scheduler, args.chunk_size)
         text = (f"# Memory of a {n:,}-run exploration (first {minutes:g} minutes)\n\n"
-                f"Process pool ({os.cpu_count()} workers), chunks of {args.chunk_size}, measured "
+                f"Executor '{scheduler}' ({os.cpu_count()} cores), chunks of {args.chunk_size}, measured "
                 f"{time.strftime('%Y-%m-%d %H:%M')}: {r['done']:,} runs written in {r['seconds']:,.0f} s, then killed "
                 f"(SIGKILL; store integrity after the kill: {r['problems'] or 'clean'}).\n\n"
                 f"| peak RSS | MB |\n|:--|--:|\n| largest process | {r['largest']:,.0f} |\n"

@@ -26,7 +26,7 @@ import pandas as pd
 
 from multivector.errors import InputError
 
-MEMORY_LIMIT = "1GB"
+MEMORY_LIMIT = "512MB"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id VARCHAR PRIMARY KEY, scenario VARCHAR, scenario_hash VARCHAR, code_version VARCHAR,
