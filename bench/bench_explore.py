@@ -69,7 +69,9 @@ class RssSampler:
 def partial_rss(n: int, minutes: float, scheduler: str, chunk_size: int) -> dict:
     """Start ``multivector explore --n n`` in a fresh process, sample the peak memory of its
     process tree for ``minutes``, then kill it: the memory of a run too long to finish here.
-    Returns peak RSS (largest process, all processes), runs written, and seconds."""
+    Returns peak RSS (largest process; all processes summed, which counts pages that forked workers
+    share with the parent once per process) and the peak sum of PSS (each shared page split among
+    its sharers: the memory the run really takes), runs written, and seconds."""
     import signal
 
     import psutil
@@ -81,23 +83,26 @@ def partial_rss(n: int, minutes: float, scheduler: str, chunk_size: int) -> dict
            str(chunk_size), "--db", str(db), "--run-id", "p", "--scheduler", scheduler]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     root = psutil.Process(proc.pid)
-    largest = total = 0.0
+    largest = total = pss = 0.0
     t = time.perf_counter()
     while time.perf_counter() - t < minutes * 60 and proc.poll() is None:
-        sizes = []
+        sizes, shares = [], []
         for p in [root, *root.children(recursive=True)]:
             try:
-                sizes.append(p.memory_info().rss / 2**20)
+                m = p.memory_full_info()
+                sizes.append(m.rss / 2**20)
+                shares.append(m.pss / 2**20)
             except psutil.Error:
                 pass
         largest, total = max(largest, max(sizes, default=0)), max(total, sum(sizes))
+        pss = max(pss, sum(shares))
         time.sleep(1.0)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     with Store(db, read_only=True) as store:
         done = int(store.con.execute("SELECT coalesce(sum(stop - first), 0) FROM chunks").fetchone()[0])
         problems = store.integrity("p")
-    return {"largest": largest, "total": total, "done": done, "seconds": time.perf_counter() - t,
+    return {"largest": largest, "total": total, "pss": pss, "done": done, "seconds": time.perf_counter() - t,
             "problems": problems}
 
 
@@ -162,7 +167,8 @@ def main():
                 f"{time.strftime('%Y-%m-%d %H:%M')}: {r['done']:,} runs written in {r['seconds']:,.0f} s, then killed "
                 f"(SIGKILL; store integrity after the kill: {r['problems'] or 'clean'}).\n\n"
                 f"| peak RSS | MB |\n|:--|--:|\n| largest process | {r['largest']:,.0f} |\n"
-                f"| all processes | {r['total']:,.0f} |\n")
+                f"| all processes, RSS summed | {r['total']:,.0f} |\n"
+                f"| all processes, PSS summed (shared pages counted once) | {r['pss']:,.0f} |\n")
         print(text)
         args.out.write_text(text)
         return
