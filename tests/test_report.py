@@ -68,3 +68,22 @@ def test_report_bad_input(tmp_path, small_store, monkeypatch, args, message):
     r = runner.invoke(app, args + (["--db", str(small_store)] if args[1:2] == ["nosuchrun"] else []))
     assert r.exit_code == 2 and message in r.output and "Traceback" not in r.output
     assert not list(tmp_path.glob("*.html")) and not list(tmp_path.glob(".report-*"))
+
+
+def test_report_of_an_unfinished_exploration_says_so(tmp_path):
+    from multivector.ensemble import explore
+
+    db = tmp_path / "u.duckdb"
+
+    def stop_after_first_chunk(done, total):
+        if done >= 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        explore("kazakhstan", n=8, chunk_size=4, names=["mediation_activity"], db=db, run_id="half",
+                progress=stop_after_first_chunk)
+    out = tmp_path / "half.html"
+    r = runner.invoke(app, ["report", "half", "--db", str(db), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    text = out.read_text()
+    assert "unfinished (4 of 8 runs)" in text and "4 of 8" in text

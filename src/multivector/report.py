@@ -72,6 +72,15 @@ def _source_kinds(scenario: Scenario) -> dict[str, str]:
     return dict(zip(src["id"], src["kind"]))
 
 
+def _seconds(value) -> str:
+    """A run's wall time, or a dash while it is unfinished (NULL in the store, NaN in pandas)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return "—"
+    return f"{value:,.1f}" if np.isfinite(value) else "—"
+
+
 def _param_kind(source: str, kinds: dict[str, str]) -> str:
     ids = [x.strip() for x in str(source).replace(",", ";").split(";") if x.strip()]
     return "figure" if any(kinds.get(i) == "figure" for i in ids) else "assumption"
@@ -256,7 +265,7 @@ def collect_exploration(store, run_id: str) -> ReportData:
             "runs": f"{done:,} of {int(meta['n']):,}", "status": meta["status"],
             "sampled": f"{len(design['names'])} parameters" + (f", {len(design['policies'])} policies" if design.get("policies") else ""),
             "started": _dt.datetime.fromtimestamp(float(meta["created"])).strftime("%Y-%m-%d %H:%M"),
-            "seconds": f"{float(meta['seconds']):,.1f}" if meta.get("seconds") == meta.get("seconds") and meta.get("seconds") is not None else "—",
+            "seconds": _seconds(meta.get("seconds")),
             "report code version": __version__, "generated": _dt.datetime.now().strftime("%Y-%m-%d %H:%M")}
     return ReportData(title=f"multivector — exploration {run_id}", kind="exploration", provenance=prov,
                       corridors=corridors, bands=bands, many=True, map_flows=flows,
