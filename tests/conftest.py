@@ -66,3 +66,11 @@ def serving(app):
     finally:
         srv.should_exit = True
         thread.join(timeout=10)
+
+
+def store_tables(db, run_id):
+    """A run's yearly outcomes, run outcomes, experiments and integrity problems, from the store."""
+    from multivector.store import Store
+
+    with Store(db, read_only=True) as s:
+        return s.outcomes(run_id), s.run_outcomes(run_id), s.experiments(run_id), s.integrity(run_id)

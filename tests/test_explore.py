@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from conftest import store_tables as outcomes
 from multivector.analysis import prim
 from multivector.cli import app
 from multivector.ensemble import explore
@@ -19,10 +20,6 @@ from multivector.store import Store
 runner = CliRunner()
 FEW = ["cpc_disruption_rate", "mediation_activity", "eu_investment_willingness"]
 
-
-def outcomes(db, run_id):
-    with Store(db, read_only=True) as s:
-        return s.outcomes(run_id), s.run_outcomes(run_id), s.experiments(run_id), s.integrity(run_id)
 
 
 def test_explore_writes_complete_chunks_and_lists_runs(tmp_path):

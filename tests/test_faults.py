@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import edit_csv, serving
+from conftest import store_tables as tables
 from multivector.cli import app
 from multivector.ensemble import explore
 from multivector.store import Store
@@ -24,10 +25,6 @@ runner = CliRunner()
 FEW = ["cpc_disruption_rate", "mediation_activity", "eu_investment_willingness"]
 KILLS = int(os.environ.get("MULTIVECTOR_KILLS", "20"))
 
-
-def tables(db, run_id):
-    with Store(db, read_only=True) as s:
-        return s.outcomes(run_id), s.run_outcomes(run_id), s.experiments(run_id), s.integrity(run_id)
 
 
 def _has_run(db, run_id) -> bool:

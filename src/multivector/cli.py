@@ -50,13 +50,10 @@ def guarded(fn):
         except InputError as exc:
             err.print(f"[bold red]error:[/] {exc}", highlight=False)
             raise typer.Exit(2) from None
-        except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-            err.print(f"[bold red]error:[/] {exc.strerror}: {exc.filename}", highlight=False)
-            raise typer.Exit(2) from None
         except MultivectorError as exc:  # e.g. a simulation that produced NaN: say where, exit 1
             err.print(f"[bold red]error:[/] {exc}", highlight=False)
             raise typer.Exit(1) from None
-        except OSError as exc:                # a full disk, a read-only folder, a lost connection
+        except OSError as exc:                # a missing file, a full disk, a read-only folder, a lost connection
             err.print(f"[bold red]error:[/] {exc.strerror or exc}"
                       + (f": {exc.filename}" if getattr(exc, "filename", None) else ""), highlight=False)
             raise typer.Exit(2) from None

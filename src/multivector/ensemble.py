@@ -338,15 +338,12 @@ def check_scheduler(scheduler: str | None) -> None:
 
 
 def executor(scheduler: str | None):
+    check_scheduler(scheduler)
     if scheduler in (None, "", "inprocess", "in-process"):
         return _InProcess()
     if scheduler == "processes":
         return _Processes(max(1, os.cpu_count() or 1))
-    if scheduler == "local":
-        return _Dask(None)
-    if scheduler.startswith(("tcp://", "tls://", "ws://")):
-        return _Dask(scheduler)
-    raise InputError(f"unknown scheduler '{scheduler}'", hint="local, processes, or a tcp://host:port address")
+    return _Dask(None if scheduler == "local" else scheduler)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import pandas as pd
 
 from multivector.errors import InputError
 from multivector.plotting import colour_of
+from multivector.politics import NETWORK_NODE
 
 PERCENTILES = (5, 25, 50, 75, 95)
 # link widths (px) by flow class, as a share of the largest link flow in the figure
@@ -249,5 +250,3 @@ def loop_diagram(nodes: list[str], links: pd.DataFrame, title: str = "") -> "obj
     fig.update_yaxes(visible=False, range=[-1.3, 1.35], scaleanchor="x")
     return _layout(fig, title or "Causal links between stocks (+ same direction, − opposite)", height=640)
 
-
-NETWORK_NODE = "freight network"

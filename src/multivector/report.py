@@ -19,7 +19,9 @@ import pandas as pd
 
 from multivector import __version__, figures
 from multivector.errors import InputError
+from multivector.plotting import flow_table
 from multivector.scenario import Scenario
+from multivector.summary import bottlenecks
 
 SERIES = ("middle_power_index", "kazakhstan_overland_share")
 FINAL_INDEX = "middle_power_index_final"
@@ -55,23 +57,6 @@ class ReportData:
 # ------------------------------------------------------------------------------------------------
 # collecting
 
-def _map_flows(scenario: Scenario, ds, run: int = 0) -> pd.DataFrame:
-    from multivector.plotting import flow_table
-
-    return flow_table(scenario, ds, run)
-
-
-def _bottlenecks(ds) -> pd.DataFrame:
-    from multivector.summary import bottlenecks
-
-    return pd.DataFrame(bottlenecks(ds))
-
-
-def _source_kinds(scenario: Scenario) -> dict[str, str]:
-    src = scenario.sources
-    return dict(zip(src["id"], src["kind"]))
-
-
 def _seconds(value) -> str:
     """A run's wall time, or a dash while it is unfinished (NULL in the store, NaN in pandas)."""
     try:
@@ -79,11 +64,6 @@ def _seconds(value) -> str:
     except (TypeError, ValueError):
         return "—"
     return f"{value:,.1f}" if np.isfinite(value) else "—"
-
-
-def _param_kind(source: str, kinds: dict[str, str]) -> str:
-    ids = [x.strip() for x in str(source).replace(",", ";").split(";") if x.strip()]
-    return "figure" if any(kinds.get(i) == "figure" for i in ids) else "assumption"
 
 
 def reliance(scenario: Scenario, sensitivity: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -96,10 +76,12 @@ def reliance(scenario: Scenario, sensitivity: pd.DataFrame | None = None) -> tup
     """
     from multivector.sd.equations import names_in
 
-    kinds = _source_kinds(scenario)
+    kinds = dict(zip(scenario.sources["id"], scenario.sources["kind"]))
     titles = dict(zip(scenario.sources["id"], scenario.sources["title"]))
     pol = scenario.politics
     params = scenario.parameters
+    # each parameter names one checked source id; anything but a figure is a stated assumption
+    assumed_params = {name for name, p in params.items() if kinds.get(p.source) != "figure"}
     network_params = [p for p in params if pol is None or p not in pol.sd.spec.constants]
     rows = []
     if pol is not None:
@@ -125,12 +107,12 @@ def reliance(scenario: Scenario, sensitivity: pd.DataFrame | None = None) -> tup
         for out in outputs:
             r = reach(out)
             consts = [c for c in r if c in params]
-            assumed = [c for c in consts if _param_kind(params[c].source, kinds) == "assumption"]
+            assumed = [c for c in consts if c in assumed_params]
             reads_network = any(x in pol.from_network for x in r)
             rows.append({"output": out, "parameters": len(consts), "sourced": len(consts) - len(assumed),
                          "assumed": len(assumed), "share_assumed": len(assumed) / max(1, len(consts)),
                          "reads_network": reads_network})
-    net_assumed = [p for p in network_params if _param_kind(params[p].source, kinds) == "assumption"]
+    net_assumed = [p for p in network_params if p in assumed_params]
     rows.append({"output": "corridor volumes (network)", "parameters": len(network_params),
                  "sourced": len(network_params) - len(net_assumed), "assumed": len(net_assumed),
                  "share_assumed": len(net_assumed) / max(1, len(network_params)), "reads_network": True})
@@ -138,17 +120,15 @@ def reliance(scenario: Scenario, sensitivity: pd.DataFrame | None = None) -> tup
     if sensitivity is not None and len(sensitivity):
         col = next(c for c in ("ST", "S1", "mu_star") if c in sensitivity)
         weight = sensitivity[col].clip(lower=0)
-        assumed_w = sum(float(weight.get(p, 0)) for p in params if _param_kind(params[p].source, kinds) == "assumption")
+        assumed_w = sum(float(weight.get(p, 0)) for p in assumed_params)
         per_output.attrs["sensitivity_share"] = assumed_w / float(weight.sum()) if weight.sum() > 0 else float("nan")
         per_output.attrs["sensitivity_measure"] = col
     arows = []
     defaults = scenario.defaults()
     for name, p in params.items():
-        if _param_kind(p.source, kinds) != "assumption":
-            continue
-        ids = [x.strip() for x in str(p.source).replace(",", ";").split(";") if x.strip()]
-        arows.append({"parameter": name, "kind": p.kind, "value": defaults[name], "min": p.min, "max": p.max, "unit": p.unit,
-                      "source": p.source, "rationale": "; ".join(str(titles.get(i, "")) for i in ids)})
+        if name in assumed_params:
+            arows.append({"parameter": name, "kind": p.kind, "value": defaults[name], "min": p.min, "max": p.max,
+                          "unit": p.unit, "source": p.source, "rationale": str(titles.get(p.source, ""))})
     assumptions = pd.DataFrame(arows)
     if sensitivity is not None and len(sensitivity) and len(assumptions):
         col = per_output.attrs["sensitivity_measure"]
@@ -196,8 +176,8 @@ def collect_run(scenario: Scenario, *, seed: int = 0, overrides: dict | None = N
             "generated": _dt.datetime.now().strftime("%Y-%m-%d %H:%M")}
     return ReportData(title=f"multivector — {scenario.name}, one run (seed {prov['seed']})", kind="run",
                       provenance=prov, corridors=corridors, bands=bands, many=False,
-                      map_flows=_map_flows(scenario, ds), map_note="this run's link flows",
-                      bottlenecks=_bottlenecks(ds), links=links, loops=_loops(scenario), assumptions=assumptions,
+                      map_flows=flow_table(scenario, ds), map_note="this run's link flows",
+                      bottlenecks=pd.DataFrame(bottlenecks(ds)), links=links, loops=_loops(scenario), assumptions=assumptions,
                       reliance=per_output, nodes=scenario.nodes, network_links=scenario.links, headline=headline,
                       sensitivity_note="Sensitivity needs an ensemble: run 'multivector explore' and report its run id.",
                       prim_note="Scenario discovery needs an ensemble: run 'multivector explore' and report its run id.")
@@ -223,7 +203,7 @@ def collect_exploration(store, run_id: str) -> ReportData:
     ds = simulate(scenario, seed=int(meta["seed"]), keep_routes=True)
     corridors = [str(c) for c in ds["corridor"].values if c != "other"]
     bands = store.yearly_percentiles(run_id, [*SERIES, *[f"{c}_mt" for c in corridors]])
-    flows = _map_flows(scenario, ds)
+    flows = flow_table(scenario, ds)
     default_mt = {(int(y), str(c)): float(v) for y in ds["year"].values for c, v in
                   zip(ds["corridor"].values, (ds["tonnes"].sel(year=y).isel(run=0).values / 1e6))}
     scale = []
@@ -270,7 +250,7 @@ def collect_exploration(store, run_id: str) -> ReportData:
     return ReportData(title=f"multivector — exploration {run_id}", kind="exploration", provenance=prov,
                       corridors=corridors, bands=bands, many=True, map_flows=flows,
                       map_note="default run's link pattern scaled to the ensemble's median corridor volumes",
-                      bottlenecks=_bottlenecks(ds), links=causal_links(scenario, ds), loops=_loops(scenario),
+                      bottlenecks=pd.DataFrame(bottlenecks(ds)), links=causal_links(scenario, ds), loops=_loops(scenario),
                       assumptions=assumptions, reliance=per_output, nodes=scenario.nodes,
                       network_links=scenario.links, headline=headline, sensitivity=sens, sensitivity_note=sens_note,
                       prim=prim_res, prim_note=prim_note, strategies=strat)

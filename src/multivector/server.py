@@ -64,13 +64,6 @@ def _require():
         raise InputError("the HTTP API needs FastAPI", hint="pip install 'multivector[serve]'") from None
 
 
-@functools.lru_cache(maxsize=8)
-def _scenario(name: str):
-    from multivector.scenario import load
-
-    return load(name)
-
-
 @functools.lru_cache(maxsize=1)
 def _plotly_js() -> str:
     from plotly.offline import get_plotlyjs
@@ -133,6 +126,7 @@ class Service:
         self.waiting = 0
 
     def scenario(self, name: str):
+        from multivector.ensemble import _scenario
         from multivector.scenario import builtin_datasets
 
         if name not in builtin_datasets():
@@ -231,7 +225,7 @@ def create_app(db: str | Path = "multivector.duckdb", max_n: int = 20_000, max_j
 
         out = []
         for name in builtin_datasets():
-            s = _scenario(name)
+            s = svc.scenario(name)
             out.append({"name": name, "title": s.model.get("title", name), "coupled": s.politics is not None,
                         "parameters": len(s.parameters)})
         return out
@@ -376,11 +370,11 @@ def create_app(db: str | Path = "multivector.duckdb", max_n: int = 20_000, max_j
     @app.get("/api/runs/{run_id}/ensemble", summary="Percentile bands per year and the final-index distribution")
     def ensemble(run_id: str):
         from multivector import figures
-        from multivector.ensemble import _scenario as scenario_of
+        from multivector.ensemble import _scenario
 
         def fn(store):
             meta = store.get_run(run_id)
-            s = scenario_of(meta["scenario"])
+            s = _scenario(meta["scenario"])
             corridors = [c for c in s.corridors if c != "other"]
             bands = store.yearly_percentiles(run_id, ["middle_power_index", "kazakhstan_overland_share",
                                                       *[f"{c}_mt" for c in corridors]])
@@ -424,14 +418,14 @@ def create_app(db: str | Path = "multivector.duckdb", max_n: int = 20_000, max_j
                  year: int | None = Query(None, ge=1900, le=2100)):
         from multivector import figures
         from multivector.analysis import discover as prim
-        from multivector.ensemble import _scenario as scenario_of
+        from multivector.ensemble import _scenario
 
         if threshold is not None and not math.isfinite(threshold):
             raise InputError("threshold must be a finite number")
 
         def fn(store):
             meta = store.get_run(run_id)
-            s = scenario_of(meta["scenario"])
+            s = _scenario(meta["scenario"])
             res = prim(store, run_id, outcome, year, threshold, below,
                        units={k: p.unit for k, p in s.parameters.items()})
             box = res.box
