@@ -28,7 +28,7 @@ from pathlib import Path
 
 
 import multivector as mv
-from multivector.ensemble import explore, make_design
+from multivector.explore.ensemble import explore, make_design
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,10 +76,10 @@ def partial_rss(n: int, minutes: float, scheduler: str, chunk_size: int) -> dict
 
     import psutil
 
-    from multivector.store import Store
+    from multivector.explore.store import Store
 
     db = Path(tempfile.mkdtemp()) / "partial.duckdb"
-    cmd = [sys.executable, "-m", "multivector.cli", "explore", "kazakhstan", "--n", str(n), "--chunk-size",
+    cmd = [sys.executable, "-m", "multivector", "explore", "kazakhstan", "--n", str(n), "--chunk-size",
            str(chunk_size), "--db", str(db), "--run-id", "p", "--scheduler", scheduler]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     root = psutil.Process(proc.pid)
@@ -121,7 +121,7 @@ def ema_pysd(scenario, runs: int) -> float:
     import pysd
     from ema_workbench import Model, RealParameter, ScalarOutcome, SequentialEvaluator, perform_experiments
 
-    from multivector.coupled import export_xmile
+    from multivector.model.xmile import export_xmile
 
     tmp = Path(tempfile.mkdtemp()) / "kz.xmile"
     export_xmile(scenario, tmp)
@@ -205,12 +205,12 @@ def main():
     rss_rows = []
     for n in args.rss:
         db = tmp / f"rss{n}.duckdb"
-        rss, secs = child_rss_mb([sys.executable, "-m", "multivector.cli", "explore", "kazakhstan", "--n", str(n),
+        rss, secs = child_rss_mb([sys.executable, "-m", "multivector", "explore", "kazakhstan", "--n", str(n),
                                   "--chunk-size", str(args.chunk_size), "--db", str(db), "--run-id", f"r{n}"])
         rss_rows.append((f"explore N = {n:,}", rss, secs))
         print(rss_rows[-1], flush=True)
     for n in (100_000, 1_000_000):
-        code = (f"import multivector as mv; from multivector.ensemble import make_design; "
+        code = (f"import multivector as mv; from multivector.explore.ensemble import make_design; "
                 f"d = make_design(mv.load('kazakhstan'), {n}).samples(); print(d.shape)")
         rss, secs = child_rss_mb([sys.executable, "-c", code])
         rss_rows.append((f"design alone N = {n:,}", rss, secs))

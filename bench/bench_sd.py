@@ -60,7 +60,7 @@ def main():
     args = ap.parse_args()
 
     if args.model.name == "politics.toml":  # a dataset's political register (with coupling tables)
-        from multivector.politics import load_politics
+        from multivector.dataset import load_politics
 
         model = load_politics(args.model).sd
     else:

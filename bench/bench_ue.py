@@ -13,7 +13,7 @@ Networks
       pairs, all from a fixed seed. BPR b = 0.15, power = 4 everywhere.
 
 Solvers
-    * ours: ``multivector.assign.ue.solve_ue_arrays(method="bfw")`` with 1 process, and with 2
+    * ours: ``multivector.freight.ue.solve_ue_arrays(method="bfw")`` with 1 process, and with 2
       processes (``workers=2``; SciPy's Dijkstra holds the GIL, so the shortest paths of half
       the origins run in a second process).
     * AequilibraE ``TrafficAssignment`` with algorithm ``bfw``, on 1 core and on 2 cores.
@@ -50,8 +50,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "src") not in sys.path:
     sys.path.insert(0, str(ROOT / "src"))
 
-from multivector import tntp
-from multivector.assign.ue import AllOrNothing, bpr_cost, relative_gap, solve_ue_arrays
+from multivector.freight import tntp
+from multivector.freight.ue import AllOrNothing, bpr_cost, relative_gap, solve_ue_arrays
 
 SIOUX = ROOT / "tests" / "data" / "tntp" / "SiouxFalls"
 RESULTS = ROOT / "bench" / "results" / "ue.md"

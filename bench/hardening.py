@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 def corpus_table() -> tuple[list[str], int, int]:
     from corpus import all_cases, run_cli, run_http
 
-    from multivector.ensemble import explore
-    from multivector.server import create_app
+    from multivector.explore.ensemble import explore
+    from multivector.interfaces.server import create_app
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -70,7 +70,7 @@ def load_table() -> list[str]:
     import numpy as np
 
     from conftest import serving
-    from multivector.server import create_app
+    from multivector.interfaces.server import create_app
 
     tmp = Path(tempfile.mkdtemp())
     lines = ["| load | answers | wall s | latency p50 / p95 s |", "|:--|:--|--:|--:|"]

@@ -36,7 +36,7 @@ SMALL_NAMES = ["cpc_disruption_rate", "mediation_activity", "eu_investment_willi
 @pytest.fixture(scope="session")
 def small_store(tmp_path_factory):
     """A store holding one finished 64-run LHS exploration ('lhs64') over five parameters."""
-    from multivector.ensemble import explore
+    from multivector.explore.ensemble import explore
 
     db = tmp_path_factory.mktemp("store") / "small.duckdb"
     explore("kazakhstan", n=64, seed=2, names=SMALL_NAMES, db=db, run_id="lhs64", chunk_size=32)
@@ -70,7 +70,7 @@ def serving(app):
 
 def store_tables(db, run_id):
     """A run's yearly outcomes, run outcomes, experiments and integrity problems, from the store."""
-    from multivector.store import Store
+    from multivector.explore.store import Store
 
     with Store(db, read_only=True) as s:
         return s.outcomes(run_id), s.run_outcomes(run_id), s.experiments(run_id), s.integrity(run_id)

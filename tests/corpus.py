@@ -390,7 +390,7 @@ def run_cli(case: Case, folder: Path) -> tuple[bool, str]:
     """Run a CLI case in ``folder`` (also the working directory); return (passed, why)."""
     from typer.testing import CliRunner
 
-    from multivector.cli import app
+    from multivector.interfaces.cli import app
 
     if case.prepare:
         case.prepare(folder)

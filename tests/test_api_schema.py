@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 
 @pytest.fixture(scope="module")
 def api_schema(small_store, tmp_path_factory):
-    from multivector.server import create_app
+    from multivector.interfaces.server import create_app
 
     db = tmp_path_factory.mktemp("schema") / "s.duckdb"
     shutil.copy(small_store, db)

@@ -5,8 +5,8 @@ import pytest
 from scipy import sparse
 
 import multivector as mv
-from multivector.assign.sue import logit_split, solve_logit_sue
-from multivector.vdf import bpr_delay, queue_delay
+from multivector.freight.sue import logit_split, solve_logit_sue
+from multivector.freight.vdf import bpr_delay, queue_delay
 
 
 def test_bpr_known_values():
@@ -77,7 +77,7 @@ def test_tiny_network_corridors_and_shares(tiny_dir):
     assert all(float(teu.sel(corridor=c)) > 0 for c in ("sea", "middle", "north"))
     assert float(ds["share"].isel(run=0, year=0).sum()) == pytest.approx(1.0)
     # both overland corridors cross Kazakhstan in the toy network
-    assert float(ds["kazakhstan_overland_share"].isel(run=0, year=0)) == pytest.approx(1.0)
+    assert float(ds["focus_overland_share"].isel(run=0, year=0)) == pytest.approx(1.0)
     assert bool(ds["converged"].all())
 
 

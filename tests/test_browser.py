@@ -44,7 +44,7 @@ def _keep(path: Path):
 @pytest.fixture(scope="module")
 def server(small_store):
     pytest.importorskip("fastapi")
-    from multivector.server import create_app
+    from multivector.interfaces.server import create_app
 
     with serving(create_app(db=small_store)) as url:
         yield url
@@ -98,11 +98,12 @@ def test_dashboard_slider_updates_chart_and_index(server, browser, tmp_path):
 
 
 def test_report_renders_offline_in_the_browser(browser, small_store, tmp_path):
-    from multivector.report import collect_exploration, render, write_atomic
-    from multivector.store import Store
+    from multivector.io import atomic_write
+    from multivector.views.report import collect_exploration, render
+    from multivector.explore.store import Store
 
     with Store(small_store) as store:
-        path = write_atomic(tmp_path / "report.html", render(collect_exploration(store, "lhs64")))
+        path = atomic_write(tmp_path / "report.html", render(collect_exploration(store, "lhs64")))
     errors = []
     page = _page(browser, errors)
     outside = []

@@ -7,7 +7,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from multivector.cli import app
+from multivector.interfaces.cli import app
 
 from conftest import edit_csv
 
@@ -32,7 +32,7 @@ def test_run_json_keys(tiny_dir):
     for c in ("sea", "middle", "north"):
         assert set(doc["corridors"][c]) >= {"teu", "tonnes", "share"}
         assert len(doc["corridors"][c]["teu"]) == 1
-    assert 0 <= doc["kazakhstan_overland_share"][0] <= 1
+    assert 0 <= doc["focus_overland_share"][0] <= 1
     assert {"link", "year", "utilisation"} <= set(doc["bottlenecks"][0])
 
 
@@ -66,7 +66,7 @@ def test_failed_run_writes_nothing(tiny_dir, tmp_path):
 
 def test_bad_input_has_no_traceback_in_a_real_process(tiny_dir):
     edit_csv(tiny_dir / "links.csv", 1, "from", "NOWHERE")
-    p = subprocess.run([sys.executable, "-m", "multivector.cli", "run", str(tiny_dir)],
+    p = subprocess.run([sys.executable, "-m", "multivector", "run", str(tiny_dir)],
                        capture_output=True, text=True)
     assert p.returncode == 2
     assert "Traceback" not in p.stderr

@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 import multivector as mv
-from multivector.cli import app
-from multivector.coupled import draw_disruption, uniform_stream
+from multivector.interfaces.cli import app
+from multivector.model.randomness import draw_disruption, uniform_stream
 
 runner = CliRunner()
 

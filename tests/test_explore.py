@@ -12,10 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import store_tables as outcomes
-from multivector.analysis import prim
-from multivector.cli import app
-from multivector.ensemble import explore
-from multivector.store import Store
+from multivector.explore.analysis import prim
+from multivector.interfaces.cli import app
+from multivector.explore.ensemble import explore
+from multivector.explore.store import Store
 
 runner = CliRunner()
 FEW = ["cpc_disruption_rate", "mediation_activity", "eu_investment_willingness"]
@@ -59,7 +59,7 @@ def test_dask_local_cluster_gives_the_same_results(tmp_path):
 
 def test_resume_after_kill_9_gives_identical_results(tmp_path):
     db = tmp_path / "k.duckdb"
-    cmd = [sys.executable, "-m", "multivector.cli", "explore", "kazakhstan", "--n", "10", "--chunk-size", "2",
+    cmd = [sys.executable, "-m", "multivector", "explore", "kazakhstan", "--n", "10", "--chunk-size", "2",
            "--db", str(db), "--run-id", "k", "--seed", "5", "--params", ",".join(FEW)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)

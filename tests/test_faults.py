@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 
 from conftest import edit_csv, serving
 from conftest import store_tables as tables
-from multivector.cli import app
-from multivector.ensemble import explore
-from multivector.store import Store
+from multivector.interfaces.cli import app
+from multivector.explore.ensemble import explore
+from multivector.explore.store import Store
 
 runner = CliRunner()
 FEW = ["cpc_disruption_rate", "mediation_activity", "eu_investment_willingness"]
@@ -39,7 +39,7 @@ def test_sigkill_at_random_points_then_resume_is_identical(tmp_path):
     """KILLS (default 20) SIGKILLs at random moments of one exploration; after each the store passes
     its integrity check; the resumed result equals an uninterrupted run."""
     db = tmp_path / "k.duckdb"
-    base = [sys.executable, "-m", "multivector.cli", "explore"]
+    base = [sys.executable, "-m", "multivector", "explore"]
     new = ["kazakhstan", "--n", "160", "--chunk-size", "4", "--seed", "9", "--params", ",".join(FEW),
            "--run-id", "k", "--db", str(db)]
     rng = random.Random(2026)
@@ -106,7 +106,7 @@ def test_a_full_disk_gives_a_clear_error_and_no_corruption(tmp_path):
     db = tmp_path / "full.duckdb"
     code = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
             "resource.setrlimit(resource.RLIMIT_FSIZE, (600_000, 600_000)); "
-            "from multivector.cli import app; sys.argv = ['multivector'] + sys.argv[1:]; app()")
+            "from multivector.interfaces.cli import app; sys.argv = ['multivector'] + sys.argv[1:]; app()")
     cmd = [sys.executable, "-c", code, "explore", "kazakhstan", "--n", "400", "--chunk-size", "20", "--seed", "4",
            "--params", ",".join(FEW), "--run-id", "f", "--db", str(db)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
@@ -180,7 +180,7 @@ def live(small_store, tmp_path_factory):
     pytest.importorskip("fastapi")
     import shutil
 
-    from multivector.server import create_app
+    from multivector.interfaces.server import create_app
 
     db = tmp_path_factory.mktemp("live") / "live.duckdb"
     shutil.copy(small_store, db)

@@ -22,7 +22,7 @@ def client(small_store):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
-    from multivector.server import create_app
+    from multivector.interfaces.server import create_app
 
     return TestClient(create_app(db=small_store, max_n=1000), raise_server_exceptions=False)
 

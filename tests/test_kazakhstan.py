@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 import multivector as mv
-from multivector.calibrate import evaluate
-from multivector.cli import app
-from multivector.scenario import check_sources_table
+from multivector.model.calibrate import evaluate
+from multivector.interfaces.cli import app
+from multivector.dataset import check_sources_table
 
 runner = CliRunner()
 
@@ -28,9 +28,9 @@ def test_every_number_has_a_source(kz):
 
 
 def test_every_corridor_offered_to_every_container_od(kz):
-    from multivector.simulation import network_of
+    from multivector.model import compiled
 
-    net = network_of(kz)
+    net = compiled(kz).network
     for d in np.flatnonzero(net.od_commodity == "container"):
         if net.od_origin[d] in ("N-KZ-ALA", "N-UZ-TAS"):
             continue  # Central Asian origins have no sea access of their own
@@ -47,7 +47,7 @@ def test_run_2024_json(kz):
         assert len(doc["corridors"][c]["teu"]) == 1
     shares = [doc["corridors"][c]["share"][0] for c in doc["corridors"]]
     assert sum(shares) == pytest.approx(1.0)
-    assert 0.5 < doc["kazakhstan_overland_share"][0] <= 1.0
+    assert 0.5 < doc["focus_overland_share"][0] <= 1.0
     assert doc["convergence"]["converged"] == [True]
     assert all(b["year"] == 2024 for b in doc["bottlenecks"])
 

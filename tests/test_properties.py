@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from conftest import DATA, edit_csv
-from multivector.cli import app
+from multivector.interfaces.cli import app
 from multivector.errors import InputError
 
 runner = CliRunner()
@@ -46,7 +46,7 @@ def tiny_copy(tmp_path_factory):
 @SETTINGS
 @given(column=st.sampled_from(["volume", "year", "origin", "commodity"]), value=cell_text)
 def test_any_demand_cell_loads_or_names_its_place(tiny_copy, column, value):
-    from multivector.scenario import load
+    from multivector.dataset import load
 
     shutil.copy(DATA / "tiny" / "demand.csv", tiny_copy / "demand.csv")
     edit_csv(tiny_copy / "demand.csv", 0, column, value.replace("\n", " ").replace("\r", " "))
@@ -62,7 +62,7 @@ def client(small_store):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
-    from multivector.server import create_app
+    from multivector.interfaces.server import create_app
 
     return TestClient(create_app(db=small_store, max_n=8, max_jobs=1), raise_server_exceptions=False)
 

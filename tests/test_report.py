@@ -5,7 +5,7 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from multivector.cli import app
+from multivector.interfaces.cli import app
 
 pytest.importorskip("plotly")
 runner = CliRunner()
@@ -45,7 +45,7 @@ def test_report_of_an_exploration_has_sensitivity_prim_and_provenance(tmp_path, 
 
 def test_loop_diagram_links_have_measured_polarity():
     import multivector as mv
-    from multivector.politics import NETWORK_NODE, causal_links
+    from multivector.model.structure import NETWORK_NODE, causal_links
 
     s = mv.load("kazakhstan")
     links = causal_links(s, mv.simulate(s)).set_index(["source", "target"])["polarity"]
@@ -71,7 +71,7 @@ def test_report_bad_input(tmp_path, small_store, monkeypatch, args, message):
 
 
 def test_report_of_an_unfinished_exploration_says_so(tmp_path):
-    from multivector.ensemble import explore
+    from multivector.explore.ensemble import explore
 
     db = tmp_path / "u.duckdb"
 

@@ -1,5 +1,7 @@
 """The HTTP API: runs, explorations as jobs, analyses from the store, limits and 4xx errors."""
 
+import json
+import sys
 import time
 import warnings
 
@@ -11,7 +13,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from multivector.server import create_app
+from multivector.interfaces.server import create_app
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +36,34 @@ def test_run_with_overrides_changes_the_index_and_is_deterministic(client):
     base = client.post(url, json={}).json()
     more = client.post(url, json={"overrides": {"mediation_activity": 9}, "seed": 0}).json()
     again = client.post(url, json={"overrides": {"mediation_activity": 9}, "seed": 0}).json()
+    index = base["index"]
+    assert index == "middle_power_index"
     assert base["years"][0] == 2024 and base["years"][-1] == 2040
-    assert more["final_index"] == again["final_index"] != base["final_index"]
+    assert more[index][-1] == again[index][-1] != base[index][-1]
     assert more["figures"]["map"]["data"] and more["figures"]["series"]["data"]
-    assert len(more["series"]["middle_power_index"]) == 17
+    assert len(more["middle_power_index"]) == 17 and len(more["focus_overland_share"]) == 17
+
+
+def test_run_answers_the_cli_run_document_plus_the_dashboard_keys(client):
+    from typer.testing import CliRunner
+
+    from multivector.interfaces.cli import app
+
+    answer = client.post("/api/scenarios/kazakhstan/run",
+                         json={"overrides": {"mediation_activity": 9}, "seed": 3}).json()
+    cli = CliRunner().invoke(app, ["run", "kazakhstan", "--json", "--seed", "3", "--set", "mediation_activity=9"])
+    assert cli.exit_code == 0, cli.output
+    extras = {"overrides", "index", "headline", "figures", "seconds"}
+    assert extras <= set(answer)
+    assert {k: v for k, v in answer.items() if k not in extras} == json.loads(cli.stdout)
+    assert answer["overrides"] == {"mediation_activity": 9} and answer["seed"] == 3
+
+
+def test_a_missing_optional_dependency_is_a_503_with_the_pip_hint(client, monkeypatch):
+    monkeypatch.setitem(sys.modules, "plotly.graph_objects", None)      # as if plotly were not installed
+    r = client.get("/api/runs/lhs64/discover")
+    assert r.status_code == 503, r.text
+    assert r.json()["hint"] == "pip install 'multivector[report]'" and "plotly" in r.json()["detail"]
 
 
 @pytest.mark.parametrize("path, body, status, message", [

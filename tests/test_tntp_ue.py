@@ -1,4 +1,4 @@
-"""TNTP readers/writer and the user-equilibrium solver (multivector.tntp, multivector.assign.ue)."""
+"""TNTP readers/writer and the user-equilibrium solver (multivector.freight.tntp, multivector.freight.ue)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from multivector import tntp
-from multivector.assign import ue
-from multivector.assign.ue import (
+from multivector import io as mv_io
+from multivector.freight import tntp
+from multivector.freight import ue
+from multivector.freight.ue import (
     AllOrNothing,
     all_or_nothing,
     solve_ue,
@@ -216,7 +217,7 @@ def test_write_flows_failure_leaves_nothing(tmp_path, monkeypatch):
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(tntp.os, "replace", broken_replace)
+    monkeypatch.setattr(mv_io.os, "replace", broken_replace)    # files are written by multivector.io
     with pytest.raises(OSError, match="disk full"):
         tntp.write_flows(out, [1, 2], [2, 1], [1.0, 2.0], [1.0, 2.0])
     assert list(tmp_path.iterdir()) == []

@@ -39,3 +39,15 @@ class InputError(MultivectorError, ValueError):
 
 class ConvergenceWarning(UserWarning):
     """An equilibrium solver stopped before reaching the requested gap."""
+
+
+class MissingDependency(MultivectorError, ImportError):
+    """An optional dependency is not installed; the message names the extra that brings it.
+
+    Not an input error: the request was fine, the installation lacks a piece (the server answers 503).
+    """
+
+    def __init__(self, message: str, *, extra: str):
+        self.extra = extra
+        self.hint = f"pip install 'multivector[{extra}]'"
+        super().__init__(f"{message} ({self.hint})")

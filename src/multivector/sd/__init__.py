@@ -7,9 +7,9 @@ algebraic loops, units, ranges) and integrated for ``N`` parameter sets at once:
     from multivector import sd
 
     model = sd.compile_model("model.toml")
-    ds = model.run({"mediation_effect": np.linspace(0, 1, 1000)})   # Dataset (run, time)
+    ds = model.run({"growth_rate": np.linspace(0, 1, 1000)})   # Dataset (run, time)
 
-    sd.to_xmile(model, {"mediation_effect": 0.3}, None, "model.xmile")  # for Stella / PySD
+    sd.to_xmile(model, {"growth_rate": 0.3}, None, "model.xmile")  # for Stella / PySD
 """
 
 from .engine import Recorder, SDModel, SimulationError, State, compile_model

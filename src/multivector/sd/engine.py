@@ -14,7 +14,7 @@ Two ways to run, with identical numbers:
       rec = model.recorder()
       state = model.initial_state(constants, n)
       for year in range(start, stop):
-          inputs = {"transit_revenue": network_revenue(state)}        # arrays [N]
+          inputs = {"revenue": revenue_from_elsewhere(state)}        # arrays [N]
           rec.record(state, exogenous=inputs)        # values at `year` under this year's inputs
           state = model.advance(state, year, year + 1, exogenous=inputs)
       rec.record(state)                              # (or with the last year's inputs)

@@ -4,7 +4,7 @@ This module checks the *structure* of a model file: known tables and keys, names
 ranges, lookups, the simulation settings, and that every flow a stock lists is defined. Equations
 (names, syntax, cycles, units) are checked when the model is compiled (:mod:`.engine`). Every
 problem is an :class:`~multivector.errors.InputError` whose message starts with the variable, e.g.
-``[stocks.diplomatic_capital] inflows: ...``.
+``[stocks.population] inflows: ...``.
 
 The format::
 

@@ -14,7 +14,7 @@ Unit strings are read left to right: names and ``1`` are factors, a blank or ``*
 pure number. ``year``, ``years`` and ``yr`` are the time unit.
 
 Bare numeric literals in equations get the special unit :data:`FREE`: they are dimensionless but
-compatible with anything, so ``1 - diplomatic_capital`` has the unit of ``diplomatic_capital``.
+compatible with anything, so ``1 - share`` has the unit of ``share``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,72 @@
+"""Parameter values for a batch of runs: the ``[N, P]`` table and each year's values.
+
+A run's parameters are the dataset's defaults (calibrated where a fit is stored), then sampled
+columns, then overrides; in observed years ``timeline.csv`` sets the conditions of that year
+(unless the user fixed the parameter).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from multivector.dataset.scenario import Scenario
+from multivector.errors import InputError
+
+Values = dict  # parameter name -> [N] array: one year's parameter values for a batch of runs
+
+
+def parameter_table(scenario: Scenario, n: int = 1, overrides: Mapping | None = None,
+                    samples: pd.DataFrame | None = None) -> pd.DataFrame:
+    """An ``[N, P]`` table of parameter values: defaults, then sampled columns, then overrides."""
+    if samples is not None:
+        n = len(samples)
+        scenario.check_names(samples.columns)
+    table = pd.DataFrame({k: np.full(n, v, dtype=float) for k, v in scenario.defaults().items()})
+    if samples is not None:
+        for col in samples.columns:
+            table[col] = samples[col].to_numpy(dtype=float)
+    for name, value in (overrides or {}).items():
+        scenario.check_names([name])
+        arr = np.broadcast_to(np.asarray(value, dtype=float), (n,)).copy()
+        if not np.all(np.isfinite(arr)):
+            raise InputError(f"parameter '{name}' must be a finite number")
+        table[name] = arr
+    for name in set(overrides or {}) | set(samples.columns if samples is not None else ()):
+        p = scenario.parameters[name]
+        arr = table[name].to_numpy()
+        outside = ~((arr >= p.min) & (arr <= p.max))
+        if outside.any():
+            i = int(np.argmax(outside))
+            raise InputError(f"{name} = {arr[i]:g} is outside its range [{p.min:g}, {p.max:g}] {p.unit}"
+                             + (f" (run {i})" if n > 1 else ""),
+                             hint="the range is the dataset's plausible range; to go beyond it, widen min/max "
+                                  "in a copy of the dataset ('multivector data copy') and say why")
+    return table
+
+
+def table_values(table: pd.DataFrame) -> Values:
+    """The parameter table as a dict of ``[N]`` arrays (the form every year's arithmetic uses)."""
+    return {c: table[c].to_numpy() for c in table.columns}
+
+
+def timeline_by_year(scenario: Scenario) -> dict[int, list[tuple[str, float]]]:
+    """``timeline.csv`` as ``{year: [(parameter, value), ...]}``."""
+    by_year: dict[int, list] = {}
+    t = scenario.timeline
+    for y, name, v in zip(t["year"], t["parameter"], t["value"]):
+        by_year.setdefault(int(y), []).append((name, float(v)))
+    return by_year
+
+
+def year_values(timeline: Mapping[int, list], values: Values, year: int, fixed: set[str]) -> Values:
+    """Parameter values in one year: observed conditions from the timeline unless set by the user."""
+    rows = [(k, v) for k, v in timeline.get(int(year), []) if k not in fixed]
+    if not rows:
+        return values
+    n = len(next(iter(values.values())))
+    out = dict(values)
+    out.update({k: np.full(n, v) for k, v in rows})
+    return out

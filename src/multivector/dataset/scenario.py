@@ -1,0 +1,726 @@
+"""Scenarios: a dataset folder read, validated and held as tables.
+
+A :class:`Scenario` is the first stage of the one data path
+(scenario → compiled arrays → ``simulate`` → labelled results). It owns the raw tables of a dataset
+(see ``docs/data-format.md``) and the parameter table; it does no modelling. :func:`load` reads and
+validates a folder; every problem is an :class:`~multivector.errors.InputError` naming the file, row
+and column.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from multivector.dataset.politics import PoliticalModel, load_politics
+from multivector.errors import InputError
+
+LAYERS = ("rail_1435", "rail_1520", "water", "sea", "lake_ferry", "pipeline", "tanker", "road")
+MODES = ("rail", "ferry", "sea", "lake_ferry", "pipeline", "tanker", "road")
+NODE_KINDS = ("origin", "destination", "border", "gauge_change", "port", "junction", "oilfield",
+              "terminal", "waypoint")
+#: Modes whose delay grows as a queue (ferries and lake ferries); other capacitated links use BPR.
+QUEUE_MODES = ("ferry", "lake_ferry", "tanker")
+
+
+def link_layer(mode: str, gauge) -> str:
+    """The layer a link of ``mode`` (and rail ``gauge``) runs in: rail_1435, rail_1520, water, ..."""
+    if mode == "rail":
+        return f"rail_{int(gauge)}"
+    return {"ferry": "water"}.get(mode, mode)
+
+TABLES = {
+    "sources.csv": ["id", "kind", "title", "url", "year", "low", "high", "note"],
+    "nodes.csv": ["id", "name", "country", "kind", "lat", "lon", "source"],
+    "links.csv": ["id", "from", "to", "mode", "gauge_mm", "length_km", "capacity_mt", "extra_time_h",
+                  "extra_cost_usd", "risk_class", "commodities", "sources"],
+    "transfers.csv": ["node", "between", "capacity_mt", "time_h", "cost_usd", "risk_class", "sources"],
+    "demand.csv": ["origin", "destination", "commodity", "year", "volume", "source"],
+    "timeline.csv": ["year", "parameter", "value", "source"],
+    "targets.csv": ["id", "year", "metric", "observed", "unit", "source", "note"],
+}
+#: Numeric columns of each table, and whether a value is required.
+NUMERIC = {
+    "nodes.csv": {"lat": True, "lon": True},
+    "links.csv": {"gauge_mm": False, "length_km": True, "capacity_mt": False, "extra_time_h": False,
+                  "extra_cost_usd": False, "opens": False, "oneway": False},
+    "transfers.csv": {"capacity_mt": False, "time_h": True, "cost_usd": True},
+    "demand.csv": {"year": True, "volume": True},
+    "timeline.csv": {"year": True, "value": True},
+    "targets.csv": {"year": True, "observed": True},
+}
+#: Numeric columns that must not be negative (and capacity must be > 0 where given).
+NON_NEGATIVE = {"length_km", "capacity_mt", "extra_time_h", "time_h", "volume", "observed"}
+
+
+class Parameter(BaseModel):
+    """One uncertain quantity or lever: its default, plausible range, unit and source."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    value: float
+    min: float
+    max: float
+    unit: str
+    source: str
+    description: str = ""
+    kind: str = "parameter"      # "parameter" (uncertain) or "lever" (a policy choice)
+
+    @model_validator(mode="after")
+    def _in_range(self):
+        if self.kind not in ("parameter", "lever"):
+            raise ValueError(f"kind must be 'parameter' or 'lever', not '{self.kind}'")
+        if not (math.isfinite(self.value) and math.isfinite(self.min) and math.isfinite(self.max)):
+            raise ValueError("value, min and max must be finite numbers")
+        if self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        if not self.min <= self.value <= self.max:
+            raise ValueError(f"value {self.value} lies outside its range [{self.min}, {self.max}]")
+        return self
+
+
+class Commodity(BaseModel):
+    """A class of freight assigned on its own: its units and how it loads capacity."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    label: str = ""
+    unit: str
+    tonnes_per_unit: float
+    cost_unit: str
+    cost_units_per_unit: float
+    sources: str
+
+    @model_validator(mode="after")
+    def _positive(self):
+        if self.tonnes_per_unit <= 0 or self.cost_units_per_unit <= 0:
+            raise ValueError("tonnes_per_unit and cost_units_per_unit must be > 0")
+        return self
+
+
+class Corridor(BaseModel):
+    """A named corridor: a path belongs to the first corridor (in file order) whose nodes it passes."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    label: str = ""
+    via_nodes: list[str]
+    variants: list[str] = []      # extra gateway nodes, each of which gets its own cheapest route
+    colour: str = ""              # how maps and charts draw it (#rrggbb); a palette colour when empty
+
+    @model_validator(mode="after")
+    def _colour(self):
+        if self.colour and not re.fullmatch(r"#[0-9a-fA-F]{6}", self.colour):
+            raise ValueError(f"colour must be #rrggbb, not '{self.colour}'")
+        return self
+
+
+class Column(BaseModel):
+    """A column of the table ``multivector run`` prints: a path into the run document."""
+
+    model_config = ConfigDict(extra="forbid")
+    label: str
+    value: str                    # e.g. corridors.NAME.teu, focus_overland_share, or the headline index
+    format: str = ",.0f"          # a Python format spec
+    scale: float = 1.0            # multiply before formatting (e.g. 1e-6 for tonnes -> Mt)
+
+
+class Focus(BaseModel):
+    """What a dataset is about, so that the engine and the interfaces need not know it.
+
+    ``country`` is the code in nodes.csv's country column (a border node lists both sides, e.g. ``AA/BB``);
+    the engine reports that country's share of overland freight and its transit revenue, and applies
+    ``focus_tariff_factor`` to its line-haul tariffs. ``headline_label`` names the political register's
+    headline index (``[outcomes] index``) in text; ``featured_parameters`` are shown
+    first on the dashboard; ``table`` is what ``multivector run`` prints per year.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    country: str
+    name: str
+    headline_label: str = ""      # how views name the headline index ([outcomes] index in politics.toml)
+    featured_parameters: list[str] = []
+    table: list[Column] = []
+
+
+@dataclass(eq=False)
+class Scenario:
+    """A validated dataset: tables, parameters, commodities, corridors and its focus.
+
+    Build one with :func:`load`; the constructor only stores what it is given. Compiled forms
+    (network, route sets, equations) belong to :class:`multivector.model.Model`, not here.
+    """
+
+    name: str
+    path: Path | None
+    model: dict
+    parameters: dict[str, Parameter]
+    commodities: dict[str, Commodity]
+    corridors: dict[str, Corridor]
+    tables: dict[str, pd.DataFrame]
+    focus: Focus
+    calibration: dict = field(default_factory=dict)
+    politics: PoliticalModel | None = None    # the political register, if the dataset has one
+    _fingerprint: str | None = field(default=None, repr=False)
+
+    @property
+    def nodes(self) -> pd.DataFrame:
+        return self.tables["nodes.csv"]
+
+    @property
+    def links(self) -> pd.DataFrame:
+        return self.tables["links.csv"]
+
+    @property
+    def transfers(self) -> pd.DataFrame:
+        return self.tables["transfers.csv"]
+
+    @property
+    def demand(self) -> pd.DataFrame:
+        return self.tables["demand.csv"]
+
+    @property
+    def timeline(self) -> pd.DataFrame:
+        return self.tables["timeline.csv"]
+
+    @property
+    def targets(self) -> pd.DataFrame:
+        return self.tables["targets.csv"]
+
+    @property
+    def sources(self) -> pd.DataFrame:
+        return self.tables["sources.csv"]
+
+    @property
+    def base_year(self) -> int:
+        return int(self.model.get("base_year", 2024))      # checked to be an integer at load
+
+    @property
+    def overland_corridors(self) -> list[str]:
+        return list(self.model.get("overland_corridors", []))
+
+    @property
+    def index_label(self) -> str:
+        """How text names the headline index: ``[focus] headline_label``, else the index's name."""
+        index = self.politics.index if self.politics is not None else "index"
+        return self.focus.headline_label or index.replace("_", " ")
+
+    def defaults(self) -> dict[str, float]:
+        """Parameter values: the file's defaults, with calibrated values where a fit is stored."""
+        values = {name: p.value for name, p in self.parameters.items()}
+        values.update({k: v for k, v in self.calibration.get("values", {}).items() if k in values})
+        return values
+
+    def check_names(self, names, what="parameter") -> None:
+        """Raise an InputError for a name that is not a parameter, listing close matches."""
+        for name in names:
+            if name not in self.parameters:
+                close = difflib.get_close_matches(name, list(self.parameters), n=5, cutoff=0.5)
+                hint = ("did you mean " + ", ".join(close) + "?") if close else \
+                    "run 'multivector params' to list them"
+                raise InputError(f"unknown {what} '{name}'", hint=hint)
+
+    def fingerprint(self) -> str:
+        """A short hash of everything that defines the scenario's results (computed once)."""
+        if self._fingerprint is not None:
+            return self._fingerprint
+        h = hashlib.sha256()
+        for name in sorted(self.tables):
+            h.update(name.encode())
+            h.update(pd.util.hash_pandas_object(self.tables[name], index=False).values.tobytes())
+        h.update(repr(sorted(self.defaults().items())).encode())
+        self._fingerprint = h.hexdigest()[:16]
+        return self._fingerprint
+
+
+# ------------------------------------------------------------------------------------------------
+# reading
+
+def builtin_datasets() -> list[str]:
+    root = resources.files("multivector") / "datasets"
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and (p / "model.toml").is_file())
+
+
+def default_dataset() -> str:
+    """The built-in dataset commands use when none is named (the first, alphabetically)."""
+    names = builtin_datasets()
+    if not names:
+        raise InputError("this installation has no built-in dataset", hint="name a dataset folder")
+    return names[0]
+
+
+def is_builtin(scenario: "Scenario") -> bool:
+    """Whether a scenario was loaded from the package's own datasets (which are not for editing)."""
+    root = Path(str(resources.files("multivector") / "datasets")).resolve()
+    return scenario.path is not None and Path(scenario.path).resolve().parent == root
+
+
+def copy_dataset(name: str, target: str | Path) -> list[Path]:
+    """Write a built-in dataset's files into a new (or empty) folder, as a start for one's own model."""
+    from multivector.io import commit_folder, staging_folder
+
+    if name not in builtin_datasets():
+        raise InputError(f"no built-in dataset '{name}'", hint="built-in: " + ", ".join(builtin_datasets()))
+    target = Path(target)
+    if target.exists() and target.is_dir() and any(target.iterdir()):
+        raise InputError(f"{target} exists and is not empty", hint="choose a new folder")
+    src = dataset_path(name)
+    tmp = staging_folder(target)
+    try:
+        for f in sorted(src.iterdir()):
+            if f.is_file() and f.suffix in (".csv", ".toml", ".md"):
+                (tmp / f.name).write_bytes(f.read_bytes())
+        return commit_folder(tmp, target)
+    finally:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def count_numbers(s: "Scenario") -> int:
+    """How many numbers a dataset holds (three per parameter, and every numeric table cell)."""
+    n = len(s.parameters) * 3
+    for df in s.tables.values():
+        for col in df.columns:
+            if pd.api.types.is_float_dtype(df[col]):
+                n += int(df[col].notna().sum())
+    return n
+
+
+def dataset_path(name_or_dir: str | Path) -> Path:
+    """Resolve a built-in dataset name or a folder to a folder holding model.toml."""
+    candidate = Path(name_or_dir)
+    if candidate.is_dir():
+        if not (candidate / "model.toml").is_file():
+            raise InputError("folder has no model.toml", file=candidate,
+                             hint="a dataset folder holds model.toml and the CSV tables; "
+                                  "'multivector data copy NAME DIR' copies a built-in one")
+        return candidate
+    if str(name_or_dir) in builtin_datasets():
+        return Path(str(resources.files("multivector") / "datasets" / str(name_or_dir)))
+    raise InputError(f"no dataset or folder named '{name_or_dir}'",
+                     hint="built-in datasets: " + ", ".join(builtin_datasets()))
+
+
+def _read_table(folder: Path, name: str, kind: str | None = None) -> pd.DataFrame:
+    """Read ``folder/name`` as a table of ``kind`` (default: the table named ``name``)."""
+    kind = kind or name
+    path = folder / name
+    if not path.is_file():
+        raise InputError("file is missing", file=path, hint="see docs/data-format.md for the layout")
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot be read as CSV: {exc}", file=path) from None
+    except pd.errors.EmptyDataError:
+        raise InputError("the file is empty", file=path, hint="it needs at least the header line: "
+                         + ",".join(TABLES[kind])) from None
+    missing = [c for c in TABLES[kind] if c not in df.columns]
+    if missing:
+        raise InputError(f"missing column(s) {', '.join(missing)}", file=path,
+                         hint="expected columns: " + ",".join(TABLES[kind]))
+    df = df.map(str.strip)
+    for column, required in NUMERIC.get(kind, {}).items():
+        if column not in df.columns:
+            continue
+        values = []
+        for i, text in enumerate(df[column]):
+            row = i + 2  # header is line 1
+            if text == "":
+                if required:
+                    raise InputError("value is missing", file=path, row=row, column=column)
+                values.append(math.nan)
+                continue
+            try:
+                value = float(text)
+            except ValueError:
+                raise InputError(f"'{text}' is not a number", file=path, row=row, column=column,
+                                 hint="write a plain decimal number such as 12.5") from None
+            if not math.isfinite(value):
+                raise InputError(f"'{text}' is not a finite number", file=path, row=row, column=column)
+            if column in NON_NEGATIVE and value < 0:
+                raise InputError(f"{column} must not be negative (got {text})", file=path, row=row,
+                                 column=column)
+            if column == "capacity_mt" and value == 0:
+                raise InputError("capacity must be > 0, or empty for a link that is not binding",
+                                 file=path, row=row, column=column)
+            values.append(value)
+        df[column] = pd.Series(values, index=df.index, dtype=float)
+    return df
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"is not valid TOML: {exc}", file=path) from None
+
+
+def _pydantic_error(exc: ValidationError, file: Path, where: str) -> InputError:
+    first = exc.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or where
+    msg = first["msg"].removeprefix("Value error, ")
+    return InputError(f"[{where}] {loc}: {msg}", file=file)
+
+
+def load(name_or_dir: str | Path) -> Scenario:
+    """Read and validate a dataset: a built-in name (see :func:`builtin_datasets`) or a folder."""
+    folder = dataset_path(name_or_dir)
+    toml_path = folder / "model.toml"
+    doc = _read_toml(toml_path)
+    for section in ("model", "focus", "parameters", "commodities", "corridors"):
+        if section not in doc:
+            raise InputError(f"missing [{section}] section", file=toml_path,
+                             hint="see docs/data-format.md")
+    _check_model_section(doc["model"], toml_path)
+    parameters, commodities, corridors = {}, {}, {}
+    for kind, target, cls in (("parameters", parameters, Parameter),
+                              ("commodities", commodities, Commodity),
+                              ("corridors", corridors, Corridor)):
+        for name, body in doc[kind].items():
+            if not isinstance(body, dict):
+                raise InputError(f"[{kind}.{name}] must be a table", file=toml_path)
+            try:
+                target[name] = cls(name=name, **body)
+            except ValidationError as exc:
+                raise _pydantic_error(exc, toml_path, f"{kind}.{name}") from None
+    try:
+        focus = Focus(**doc["focus"]) if isinstance(doc["focus"], dict) else None
+    except ValidationError as exc:
+        raise _pydantic_error(exc, toml_path, "focus") from None
+    if focus is None:
+        raise InputError("[focus] must be a table", file=toml_path)
+    tables = {name: _read_table(folder, name) for name in TABLES}
+    politics = None
+    if (folder / "politics.toml").is_file():
+        politics = load_politics(folder / "politics.toml")
+        if (folder / "politics_sources.csv").is_file():
+            extra = _read_table(folder, "politics_sources.csv", kind="sources.csv")
+            merged = pd.concat([tables["sources.csv"], extra], ignore_index=True)
+            tables["sources.csv"] = merged.drop_duplicates(subset=["id", "title", "url"]).reset_index(drop=True)
+        for name, c in politics.sd.spec.constants.items():
+            if name in parameters:
+                continue  # shared with the network (e.g. demand growth): model.toml's entry governs
+            lo = c.value if c.min is None else c.min
+            hi = c.value if c.max is None else c.max
+            try:
+                parameters[name] = Parameter(name=name, value=c.value, min=lo, max=hi, unit=c.unit,
+                                             source=c.source, description=c.doc, kind=c.kind)
+            except ValidationError as exc:
+                raise _pydantic_error(exc, folder / "politics.toml", f"constants.{name}") from None
+    calibration = {}
+    if (folder / "calibration.toml").is_file():
+        calibration = _read_toml(folder / "calibration.toml")
+    scenario = Scenario(name=str(doc["model"].get("name", folder.name)), path=folder,
+                        model=doc["model"], parameters=parameters, commodities=commodities,
+                        corridors=corridors, tables=tables, focus=focus, calibration=calibration,
+                        politics=politics)
+    validate(scenario)
+    free = scenario.model.get("calibration", {}).get("free", [])
+    for name in free:
+        if name not in parameters:
+            close = difflib.get_close_matches(name, list(parameters), n=3)
+            raise InputError(f"[model] calibration.free names an unknown parameter '{name}'", file=toml_path,
+                             hint=("did you mean " + ", ".join(close) + "?") if close else "see 'multivector params'")
+    return scenario
+
+
+def _check_model_section(model: dict, path: Path) -> None:
+    """The [model] table's own fields: types a later step would otherwise trip over."""
+    year = model.get("base_year", 2024)
+    if not isinstance(year, int) or isinstance(year, bool):
+        raise InputError(f"[model] base_year must be a whole year, not {year!r}", file=path, hint="e.g. base_year = 2024")
+    for key in ("overland_corridors",):
+        if not isinstance(model.get(key, []), list):
+            raise InputError(f"[model] {key} must be a list of corridor names", file=path)
+    cal = model.get("calibration", {})
+    if not isinstance(cal, dict) or not isinstance(cal.get("free", []), list):
+        raise InputError("[model] calibration.free must be a list of parameter names", file=path)
+
+
+# ------------------------------------------------------------------------------------------------
+# validation
+
+def _file(s: Scenario, name: str):
+    return (s.path / name) if s.path else name
+
+
+def validate(s: Scenario) -> None:
+    """Check cross-references between the tables; raise InputError on the first problem."""
+    nodes = s.nodes
+    node_ids = set(nodes["id"])
+    f = _file(s, "nodes.csv")
+    for table, frame in (("nodes.csv", nodes), ("links.csv", s.links), ("sources.csv", s.sources)):
+        empty = frame.index[frame["id"] == ""]
+        if len(empty):
+            raise InputError("id is empty", file=_file(s, table), row=int(empty[0]) + 2, column="id",
+                             hint="every row needs its own id")
+    f = _file(s, "sources.csv")
+    for i, kind in enumerate(s.sources["kind"]):
+        if kind not in ("figure", "assumption"):
+            raise InputError(f"kind must be 'figure' or 'assumption', not '{kind}'", file=f, row=i + 2,
+                             column="kind")
+    f = _file(s, "nodes.csv")
+    dup = nodes["id"][nodes["id"].duplicated()]
+    if len(dup):
+        raise InputError(f"duplicate node id '{dup.iloc[0]}'", file=f, row=int(dup.index[0]) + 2,
+                         column="id")
+    for i, kind in enumerate(nodes["kind"]):
+        if kind not in NODE_KINDS:
+            raise InputError(f"unknown node kind '{kind}'", file=f, row=i + 2, column="kind",
+                             hint="one of " + ", ".join(NODE_KINDS))
+
+    links = s.links
+    f = _file(s, "links.csv")
+    dup = links["id"][links["id"].duplicated()]
+    if len(dup):
+        raise InputError(f"duplicate link id '{dup.iloc[0]}'", file=f, row=int(dup.index[0]) + 2,
+                         column="id", hint="every link needs its own id")
+    for i, row in links.iterrows():
+        r = i + 2
+        for col in ("from", "to"):
+            if row[col] not in node_ids:
+                close = difflib.get_close_matches(row[col], list(node_ids), n=3)
+                raise InputError(f"unknown node '{row[col]}'", file=f, row=r, column=col,
+                                 hint=("did you mean " + ", ".join(close) + "?") if close
+                                 else "add it to nodes.csv")
+        if row["from"] == row["to"]:
+            raise InputError("a link must join two different nodes", file=f, row=r, column="to")
+        if row["mode"] not in MODES:
+            raise InputError(f"unknown mode '{row['mode']}'", file=f, row=r, column="mode",
+                             hint="one of " + ", ".join(MODES))
+        if row["mode"] == "rail" and row["gauge_mm"] not in (1435.0, 1520.0):
+            raise InputError("a rail link needs gauge_mm 1435 or 1520", file=f, row=r,
+                             column="gauge_mm")
+        if row["length_km"] <= 0:
+            raise InputError("length_km must be > 0", file=f, row=r, column="length_km")
+        for c in filter(None, row["commodities"].split(";")):
+            if c not in s.commodities:
+                raise InputError(f"unknown commodity '{c}'", file=f, row=r, column="commodities",
+                                 hint="defined in model.toml: " + ", ".join(s.commodities))
+        if not row["commodities"]:
+            raise InputError("no commodity may use this link", file=f, row=r, column="commodities",
+                             hint="list them separated by ';', e.g. container;bulk")
+        if row["mode"] in QUEUE_MODES and math.isnan(row["capacity_mt"]):
+            raise InputError(f"a {row['mode']} link needs a capacity", file=f, row=r, column="capacity_mt",
+                             hint="ferries and tankers are capacity-bound: give Mt per year")
+        _check_risk(s, row["risk_class"], f, r)
+        _check_sources(s, row, f, r, ["length_km", "capacity_mt", "extra_time_h", "extra_cost_usd"])
+
+    f = _file(s, "transfers.csv")
+    seen = set()
+    for i, row in s.transfers.iterrows():
+        r = i + 2
+        if row["node"] not in node_ids:
+            raise InputError(f"unknown node '{row['node']}'", file=f, row=r, column="node")
+        pair = row["between"].split("|")
+        if len(pair) != 2 or any(p not in LAYERS for p in pair) or pair[0] == pair[1]:
+            raise InputError(f"'{row['between']}' is not two different layers joined by '|'",
+                             file=f, row=r, column="between", hint="layers: " + ", ".join(LAYERS))
+        key = (row["node"], frozenset(pair))
+        if key in seen:
+            raise InputError(f"duplicate transfer {row['between']} at {row['node']}", file=f, row=r,
+                             column="between")
+        seen.add(key)
+        _check_risk(s, row["risk_class"], f, r)
+        _check_sources(s, row, f, r, ["capacity_mt", "time_h", "cost_usd"])
+
+    f = _file(s, "demand.csv")
+    for i, row in s.demand.iterrows():
+        r = i + 2
+        for col in ("origin", "destination"):
+            if row[col] not in node_ids:
+                raise InputError(f"unknown node '{row[col]}'", file=f, row=r, column=col)
+        if row["commodity"] not in s.commodities:
+            raise InputError(f"unknown commodity '{row['commodity']}'", file=f, row=r,
+                             column="commodity", hint="defined in model.toml: " + ", ".join(s.commodities))
+        if row["origin"] == row["destination"]:
+            raise InputError("origin equals destination", file=f, row=r, column="destination")
+        _check_source_id(s, row["source"], f, r, "source")
+    if s.demand.duplicated(["origin", "destination", "commodity", "year"]).any():
+        i = int(s.demand.index[s.demand.duplicated(["origin", "destination", "commodity", "year"])][0])
+        raise InputError("duplicate OD pair for the same commodity and year", file=f, row=i + 2)
+
+    f = _file(s, "timeline.csv")
+    for i, row in s.timeline.iterrows():
+        if row["parameter"] not in s.parameters:
+            close = difflib.get_close_matches(row["parameter"], list(s.parameters), n=3)
+            raise InputError(f"unknown parameter '{row['parameter']}'", file=f, row=i + 2,
+                             column="parameter",
+                             hint=("did you mean " + ", ".join(close) + "?") if close else None)
+        _check_source_id(s, row["source"], f, i + 2, "source")
+
+    f = _file(s, "targets.csv")
+    for i, row in s.targets.iterrows():
+        _check_source_id(s, row["source"], f, i + 2, "source")
+        if int(row["year"]) > 2024:
+            raise InputError("calibration targets must be observations up to 2024", file=f,
+                             row=i + 2, column="year")
+        _check_metric(s, row["metric"], f, i + 2)
+
+    f = _file(s, "nodes.csv")
+    for i, row in nodes.iterrows():
+        if not (-90 <= row["lat"] <= 90):
+            raise InputError(f"latitude {row['lat']} out of range", file=f, row=i + 2, column="lat")
+        if not (-180 <= row["lon"] <= 180):
+            raise InputError(f"longitude {row['lon']} out of range", file=f, row=i + 2, column="lon")
+        _check_source_id(s, row["source"], f, i + 2, "source")
+
+    toml = _file(s, "model.toml")
+    if s.politics is not None:
+        for name, c in s.politics.sd.spec.constants.items():
+            _check_source_id(s, c.source, _file(s, "politics.toml"), None, f"constants.{name}.source")
+    for p in s.parameters.values():
+        _check_source_id(s, p.source, toml, None, f"parameters.{p.name}.source")
+    for c in s.commodities.values():
+        for entry in filter(None, c.sources.split(";")):
+            _check_source_id(s, entry.split("=", 1)[-1], toml, None, f"commodities.{c.name}.sources")
+    for c in s.corridors.values():
+        for n in c.via_nodes + c.variants:
+            if n not in node_ids:
+                raise InputError(f"[corridors.{c.name}] unknown node '{n}'", file=toml)
+    for name in s.overland_corridors:
+        if name not in s.corridors:
+            raise InputError(f"[model] overland_corridors names unknown corridor '{name}'", file=toml)
+    # every number the engine reads is a parameter of the dataset, with its source: no silent defaults
+    for name in required_parameters(s):
+        if name not in s.parameters:
+            raise InputError(f"model.toml has no parameter '{name}'", file=toml,
+                             hint=f"add [parameters.{name}] with value, min, max, unit and source")
+    _check_focus(s, toml)
+
+
+def capacity_groups(s: Scenario) -> list[str]:
+    """The capacity groups links.csv and transfers.csv name (each scaled by ``capacity_factor_<group>``)."""
+    groups = set()
+    for table in (s.links, s.transfers):
+        if "capacity_group" in table.columns:
+            groups |= set(filter(None, table["capacity_group"]))
+    return sorted(groups)
+
+
+def required_parameters(s: Scenario) -> list[str]:
+    """Every parameter the engine reads for this dataset: declared in model.toml, or the load fails."""
+    links = s.links
+    layers = sorted({link_layer(m, g) for m, g in zip(links["mode"], links["gauge_mm"])})
+    capacitated = sorted({link_layer(m, g) for m, g, c in zip(links["mode"], links["gauge_mm"], links["capacity_mt"])
+                          if not math.isnan(c)})
+    needed = ["vdf_alpha", "vdf_beta", "queue_scale_h", "queue_max_ratio", "focus_tariff_factor"]
+    needed += [f"{k}_{c}" for c in s.commodities for k in ("logit_scale", "vot")]
+    needed += [f"{k}_{layer}" for layer in layers for k in ("speed", "tariff")]
+    needed += [f"capacity_factor_{layer}" for layer in capacitated]
+    needed += [f"capacity_factor_{g}" for g in capacity_groups(s)]
+    needed += [f"demand_growth_{c}" for c in sorted(set(s.demand["commodity"]))]
+    if len(s.transfers):
+        needed += ["transfer_time_factor"]
+        if s.transfers["capacity_mt"].notna().any():
+            needed += ["capacity_factor_transfer"]
+    return needed
+
+
+def _check_focus(s: Scenario, toml) -> None:
+    """[focus]: a country that appears in nodes.csv, known featured parameters and table corridors."""
+    focus = s.focus
+    codes = {c for text in s.nodes["country"] for c in text.split("/")}
+    if focus.country not in codes:
+        raise InputError(f"[focus] country '{focus.country}' is not a country in nodes.csv", file=toml,
+                         hint="use the code of nodes.csv's country column, e.g. " + ", ".join(sorted(codes)[:5]))
+    for name in focus.featured_parameters:
+        if name not in s.parameters:
+            close = difflib.get_close_matches(name, list(s.parameters), n=3)
+            raise InputError(f"[focus] featured_parameters names an unknown parameter '{name}'", file=toml,
+                             hint=("did you mean " + ", ".join(close) + "?") if close else "see 'multivector params'")
+    for column in focus.table:
+        parts = column.value.split(".")
+        if parts[0] == "corridors" and (len(parts) != 3 or parts[1] not in s.corridors):
+            raise InputError(f"[focus] table column '{column.label}': '{column.value}' is not corridors.NAME.KEY "
+                             "with a known corridor", file=toml, hint="corridors: " + ", ".join(s.corridors))
+
+
+def _check_risk(s: Scenario, risk: str, f, r: int) -> None:
+    if risk and f"risk_{risk}" not in s.parameters:
+        raise InputError(f"risk class '{risk}' has no parameter 'risk_{risk}' in model.toml",
+                         file=f, row=r, column="risk_class")
+
+
+def _check_source_id(s: Scenario, sid: str, f, r, column: str) -> None:
+    ids = set(s.sources["id"])
+    if not sid:
+        raise InputError("no source given", file=f, row=r, column=column,
+                         hint="name a figure id or an assumption id (A-...) from sources.csv")
+    if sid.startswith("assumption:"):
+        return
+    if sid not in ids:
+        close = difflib.get_close_matches(sid, list(ids), n=3)
+        raise InputError(f"source '{sid}' is not in sources.csv", file=f, row=r, column=column,
+                         hint=("did you mean " + ", ".join(close) + "?") if close else
+                         "add a row to sources.csv")
+
+
+def _check_sources(s: Scenario, row, f, r: int, fields: list[str]) -> None:
+    """Every non-empty numeric field of a row must be covered by a `field=ID` or `*=ID` entry."""
+    covered = {}
+    for entry in filter(None, row["sources"].split(";")):
+        if "=" not in entry:
+            raise InputError(f"'{entry}' is not field=ID", file=f, row=r, column="sources",
+                             hint="e.g. length_km=NF-60;capacity_mt=BOR-02 or *=A-ESTIMATE")
+        key, sid = (x.strip() for x in entry.split("=", 1))
+        _check_source_id(s, sid, f, r, "sources")
+        covered[key] = sid
+    for name in fields:
+        value = row[name]
+        if isinstance(value, float) and not math.isnan(value) and name not in covered \
+                and "*" not in covered:
+            raise InputError(f"{name} = {value:g} has no source", file=f, row=r, column="sources",
+                             hint=f"add {name}=ID (a figure or an A- assumption in sources.csv)")
+
+
+METRIC_UNITS = {"corridor": ("teu", "tonnes"), "link": ("mt", "teu"), "transfer": ("mt", "teu")}
+
+
+def _check_metric(s: Scenario, metric: str, f, row: int) -> None:
+    """A target's metric is KIND:ID:UNIT — corridor:NAME:teu|tonnes, link:ID:mt|teu or
+    transfer:NODE:mt|teu (what ``calibrate.metric_values`` can compute)."""
+    parts = metric.split(":")
+    example = "e.g. corridor:NAME:tonnes, link:LINK_ID:mt, transfer:NODE_ID:teu"
+    if len(parts) != 3 or parts[0] not in METRIC_UNITS:
+        raise InputError(f"metric '{metric}' is not KIND:ID:UNIT", file=f, row=row, column="metric", hint=example)
+    kind, ident, unit = parts
+    if unit not in METRIC_UNITS[kind]:
+        raise InputError(f"metric '{metric}': a {kind} is measured in " + " or ".join(METRIC_UNITS[kind]),
+                         file=f, row=row, column="metric")
+    known = {"corridor": set(s.corridors), "link": set(s.links["id"]), "transfer": set(s.nodes["id"])}[kind]
+    if ident not in known:
+        close = difflib.get_close_matches(ident, sorted(known), n=3)
+        raise InputError(f"metric '{metric}' names an unknown {kind} '{ident}'", file=f, row=row, column="metric",
+                         hint=("did you mean " + ", ".join(close) + "?") if close else example)
+
+
+def check_sources_table(s: Scenario) -> list[str]:
+    """Problems with sources.csv itself: figures without URL/title, assumptions without rationale."""
+    problems = []
+    f = _file(s, "sources.csv")
+    dup = s.sources["id"][s.sources["id"].duplicated()]
+    if len(dup):
+        problems.append(f"{f}: duplicate source id '{dup.iloc[0]}'")
+    for i, row in s.sources.iterrows():
+        where = f"{f}: row {i + 2} ({row['id']})"
+        if row["kind"] == "figure":
+            if not row["title"] or not row["url"]:
+                problems.append(f"{where}: a figure needs a title and a URL")
+        elif row["kind"] == "assumption":
+            if not row["title"] or not row["note"]:
+                problems.append(f"{where}: an assumption needs a statement (title) and a rationale (note)")
+        else:
+            problems.append(f"{where}: kind must be 'figure' or 'assumption', not '{row['kind']}'")
+    return problems

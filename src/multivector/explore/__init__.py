@@ -1,0 +1,1 @@
+"""Exploration over ensembles: designs, executors, the DuckDB store and the analyses that read it."""

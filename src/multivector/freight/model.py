@@ -1,0 +1,257 @@
+"""The physical register compiled for simulation: per-year costs, the logit equilibrium, labelled results.
+
+:class:`FreightModel` holds a scenario's static arrays (route sets, incidence, demand vectors) and
+solves one year for a whole batch of runs; :func:`results_dataset` stacks years into the labelled
+``xarray.Dataset`` that every view reads. The year loop itself lives in :mod:`multivector.model`.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import xarray as xr
+from scipy import sparse
+
+from multivector import __version__
+from multivector.dataset import Scenario, Values
+from multivector.errors import ConvergenceWarning, InputError
+from multivector.freight.network import Network, focus_country_nodes
+from multivector.freight.sue import solve_logit_sue
+from multivector.freight.vdf import bpr_delay, queue_delay
+
+
+def _per_layer(p: Values, prefix: str, names, default: float, n: int) -> np.ndarray:
+    """``[len(names), N]`` of parameter ``prefix+name``; ``default`` only for the layers that have no such
+    quantity (transfers and zone connectors have no speed or tariff)."""
+    return np.stack([p[f"{prefix}{x}"] if f"{prefix}{x}" in p else np.full(n, default) for x in names]) \
+        if names else np.zeros((0, n))
+
+
+class _Costs:
+    """Per-year cost arrays of the network for a batch of runs."""
+
+    def __init__(self, net: Network, p: Values, n: int):
+        layers = sorted(set(net.edge_layer))
+        li = np.searchsorted(layers, net.edge_layer)
+        free_layers = np.isin(np.array(layers), ["transfer", "connector"])
+        speed = _per_layer(p, "speed_", layers, np.inf, n)
+        speed[free_layers] = np.inf
+        tariff = _per_layer(p, "tariff_", layers, 0.0, n)
+        tariff[free_layers] = 0.0
+        risks = sorted(set(net.edge_risk) - {""})
+        ri = np.array([risks.index(r) + 1 if r else 0 for r in net.edge_risk])
+        risk = np.vstack([np.zeros((1, n))] + [p[f"risk_{r}"][None, :] for r in risks])
+        length = net.edge_length[:, None]
+        is_transfer = (net.edge_layer == "transfer")[:, None]
+        dwell = np.where(is_transfer, p["transfer_time_factor"], 1.0) if is_transfer.any() else 1.0
+        tariff_factor = np.where(net.edge_focus[:, None], p["focus_tariff_factor"], 1.0)
+        self.edge_time = length / speed[li] + net.edge_extra_time[:, None] * dwell      # [E, N]
+        self.edge_tariff = length * tariff[li] * tariff_factor                           # [E, N]
+        self.edge_money = self.edge_tariff + net.edge_extra_cost[:, None] + risk[ri]     # [E, N]
+        # resources
+        # each resource's capacity factor: its layer's (or transfers') times its group's
+        # (a resource without a capacity is not binding: it takes the neutral last row, 1)
+        ones = np.ones(n)
+        capacitated = ~np.isnan(net.resource_capacity)
+        keys = ["capacity_factor_transfer" if k == "transfer" else f"capacity_factor_{l}"
+                for k, l in zip(net.resource_kind, net.resource_layer)]
+        names = sorted({k for k, c in zip(keys, capacitated) if c} |
+                       {f"capacity_factor_{g}" for g, c in zip(net.resource_group, capacitated) if g and c})
+        factors = np.stack([p[k] for k in names] + [ones])                      # [F + 1, N]
+        index = {k: i for i, k in enumerate(names)}
+        layer_i = np.array([index[k] if c else len(names) for k, c in zip(keys, capacitated)], dtype=int)
+        group_i = np.array([index[f"capacity_factor_{g}"] if g and c else len(names)
+                            for g, c in zip(net.resource_group, capacitated)], dtype=int)
+        cap_factor = factors[layer_i] * factors[group_i] if net.n_resources else np.zeros((0, n))
+        # a facility scaled to zero capacity is closed: a tiny capacity keeps its delay huge but finite
+        self.capacity = np.maximum(net.resource_capacity[:, None] * cap_factor, 1e-6)  # [R, N] (NaN kept)
+        edge_of_res = np.full(net.n_resources, -1)
+        has = net.edge_resource >= 0
+        edge_of_res[net.edge_resource[has]] = np.flatnonzero(has)
+        self.resource_free_time = self.edge_time[edge_of_res]                       # [R, N]
+        self.alpha, self.beta = p["vdf_alpha"], p["vdf_beta"]       # required at load (scenario.validate)
+        self.queue_scale, self.rho_max = p["queue_scale_h"], p["queue_max_ratio"]
+        self.bpr_rows = np.flatnonzero(capacitated & ~net.resource_queue)
+        self.queue_rows = np.flatnonzero(capacitated & net.resource_queue)
+
+    def delay(self, load, cols=None):
+        """Congestion delay [R, n] of runs ``cols``: BPR on capacitated line-haul links, queueing at
+        ferries and transfers."""
+        cols = slice(None) if cols is None else cols
+        out = np.zeros_like(load)
+        b, q = self.bpr_rows, self.queue_rows
+        if len(b):
+            out[b] = bpr_delay(load[b], self.capacity[b][:, cols], self.resource_free_time[b][:, cols],
+                               self.alpha[cols], self.beta[cols])
+        if len(q):
+            out[q] = queue_delay(load[q], self.capacity[q][:, cols], self.queue_scale[cols], self.rho_max[cols])
+        return out
+
+
+class FreightModel:
+    """The physical register compiled for simulation: static arrays, and one year solved at a time.
+
+    ``solve_year`` takes that year's ``[N, P]`` parameter table and returns that year's results as
+    plain arrays; :func:`simulate` and the coupled model both loop over years with it.
+    """
+
+    def __init__(self, scenario: Scenario, net: Network):
+        self.scenario = scenario
+        self.net = net
+        self.commodities = net.commodities
+        comm_index = {c: i for i, c in enumerate(self.commodities)}
+        self.od_group = np.array([comm_index[c] for c in net.od_commodity], dtype=int)
+        self.route_comm = self.od_group[net.route_od]
+        tpu = np.array([scenario.commodities[c].tonnes_per_unit for c in self.commodities])
+        self.cpu = np.array([scenario.commodities[c].cost_units_per_unit for c in self.commodities])
+        self.load_per_unit = tpu[self.route_comm] / 1e6
+        self.incidence = net.route_resources().T.tocsr()                    # [R, K]
+        self.corridor_names = net.corridors + ["other"]
+        self.corr_matrix = sparse.csr_matrix(
+            (np.ones(net.n_routes), (net.route_corridor, np.arange(net.n_routes))),
+            shape=(len(self.corridor_names), net.n_routes))
+        focus = focus_country_nodes(scenario)
+        self.od_transit = np.array([o not in focus and d not in focus
+                                    for o, d in zip(net.od_origin, net.od_destination)])
+        self.focus_edges = sparse.diags(net.edge_focus.astype(float))
+        overland = [net.corridors.index(c) for c in scenario.overland_corridors if c in net.corridors]
+        teu = [comm_index[c] for c, m in scenario.commodities.items() if m.unit.upper() == "TEU"]
+        self.overland_teu = np.isin(net.route_corridor, overland) & np.isin(self.route_comm, teu)
+        # demand by commodity and given year, as [D] vectors
+        od_index = {k: i for i, k in enumerate(zip(net.od_origin, net.od_destination, net.od_commodity))}
+        d = scenario.demand
+        self.demand_years = sorted(set(d["year"].astype(int)))
+        self._demand = {}
+        for commodity, group in d.groupby("commodity"):
+            vectors = {}
+            for y, rows in group.groupby(group["year"].astype(int)):
+                v = np.zeros(len(net.od_origin))
+                np.add.at(v, [od_index[(o, t, commodity)] for o, t in zip(rows["origin"], rows["destination"])],
+                          rows["volume"].to_numpy())
+                vectors[int(y)] = v
+            self._demand[commodity] = vectors
+
+    def demand(self, year: int, p: Values, n: int) -> np.ndarray:
+        """``[D, N]`` demand: the latest year given at or before ``year``, grown by
+        ``demand_growth_<commodity>`` per year after it."""
+        if year < self.demand_years[0]:
+            raise InputError(f"no demand for {year}: demand.csv starts in {self.demand_years[0]}",
+                             hint=f"choose years from {self.demand_years[0]}")
+        out = np.zeros((len(self.net.od_origin), n))
+        for commodity, vectors in self._demand.items():
+            given = sorted(vectors)
+            ref = max((y for y in given if y <= year), default=given[0])
+            growth = p[f"demand_growth_{commodity}"]
+            out += vectors[ref][:, None] * ((1.0 + growth) ** (year - ref))[None, :]
+        return out
+
+    def solve_year(self, yt: Values, year: int, tol=1e-4, max_iter=1000, start=None) -> dict:
+        """Solve one year for every run; ``yt`` holds that year's parameter values ([N] arrays);
+        ``start`` warm-starts from earlier route flows ([K, N])."""
+        net, route_comm, route_edges = self.net, self.route_comm, self.net.route_edges
+        n = len(next(iter(yt.values())))
+        costs = _Costs(net, yt, n)
+        demand = self.demand(year, yt, n)
+        vot = np.stack([yt[f"vot_{c}"] for c in self.commodities])[route_comm]                 # [K, N]
+        theta = np.stack([yt[f"logit_scale_{c}"] for c in self.commodities])[route_comm]
+        route_time = route_edges @ costs.edge_time                                             # [K, N]
+        route_money = route_edges @ costs.edge_money
+        base = route_money + vot * route_time
+        opens = net.edge_opens > year
+        available = np.asarray(route_edges[:, opens].sum(axis=1)).ravel() == 0
+        _check_available(net, available, demand, year)
+        res = solve_logit_sue(self.incidence, self.load_per_unit, base, vot, theta,
+                              np.broadcast_to(available[:, None], base.shape), net.route_od, demand,
+                              costs.delay, tol=tol, max_iter=max_iter, od_group=self.od_group,
+                              start=start)
+        if not res.converged.all():
+            warnings.warn(f"{year}: logit equilibrium did not reach gap {tol:g} in {max_iter} "
+                          f"iterations for {int((~res.converged).sum())} of {n} runs "
+                          f"(worst gap {res.gap.max():.2e})", ConvergenceWarning, stacklevel=3)
+        h = res.flow                                                                           # [K, N]
+        cm = self.corr_matrix
+        t_route = route_time + self.incidence.T @ res.delay
+        w = h * self.cpu[route_comm][:, None]          # weights in cost units for means
+        wsum = cm @ w
+        with np.errstate(invalid="ignore", divide="ignore"):
+            time_h = np.where(wsum > 0, (cm @ (w * t_route)) / wsum, np.nan)
+            cost_usd = np.where(wsum > 0, (cm @ (w * route_money)) / wsum, np.nan)
+            utilisation = res.load / costs.capacity
+            total = h[self.overland_teu].sum(axis=0)
+            focus_share = np.where(total > 0, h[self.overland_teu & net.route_via_focus].sum(axis=0) / total,
+                                   np.nan)
+        focus_tariff = route_edges @ (self.focus_edges @ costs.edge_tariff)                    # [K, N]
+        paying = (w * focus_tariff)[self.od_transit[net.route_od]]
+        out = {
+            "volume": np.stack([cm @ (h * (route_comm == ci)[:, None])
+                                for ci in range(len(self.commodities))]),                      # [C, nc, N]
+            "time_h": time_h, "cost_usd": cost_usd, "flow_mt": res.load, "delay_h": res.delay,
+            "utilisation": utilisation, "gap": res.gap, "converged": res.converged,
+            "focus_share": focus_share, "revenue": paying.sum(axis=0) / 1e9, "iterations": res.iterations,
+            "focus_transit_teu": h[self.overland_teu & net.route_via_focus].sum(axis=0), "flow": h,
+        }
+        return out
+
+
+def _check_available(net: Network, available, demand, year):
+    has_route = np.zeros(len(net.od_origin), dtype=bool)
+    np.logical_or.at(has_route, net.route_od, available)
+    missing = np.flatnonzero(~has_route & (demand.max(axis=1) > 0))
+    if len(missing):
+        d = missing[0]
+        raise InputError(f"in {year} no open route carries {net.od_commodity[d]} from {net.od_origin[d]} "
+                         f"to {net.od_destination[d]}", hint="check the 'opens' years in links.csv")
+
+
+def results_dataset(scenario, model: FreightModel, table, years, per_year: list[dict], seed,
+                    keep_routes=False) -> xr.Dataset:
+    """Stack per-year result arrays into the labelled Dataset."""
+    net = model.net
+    n = len(table)
+    stack = lambda key: np.stack([y[key] for y in per_year])
+    by_run = lambda key: np.moveaxis(stack(key), -1, 0)                 # runs first
+    res_dims = ("run", "year", "resource")
+    ds = xr.Dataset(
+        {
+            "flow_mt": (res_dims, by_run("flow_mt")),
+            "delay_h": (res_dims, by_run("delay_h")),
+            "utilisation": (res_dims, by_run("utilisation")),
+            "volume": (("run", "year", "commodity", "corridor"), by_run("volume")),
+            "transit_time_h": (("run", "year", "corridor"), by_run("time_h")),
+            "cost_usd": (("run", "year", "corridor"), by_run("cost_usd")),
+            "gap": (("run", "year"), by_run("gap")),
+            "converged": (("run", "year"), by_run("converged")),
+            "focus_overland_share": (("run", "year"), by_run("focus_share")),
+            "focus_transit_revenue": (("run", "year"), by_run("revenue")),
+            "iterations": (("year",), np.array([y["iterations"] for y in per_year])),
+            "parameter_value": (("run", "parameter"), table.to_numpy()),
+        },
+        coords={
+            "run": np.arange(n), "year": np.array(years), "resource": net.resource_id,
+            "resource_label": ("resource", net.resource_label),
+            "resource_kind": ("resource", net.resource_kind),
+            "resource_layer": ("resource", net.resource_layer),
+            "resource_link": ("resource", net.resource_link),
+            "capacity_mt": ("resource", net.resource_capacity),
+            "corridor": model.corridor_names, "commodity": net.commodities,
+            "parameter": list(table.columns),
+        },
+        attrs={"scenario": scenario.name, "scenario_hash": scenario.fingerprint(),
+               "code_version": __version__, "seed": seed, "focus_country": scenario.focus.country},
+    )
+    tonnes = np.array([scenario.commodities[c].tonnes_per_unit for c in net.commodities])
+    is_teu = np.array([scenario.commodities[c].unit.upper() == "TEU" for c in net.commodities])
+    ds["tonnes"] = (ds["volume"] * xr.DataArray(tonnes, dims="commodity")).sum("commodity")
+    ds["teu"] = (ds["volume"] * xr.DataArray(is_teu.astype(float), dims="commodity")).sum("commodity")
+    total_teu = ds["teu"].sum("corridor")
+    ds["share"] = (ds["teu"] / total_teu.where(total_teu > 0)).fillna(0.0)
+    for name, unit in (("tonnes", "t"), ("teu", "TEU"), ("flow_mt", "Mt/yr"), ("delay_h", "h"),
+                       ("transit_time_h", "h"), ("cost_usd", "USD per cost unit"),
+                       ("focus_transit_revenue", "USD bn/yr")):
+        ds[name].attrs["units"] = unit
+    if keep_routes:
+        ds["route_flow"] = (("run", "year", "route"), by_run("flow"))
+        ds = ds.assign_coords(route_corridor=("route", [model.corridor_names[i] for i in net.route_corridor]),
+                              route_path=("route", [" > ".join(p) for p in net.route_nodes]))
+    return ds

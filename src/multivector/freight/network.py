@@ -1,0 +1,310 @@
+"""Compile a scenario's network into arrays: a layered graph, capacity resources and route sets.
+
+Each place (node) is split into one vertex per *layer* that meets there (rail 1435, rail 1520, water,
+sea, ...). A link becomes one directed edge per direction inside its layer; a transfer (gauge break,
+port call) becomes a pair of edges between two layers of a node. Origins and destinations get their
+own zone vertices, so no route passes *through* a zone.
+
+Congestion lives on **resources**: each direction of a capacitated link, and each transfer facility
+(both directions share it). Route choice works on a fixed **route set** per OD and commodity: for
+every corridor, the k cheapest loopless free-flow routes that pass one of its nodes and none of an
+earlier corridor's — so each OD sees every corridor that geography allows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+from scipy import sparse
+
+from multivector.errors import InputError
+from multivector.dataset import Scenario
+from multivector.dataset.scenario import QUEUE_MODES, link_layer
+
+
+@dataclass
+class Network:
+    """Arrays describing the layered graph, its resources and the route set (no parameters)."""
+
+    # edges (directed)
+    edge_layer: np.ndarray        # [E] layer name
+    edge_length: np.ndarray       # [E] km (0 for transfers/connectors)
+    edge_extra_time: np.ndarray   # [E] h
+    edge_extra_cost: np.ndarray   # [E] USD per cost unit
+    edge_risk: np.ndarray         # [E] risk class ('' for none)
+    edge_resource: np.ndarray     # [E] resource index or -1
+    edge_opens: np.ndarray        # [E] first year available
+    edge_focus: np.ndarray        # [E] bool: a line-haul edge inside the focus country (tariff policy, revenue)
+    # resources (capacity-bound facilities and link directions)
+    resource_id: list[str]        # [R] e.g. 'L-01:fwd', 'T:PORT:rail_1520|water'
+    resource_label: list[str]     # [R] readable name
+    resource_kind: np.ndarray     # [R] 'link' or 'transfer'
+    resource_layer: np.ndarray    # [R] layer (or 'transfer')
+    resource_capacity: np.ndarray  # [R] Mt/yr, nan = not binding
+    resource_queue: np.ndarray    # [R] bool: queueing delay (ferries, transfers) instead of BPR
+    resource_link: list[str]      # [R] link id or transfer node
+    resource_group: list[str]     # [R] capacity group ('' for none): scaled by capacity_factor_<group>
+    # routes
+    route_edges: sparse.csr_matrix  # [K, E] 0/1
+    route_od: np.ndarray          # [K] OD index
+    route_corridor: np.ndarray    # [K] corridor index (len(corridors) = unlabelled)
+    route_via_focus: np.ndarray   # [K] bool: passes a node of the focus country
+    route_nodes: list[list[str]]  # [K] place ids along the route
+    od_origin: np.ndarray         # [D] node ids
+    od_destination: np.ndarray    # [D]
+    od_commodity: np.ndarray      # [D] commodity names
+    corridors: list[str]
+    commodities: list[str]
+
+    @property
+    def n_routes(self) -> int:
+        return len(self.route_od)
+
+    @property
+    def n_resources(self) -> int:
+        return len(self.resource_id)
+
+    def route_resources(self) -> sparse.csr_matrix:
+        """[K, R] incidence of routes on resources (a route can pass a resource once)."""
+        e = self.edge_resource
+        cols = np.flatnonzero(e >= 0)
+        m = sparse.csr_matrix((np.ones(len(cols)), (cols, e[cols])), shape=(len(e), self.n_resources))
+        out = (self.route_edges @ m).tocsr()
+        out.data[:] = np.minimum(out.data, 1.0)
+        return out
+
+
+def focus_country_nodes(s: Scenario) -> set[str]:
+    """Nodes in the dataset's focus country (a border node lists both sides, e.g. ``AA/BB``)."""
+    code = s.focus.country
+    return {n for n, c in zip(s.nodes["id"], s.nodes["country"]) if code in c.split("/")}
+
+
+def _num(x, default=0.0) -> float:
+    return default if (x is None or (isinstance(x, float) and math.isnan(x))) else float(x)
+
+
+def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
+    """Build the layered graph and the route set of a scenario."""
+    links, transfers = s.links, s.transfers
+    focus_nodes = focus_country_nodes(s)
+
+    edges = []        # dicts
+    resources = []    # dicts
+    layers_at: dict[str, set[str]] = {}
+
+    for _, row in links.iterrows():
+        layer = link_layer(row["mode"], row["gauge_mm"])
+        comm = set(filter(None, row["commodities"].split(";")))
+        oneway = bool(_num(row.get("oneway", 0.0)))
+        opens = _num(row.get("opens", math.nan), default=-math.inf)
+        directions = [("fwd", row["from"], row["to"])]
+        if not oneway:
+            directions.append(("rev", row["to"], row["from"]))
+        for tag, a, b in directions:
+            layers_at.setdefault(a, set()).add(layer)
+            layers_at.setdefault(b, set()).add(layer)
+            r = len(resources)
+            resources.append(dict(id=f"{row['id']}:{tag}", label=f"{row['id']} {a}→{b}", kind="link",
+                                  layer=layer, capacity=_num(row["capacity_mt"], math.nan),
+                                  queue=row["mode"] in QUEUE_MODES, link=row["id"],
+                                  group=str(row.get("capacity_group", "") or "")))
+            edges.append(dict(u=(a, layer), v=(b, layer), layer=layer, length=row["length_km"],
+                              time=_num(row["extra_time_h"]), cost=_num(row["extra_cost_usd"]),
+                              risk=row["risk_class"], resource=r, opens=opens, comm=comm,
+                              focus=a in focus_nodes and b in focus_nodes))
+
+    for i, row in transfers.iterrows():
+        a, b = row["between"].split("|")
+        node = row["node"]
+        present = layers_at.get(node, set())
+        for layer in (a, b):
+            if layer not in present:
+                raise InputError(f"transfer {row['between']} at {node}: no {layer} link meets that node",
+                                 file=(s.path / "transfers.csv") if s.path else "transfers.csv",
+                                 row=i + 2, column="between",
+                                 hint=f"add a {layer} link at {node} or remove the transfer")
+        r = len(resources)
+        resources.append(dict(id=f"T:{node}:{row['between']}", label=f"{node} {a}↔{b}", kind="transfer",
+                              layer="transfer", capacity=_num(row["capacity_mt"], math.nan), queue=True,
+                              link=node, group=str(row.get("capacity_group", "") or "")))
+        comm = set(s.commodities)
+        for u, v in ((a, b), (b, a)):
+            edges.append(dict(u=(node, u), v=(node, v), layer="transfer", length=0.0,
+                              time=_num(row["time_h"]), cost=_num(row["cost_usd"]),
+                              risk=row["risk_class"], resource=r, opens=-math.inf, comm=comm))
+
+    # zone connectors: origin vertex -> every layer at the node; every layer -> destination vertex
+    demand = s.demand
+    ods = demand[["origin", "destination", "commodity"]].drop_duplicates().reset_index(drop=True)
+    for node in set(ods["origin"]) | set(ods["destination"]):
+        if node not in layers_at:
+            raise InputError(f"demand node '{node}' has no link", file="demand.csv",
+                             hint="connect it in links.csv")
+        for layer in layers_at[node]:
+            edges.append(dict(u=("O", node), v=(node, layer), layer="connector", length=0.0, time=0.0,
+                              cost=0.0, risk="", resource=-1, opens=-math.inf, comm=set(s.commodities)))
+            edges.append(dict(u=(node, layer), v=("D", node), layer="connector", length=0.0, time=0.0,
+                              cost=0.0, risk="", resource=-1, opens=-math.inf, comm=set(s.commodities)))
+
+    corridors = list(s.corridors)
+    defaults = s.defaults()
+    routes_edges, route_od, route_corr, route_focus, route_nodes = [], [], [], [], []
+    for commodity in s.commodities:
+        g = nx.DiGraph()
+        for i, e in enumerate(edges):
+            if commodity not in e["comm"]:
+                continue
+            w = _free_cost(e, defaults, defaults[f"vot_{commodity}"])
+            if g.has_edge(e["u"], e["v"]) and g[e["u"]][e["v"]]["w"] <= w:
+                continue
+            g.add_edge(e["u"], e["v"], w=w, idx=i)
+        for d, od in ods[ods["commodity"] == commodity].iterrows():
+            src, dst = ("O", od["origin"]), ("D", od["destination"])
+            found = _routes_for_od(g, src, dst, s, corridors, k_per_corridor)
+            if not found:
+                raise InputError(
+                    f"no path for {commodity} from {od['origin']} to {od['destination']}",
+                    file=(s.path / "demand.csv") if s.path else "demand.csv",
+                    hint="check links.csv (commodities column, gauges) and transfers.csv")
+            for ci, path in found:
+                idx = [g[a][b]["idx"] for a, b in zip(path[:-1], path[1:])]
+                places = [v[0] for v in path[1:-1]]
+                places = [p for j, p in enumerate(places) if j == 0 or places[j - 1] != p]
+                routes_edges.append(idx)
+                route_od.append(d)
+                route_corr.append(ci)
+                route_focus.append(any(p in focus_nodes for p in places))
+                route_nodes.append(places)
+
+    n_e = len(edges)
+    rows = np.repeat(np.arange(len(routes_edges)), [len(r) for r in routes_edges])
+    cols = np.concatenate([np.asarray(r, dtype=int) for r in routes_edges])
+    route_edge = sparse.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(routes_edges), n_e))
+    route_edge.sum_duplicates()
+    return Network(
+        edge_layer=np.array([e["layer"] for e in edges]),
+        edge_length=np.array([e["length"] for e in edges], dtype=float),
+        edge_extra_time=np.array([e["time"] for e in edges], dtype=float),
+        edge_extra_cost=np.array([e["cost"] for e in edges], dtype=float),
+        edge_risk=np.array([e["risk"] for e in edges]),
+        edge_resource=np.array([e["resource"] for e in edges], dtype=int),
+        edge_opens=np.array([e["opens"] for e in edges], dtype=float),
+        edge_focus=np.array([e.get("focus", False) for e in edges], dtype=bool),
+        resource_id=[r["id"] for r in resources],
+        resource_label=[r["label"] for r in resources],
+        resource_kind=np.array([r["kind"] for r in resources]),
+        resource_layer=np.array([r["layer"] for r in resources]),
+        resource_capacity=np.array([r["capacity"] for r in resources], dtype=float),
+        resource_queue=np.array([r["queue"] for r in resources], dtype=bool),
+        resource_link=[r["link"] for r in resources],
+        resource_group=[r.get("group", "") for r in resources],
+        route_edges=route_edge,
+        route_od=np.array(route_od, dtype=int),
+        route_corridor=np.array(route_corr, dtype=int),
+        route_via_focus=np.array(route_focus, dtype=bool),
+        route_nodes=route_nodes,
+        od_origin=ods["origin"].to_numpy(),
+        od_destination=ods["destination"].to_numpy(),
+        od_commodity=ods["commodity"].to_numpy(),
+        corridors=corridors,
+        commodities=list(s.commodities),
+    )
+
+
+def _free_cost(e: dict, p: dict, vot: float) -> float:
+    """Free-flow generalised cost of an edge at the default parameters (with the commodity's value of
+    time), used only to enumerate routes."""
+    layer = e["layer"]
+    if layer == "connector":
+        return 0.0
+    hours = e["time"]
+    cost = e["cost"]
+    if layer != "transfer":
+        hours += e["length"] / p[f"speed_{layer}"]
+        cost += e["length"] * p[f"tariff_{layer}"]
+    if e["risk"]:
+        cost += p[f"risk_{e['risk']}"]
+    return cost + hours * vot + 1e-3  # the strictly positive floor breaks ties between free edges
+
+
+def _is_zone(v) -> bool:
+    return v[0] in ("O", "D")
+
+
+def _routes_for_od(g, src, dst, s: Scenario, corridors: list[str], k: int):
+    """k cheapest loopless routes per corridor, labelled by the first corridor whose nodes they pass.
+
+    Routes of corridor i must pass one of its nodes and none of an earlier corridor's. The "must
+    pass" is enforced on a two-copy graph (copy 1 is reached by entering one of the corridor's
+    nodes), so every enumerated path counts.
+    """
+    if src not in g or dst not in g:
+        return []
+    found, seen, earlier = [], set(), set()
+    for ci, name in enumerate(corridors):
+        via = set(s.corridors[name].via_nodes)
+        blocked = earlier
+        earlier = earlier | via
+        h = nx.DiGraph()
+        for a, b, data in g.edges(data=True):
+            if _is_zone(a) or _is_zone(b):
+                pa = pb = None
+            else:
+                pa, pb = a[0], b[0]
+            if pa in blocked or pb in blocked:
+                continue
+            enters_via = pb in via
+            h.add_edge((a, 0), (b, 1 if enters_via else 0), **data)
+            h.add_edge((a, 1), (b, 1), **data)
+        start, goal = (src, 0), (dst, 1)
+        if start not in h or goal not in h:
+            continue
+
+        def accept(path):
+            places = [v[0] for v in path[1:-1]]
+            # loopless in places: a place may repeat only as consecutive layers (a transfer)
+            compact = [p for j, p in enumerate(places) if j == 0 or places[j - 1] != p]
+            if len(compact) != len(set(compact)) or tuple(path) in seen or not (set(places) & via):
+                return False
+            seen.add(tuple(path))
+            found.append((ci, path))
+            return True
+
+        # the cheapest route through each gateway, so that every variant of the corridor is offered
+        flat = nx.DiGraph((a, b, d) for (a, sa), (b, sb), d in h.edges(data=True) if sa == sb == 0)
+        for gateway in [*s.corridors[name].via_nodes, *s.corridors[name].variants]:
+            best = None
+            for v in [v for v in flat.nodes if not _is_zone(v) and v[0] == gateway]:
+                try:
+                    first = nx.shortest_path(flat, src, v, weight="w")
+                    second = nx.shortest_path(flat, v, dst, weight="w")
+                except (nx.NetworkXNoPath, nx.NodeNotFound):
+                    continue
+                cost = nx.path_weight(flat, first, "w") + nx.path_weight(flat, second, "w")
+                if best is None or cost < best[0]:
+                    best = (cost, first + second[1:])
+            if best is not None:
+                accept(best[1])
+        # and the k cheapest routes of the corridor overall
+        count, tries = 0, 0
+        try:
+            for path in nx.shortest_simple_paths(h, start, goal, weight="w"):
+                tries += 1
+                if tries > 40:
+                    break
+                if accept([v for v, _ in path]):
+                    count += 1
+                    if count >= k:
+                        break
+        except nx.NetworkXNoPath:
+            continue
+    if not found:  # routes outside every named corridor (e.g. domestic flows)
+        try:
+            found.append((len(corridors), nx.shortest_path(g, src, dst, weight="w")))
+        except nx.NetworkXNoPath:
+            pass
+    return found

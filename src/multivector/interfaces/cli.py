@@ -1,0 +1,667 @@
+"""The ``multivector`` command line (Typer + Rich).
+
+Every command turns an :class:`~multivector.errors.InputError` into one readable line on stderr and
+exit status 2, with no traceback; output files are written only after the computation succeeded.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from multivector.dataset import default_dataset
+from multivector.views.document import RUN_BOTTLENECKS
+from multivector.errors import ConvergenceWarning, InputError, MissingDependency, MultivectorError
+
+DEFAULT = default_dataset()
+SCENARIO_HELP = "built-in dataset name or dataset folder"
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="multivector: a middle power's freight corridors and statecraft as one systems model.")
+data_app = typer.Typer(no_args_is_help=True, help="Inspect, check and copy datasets.")
+app.add_typer(data_app, name="data")
+export_app = typer.Typer(no_args_is_help=True, help="Export a model or results to other tools' formats.")
+app.add_typer(export_app, name="export")
+out = Console()
+if not out.is_terminal:  # piped or captured: wide enough for the trajectory tables
+    out = Console(width=160)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def guarded(fn):
+    """Report InputError (and a few OS errors) as one line and exit 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ConvergenceWarning)
+                result = fn(*args, **kwargs)
+            for w in caught:
+                if issubclass(w.category, ConvergenceWarning):
+                    err.print(f"[yellow]warning:[/] {w.message}")
+            return result
+        except (InputError, MissingDependency) as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(2) from None
+        except MultivectorError as exc:  # e.g. a simulation that produced NaN: say where, exit 1
+            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(1) from None
+        except OSError as exc:                # a missing file, a full disk, a read-only folder, a lost connection
+            err.print(f"[bold red]error:[/] {exc.strerror or exc}"
+                      + (f": {exc.filename}" if getattr(exc, "filename", None) else ""), highlight=False)
+            raise typer.Exit(2) from None
+        except (KeyboardInterrupt, typer.Exit, SystemExit):
+            raise
+        except Exception as exc:              # a bug: one line, not a traceback, unless asked for
+            if os.environ.get("MULTIVECTOR_DEBUG"):
+                raise
+            err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} — please report it; "
+                      "MULTIVECTOR_DEBUG=1 shows the traceback", highlight=False)
+            raise typer.Exit(3) from None
+
+    return wrapper
+
+
+def parse_years(text: str) -> list[int]:
+    try:
+        if ":" in text:
+            a, b = text.split(":", 1)
+            first, last = int(a), int(b)
+        else:
+            first = last = int(text)
+    except ValueError:
+        raise InputError(f"--years '{text}' is not YEAR or FIRST:LAST", hint="e.g. --years 2024:2030") from None
+    if last < first:
+        raise InputError(f"--years '{text}': the last year is before the first")
+    return list(range(first, last + 1))
+
+
+def parse_sets(items: list[str] | None) -> dict[str, float]:
+    values = {}
+    for item in items or []:
+        if "=" not in item:
+            raise InputError(f"--set '{item}' is not NAME=VALUE", hint="e.g. --set logit_scale_container=0.002")
+        name, text = (x.strip() for x in item.split("=", 1))
+        if not name:
+            raise InputError(f"--set '{item}' names no parameter", hint="e.g. --set logit_scale_container=0.002")
+        try:
+            values[name] = float(text)
+        except ValueError:
+            raise InputError(f"--set {name}: '{text}' is not a number") from None
+    return values
+
+
+def _load(scenario: str):
+    from multivector.dataset import load
+
+    return load(scenario)
+
+
+# ------------------------------------------------------------------------------------------------
+
+@app.command()
+@guarded
+def run(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
+        years: Optional[str] = typer.Option(None, help="YEAR or FIRST:LAST (default: the base year)"),
+        set_: Optional[list[str]] = typer.Option(None, "--set", help="override a parameter: NAME=VALUE"),
+        json_: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
+        out_dir: Optional[Path] = typer.Option(None, "--out", help="write a PNG map of link flows here"),
+        top: int = typer.Option(RUN_BOTTLENECKS, help="how many bottlenecks to list"),
+        seed: int = typer.Option(0, help="seed of the random disruption stream"),
+        network_only: bool = typer.Option(False, "--network-only", help="solve the freight network alone"),
+        tol: Optional[float] = typer.Option(None, help="route-choice gap to reach (default 1e-4; 1e-3 coupled)")):
+    """Simulate a scenario and print corridor volumes, shares, bottlenecks and, with a political
+    register, the trajectory of its headline index."""
+    from multivector.model import simulate
+    from multivector.views.document import run_document
+
+    s = _load(scenario)
+    overrides = parse_sets(set_)
+    s.check_names(overrides)
+    coupled = s.politics is not None and not network_only
+    yrs = parse_years(years) if years else (None if coupled else [s.base_year])
+    if tol is not None and not 0 < tol < 1:
+        raise InputError("--tol must lie between 0 and 1")
+    ds = simulate(s, overrides=overrides, years=yrs, keep_routes=out_dir is not None, seed=seed,
+                  coupled=None if coupled else False, tol=tol)
+    yrs = [int(y) for y in ds["year"].values]
+    doc = run_document(ds, top=top)
+    written = []
+    if out_dir is not None:
+        from multivector.views.plotting import write_run_folder
+
+        written = write_run_folder(s, ds, doc, out_dir)
+    if json_:
+        print(json.dumps(doc, indent=2))
+        return
+    _print_run(s, ds, doc)
+    for p in written:
+        out.print(f"wrote {p}")
+
+
+def _fmt(x, spec=",.0f"):
+    return "–" if x is None else format(x, spec)
+
+
+def _print_run(s, ds, doc):
+    from multivector.views.tables import focus_rows
+
+    years = doc["years"]
+    index = ds.attrs.get("index")
+    if index:
+        header, rows = focus_rows(s, doc)
+        t = Table(title=f"{s.model.get('title', s.name)} — coupled trajectory", title_justify="left")
+        for name in header:
+            t.add_column(name, justify="right")
+        for row in rows:
+            t.add_row(*row)
+        out.print(t)
+        shown = [len(years) - 1]
+    else:
+        shown = range(len(years))
+    for i in shown:
+        y = years[i]
+        t = Table(title=f"{s.model.get('title', s.name)} — {y}", title_justify="left")
+        for col in ("corridor", "TEU", "tonnes", "share of TEU", "transit h", "cost USD/unit"):
+            t.add_column(col, justify="right" if col != "corridor" else "left")
+        for name, c in doc["corridors"].items():
+            if not (c["teu"][i] or c["tonnes"][i]):
+                continue
+            t.add_row(name, _fmt(c["teu"][i]), _fmt(c["tonnes"][i]), _fmt(c["share"][i], ".1%"),
+                      _fmt(c["transit_time_h"][i], ",.0f"), _fmt(c["cost_usd"][i], ",.0f"))
+        out.print(t)
+        share = doc["focus_overland_share"][i]
+        out.print(f"{s.focus.name}'s share of overland container freight on its corridors: {_fmt(share, '.1%')}")
+        conv = doc["convergence"]
+        state = "converged" if conv["converged"][i] else "[yellow]NOT converged[/]"
+        out.print(f"Route choice: relative gap {conv['gap'][i]:.1e} after {conv['iterations'][i]} "
+                  f"iterations ({state})")
+    if "consolidated" in doc:
+        verdict = "[green]yes[/]" if doc["consolidated"] is True else "[red]no[/]"
+        out.print(f"Consolidated ({s.index_label} test): {verdict}   seed {doc['seed']}")
+    t = Table(title="Top bottlenecks by utilisation", title_justify="left")
+    for col in ("facility", "year", "utilisation", "flow Mt", "delay h"):
+        t.add_column(col, justify="left" if col == "facility" else "right")
+    for b in doc["bottlenecks"]:
+        t.add_row(b["label"], str(b["year"]), f"{b['utilisation']:.0%}", f"{b['flow_mt']:.2f}",
+                  f"{b['delay_h']:.1f}")
+    out.print(t)
+
+
+@app.command()
+@guarded
+def tntp(net: Path = typer.Argument(..., help="TNTP network file (_net.tntp)"),
+         trips: Path = typer.Argument(..., help="TNTP trips file (_trips.tntp)"),
+         gap: float = typer.Option(1e-4, help="relative gap to reach"),
+         max_iter: int = typer.Option(1000, help="iteration limit"),
+         method: str = typer.Option("bfw", help="bfw, cfw or fw"),
+         out_file: Optional[Path] = typer.Option(None, "--out", help="write link flows as a TNTP flow file")):
+    """Solve deterministic user equilibrium on a TNTP network (bi-conjugate Frank–Wolfe)."""
+    from multivector.freight.ue import solve_ue
+    from multivector.freight.tntp import read_network, read_trips, write_flows
+
+    if gap <= 0:
+        raise InputError("--gap must be > 0")
+    if max_iter < 1:
+        raise InputError("--max-iter must be at least 1")
+    network = read_network(net)
+    od = read_trips(trips, n_zones=network.n_zones)
+    res = solve_ue(network, od, gap=gap, max_iter=max_iter, method=method)
+    state = "converged" if res.converged else "did NOT converge"
+    out.print(f"{method.upper()}: relative gap {res.gap:.3e} after {res.iterations} iterations "
+              f"({state}) in {res.seconds:.2f} s; links {len(res.flow)}")
+    if out_file is not None:
+        write_flows(out_file, network.init, network.term, res.flow, res.cost)
+        out.print(f"wrote {out_file}")
+    if not res.converged:
+        raise typer.Exit(1)
+
+
+@app.command()
+@guarded
+def calibrate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
+              write: bool = typer.Option(False, "--write", help="store the fit in the dataset folder"),
+              json_: bool = typer.Option(False, "--json"),
+              max_evaluations: int = typer.Option(40, help="least-squares evaluations")):
+    """Fit free coefficients to observed 2022–2024 volumes; print observed vs modelled."""
+    from multivector.dataset import is_builtin
+    from multivector.model.calibrate import calibrate as fit, write_calibration
+
+    s = _load(scenario)
+    if write:
+        if is_builtin(s) and not os.environ.get("MULTIVECTOR_DEV"):
+            raise InputError(f"'{scenario}' is a built-in dataset",
+                             hint=f"copy it first: multivector data copy {scenario} DIR; then "
+                                  "multivector calibrate DIR --write")
+    res = fit(s, max_nfev=max_evaluations)
+    if json_:
+        print(json.dumps({"values": res.values, "success": res.success, "cost": res.cost,
+                          "fit": res.table.to_dict(orient="records")}, indent=2, default=float))
+    else:
+        t = Table(title=f"Calibration of {s.name}: observed vs modelled", title_justify="left")
+        for col in ("target", "metric", "year", "observed", "modelled", "error"):
+            t.add_column(col, justify="left" if col in ("target", "metric") else "right")
+        for r in res.table.itertuples():
+            colour = "green" if abs(r.rel_error) <= 0.10 else "red"
+            t.add_row(r.target, r.metric, str(r.year), f"{r.observed:,.0f}", f"{r.modelled:,.0f}",
+                      f"[{colour}]{r.rel_error:+.1%}[/]")
+        out.print(t)
+        out.print("fitted: " + ", ".join(f"{k} = {v:.4g}" for k, v in res.values.items()))
+        out.print(f"all targets within 10%: {res.within(0.10)}")
+    if write:
+        path = write_calibration(s, res, s.path)
+        err.print(f"wrote {path}")
+
+
+@app.command()
+@guarded
+def params(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP), json_: bool = typer.Option(False, "--json")):
+    """List every parameter: default, range, unit and source."""
+    s = _load(scenario)
+    defaults = s.defaults()
+    rows = [{"name": p.name, "kind": p.kind, "default": defaults[p.name], "min": p.min, "max": p.max,
+             "unit": p.unit, "source": p.source, "description": p.description} for p in s.parameters.values()]
+    if json_:
+        print(json.dumps(rows, indent=2))
+        return
+    t = Table(title=f"Parameters and levers of {s.name} ({len(rows)})", title_justify="left")
+    for col in ("name", "kind", "default", "min", "max", "unit", "source"):
+        t.add_column(col, overflow="fold")
+    for r in sorted(rows, key=lambda r: (r["kind"] != "lever", r["name"])):
+        t.add_row(r["name"], r["kind"], f"{r['default']:.4g}", f"{r['min']:.4g}", f"{r['max']:.4g}", r["unit"],
+                  r["source"])
+    out.print(t)
+
+
+def _politics(s):
+    if s.politics is None:
+        raise InputError(f"scenario '{s.name}' has no political register",
+                         hint="add politics.toml to the dataset folder")
+    return s.politics
+
+
+@app.command()
+@guarded
+def loops(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP), json_: bool = typer.Option(False, "--json")):
+    """List the feedback loops of the political register: stocks, polarity and the claim behind each."""
+    pol = _politics(_load(scenario))
+    rows = [{"name": l.name, "label": l.label, "polarity": l.polarity, "stocks": l.stocks,
+             "variables": l.variables, "claim": l.claim} for l in pol.loops.values()]
+    if json_:
+        print(json.dumps(rows, indent=2))
+        return
+    t = Table(title="Feedback loops", title_justify="left", show_lines=True)
+    for col in ("loop", "polarity", "stocks", "path", "claim"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        t.add_row(f"{r['name']} {r['label']}", r["polarity"], ", ".join(r["stocks"]),
+                  " → ".join(r["variables"]), r["claim"])
+    out.print(t)
+
+
+@data_app.command("sources")
+@guarded
+def data_sources(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP), json_: bool = typer.Option(False, "--json")):
+    """List the sources and stated assumptions behind a dataset's numbers."""
+    s = _load(scenario)
+    rows = s.sources.to_dict(orient="records")
+    if json_:
+        print(json.dumps(rows, indent=2))
+        return
+    t = Table(title=f"Sources of {s.name} ({len(rows)})", title_justify="left", show_lines=False)
+    for col in ("id", "kind", "title", "year", "url / range"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        where = r["url"] if r["kind"] == "figure" else (f"{r['low']}–{r['high']}" if r["low"] else "")
+        t.add_row(r["id"], r["kind"], r["title"], str(r["year"]), where)
+    out.print(t)
+
+
+@data_app.command("check")
+@guarded
+def data_check(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP)):
+    """Validate a dataset: references, numbers, and a source for every number."""
+    from multivector.dataset import count_numbers
+    from multivector.model import check
+
+    s = _load(scenario)            # raises on the first problem in the tables
+    problems = check(s)
+    if problems:
+        for p in problems:
+            err.print(f"[bold red]error:[/] {p}", highlight=False)
+        raise typer.Exit(2)
+    out.print(f"{s.name}: OK — {len(s.nodes)} nodes, {len(s.links)} links, {len(s.transfers)} transfers, "
+              f"{len(s.demand)} demand rows, {len(s.parameters)} parameters; {count_numbers(s)} numbers, each "
+              f"with a source among {len(s.sources)} ({(s.sources['kind'] == 'assumption').sum()} assumptions)")
+
+
+app.command("validate", help="Same as 'multivector data check'.")(data_check)
+
+
+@data_app.command("copy")
+@guarded
+def data_copy(name: str = typer.Argument(..., help="built-in dataset"),
+              target: Path = typer.Argument(..., help="folder to create")):
+    """Write a built-in dataset's files to a folder, as a start for your own model."""
+    from multivector.dataset import copy_dataset
+
+    written = copy_dataset(name, target)
+    out.print(f"wrote {len(written)} files to {target}; run it with: multivector run {target}")
+
+
+@app.command()
+@guarded
+def claims(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP), seed: int = typer.Option(0),
+           set_: Optional[list[str]] = typer.Option(None, "--set", help="override a parameter: NAME=VALUE"),
+           json_: bool = typer.Option(False, "--json")):
+    """Set a dataset's quantified claims (claims.csv: speeches, targets) against what the data and the model say."""
+    from multivector.model.claims import evaluate_claims
+
+    s = _load(scenario)
+    rows = evaluate_claims(s, seed=seed, overrides=parse_sets(set_))
+    if json_:
+        print(json.dumps(rows, indent=2))
+        return
+    t = Table(title=f"Claims against data and model ({s.name}, default run, seed {seed})", title_justify="left",
+              show_lines=True)
+    for col in ("claim", "year", "claimed", "model", "verdict", "what the data say"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        colour = "green" if r["verdict"] == "consistent" else "red"
+        t.add_row(f"{r['claim']} [{r['source']}]", str(r["year"]), _num(r["claimed"], r["unit"]),
+                  _num(r["model"], r["unit"]), f"[{colour}]{r['verdict']}[/]", r["data_says"])
+    out.print(t)
+
+
+def _num(x, unit):
+    if x is None:
+        return "–"
+    return f"{x:.0%}" if unit == "share" else f"{x:,.0f} {unit}" if abs(x) >= 100 else f"{x:,.2f} {unit}"
+
+
+@export_app.command("xmile")
+@guarded
+def export_xmile_cmd(target: Path = typer.Argument(..., help="XMILE file to write"),
+                     scenario: str = typer.Option(DEFAULT, help=SCENARIO_HELP),
+                     seed: int = typer.Option(0, help="seed of the run whose network contributions are exported"),
+                     set_: Optional[list[str]] = typer.Option(None, "--set", help="override a parameter: NAME=VALUE")):
+    """Write the political register as XMILE (Stella, Vensim, PySD), with the network's contributions
+    from one coupled run as exogenous series."""
+    from multivector.model.xmile import export_xmile
+
+    s = _load(scenario)
+    export_xmile(s, target, seed=seed, overrides=parse_sets(set_))
+    out.print(f"wrote {target} (political register of {s.name}, seed {seed}; Euler, dt = "
+              f"{s.politics.sd.spec.sim.dt:g} year)")
+
+
+# ------------------------------------------------------------------------------------------------
+# exploration
+
+DB_HELP = "DuckDB store (default multivector.duckdb in the working directory)"
+
+
+@app.command()
+@guarded
+def explore(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
+            n: int = typer.Option(1000, "--n", help="runs (LHS), base samples (Sobol) or trajectories (Morris)"),
+            sampler: str = typer.Option("lhs", help="lhs, sobol or morris"),
+            levers: Optional[str] = typer.Option(None, help="'all' to sample the levers too, or a CSV of policies"),
+            seed: int = typer.Option(0),
+            run_id: Optional[str] = typer.Option(None, "--run-id", help="name of the run (generated if not given)"),
+            db: Path = typer.Option(Path("multivector.duckdb"), help=DB_HELP),
+            scheduler: Optional[str] = typer.Option(None, help="local (Dask LocalCluster), processes, or tcp://host:port"),
+            chunk_size: int = typer.Option(250, "--chunk-size", help="runs per chunk (one transaction each)"),
+            resume: Optional[str] = typer.Option(None, help="continue an interrupted run"),
+            params_: Optional[str] = typer.Option(None, "--params",
+                                                  help="comma-separated parameters to sample (default: all uncertain ones)"),
+            json_: bool = typer.Option(False, "--json")):
+    """Run an ensemble of coupled simulations into the store, chunk by chunk (resumable)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from multivector.explore.ensemble import explore as run_explore
+
+    started = {}
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[rate]} runs/s"), TimeRemainingColumn(), console=err,
+                  disable=json_) as bar:
+        task = bar.add_task("exploring", total=None, rate="–")
+        t0 = []
+
+        def on_start(rid, total):
+            started.update(run_id=rid, total=total)
+            err.print(f"run id: {rid}  ({total:,} runs)", highlight=False)
+            bar.update(task, total=total, description=rid)
+
+        def progress(done, total):
+            import time as _time
+
+            if not t0:
+                t0.append((_time.perf_counter(), done))
+            t, d = t0[0]
+            rate = (done - d) / max(_time.perf_counter() - t, 1e-9)
+            bar.update(task, completed=done, total=total, rate=f"{rate:,.1f}" if done > d else "–")
+            if not err.is_terminal and done > d:  # a log line per chunk when there is no live bar
+                print(f"{done}/{total} runs written ({rate:,.1f} runs/s)", file=sys.stderr, flush=True)
+
+        names = [x.strip() for x in params_.split(",") if x.strip()] if params_ else None
+        rid = run_explore(scenario, n, sampler=sampler, levers=levers, seed=seed, run_id=run_id, db=db,
+                          scheduler=scheduler, chunk_size=chunk_size, resume=resume, progress=progress,
+                          on_start=on_start, names=names)
+    if json_:
+        print(json.dumps({"run_id": rid, "runs": started.get("total"), "db": str(db)}))
+    else:
+        out.print(f"finished {rid}: {started.get('total', 0):,} runs in {db}")
+
+
+@app.command()
+@guarded
+def runs(db: Path = typer.Option(Path("multivector.duckdb"), help=DB_HELP), json_: bool = typer.Option(False, "--json")):
+    """List the explorations in the store and their status."""
+    from multivector.explore.store import Store
+
+    with Store(db, read_only=True) as store:
+        table = store.list_runs()
+    if json_:
+        print(table.to_json(orient="records", date_format="iso"))
+        return
+    t = Table(title=f"Runs in {db}", title_justify="left")
+    for col in ("run id", "scenario", "sampler", "runs", "done", "status", "seconds", "created"):
+        t.add_column(col)
+    for r in table.itertuples():
+        t.add_row(r.run_id, r.scenario, r.sampler, f"{r.n:,}", f"{int(r.done):,}", r.status,
+                  "–" if r.seconds is None or r.seconds != r.seconds else f"{r.seconds:,.1f}", str(r.created)[:19])
+    out.print(t)
+
+
+def _export_tables(run_id: str, target: Path, db: Path, fmt: str):
+    from multivector.explore.store import Store
+
+    with Store(db, read_only=True) as store:
+        written = store.export(run_id, target, fmt)
+    for p in written:
+        out.print(f"wrote {p}")
+
+
+@export_app.command("parquet")
+@guarded
+def export_parquet(run_id: str, target: Path, db: Path = typer.Option(Path("multivector.duckdb"), help=DB_HELP)):
+    """Write a run's experiments and outcomes as Parquet files."""
+    _export_tables(run_id, target, db, "parquet")
+
+
+@export_app.command("csv")
+@guarded
+def export_csv(run_id: str, target: Path, db: Path = typer.Option(Path("multivector.duckdb"), help=DB_HELP)):
+    """Write a run's experiments and outcomes as CSV files."""
+    _export_tables(run_id, target, db, "csv")
+
+
+@app.command()
+@guarded
+def sensitivity(run_id: str, outcome: str = typer.Option(..., help="an outcome of the run, e.g. its index or consolidated"),
+                year: Optional[int] = typer.Option(None, help="year of a yearly outcome (default: the last)"),
+                db: Path = typer.Option(Path("multivector.duckdb"), help=DB_HELP),
+                top: int = typer.Option(15), json_: bool = typer.Option(False, "--json")):
+    """Sobol indices (Saltelli design), Morris screening (Morris design) or RBD-FAST first-order indices (LHS)."""
+    from multivector.explore.analysis import sensitivity as analyse
+    from multivector.explore.store import Store
+
+    with Store(db, read_only=True) as store:
+        frame = analyse(store, run_id, outcome, year)
+    if json_:
+        print(json.dumps({"outcome": outcome, "year": frame.attrs["year"], "method": frame.attrs["method"],
+                          "indices": frame.reset_index().to_dict(orient="records")}, indent=2))
+        return
+    yr = f", {frame.attrs['year']}" if frame.attrs["year"] else ""
+    t = Table(title=f"Sensitivity of {outcome}{yr} ({frame.attrs['method']}, run {run_id})", title_justify="left")
+    t.add_column("parameter")
+    for col in frame.columns:
+        t.add_column(col, justify="right")
+    for name, row in frame.head(top).iterrows():
+        t.add_row(name, *[f"{v:.3f}" for v in row])
+    out.print(t)
+
+
+@app.command()
+@guarded
+def discover(run_id: str, outcome: str = typer.Option("consolidated"),
+             threshold: Optional[float] = typer.Option(None, help="turn a numeric outcome into yes/no (>= threshold)"),
+             below: bool = typer.Option(False, help="cases of interest are at or below the threshold"),
+             year: Optional[int] = typer.Option(None), density: float = typer.Option(0.8, help="density wanted of the chosen box"),
+             peel_alpha: float = typer.Option(0.05), mass_min: float = typer.Option(0.05),
+             db: Path = typer.Option(Path("multivector.duckdb"), help=DB_HELP), json_: bool = typer.Option(False, "--json")):
+    """Scenario discovery with PRIM: the region of parameters where the outcome occurs."""
+    from multivector.explore.analysis import discover as run_prim
+    from multivector.explore.store import Store
+
+    with Store(db, read_only=True) as store:
+        meta = store.get_run(run_id)
+        units = {}
+        try:
+            s = _load(meta["scenario"])
+            units = {k: p.unit for k, p in s.parameters.items()}
+        except InputError:
+            pass
+        res = run_prim(store, run_id, outcome, year, threshold, below, peel_alpha, mass_min, density, units)
+    box = res.box
+    if json_:
+        print(json.dumps({"stats": res.stats, "trajectory": res.trajectory.reset_index().to_dict(orient="records"),
+                          "box": box.reset_index(names="parameter").to_dict(orient="records")}, indent=2))
+        return
+    t = Table(title=f"PRIM peeling trajectory ({outcome}, run {run_id})", title_justify="left")
+    for col in ("step", "coverage", "density", "mass", "restricted"):
+        t.add_column(col, justify="right")
+    for i, r in res.trajectory.iterrows():
+        mark = " ◀" if i == res.chosen else ""
+        t.add_row(f"{i}{mark}", f"{r.coverage:.3f}", f"{r.density:.3f}", f"{r.mass:.3f}", str(int(r.n_restricted)))
+    out.print(t)
+    st = res.stats
+    b = Table(title=f"Chosen box (step {st['step']}): coverage {st['coverage']:.2f}, density {st['density']:.2f}, "
+                    f"mass {st['mass']:.2f}", title_justify="left")
+    for col in ("parameter", "min", "max", "full range", "unit"):
+        b.add_column(col)
+    for name, r in box.iterrows():
+        b.add_row(name, f"{r['min']:.4g}", f"{r['max']:.4g}", f"{r['range_min']:.4g}–{r['range_max']:.4g}", r["unit"])
+    out.print(b)
+
+
+@app.command()
+@guarded
+def strategies(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
+               levers: Path = typer.Option(..., help="CSV of policies: one column per lever, one row per policy"),
+               n: int = typer.Option(200, "--n", help="futures (uncertainty samples) shared by every policy"),
+               seed: int = typer.Option(0),
+               outcome: Optional[str] = typer.Option(None, help="run-level outcome to compare (default: the final index)"),
+               db: Path = typer.Option(Path("multivector.duckdb"), help=DB_HELP),
+               run_id: Optional[str] = typer.Option(None, "--run-id"),
+               scheduler: Optional[str] = typer.Option(None), chunk_size: int = typer.Option(250, "--chunk-size"),
+               json_: bool = typer.Option(False, "--json")):
+    """Evaluate policies (lever combinations) on one shared ensemble: probability of consolidation,
+    expected and worst outcome, regret, Pareto set."""
+    from multivector.explore.ensemble import strategies as evaluate
+
+    rid, table = evaluate(scenario, str(levers), n, outcome=outcome, seed=seed, run_id=run_id, db=db,
+                          scheduler=scheduler, chunk_size=chunk_size,
+                          on_start=lambda r, total: err.print(f"run id: {r}  ({total:,} runs)", highlight=False))
+    outcome = table.attrs["outcome"]
+    if json_:
+        print(json.dumps({"run_id": rid, "outcome": outcome,
+                          "policies": table.reset_index().to_dict(orient="records")}, indent=2))
+        return
+    t = Table(title=f"Policies over {n} shared futures ({outcome}; run {rid})", title_justify="left")
+    for col in ("policy", "P(consolidated)", "expected", "worst", "5th pct", "max regret", "mean regret", "Pareto"):
+        t.add_column(col, justify="right" if col != "policy" else "left")
+    for name, r in table.iterrows():
+        t.add_row(name, f"{r.p_consolidated:.0%}", f"{r.expected:.3f}", f"{r.worst:.3f}", f"{r.p05:.3f}",
+                  f"{r.max_regret:.3f}", f"{r.mean_regret:.3f}", "yes" if r.pareto else "")
+    out.print(t)
+
+
+@app.command()
+@guarded
+def report(run_id: Optional[str] = typer.Argument(None, help="an exploration's run id in the store"),
+           out_file: Path = typer.Option(Path("report.html"), "--out", help="HTML file to write"),
+           png: Optional[Path] = typer.Option(None, "--png", help="also write the main figures as PNG here"),
+           scenario: Optional[str] = typer.Option(None, help="report one run of this scenario instead"),
+           set_: Optional[list[str]] = typer.Option(None, "--set", help="with --scenario: NAME=VALUE"),
+           seed: int = typer.Option(0, help="with --scenario: seed of the random disruption stream"),
+           db: Path = typer.Option(Path("multivector.duckdb"), help=DB_HELP)):
+    """One self-contained HTML report (works offline) of an exploration, or of one run with --scenario."""
+    from multivector.explore.store import Store
+    from multivector.io import atomic_write
+    from multivector.views.report import collect_exploration, collect_run, render, write_pngs
+
+    if (run_id is None) == (scenario is None):
+        raise InputError("give a run id or --scenario, not both or neither",
+                         hint=f"multivector report RUN_ID  or  multivector report --scenario {DEFAULT}")
+    if out_file.suffix.lower() not in (".html", ".htm"):
+        raise InputError(f"--out {out_file}: the report is HTML", hint="e.g. --out report.html")
+    if run_id is not None:
+        with Store(db, read_only=True) as store:
+            data = collect_exploration(store, run_id)
+    else:
+        s = _load(scenario)
+        overrides = parse_sets(set_)
+        s.check_names(overrides)
+        data = collect_run(s, seed=seed, overrides=overrides)
+    atomic_write(out_file, render(data))
+    out.print(f"wrote {out_file}")
+    if png is not None:
+        for p in write_pngs(data, png):
+            out.print(f"wrote {p}")
+
+
+@app.command()
+@guarded
+def serve(host: str = typer.Option("127.0.0.1", help="address to listen on"),
+          port: int = typer.Option(8000, min=1, max=65535),
+          db: Path = typer.Option(Path("multivector.duckdb"), help=DB_HELP),
+          max_n: int = typer.Option(20_000, help="the largest exploration one request may start"),
+          max_jobs: int = typer.Option(2, help="explorations running at once; more get 429")):
+    """The HTTP API (OpenAPI at /docs) and the dashboard (/) on one server."""
+    from multivector.interfaces.server import create_app
+    from multivector.io import require
+
+    uvicorn = require("uvicorn", "serve", "multivector serve")
+    app_ = create_app(db=db, max_n=max_n, max_jobs=max_jobs)
+    out.print(f"multivector dashboard on http://{host}:{port}/  (API docs: /docs; store {db})")
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
+
+
+def main():  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

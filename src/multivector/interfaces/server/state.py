@@ -1,0 +1,190 @@
+"""What the server holds between requests: its limits, the scenario lookup, the store file, the
+queue of single runs and the exploration jobs.
+
+Plain classes without FastAPI, one per concern, so that each route asks (through :mod:`.deps`) for
+the piece it uses. Overload is a :class:`ServerBusy` (429 with Retry-After); anything not there is a
+:class:`NotFound` (404).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from multivector.dataset import Scenario, builtin_datasets
+from multivector.errors import InputError
+from multivector.explore.ensemble import cached_scenario
+from multivector.explore.store import Store
+
+RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}$"
+
+
+class NotFound(LookupError):
+    """A scenario, run, job or file the request names does not exist (404)."""
+
+
+class ServerBusy(Exception):
+    """Too much is running or waiting; the client should retry after ``retry_after`` seconds (429)."""
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one server accepts: request body size, exploration size and how many run at once."""
+
+    max_n: int = 20_000                 # runs in one exploration
+    max_jobs: int = 2                   # explorations running at once
+    max_queued_runs: int = 32           # single runs waiting for their scenario
+    max_body_bytes: int = 64 * 1024
+
+
+class ScenarioLookup:
+    """Built-in scenarios by name, each loaded and compiled once per process; names only, no paths."""
+
+    def names(self) -> list[str]:
+        return builtin_datasets()
+
+    def get(self, name: str) -> Scenario:
+        names = self.names()
+        if name not in names:
+            raise NotFound(f"no scenario '{name[:80]}'; scenarios: {', '.join(names)}")
+        return cached_scenario(name)
+
+    def of_stored_run(self, meta: dict) -> Scenario:
+        """The scenario a stored exploration ran (the store, not the request, names it)."""
+        return cached_scenario(meta["scenario"])
+
+
+class StoreFile:
+    """The DuckDB store the server reads explorations from and writes its jobs to."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def open(self) -> Store:
+        if not self.exists():
+            raise NotFound(f"the store {self.path.name} holds no runs yet; start an exploration first")
+        return Store(self.path)
+
+    def holds_run(self, run_id: str) -> bool:
+        if not self.exists():
+            return False
+        with Store(self.path) as store:
+            return store.get_run(run_id, missing_ok=True) is not None
+
+
+def checked_run_id(run_id: str) -> str:
+    """``run_id`` if it could name a run; anything else (a path, SQL) is simply not found."""
+    if not re.fullmatch(RUN_ID_PATTERN, run_id):
+        raise NotFound(f"no run '{run_id[:80]}'")
+    return run_id
+
+
+class RunQueue:
+    """Single runs take turns per scenario (its compiled model is shared); at most ``max_waiting``
+    wait at once, beyond which a request is told to retry."""
+
+    def __init__(self, max_waiting: int):
+        self.max_waiting = max_waiting
+        self._guard = threading.Lock()
+        self._per_scenario: dict[str, threading.Lock] = {}
+        self._waiting = 0
+
+    @contextmanager
+    def turn(self, scenario_name: str) -> Iterator[None]:
+        with self._guard:
+            if self._waiting >= self.max_waiting:
+                raise ServerBusy(f"{self._waiting} runs are waiting; try again shortly", retry_after=2)
+            self._waiting += 1
+            lock = self._per_scenario.setdefault(scenario_name, threading.Lock())
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                self._waiting -= 1
+
+
+@dataclass
+class Job:
+    """One exploration started by this server and its progress."""
+
+    id: str
+    run_id: str
+    scenario: str
+    n: int
+    status: str = "queued"            # queued, running, finished, failed
+    done: int = 0
+    total: int = 0
+    error: str | None = None
+    created: float = field(default_factory=time.time)
+    finished: float | None = None
+
+    def public(self) -> dict:
+        return {"job": self.id, "run_id": self.run_id, "scenario": self.scenario, "status": self.status,
+                "done": self.done, "total": self.total or self.n, "error": self.error,
+                "progress": (self.done / self.total) if self.total else 0.0,
+                "seconds": (self.finished or time.time()) - self.created}
+
+    def report_progress(self, done: int, total: int) -> None:
+        self.done, self.total = done, total
+
+
+class JobBoard:
+    """Exploration jobs: at most ``max_running`` queued or running at once, each in its own thread."""
+
+    def __init__(self, max_running: int):
+        self.max_running = max_running
+        self._jobs: dict[str, Job] = {}
+        self._guard = threading.Lock()
+
+    def all(self) -> list[Job]:
+        return list(self._jobs.values())
+
+    def get(self, job_id: str) -> Job:
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise NotFound(f"no job '{job_id[:40]}'")
+        return job
+
+    def running(self) -> int:
+        return sum(j.status in ("queued", "running") for j in self._jobs.values())
+
+    def reserve(self, run_id: str, scenario: str, total: int, already_stored: Callable[[str], bool]) -> Job:
+        """A new queued job for ``run_id``, unless too many run (ServerBusy) or the id is taken."""
+        with self._guard:
+            if self.running() >= self.max_running:
+                raise ServerBusy(f"{self.max_running} explorations are already running; try again when one ends",
+                                 retry_after=30)
+            if any(j.run_id == run_id for j in self._jobs.values()) or already_stored(run_id):
+                raise InputError(f"run '{run_id}' already exists", hint="choose another run_id")
+            job = Job(id=uuid.uuid4().hex[:12], run_id=run_id, scenario=scenario, n=total)
+            self._jobs[job.id] = job
+            return job
+
+    def start(self, job: Job, work: Callable[[Callable[[int, int], None]], object]) -> None:
+        """Run ``work(progress)`` in a thread; the job records how it ended (the server stays up)."""
+
+        def run():
+            job.status = "running"
+            try:
+                work(job.report_progress)
+                job.status = "finished"
+            except Exception as exc:
+                job.status, job.error = "failed", str(exc)
+            finally:
+                job.finished = time.time()
+
+        threading.Thread(target=run, name=f"explore-{job.id}", daemon=True).start()

@@ -1,0 +1,107 @@
+"""Two utilities every layer shares: writing a file atomically, and importing an optional dependency.
+
+``atomic_write`` is the one way multivector writes an output file: the content goes to a temporary
+file beside the target, which is renamed into place only when it is complete, so an interrupted or
+failed write leaves the old file (or nothing). Every file it writes gets the same mode,
+``0o666 & ~umask`` — what ``open()`` would give — because reports, figures, calibrations and exports
+are for sharing (``mkstemp`` alone would leave them private).
+
+``require`` imports a module that comes with an extra and, when it is missing, raises
+:class:`~multivector.errors.MissingDependency` naming the ``pip install`` that brings it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+from multivector.errors import InputError, MissingDependency
+
+
+def _read_umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+_UMASK = _read_umask()      # read once, at import: os.umask is process-wide and not thread-safe
+
+
+def _file_mode() -> int:
+    return 0o666 & ~_UMASK
+
+
+def atomic_write(path: str | Path, write: Callable[[IO], None] | str | bytes, *, binary: bool = False) -> Path:
+    """Write ``path`` atomically: ``write`` is the content (str or bytes) or a function given the open file.
+
+    A missing folder is an :class:`InputError`; the temporary file is removed whatever goes wrong.
+    """
+    binary = binary or isinstance(write, bytes)
+
+    def save(tmp: str):
+        with open(tmp, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": "\n"})) as fh:
+            if callable(write):
+                write(fh)
+            else:
+                fh.write(write)
+
+    return atomic_file(path, save)
+
+
+def atomic_file(path: str | Path, save: Callable[[str], object]) -> Path:
+    """Like :func:`atomic_write` for writers that want a file name (matplotlib, XMILE): ``save(tmp)``
+    writes a temporary file beside ``path``, which then replaces it."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"folder {folder} does not exist", hint="create it, or choose another output path")
+    if path.is_dir():
+        raise InputError(f"{path} is a folder, not a file", hint="give a file name")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save(tmp)
+        os.chmod(tmp, _file_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def staging_folder(target: str | Path) -> Path:
+    """A temporary folder beside ``target``; :func:`commit_folder` moves its files into ``target``."""
+    target = Path(target)
+    parent = target.resolve().parent
+    if not parent.is_dir():
+        raise InputError(f"{parent} is not an existing folder", hint="create it, or choose another folder")
+    if target.exists() and not target.is_dir():
+        raise InputError(f"{target} is a file, not a folder")
+    return Path(tempfile.mkdtemp(prefix=".mv-", dir=parent))
+
+
+def commit_folder(tmp: Path, target: str | Path) -> list[Path]:
+    """Move every file of a staging folder into ``target`` (created if needed) with the shared file mode."""
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for f in sorted(Path(tmp).iterdir()):
+        os.chmod(f, _file_mode())
+        dest = target / f.name
+        os.replace(f, dest)
+        written.append(dest)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return written
+
+
+def require(module: str, extra: str, what: str | None = None):
+    """Import ``module`` or raise :class:`MissingDependency` naming ``pip install 'multivector[extra]'``."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingDependency(f"{what or module} needs {module.split('.')[0]}", extra=extra) from None

@@ -1,0 +1,64 @@
+"""Quantified claims (speeches, targets) set against the data and a model run.
+
+A dataset's ``claims.csv`` lists each claim with its source, year, claimed value and the model
+metric that answers it: ``focus:overland_share``, ``political:<variable>`` or ``corridor:<id>:mt|teu``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from multivector.dataset import Scenario
+from multivector.errors import InputError
+from multivector.model.compiled import simulate
+
+TOLERANCE = 0.10
+
+
+def model_value(ds, metric: str, year: int) -> float:
+    """The value of a claim's metric in a coupled run (run 0)."""
+    if year not in ds["year"].values:
+        raise InputError(f"claims: year {year} is outside the simulated years")
+    d = ds.sel(year=year).isel(run=0)
+    if metric == "focus:overland_share":
+        return float(d["focus_overland_share"])
+    kind, _, rest = metric.partition(":")
+    if kind == "political":
+        if rest not in ds["variable"].values:
+            raise InputError(f"claims: unknown political variable '{rest}'")
+        return float(d["political"].sel(variable=rest))
+    if kind == "corridor":
+        ident, _, unit = rest.partition(":")
+        if ident not in ds["corridor"].values or unit not in ("mt", "teu"):
+            raise InputError(f"claims: metric '{metric}' must be corridor:<id>:mt or corridor:<id>:teu")
+        return float(d["tonnes"].sel(corridor=ident)) / 1e6 if unit == "mt" else float(d["teu"].sel(corridor=ident))
+    raise InputError(f"claims: unknown metric '{metric}'",
+                     hint="focus:overland_share, political:<variable> or corridor:<id>:mt|teu")
+
+
+def evaluate_claims(scenario: Scenario, seed: int = 0, overrides: Mapping | None = None) -> list[dict]:
+    """One row per claim: claimed, modelled, verdict and what the data say."""
+    path = scenario.path / "claims.csv" if scenario.path else None
+    if path is None or not path.is_file():
+        raise InputError(f"scenario '{scenario.name}' has no claims.csv")
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    ds = simulate(scenario, overrides=overrides, seed=seed)
+    rows = []
+    for i, r in table.iterrows():
+        try:
+            claimed, year = float(r["claimed"]), int(r["year"])
+        except ValueError:
+            raise InputError("claimed and year must be numbers", file=path, row=i + 2) from None
+        modelled = model_value(ds, r["metric"], year)
+        ratio = modelled / claimed if claimed else np.nan
+        if abs(ratio - 1) <= TOLERANCE:
+            verdict = "consistent"
+        else:
+            verdict = f"model {'below' if ratio < 1 else 'above'} by {abs(ratio - 1):.0%}"
+        rows.append({"id": r["id"], "claim": r["claim"], "source": r["source"], "year": year,
+                     "claimed": claimed, "unit": r["unit"], "model": modelled, "verdict": verdict,
+                     "data_says": r["data_says"]})
+    return rows

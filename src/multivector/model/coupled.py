@@ -1,0 +1,178 @@
+"""The two registers coupled year by year.
+
+Order of exchange in each simulated year ``y`` (every step batched over runs):
+
+1. the political state at the start of ``y`` gives the disruption hazard (``[coupling.disruption]``);
+   this year's disruption is drawn from each run's own random stream (``seed``, run id, year);
+2. the political auxiliaries, evaluated with last year's network outputs and this year's disruption,
+   set this year's network parameters (``[coupling.to_network]``): each network value is its 2024 value
+   (calibrated default, timeline or user override) times the relative change of its political driver
+   since 2024, so the coupled model starts exactly on the calibrated network;
+3. the network is solved for ``y`` (warm-started from last year's route flows);
+4. its outputs (``[coupling.from_network]``: transit, shares, revenue, utilisation, oil) become the
+   political register's inputs, and the political stocks are integrated from ``y`` to ``y + 1``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from multivector.dataset import parameter_table, table_values, year_values
+from multivector.errors import InputError
+from multivector.freight.model import FreightModel, results_dataset
+from multivector.model.randomness import draw_disruption
+
+COUPLED_TOL = 1e-3
+
+
+def network_outputs(model: FreightModel, out: dict, wanted: Mapping[str, str]) -> dict[str, np.ndarray]:
+    """The network outputs named in ``[coupling.from_network]``, one ``[N]`` array each."""
+    s, net = model.scenario, model.net
+    tpu = np.array([s.commodities[c].tonnes_per_unit for c in model.commodities])
+    vol = out["volume"]                                               # [C, nc, N]
+    result = {}
+    for name, metric in wanted.items():
+        kind, _, rest = metric.partition(":")
+        if metric == "focus:transit_teu":
+            value = out["focus_transit_teu"]
+        elif metric == "focus:overland_share":
+            value = np.nan_to_num(out["focus_share"])
+        elif metric == "focus:transit_revenue":
+            value = out["revenue"]
+        elif kind == "max_utilisation":
+            groups = set(rest.split(","))
+            sel = np.array([g in groups for g in net.resource_group])
+            if not sel.any():
+                raise InputError(f"[coupling.from_network] {name}: no resource in group(s) {rest}")
+            value = np.nan_to_num(out["utilisation"][sel]).max(axis=0)
+        elif kind in ("corridor", "commodity"):
+            ident, _, unit = rest.partition(":")
+            if kind == "corridor":
+                if ident not in model.corridor_names:
+                    raise InputError(f"[coupling.from_network] {name}: unknown corridor '{ident}'")
+                v = vol[:, model.corridor_names.index(ident)]          # [C, N]
+            else:
+                if ident not in model.commodities:
+                    raise InputError(f"[coupling.from_network] {name}: unknown commodity '{ident}'")
+                sel = np.array(model.commodities) == ident
+                v = np.where(sel[:, None], vol.sum(axis=1), 0.0)
+            if unit == "mt":
+                value = (v * tpu[:, None]).sum(axis=0) / 1e6
+            elif unit == "teu":
+                teu = np.array([s.commodities[c].unit.upper() == "TEU" for c in model.commodities])
+                value = v[teu].sum(axis=0)
+            else:
+                raise InputError(f"[coupling.from_network] {name}: unit must be mt or teu")
+        else:
+            raise InputError(f"[coupling.from_network] {name}: unknown network output '{metric}'")
+        result[name] = np.asarray(value, dtype=float)
+    return result
+
+
+def simulate_coupled(model, n: int = 1, *, years: Sequence[int] | None = None,
+                     overrides: Mapping | None = None, samples: pd.DataFrame | None = None, seed: int = 0,
+                     run_ids: np.ndarray | None = None, tol: float | None = None, max_iter: int = 1000,
+                     keep_routes: bool = False) -> xr.Dataset:
+    """Simulate the coupled model (a :class:`multivector.model.Model`); results are the network's
+    Dataset plus the political trajectory.
+
+    ``tol`` defaults to 1e-3 here (1e-4 for the network alone): the political register reads
+    corridor aggregates, which move by less than 1e-3 relative between the two, while a coupled run
+    needs about half the route-choice iterations at 1e-3.
+    """
+    tol = COUPLED_TOL if tol is None else tol
+    scenario, freight, timeline = model.scenario, model.freight, model.timeline
+    pol = scenario.politics
+    sd = pol.sd
+    table = parameter_table(scenario, n, overrides, samples)
+    n = len(table)
+    run_ids = np.arange(n) if run_ids is None else np.asarray(run_ids)
+    fixed = set(overrides or {}) | (set(samples.columns) if samples is not None else set())
+    first, last = int(sd.spec.sim.start), int(sd.spec.sim.stop)
+    years = list(range(first, last + 1)) if years is None else [int(y) for y in years]
+    if min(years) < first or max(years) > last:
+        raise InputError(f"the coupled model runs from {first} to {last}; --years must lie inside",
+                         hint=f"e.g. --years {first}:{last}")
+    values = table_values(table)
+    constants = {c: values[c] for c in sd.spec.constants if c in values}
+    state = sd.initial_state(constants, n)
+    exo = {name: np.full(n, float(spec.default)) for name, spec in sd.spec.exogenous.items()}
+    shock = pol.disruption.get("input")
+    if shock:
+        exo[shock] = np.zeros(n)
+    reference = sd.evaluate(state, exo)
+    base = year_values(timeline, values, first, fixed)
+    ref = {p: reference[v] for p, v in pol.to_network.items()}
+    recorder = sd.recorder()
+    per_year, flows = [], None
+    for year in range(first, max(years) + 1):
+        if shock:
+            now = sd.evaluate(state, exo)
+            sev, dur = (_value(now, constants, pol.disruption[k]) for k in ("severity", "duration"))
+            exo[shock] = draw_disruption(seed, run_ids, year, _value(now, constants, pol.disruption["hazard"]), sev, dur)
+        now = sd.evaluate(state, exo)
+        yt = dict(year_values(timeline, values, year, fixed))
+        for param, var in pol.to_network.items():
+            r = ref[param]
+            change = np.divide(now[var], r, out=np.ones(n), where=r != 0)
+            yt[param] = base[param] * change if param in base else now[var]
+        out = freight.solve_year(yt, year, tol, max_iter, start=flows)
+        flows = out["flow"]
+        exo.update(network_outputs(freight, out, pol.from_network))
+        for param in pol.to_network:
+            out.setdefault("network_parameters", {})[param] = yt[param]
+        recorder.record(state, exo)
+        per_year.append(out)
+        if year < max(years):
+            state = sd.advance(state, year, year + 1, exo)
+    keep = [i for i, y in enumerate(range(first, max(years) + 1)) if y in set(years)]
+    ds = results_dataset(scenario, freight, table, years, [per_year[i] for i in keep], seed, keep_routes)
+    names, stacked = recorder.stacked()
+    ds["political"] = (("run", "year", "variable"), stacked[:, keep, :])
+    ds = ds.assign_coords(variable=names, variable_kind=("variable", [_kind(sd, v) for v in names]),
+                          variable_unit=("variable", [sd.attrs(v).get("units", "") for v in names]))
+    ds["coupled_parameter"] = (("run", "year", "coupled"),
+                               np.stack([np.stack([per_year[i]["network_parameters"][p] for p in pol.to_network],
+                                                  axis=-1) for i in keep], axis=1))
+    ds = ds.assign_coords(coupled=list(pol.to_network))
+    ds[pol.index] = ds["political"].sel(variable=pol.index, drop=True)
+    ds.attrs["index"] = pol.index
+    ds.attrs["record"] = list(pol.record)
+    ds["run_id"] = ("run", run_ids)
+    ds["consolidated"] = consolidated(ds, table, pol)
+    ds.attrs["coupled"] = 1
+    return ds
+
+
+def _value(state, constants, name):
+    return constants[name] if name in constants else state[name]
+
+
+def _kind(sd, name) -> str:
+    kinds = {"stocks": "stock", "flows": "flow", "auxiliaries": "auxiliary", "constants": "constant",
+             "exogenous": "exogenous"}
+    for section, kind in kinds.items():
+        if name in getattr(sd.spec, section):
+            return kind
+    return "other"
+
+
+def consolidated(ds: xr.Dataset, table: pd.DataFrame, pol) -> xr.DataArray:
+    """The yes/no test: index ≥ threshold in the consolidation year and never below the floor after.
+
+    Runs whose horizon does not reach the consolidation year are marked not consolidated.
+    """
+    index = ds[pol.index]
+    c = pol.consolidation
+    threshold = table[c["threshold"]].to_numpy()
+    floor = table[c["floor"]].to_numpy()
+    when = np.round(table[c["year"]].to_numpy())   # a sampled year is taken to the nearest whole year
+    years = ds["year"].values
+    mask = years[None, :] == when[:, None]
+    at = np.where(mask.any(axis=1), np.where(mask, index.values, 0.0).sum(axis=1), -np.inf)
+    after = np.where(years[None, :] >= when[:, None], index.values, np.inf).min(axis=1)
+    return xr.DataArray((at >= threshold) & (after >= floor), dims="run")

@@ -1,0 +1,94 @@
+"""The run document: one JSON-ready view of labelled results, returned by ``run --json`` and the API.
+
+When a batch has several runs the document shows the median over runs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import xarray as xr
+
+FREIGHT_KEYS = ("teu", "tonnes", "share")
+#: How many bottlenecks a run document lists by default (``multivector run`` and the API).
+RUN_BOTTLENECKS = 8
+
+
+def _clean(x):
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
+def _median(da: xr.DataArray) -> xr.DataArray:
+    return da.median("run") if "run" in da.dims else da
+
+
+def bottlenecks(ds: xr.Dataset, top: int = 10) -> list[dict]:
+    """Capacity-bound facilities by utilisation (median over runs), highest first; each facility once,
+    in its worst year."""
+    util = _median(ds["utilisation"])
+    delay = _median(ds["delay_h"])
+    flow = _median(ds["flow_mt"])
+    rows = []
+    for year in ds["year"].values:
+        u = util.sel(year=year)
+        for r in np.flatnonzero(np.isfinite(u.values)):
+            rows.append({"link": str(ds["resource"].values[r]), "label": str(ds["resource_label"].values[r]),
+                         "kind": str(ds["resource_kind"].values[r]), "year": int(year),
+                         "utilisation": float(u.values[r]), "flow_mt": float(flow.sel(year=year).values[r]),
+                         "delay_h": float(delay.sel(year=year).values[r])})
+    rows.sort(key=lambda r: -r["utilisation"])
+    seen, worst = set(), []
+    for r in rows:
+        if r["link"] not in seen:
+            seen.add(r["link"])
+            worst.append(r)
+    return worst[:top]
+
+
+def run_document(ds: xr.Dataset, top: int = 10) -> dict:
+    """The document of a run (or the median of a batch): ``run --json`` prints it, the API returns it."""
+    years = [int(y) for y in ds["year"].values]
+    corridors = {}
+    for c in ds["corridor"].values:
+        entry = {key: [_clean(v) for v in _median(ds[key].sel(corridor=c)).values] for key in FREIGHT_KEYS}
+        entry["transit_time_h"] = [_clean(v) for v in _median(ds["transit_time_h"].sel(corridor=c)).values]
+        entry["cost_usd"] = [_clean(v) for v in _median(ds["cost_usd"].sel(corridor=c)).values]
+        corridors[str(c)] = entry
+    doc = {
+        "scenario": ds.attrs.get("scenario"),
+        "scenario_hash": ds.attrs.get("scenario_hash"),
+        "code_version": ds.attrs.get("code_version"),
+        "runs": int(ds.sizes["run"]),
+        "years": years,
+        "corridors": corridors,
+        "focus_overland_share": [_clean(v) for v in _median(ds["focus_overland_share"]).values],
+        "bottlenecks": bottlenecks(ds, top),
+        "convergence": {"gap": [_clean(v) for v in ds["gap"].max("run").values],
+                        "converged": [bool(v) for v in ds["converged"].all("run").values],
+                        "iterations": [int(v) for v in ds["iterations"].values]},
+        "seed": int(ds.attrs.get("seed", 0)),
+        "transit_revenue_usd_bn": [_clean(v) for v in _median(ds["focus_transit_revenue"]).values],
+    }
+    if "political" in ds:
+        index = ds.attrs["index"]
+        doc[index] = [_clean(v) for v in _median(ds[index]).values]
+        doc["consolidated"] = bool(ds["consolidated"].values[0]) if ds.sizes["run"] == 1 else \
+            float(ds["consolidated"].mean())
+        kinds = dict(zip(ds["variable"].values, ds["variable_kind"].values))
+        doc["stocks"] = {str(v): [_clean(x) for x in _median(ds["political"].sel(variable=v)).values]
+                         for v in ds["variable"].values if kinds[v] == "stock"}
+        doc["network_parameters"] = {str(p): [_clean(x) for x in _median(ds["coupled_parameter"].sel(coupled=p)).values]
+                                     for p in ds["coupled"].values}
+    return doc
+
+
+def document_value(doc: dict, path: str, year_index: int):
+    """The value at a dotted ``path`` of a run document in one year (e.g. ``corridors.NAME.teu``), or None."""
+    node = doc
+    for key in path.split("."):
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node[year_index] if isinstance(node, list) and year_index < len(node) else None

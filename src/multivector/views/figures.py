@@ -1,0 +1,245 @@
+"""Interactive figures (plotly) shared by the HTML report and the dashboard.
+
+Each builder takes plain tables (pandas) and returns a ``plotly.graph_objects.Figure``; nothing here
+reads the store or runs the model, so the report and the HTTP API draw the same pictures from the
+same numbers. plotly is imported lazily: it is a dependency of the ``report`` extra.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from multivector.io import require
+from multivector.model.structure import NETWORK_NODE
+from multivector.views.tables import INDEX_COLOUR, SHARE_COLOUR
+
+# link widths (px) by flow class, as a share of the largest link flow in the figure
+WIDTH_CLASSES = ((0.0, 1.5), (0.02, 3.0), (0.08, 5.0), (0.2, 7.5), (0.4, 10.0), (0.7, 13.0))
+
+
+def _go():
+    return require("plotly.graph_objects", "report", "figures")
+
+
+def _layout(fig, title: str, height: int = 420, **kw):
+    fig.update_layout(title=dict(text=title, x=0.01, font=dict(size=15)), height=height,
+                      margin=dict(l=55, r=20, t=50, b=45), template="plotly_white",
+                      legend=dict(orientation="h", y=-0.15), **kw)
+    return fig
+
+
+# ------------------------------------------------------------------------------------------------
+# the corridor map
+
+def corridor_map(nodes: pd.DataFrame, links: pd.DataFrame, flows: pd.DataFrame, colours: dict,
+                 title: str = "") -> "object":
+    """Links drawn at their geographic positions, widths by flow and colours by corridor, with a
+    slider over the years in ``flows`` (columns year, corridor, link, mt)."""
+    go = _go()
+    pos = nodes.set_index("id")[["lon", "lat"]]
+    ends = links.set_index("id")[["from", "to"]]
+    fig = go.Figure()
+    xs, ys = [], []
+    for a, b in zip(ends["from"], ends["to"]):
+        xs += [pos.at[a, "lon"], pos.at[b, "lon"], None]
+        ys += [pos.at[a, "lat"], pos.at[b, "lat"], None]
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="#d5d8dc", width=1),
+                             hoverinfo="skip", name="network", showlegend=False))
+    years = sorted(flows["year"].unique()) if len(flows) else []
+    corridors = list(dict.fromkeys(flows["corridor"])) if len(flows) else []
+    peak = float(flows["mt"].max()) if len(flows) else 1.0
+    peak = peak if peak > 0 else 1.0
+    per_year: list[list[int]] = []
+    for year in years:
+        idx = []
+        fy = flows[flows["year"] == year]
+        for corridor in corridors:
+            fc = fy[(fy["corridor"] == corridor) & (fy["mt"] > 0)]
+            rel = fc["mt"].to_numpy() / peak
+            cls = np.searchsorted([c[0] for c in WIDTH_CLASSES], rel, side="right") - 1
+            first = True
+            for k, (_, width) in enumerate(WIDTH_CLASSES):
+                sel = fc[cls == k]
+                if sel.empty:
+                    continue
+                xs, ys, text = [], [], []
+                for link, mt in zip(sel["link"], sel["mt"]):
+                    a, b = ends.at[link, "from"], ends.at[link, "to"]
+                    xs += [pos.at[a, "lon"], pos.at[b, "lon"], None]
+                    ys += [pos.at[a, "lat"], pos.at[b, "lat"], None]
+                    label = f"{corridor}: {link} {a}→{b}<br>{mt:,.2f} Mt in {year}"
+                    text += [label, label, None]
+                idx.append(len(fig.data))
+                fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", text=text, hoverinfo="text",
+                                         line=dict(color=colours.get(corridor, "#555555"), width=width),
+                                         name=corridor, legendgroup=corridor,
+                                         showlegend=first, visible=year == years[-1]))
+                first = False
+        per_year.append(idx)
+    fig.add_trace(go.Scatter(x=pos["lon"], y=pos["lat"], mode="markers", marker=dict(size=4, color="#566573"),
+                             text=list(pos.index), hoverinfo="text", name="places", showlegend=False))
+    n_traces = len(fig.data)
+    if len(years) > 1:
+        always = {0, n_traces - 1}
+        steps = []
+        for year, idx in zip(years, per_year):
+            visible = [i in always or i in idx for i in range(n_traces)]
+            steps.append(dict(method="restyle", label=str(year), args=[{"visible": visible}]))
+        fig.update_layout(sliders=[dict(active=len(years) - 1, steps=steps, currentvalue=dict(prefix="year "),
+                                        pad=dict(t=30))])
+    inland = pos[pos["lat"] > 10] if (pos["lat"] > 10).any() else pos   # the Cape leg leaves the frame
+    lat = float(inland["lat"].mean()) if len(inland) else 45.0
+    fig.update_xaxes(title="longitude", showgrid=False, zeroline=False, constrain="domain",
+                     range=[float(inland["lon"].min()) - 3, float(inland["lon"].max()) + 3])
+    fig.update_yaxes(title="latitude", showgrid=False, zeroline=False, scaleanchor="x", constrain="domain",
+                     scaleratio=1 / max(0.2, math.cos(math.radians(lat))),
+                     range=[float(inland["lat"].min()) - 3, float(inland["lat"].max()) + 3])
+    return _layout(fig, title or "Freight flows by corridor (line width ∝ Mt)", height=560)
+
+
+# ------------------------------------------------------------------------------------------------
+# time series with ensemble bands
+
+def _band(fig, go, q: pd.DataFrame, name, colour, many: bool, row=None, col=None):
+    years = [int(y) for y in q.index]
+    kw = {} if row is None else dict(row=row, col=col)
+    if many:
+        for lo, hi, alpha in (("p5", "p95", 0.15), ("p25", "p75", 0.3)):
+            fig.add_trace(go.Scatter(x=years + years[::-1], y=list(q[hi]) + list(q[lo])[::-1], fill="toself",
+                                     fillcolor=_rgba(colour, alpha), line=dict(width=0), hoverinfo="skip",
+                                     legendgroup=name, showlegend=False, name=f"{name} {lo}–{hi}"), **kw)
+    fig.add_trace(go.Scatter(x=years, y=list(q["p50"]), mode="lines+markers", line=dict(color=colour, width=2),
+                             marker=dict(size=4), name=name + (" (median)" if many else ""), legendgroup=name), **kw)
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    h = hex_colour.lstrip("#")
+    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def time_series(bands: dict[str, pd.DataFrame], corridors: list[str], many: bool, colours: dict,
+                focus_name: str, index: str | None, title: str = "", index_label: str | None = None) -> "object":
+    """Three panels over the years: corridor volumes (Mt), the focus country's overland share and the
+    headline index. ``bands`` maps outcome -> percentiles per year (see :func:`views.tables.percentiles`);
+    with ``many`` runs, medians are drawn with 25–75 and 5–95 percentile bands."""
+    go = _go()
+    from plotly.subplots import make_subplots
+
+    label = index_label or (index or "").replace("_", " ")
+    fig = make_subplots(rows=1, cols=3, subplot_titles=("corridor volume, Mt",
+                                                         f"{focus_name}'s overland share (transit TEU)", label),
+                        horizontal_spacing=0.07)
+    for c in corridors:
+        if f"{c}_mt" in bands:
+            _band(fig, go, bands[f"{c}_mt"], c, colours.get(c, "#555555"), many, 1, 1)
+    if "focus_overland_share" in bands:
+        _band(fig, go, bands["focus_overland_share"], "overland share", SHARE_COLOUR, many, 1, 2)
+    if index and index in bands:
+        _band(fig, go, bands[index], label, INDEX_COLOUR, many, 1, 3)
+    fig.update_yaxes(rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(range=[0, 1.02], row=1, col=2)
+    fig.update_yaxes(range=[0, 1.02], row=1, col=3)
+    note = " — median, 25–75% and 5–95% bands" if many else ""
+    return _layout(fig, (title or f"Volumes, shares and the {label or 'index'}") + note, height=420)
+
+
+def histogram(values: pd.Series, title: str, threshold: float | None = None) -> "object":
+    go = _go()
+    fig = go.Figure(go.Histogram(x=values, nbinsx=40, marker_color="#2471a3", name=values.name or "runs"))
+    if threshold is not None:
+        fig.add_vline(x=threshold, line=dict(color="#c0392b", dash="dash"),
+                      annotation_text=f"threshold {threshold:g}")
+    fig.update_xaxes(title=values.name or "")
+    fig.update_yaxes(title="runs")
+    return _layout(fig, title, height=320, showlegend=False)
+
+
+# ------------------------------------------------------------------------------------------------
+# exploration analyses
+
+def sensitivity_bars(frame: pd.DataFrame, title: str, top: int = 15) -> "object":
+    """Horizontal bars of the sensitivity indices (Sobol S1/ST, RBD-FAST S1 or Morris mu*) with
+    their confidence intervals."""
+    go = _go()
+    f = frame.head(top).iloc[::-1]
+    fig = go.Figure()
+    pairs = [("ST", "ST_conf", "total order"), ("S1", "S1_conf", "first order"), ("mu_star", "mu_star_conf", "μ*")]
+    for col, conf, label in pairs:
+        if col in f:
+            fig.add_trace(go.Bar(y=list(f.index), x=f[col], orientation="h", name=label,
+                                 error_x=dict(type="data", array=f[conf], visible=True)))
+    fig.update_layout(barmode="group")
+    return _layout(fig, title, height=max(320, 28 * len(f) + 120))
+
+
+def prim_tradeoff(trajectory: pd.DataFrame, chosen: int, title: str = "PRIM peeling trajectory") -> "object":
+    """Coverage against density for each box on the peeling trajectory, the chosen box marked."""
+    go = _go()
+    fig = go.Figure(go.Scatter(x=trajectory["coverage"], y=trajectory["density"], mode="lines+markers",
+                               marker=dict(color=trajectory["n_restricted"], colorscale="Viridis", size=7,
+                                           colorbar=dict(title="restricted<br>parameters")),
+                               text=[f"box {i}: mass {m:.2f}" for i, m in enumerate(trajectory["mass"])],
+                               hoverinfo="text+x+y", name="boxes"))
+    row = trajectory.iloc[chosen]
+    fig.add_trace(go.Scatter(x=[row["coverage"]], y=[row["density"]], mode="markers",
+                             marker=dict(size=16, color="rgba(0,0,0,0)", line=dict(color="#c0392b", width=3)),
+                             name=f"chosen box {chosen}"))
+    fig.update_xaxes(title="coverage", range=[0, 1.02])
+    fig.update_yaxes(title="density", range=[0, 1.02])
+    return _layout(fig, title, height=380)
+
+
+def prim_box(box: pd.DataFrame, title: str = "The chosen box, within each parameter's range") -> "object":
+    """Each restricted parameter's limits drawn inside its full sampled range (0 = min, 1 = max)."""
+    go = _go()
+    fig = go.Figure()
+    names = list(box.index)
+    span = (box["range_max"] - box["range_min"]).replace(0, 1)
+    lo = (box["min"] - box["range_min"]) / span
+    hi = (box["max"] - box["range_min"]) / span
+    fig.add_trace(go.Bar(y=names, x=[1] * len(names), orientation="h", marker_color="#e5e8e8", name="sampled range",
+                         hoverinfo="skip"))
+    fig.add_trace(go.Bar(y=names, x=hi - lo, base=lo, orientation="h", marker_color="#c0392b", name="box",
+                         text=[f"{a:.4g} – {b:.4g} {u}" for a, b, u in zip(box["min"], box["max"], box["unit"])],
+                         textposition="auto"))
+    fig.update_layout(barmode="overlay")
+    fig.update_xaxes(range=[0, 1], title="position within the sampled range")
+    return _layout(fig, title, height=max(220, 50 * len(names) + 120))
+
+
+# ------------------------------------------------------------------------------------------------
+# the feedback-loop diagram
+
+def loop_diagram(nodes: list[str], links: pd.DataFrame, title: str = "") -> "object":
+    """Stocks on a circle; arrows for the causal links between them (columns source, target,
+    polarity '+', '−', '±' or '0', via): green positive, red negative, grey mixed, pale inactive."""
+    go = _go()
+    k = len(nodes)
+    angle = {n: math.pi / 2 - 2 * math.pi * i / max(k, 1) for i, n in enumerate(nodes)}
+    xy = {n: (math.cos(a), math.sin(a)) for n, a in angle.items()}
+    fig = go.Figure()
+    colours = {"+": "#1e8449", "−": "#c0392b", "±": "#7f8c8d", "0": "#d5dbdb"}
+    for _, e in links.iterrows():
+        (x0, y0), (x1, y1) = xy[e["source"]], xy[e["target"]]
+        # pull the ends in from the node centres, and bow the arrow so that a <-> b pairs separate
+        mx, my = (x0 + x1) / 2 - 0.12 * (y1 - y0), (y0 + y1) / 2 + 0.12 * (x1 - x0)
+        sx, sy = x0 + 0.12 * (mx - x0), y0 + 0.12 * (my - y0)
+        tx, ty = x1 + 0.12 * (mx - x1), y1 + 0.12 * (my - y1)
+        colour = colours.get(e["polarity"], "#7f8c8d")
+        fig.add_annotation(x=tx, y=ty, ax=sx, ay=sy, xref="x", yref="y", axref="x", ayref="y", showarrow=True,
+                           arrowhead=3, arrowsize=1.2, arrowwidth=1.6, arrowcolor=colour, opacity=0.8, text="")
+        fig.add_trace(go.Scatter(x=[mx], y=[my], mode="text", text=[e["polarity"]], textfont=dict(color=colour, size=16),
+                                 hovertext=[f"{e['source']} → {e['target']} ({e['polarity']})<br>via {e['via']}"],
+                                 hoverinfo="text", showlegend=False))
+    fig.add_trace(go.Scatter(x=[xy[n][0] for n in nodes], y=[xy[n][1] for n in nodes], mode="markers+text",
+                             text=[n.replace("_", " ") for n in nodes], textposition="top center",
+                             marker=dict(size=18, color=["#f39c12" if n == NETWORK_NODE else "#2e86c1" for n in nodes]),
+                             hoverinfo="text", showlegend=False))
+    fig.update_xaxes(visible=False, range=[-1.45, 1.45])
+    fig.update_yaxes(visible=False, range=[-1.3, 1.35], scaleanchor="x")
+    return _layout(fig, title or "Causal links between stocks (+ same direction, − opposite)", height=640)
+

@@ -1,0 +1,82 @@
+"""Plain tables derived from results, shared by the report, the API and the figures.
+
+Link flows by corridor, percentile bands, the colours a dataset gives its corridors and the rows of
+the per-year table ``multivector run`` prints. Nothing here draws.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from multivector.dataset import Scenario
+from multivector.model import compiled
+from multivector.views.document import document_value
+
+PERCENTILES = (5, 25, 50, 75, 95)
+#: Colours for corridors a dataset leaves without one, in corridor order; and for unlabelled routes.
+PALETTE = ["#d35400", "#16a085", "#f1c40f", "#2c3e50", "#e84393", "#6c5ce7"]
+OTHER_COLOUR = "#8e44ad"
+SHARE_COLOUR = "#8e44ad"
+INDEX_COLOUR = "#1a5276"
+
+
+def corridor_colours(scenario: Scenario) -> dict[str, str]:
+    """Each corridor's colour: the dataset's (``[corridors.X] colour``), else the palette in corridor order."""
+    out, spare = {}, iter(PALETTE * (1 + len(scenario.corridors) // len(PALETTE)))
+    for name, c in scenario.corridors.items():
+        out[name] = c.colour or next(spare)
+    out["other"] = OTHER_COLOUR
+    return out
+
+
+def corridor_link_flows(scenario: Scenario, ds: xr.Dataset, year: int, run: int = 0) -> dict:
+    """``{corridor: {link id: Mt}}`` for one run and year (needs ``keep_routes=True`` results)."""
+    net = compiled(scenario).network
+    h = ds["route_flow"].sel(year=year).isel(run=run).values
+    tpu = np.array([scenario.commodities[net.od_commodity[d]].tonnes_per_unit for d in net.route_od]) / 1e6
+    load = h * tpu
+    inc = net.route_resources()                                   # [K, R]
+    out = {}
+    for ci, name in enumerate(list(ds["corridor"].values)):
+        sel = net.route_corridor == ci
+        if not sel.any():
+            continue
+        per_res = inc[sel].T @ load[sel]
+        flows = {}
+        for r, v in enumerate(per_res):
+            if v > 0 and net.resource_kind[r] == "link":
+                link = net.resource_link[r]
+                flows[link] = flows.get(link, 0.0) + float(v)
+        out[str(name)] = flows
+    return out
+
+
+def flow_table(scenario: Scenario, ds: xr.Dataset, run: int = 0) -> pd.DataFrame:
+    """Link flows of one run for every year: columns year, corridor, link, mt."""
+    rows = []
+    for year in ds["year"].values:
+        for corridor, flows in corridor_link_flows(scenario, ds, int(year), run).items():
+            rows += [(int(year), corridor, link, mt) for link, mt in flows.items()]
+    return pd.DataFrame(rows, columns=["year", "corridor", "link", "mt"])
+
+
+def percentiles(yearly: pd.DataFrame, outcome: str) -> pd.DataFrame:
+    """Percentiles 5, 25, 50, 75, 95 of an outcome per year (rows: years) from a run-year table."""
+    g = yearly.groupby("year")[outcome]
+    return pd.DataFrame({f"p{p}": g.quantile(p / 100) for p in PERCENTILES})
+
+
+def focus_rows(scenario: Scenario, doc: dict) -> tuple[list[str], list[list[str]]]:
+    """The per-year table a dataset declares in ``[focus] table``: header and formatted rows."""
+    columns = scenario.focus.table
+    header = ["year"] + [c.label for c in columns]
+    rows = []
+    for i, year in enumerate(doc["years"]):
+        row = [str(year)]
+        for c in columns:
+            v = document_value(doc, c.value, i)
+            row.append("–" if v is None else format(v * c.scale, c.format))
+        rows.append(row)
+    return header, rows

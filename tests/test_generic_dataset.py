@@ -1,0 +1,274 @@
+"""A second, made-up dataset through every interface, with no code change: the engine is generic.
+
+``tests/data/landlocked`` is a fictional landlocked country, Landlockia (LL), with two outlets to the
+sea (the ``highland`` rail line across Alandia, the ``lakeside`` rail ferry across Lake Tessel), its
+own commodities (``goods`` in TEU, ``ore`` in Mt), capacity groups, a three-stock political register
+(``reputation``, ``investment``, ``fiscal_buffer``) and a headline index ``standing_index``. None of
+its names is a Kazakhstan name, so anything the engine still hard-codes shows up here as a failure.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from multivector.interfaces.cli import app
+
+DATA = Path(__file__).parent / "data" / "landlocked"
+INDEX = "standing_index"
+CORRIDORS = ("highland", "lakeside")
+STOCKS = {"reputation", "investment", "fiscal_buffer"}
+FIRST, LAST = 2024, 2035
+# words of the built-in dataset that must not leak into what the views say about Landlockia
+FOREIGN = re.compile(r"kazakh|middle[ _-]power|caspian|\bcpc\b|astana|diplomatic capital", re.IGNORECASE)
+
+runner = CliRunner()
+
+
+def cli(*args):
+    """Invoke the CLI in-process; a wide terminal so that table headers are not wrapped."""
+    return runner.invoke(app, [str(a) for a in args], env={"COLUMNS": "300"})
+
+
+def ok(result):
+    assert result.exit_code == 0, f"exit {result.exit_code}\n{result.output}\n{result.exception!r}"
+    return result
+
+
+def visible_text(page: str) -> str:
+    """An HTML page without its scripts and styles (the embedded plotly.js lists every country)."""
+    page = re.sub(r"<script\b.*?</script>", " ", page, flags=re.DOTALL | re.IGNORECASE)
+    page = re.sub(r"<style\b.*?</style>", " ", page, flags=re.DOTALL | re.IGNORECASE)
+    return html.unescape(re.sub(r"<[^>]+>", " ", page))
+
+
+@pytest.fixture(scope="module")
+def landlocked(tmp_path_factory):
+    """An editable copy of the Landlockia dataset (shared by this module's tests)."""
+    target = tmp_path_factory.mktemp("generic") / "landlocked"
+    shutil.copytree(DATA, target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def store(landlocked, tmp_path_factory):
+    """A store with a 16-run LHS exploration 'g1' (two chunks) and a Morris exploration 'm1'."""
+    db = tmp_path_factory.mktemp("generic-store") / "s.duckdb"
+    ok(cli("explore", landlocked, "--n", 16, "--db", db, "--run-id", "g1", "--chunk-size", 8))
+    # RBD-FAST on an LHS design needs >= 60 runs; a 2-trajectory Morris design is cheaper
+    ok(cli("explore", landlocked, "--n", 2, "--sampler", "morris", "--db", db, "--run-id", "m1",
+           "--chunk-size", 64))
+    return db
+
+
+# ------------------------------------------------------------------------------------------------
+# the dataset itself
+
+def test_data_check(landlocked):
+    r = ok(cli("data", "check", landlocked))
+    assert "landlocked: OK" in r.output
+    ok(cli("validate", landlocked))
+
+
+def test_every_number_has_an_assumption():
+    with open(DATA / "sources.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows and all(r["id"].startswith("A-") and r["kind"] == "assumption" for r in rows)
+    assert all(r["title"] and r["note"] for r in rows)
+
+
+def test_params_loops_sources_list_the_datasets_own_names(landlocked):
+    params = {p["name"]: p for p in json.loads(ok(cli("params", landlocked, "--json")).stdout)}
+    assert {"logit_scale_goods", "vot_ore", "capacity_factor_ll_rail", "standing_threshold"} <= set(params)
+    assert params["transit_tariff_stance"]["kind"] == "lever"
+    r = ok(cli("loops", landlocked))
+    for text in ("R1", "B1", "B2", "standing draws donors", "reinforcing", "balancing"):
+        assert text in r.output
+    r = ok(cli("data", "sources", landlocked))
+    assert "A-LL-POL-OUTAGE" in r.output
+
+
+# ------------------------------------------------------------------------------------------------
+# one run
+
+def test_run_prints_the_datasets_own_table(landlocked):
+    from multivector.dataset import load
+
+    r = ok(cli("run", landlocked))
+    for column in load(landlocked).focus.table:
+        assert column.label in r.output, f"column '{column.label}' missing from the printed table"
+    assert "Landlockia" in r.output
+    assert "standing index" in r.output                     # the verdict names the dataset's index
+    for corridor in CORRIDORS:
+        assert corridor in r.output
+    assert not FOREIGN.search(r.stdout), FOREIGN.search(r.stdout).group(0)
+
+
+def test_run_json(landlocked):
+    doc = json.loads(ok(cli("run", landlocked, "--json")).stdout)
+    assert doc["scenario"] == "landlocked"
+    assert doc["years"] == list(range(FIRST, LAST + 1))
+    for corridor in CORRIDORS:
+        teu = doc["corridors"][corridor]["teu"]
+        assert len(teu) == len(doc["years"]) and all(v is not None and v > 0 for v in teu), corridor
+        assert all(v > 0 for v in doc["corridors"][corridor]["tonnes"])
+    assert all(0.0 <= v <= 1.0 for v in doc[INDEX])
+    assert all(0.0 <= v <= 1.0 for v in doc["focus_overland_share"])
+    assert all(v > 0 for v in doc["transit_revenue_usd_bn"])
+    assert isinstance(doc["consolidated"], bool)
+    assert set(doc["stocks"]) == STOCKS
+    assert set(doc["network_parameters"]) == {"capacity_factor_ll_rail", "capacity_factor_lake_fleet",
+                                              "focus_tariff_factor"}
+    assert not FOREIGN.search(json.dumps(doc))
+
+
+def test_a_lever_reaches_the_network(landlocked):
+    """[coupling.to_network]: the tariff lever (from 2025) sets focus_tariff_factor, and a cheaper
+    transit through Landlockia wins it a larger share of the overland boxes."""
+    base = json.loads(ok(cli("run", landlocked, "--years", "2024:2026", "--json")).stdout)
+    cut = json.loads(ok(cli("run", landlocked, "--years", "2024:2026", "--json",
+                            "--set", "transit_tariff_stance=0.8")).stdout)
+    assert base["network_parameters"]["focus_tariff_factor"] == pytest.approx([1.0, 1.0, 1.0])
+    assert cut["network_parameters"]["focus_tariff_factor"] == pytest.approx([1.0, 0.8, 0.8])
+    assert cut["focus_overland_share"][-1] > base["focus_overland_share"][-1]
+
+
+def test_network_only_run(landlocked):
+    r = ok(cli("run", landlocked, "--network-only", "--json"))
+    doc = json.loads(r.stdout)
+    assert doc["years"] == [FIRST] and INDEX not in doc
+    assert all(doc["corridors"][c]["teu"][0] > 0 for c in CORRIDORS)
+
+
+def test_claims_calibrate_and_xmile(landlocked, tmp_path):
+    claims = json.loads(ok(cli("claims", landlocked, "--json")).stdout)
+    assert {row["id"] for row in claims} == {"C-LL-SHARE", "C-LL-HIGHLAND", "C-LL-REPUTATION"}
+    assert all(row["model"] is not None for row in claims)
+    fit = json.loads(ok(cli("calibrate", landlocked, "--json", "--max-evaluations", 4)).stdout)
+    assert set(fit["values"]) == {"logit_scale_goods"}
+    assert {row["target"] for row in fit["fit"]} == {"T-HIGHLAND-2024", "T-FERRY-2024"}
+    target = tmp_path / "landlocked.xmile"
+    ok(cli("export", "xmile", target, "--scenario", landlocked))
+    text = target.read_text()
+    assert INDEX in text and "fiscal_buffer" in text
+
+
+# ------------------------------------------------------------------------------------------------
+# explorations and their analyses
+
+def test_exploration_is_stored_under_the_datasets_names(store):
+    from multivector.explore.store import Store
+
+    with Store(store, read_only=True) as s:
+        yearly, per_run = s.outcomes("g1"), s.run_outcomes("g1")
+        assert not s.integrity("g1")
+    assert len(per_run) == 16
+    for column in (INDEX, "focus_overland_share", "transit_revenue_usd_bn", "highland_teu", "lakeside_teu",
+                   "highland_mt", "lakeside_mt", *STOCKS, "reliability", "toll_income"):
+        assert column in yearly.columns, column
+    assert yearly[INDEX].between(0, 1).all()
+    assert sorted(yearly["year"].unique()) == list(range(FIRST, LAST + 1))
+    final = per_run[f"{INDEX}_final"]
+    assert final.nunique() > 1, "the sampled ranges should make the outcome vary"
+    assert 0.0 < per_run["consolidated"].mean() < 1.0, "the consolidated test should split the runs"
+    r = ok(cli("runs", "--db", store, "--json"))
+    assert "g1" in r.output and "m1" in r.output
+
+
+def test_sensitivity(store, landlocked):
+    from multivector.dataset import load
+
+    r = ok(cli("sensitivity", "m1", "--db", store, "--outcome", f"{INDEX}_final", "--json"))
+    doc = json.loads(r.stdout)
+    assert doc["method"] == "morris" and doc["indices"]
+    assert {row["parameter"] for row in doc["indices"]} <= set(load(landlocked).parameters)
+    ok(cli("sensitivity", "m1", "--db", store, "--outcome", INDEX, "--year", 2030))
+
+
+def test_discover(store):
+    r = ok(cli("discover", "g1", "--db", store, "--json"))
+    assert "stats" in json.loads(r.stdout)
+    ok(cli("discover", "g1", "--db", store, "--outcome", f"{INDEX}_final", "--threshold", 0.66))
+
+
+def test_strategies(landlocked, store, tmp_path):
+    policies = tmp_path / "policies.csv"
+    policies.write_text("policy,transit_tariff_stance,corridor_budget\nthrifty,1.0,0.0\ndiscount,0.8,0.08\n")
+    r = ok(cli("strategies", landlocked, "--levers", policies, "--n", 4, "--db", store, "--run-id", "p1",
+               "--chunk-size", 8, "--json"))
+    doc = json.loads(r.stdout)
+    assert doc["outcome"].startswith(INDEX)
+    assert {row["policy"] for row in doc["policies"]} == {"thrifty", "discount"}
+
+
+def test_report_of_the_exploration(store, tmp_path):
+    out = tmp_path / "r.html"
+    ok(cli("report", "g1", "--db", store, "--out", out))
+    page = out.read_text()
+    text = visible_text(page)
+    assert "landlocked" in text and "Landlockia" in page
+    assert "standing" in text
+    assert not FOREIGN.search(text), FOREIGN.search(text).group(0)
+
+
+def test_report_of_one_run(landlocked, tmp_path):
+    out = tmp_path / "one.html"
+    ok(cli("report", "--scenario", landlocked, "--out", out))
+    page = out.read_text()
+    text = visible_text(page)
+    assert "landlocked" in text and "Landlockia" in page
+    assert not FOREIGN.search(text), FOREIGN.search(text).group(0)
+
+
+# ------------------------------------------------------------------------------------------------
+# the server: it serves built-in scenarios by name only, and any exploration in its store
+
+def test_server_reads_the_exploration(store, landlocked):
+    pytest.importorskip("httpx")
+    from fastapi.testclient import TestClient
+
+    from multivector.interfaces.server import create_app
+
+    client = TestClient(create_app(db=store))
+    r = client.get("/api/runs")
+    assert r.status_code == 200, r.text
+    runs = {row["run_id"]: row for row in r.json()}
+    assert {"g1", "m1"} <= set(runs)
+    assert Path(runs["g1"]["scenario"]) == Path(landlocked)
+
+    r = client.get("/api/runs/g1/outcomes", params={"outcome": f"{INDEX}_final"})
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["total"] == 16 and all(0 <= row[f"{INDEX}_final"] <= 1 for row in doc["rows"])
+
+    r = client.get("/api/runs/g1/outcomes")                     # the default outcome is the dataset's index
+    assert r.status_code == 200, r.text
+    assert r.json()["outcome"] == f"{INDEX}_final"
+
+    r = client.get("/api/runs/g1/ensemble")
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["runs"] == 16
+    assert {INDEX, "highland_mt", "lakeside_mt"} <= set(doc["bands"])
+    assert not FOREIGN.search(json.dumps(doc["bands"]))
+
+    r = client.get("/api/runs/m1/sensitivity", params={"outcome": f"{INDEX}_final"})
+    assert r.status_code == 200, r.text
+    r = client.get("/api/runs/g1/discover")
+    assert r.status_code == 200, r.text
+
+    r = client.get("/api/runs/g1/report")
+    assert r.status_code == 200, r.text
+    assert "Landlockia" in r.text and "landlocked" in visible_text(r.text)
+    assert not FOREIGN.search(visible_text(r.text))
+
+    # by design, requests name built-in scenarios only, never a folder: the dataset itself is not served
+    assert client.get("/api/scenarios/landlocked/parameters").status_code == 404
+    assert client.post("/api/explorations", json={"scenario": str(landlocked), "n": 4}).status_code == 404
