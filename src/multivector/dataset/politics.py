@@ -16,6 +16,9 @@ from pathlib import Path
 from multivector.errors import InputError
 from multivector.sd import SDModel, compile_model, parse_spec
 
+COUPLING_MODES = ("relative", "additive", "absolute")
+
+
 @dataclass
 class Loop:
     name: str
@@ -33,6 +36,7 @@ class PoliticalModel:
 
     sd: SDModel
     to_network: dict[str, str]                 # network parameter -> SD variable
+    modes: dict[str, str]                      # network parameter -> relative, additive or absolute
     from_network: dict[str, str]               # SD exogenous input -> network output
     loops: dict[str, Loop]
     index: str                                 # the headline index (an auxiliary)
@@ -57,11 +61,21 @@ def load_politics(path: Path) -> PoliticalModel:
     model = compile_model(parse_spec(data, file=path))
     names = set(model.stock_names) | set(model.flow_names) | set(model.aux_names)
     exogenous = set(model.spec.exogenous)
-    to_network = dict(coupling.get("to_network", {}))
-    for param, var in to_network.items():
+    to_network, modes = {}, {}
+    for param, entry in coupling.get("to_network", {}).items():
+        # "variable" (relative: the network's base-year value times the variable's change since the
+        # start), or {variable = "...", mode = "additive"} (base-year value plus the variable's change)
+        # or mode = "absolute" (the variable's value itself)
+        var, mode = (entry, "relative") if isinstance(entry, str) else (entry.get("variable"), entry.get("mode"))
+        if mode not in COUPLING_MODES or not isinstance(var, str):
+            raise InputError(f"[coupling.to_network] {param} must be \"VARIABLE\" or "
+                             "{variable = \"VARIABLE\", mode = \"relative\" | \"additive\" | \"absolute\"}",
+                             file=path)
         if var not in names:
             raise InputError(f"[coupling.to_network] {param} = '{var}': no stock, flow or auxiliary "
                              f"of that name", file=path)
+        to_network[param] = var
+        modes[param] = mode
     disruption = dict(coupling.get("disruption", {}))
     if disruption:
         keys = {"input", "hazard", "severity", "duration"}
@@ -115,6 +129,6 @@ def load_politics(path: Path) -> PoliticalModel:
     for name in definitional:
         if name not in model.spec.constants:
             raise InputError(f"[outcomes] definitional names an unknown constant '{name}'", file=path)
-    return PoliticalModel(sd=model, to_network=to_network, from_network=from_network, loops=loops, index=index,
+    return PoliticalModel(sd=model, to_network=to_network, modes=modes, from_network=from_network, loops=loops, index=index,
                           consolidation=consolidation, path=path, outcomes_doc=outcomes.get("doc", ""),
                           record=record, definitional=definitional, disruption=disruption)

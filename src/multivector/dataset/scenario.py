@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from multivector.dataset.checks import Checks, load_checks
 from multivector.dataset.politics import PoliticalModel, load_politics
 from multivector.errors import InputError
 
@@ -170,6 +171,7 @@ class Scenario:
     focus: Focus
     calibration: dict = field(default_factory=dict)
     politics: PoliticalModel | None = None    # the political register, if the dataset has one
+    checks: Checks | None = None              # declared reality checks (checks.toml), if any
     _fingerprint: str | None = field(default=None, repr=False)
 
     @property
@@ -426,6 +428,8 @@ def load(name_or_dir: str | Path) -> Scenario:
                         corridors=corridors, tables=tables, focus=focus, calibration=calibration,
                         politics=politics)
     validate(scenario)
+    if (folder / "checks.toml").is_file():
+        scenario.checks = load_checks(folder / "checks.toml", scenario)
     free = scenario.model.get("calibration", {}).get("free", [])
     for name in free:
         if name not in parameters:

@@ -233,6 +233,7 @@ def results_dataset(scenario, model: FreightModel, table, years, per_year: list[
             "resource_kind": ("resource", net.resource_kind),
             "resource_layer": ("resource", net.resource_layer),
             "resource_link": ("resource", net.resource_link),
+            "resource_group": ("resource", net.resource_group),
             "capacity_mt": ("resource", net.resource_capacity),
             "corridor": model.corridor_names, "commodity": net.commodities,
             "parameter": list(table.columns),

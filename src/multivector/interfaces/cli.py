@@ -200,6 +200,41 @@ def _print_run(s, ds, doc):
 
 @app.command()
 @guarded
+def check(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
+          pairs: Optional[int] = typer.Option(None, help="paired futures per direction check (default: checks.toml)"),
+          seed: int = typer.Option(0, help="seed of the futures and of their random streams"),
+          scan: bool = typer.Option(True, help="also scan every parameter and lever for dead ones"),
+          json_: bool = typer.Option(False, "--json")):
+    """Evaluate the dataset's declared reality checks on paired runs, and list dead parameters.
+
+    Exits 1 when a check fails or a parameter is dead."""
+    from multivector.explore.checks import run_checks
+
+    s = _load(scenario)
+    report = run_checks(s, pairs=pairs, seed=seed, scan=scan,
+                        progress=None if json_ else lambda text: err.print(text, highlight=False))
+    if json_:
+        print(json.dumps({"scenario": s.name, "passed": report.passed, "pairs": report.pairs, "runs": report.runs,
+                          "seed": report.seed, "checks": report.table().to_dict(orient="records"),
+                          "dead_parameters": report.dead}, indent=2))
+    else:
+        t = Table(title=f"Reality checks of {s.name} ({report.pairs} paired futures, {report.runs:,} runs, "
+                        f"seed {seed})", title_justify="left")
+        for col in ("check", "loop", "statement", "holds", "result", "worst case"):
+            t.add_column(col, overflow="fold", justify="right" if col == "holds" else "left")
+        for r in report.results:
+            t.add_row(r.id, r.loop, r.statement, f"{r.holds:.0%}", "[green]pass[/]" if r.passed else "[red]FAIL[/]",
+                      r.worst)
+        out.print(t)
+        failed = sum(not r.passed for r in report.results)
+        out.print(f"{len(report.results) - failed} of {len(report.results)} checks pass; dead parameters: "
+                  + (", ".join(report.dead) if report.dead else "none"))
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@guarded
 def tntp(net: Path = typer.Argument(..., help="TNTP network file (_net.tntp)"),
          trips: Path = typer.Argument(..., help="TNTP trips file (_trips.tntp)"),
          gap: float = typer.Option(1e-4, help="relative gap to reach"),

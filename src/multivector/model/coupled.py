@@ -5,9 +5,12 @@ Order of exchange in each simulated year ``y`` (every step batched over runs):
 1. the political state at the start of ``y`` gives the disruption hazard (``[coupling.disruption]``);
    this year's disruption is drawn from each run's own random stream (``seed``, run id, year);
 2. the political auxiliaries, evaluated with last year's network outputs and this year's disruption,
-   set this year's network parameters (``[coupling.to_network]``): each network value is its 2024 value
-   (calibrated default, timeline or user override) times the relative change of its political driver
-   since 2024, so the coupled model starts exactly on the calibrated network;
+   set this year's network parameters (``[coupling.to_network]``). A *relative* coupling gives the
+   network its base-year value (calibrated default, timeline or user override) times the relative
+   change of its political driver since the start, an *additive* one that value plus the driver's
+   change, so the coupled model starts exactly on the calibrated network; an *absolute* coupling
+   gives it the driver's value itself, except in a year the timeline observes it, or when the user
+   fixed the network parameter;
 3. the network is solved for ``y`` (warm-started from last year's route flows);
 4. its outputs (``[coupling.from_network]``: transit, shares, revenue, utilisation, oil) become the
    political register's inputs, and the political stocks are integrated from ``y`` to ``y + 1``.
@@ -116,10 +119,19 @@ def simulate_coupled(model, n: int = 1, *, years: Sequence[int] | None = None,
             exo[shock] = draw_disruption(seed, run_ids, year, _value(now, constants, pol.disruption["hazard"]), sev, dur)
         now = sd.evaluate(state, exo)
         yt = dict(year_values(timeline, values, year, fixed))
+        observed = {k for k, _ in timeline.get(year, ())}
         for param, var in pol.to_network.items():
-            r = ref[param]
-            change = np.divide(now[var], r, out=np.ones(n), where=r != 0)
-            yt[param] = base[param] * change if param in base else now[var]
+            mode = pol.modes[param]
+            if mode == "absolute":
+                if param not in observed and param not in fixed:
+                    yt[param] = np.broadcast_to(now[var], (n,)).astype(float)
+            elif param not in base:
+                yt[param] = now[var]
+            elif mode == "additive":
+                yt[param] = base[param] + (now[var] - ref[param])
+            else:
+                r = ref[param]
+                yt[param] = base[param] * np.divide(now[var], r, out=np.ones(n), where=r != 0)
         out = freight.solve_year(yt, year, tol, max_iter, start=flows)
         flows = out["flow"]
         exo.update(network_outputs(freight, out, pol.from_network))
