@@ -17,17 +17,11 @@ from multivector.interfaces.cli import app
 
 DATA = Path(__file__).parent / "data"
 
-#: Checks of the Kazakhstan model that fail today (in some futures), each for a reason an open issue
-#: names. Any other failing check fails the test; a fix removes its id from here.
+#: Checks of the Kazakhstan model that fail today, each for a reason an open issue names. Any other
+#: failing check fails the test; a fix removes its id from here.
 KNOWN_FAILURES = {
-    "RB-CAPACITY",        # soft capacities: facilities above 100% (issue 12, hard capacities)
-    "RC-CPC-OIL",         # the SD deducts a CPC loss scaled by last year's CPC share while the network
-    "RC-CPC-SEVERITY",    #   reroutes all crude: in some futures more disruption leaves more revenue
-    "RC-CPC-FISCAL",      #   (and so fiscal space); it needs crude shut in when the outlets are full
-    "RC-CPC-SPACE",       #   (issues 11, 12)
-    "RC-CPC-INDEX",       # follows from those and the saturating fiscal resilience (issue 11)
-    "RC-CPC-AUTONOMY",    # crude pushed out of the CPC overfills BTC and the China pipeline (soft
-                          #   capacities, issue 12); rerouting to Transneft no longer counts (fixed)
+    "RB-CAPACITY",        # soft capacities: ferries, ports and lines above 100% (issue 12; pipelines
+                          #   and tanker berths are hard since crude is shut in when they are full)
 }
 #: Parameters the scan finds dead today: the floor of the consolidated test never binds in the scanned
 #: futures (the verdict's redesign against a counterfactual, issue 11, decides its fate).
@@ -57,7 +51,7 @@ def test_kazakhstan_checks_fail_only_where_the_open_issues_say():
     report = run_checks(s, pairs=6, seed=0, scan=False)
     failed = {r.id for r in report.results if not r.passed}
     assert failed <= KNOWN_FAILURES, f"new failures: {failed - KNOWN_FAILURES}"
-    assert {"RB-CAPACITY", "RC-CPC-AUTONOMY"} <= failed           # structural: they fail in every future
+    assert failed == KNOWN_FAILURES
 
 
 @pytest.mark.slow

@@ -137,3 +137,17 @@ def test_tntp_command_reports_non_convergence(tmp_path):
     r = invoke("tntp", SIOUX / "SiouxFalls_net.tntp", SIOUX / "SiouxFalls_trips.tntp", "--gap", "1e-9",
                "--max-iter", "5")
     assert r.exit_code == 1 and "did NOT converge" in r.output
+
+
+def test_run_reports_the_verdict_as_a_probability_over_disruption_streams():
+    """The verdict is P(consolidated) over seeds with its interval and the index's 5-95% band."""
+    res = runner.invoke(app, ["run", "kazakhstan", "--json", "--seeds", "12"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    assert doc["runs"] == 12
+    lo, hi = doc["p_consolidated_interval"]
+    assert 0 <= lo <= doc["p_consolidated"] <= hi <= 1
+    band, index = doc["index_band"], doc["middle_power_index"]
+    assert all(a <= m <= b for a, m, b in zip(band["p5"], index, band["p95"]))
+    text = runner.invoke(app, ["run", "kazakhstan", "--seeds", "12"]).output
+    assert "over 12 disruption streams" in text

@@ -44,14 +44,16 @@ def test_run_with_overrides_changes_the_index_and_is_deterministic(client):
     assert len(more["middle_power_index"]) == 17 and len(more["focus_overland_share"]) == 17
 
 
-def test_run_answers_the_cli_run_document_plus_the_dashboard_keys(client):
+@pytest.mark.parametrize("seeds", [1, 4])
+def test_run_answers_the_cli_run_document_plus_the_dashboard_keys(client, seeds):
     from typer.testing import CliRunner
 
     from multivector.interfaces.cli import app
 
     answer = client.post("/api/scenarios/kazakhstan/run",
-                         json={"overrides": {"mediation_activity": 9}, "seed": 3}).json()
-    cli = CliRunner().invoke(app, ["run", "kazakhstan", "--json", "--seed", "3", "--set", "mediation_activity=9"])
+                         json={"overrides": {"mediation_activity": 9}, "seed": 3, "seeds": seeds}).json()
+    cli = CliRunner().invoke(app, ["run", "kazakhstan", "--json", "--seed", "3", "--seeds", str(seeds),
+                                   "--set", "mediation_activity=9"])
     assert cli.exit_code == 0, cli.output
     extras = {"overrides", "index", "headline", "figures", "seconds"}
     assert extras <= set(answer)

@@ -24,6 +24,7 @@ from multivector.explore.ensemble import make_design
 from multivector.model import simulate
 
 SCAN_FUTURES = 6        # futures per parameter in the dead-parameter scan (stochastic effects need a few)
+SCAN_TOLERANCE = 1e-12  # a dead parameter leaves the runs bit-identical; anything above rounding is alive
 
 
 @dataclass
@@ -223,6 +224,6 @@ def run_checks(scenario: Scenario, pairs: int | None = None, seed: int = 0, scan
         if progress:
             progress("scanning every parameter and lever for dead ones")
         scan_futures = futures.iloc[:min(SCAN_FUTURES, pairs)].reset_index(drop=True)
-        dead = dead_parameters(scenario, scan_futures, seed, checks.tolerance)
+        dead = dead_parameters(scenario, scan_futures, seed, SCAN_TOLERANCE)
         runs += 2 * len(scan_futures) * sum(p.max > p.min for p in scenario.parameters.values())
     return CheckReport(results, dead, pairs, runs, seed)

@@ -20,6 +20,10 @@ from multivector.freight.network import Network, focus_country_nodes
 from multivector.freight.sue import solve_logit_sue
 from multivector.freight.vdf import bpr_delay, queue_delay
 
+#: Layers whose capacity is physical and hard: what a pipeline or a tanker berth cannot take is not
+#: shipped (crude is shut in), instead of queueing as freight does at a ferry or a border.
+HARD_LAYERS = ("pipeline", "tanker")
+
 
 def _per_layer(p: Values, prefix: str, names, default: float, n: int) -> np.ndarray:
     """``[len(names), N]`` of parameter ``prefix+name``; ``default`` only for the layers that have no such
@@ -107,6 +111,9 @@ class FreightModel:
         self.cpu = np.array([scenario.commodities[c].cost_units_per_unit for c in self.commodities])
         self.load_per_unit = tpu[self.route_comm] / 1e6
         self.incidence = net.route_resources().T.tocsr()                    # [R, K]
+        hard = np.isin(net.resource_layer, HARD_LAYERS) & ~np.isnan(net.resource_capacity)
+        self.hard_rows = np.flatnonzero(hard)
+        self.hard_incidence = self.incidence[self.hard_rows].T.tocsr().astype(bool)   # [K, H]
         self.corridor_names = net.corridors + ["other"]
         self.corr_matrix = sparse.csr_matrix(
             (np.ones(net.n_routes), (net.route_corridor, np.arange(net.n_routes))),
@@ -169,7 +176,9 @@ class FreightModel:
             warnings.warn(f"{year}: logit equilibrium did not reach gap {tol:g} in {max_iter} "
                           f"iterations for {int((~res.converged).sum())} of {n} runs "
                           f"(worst gap {res.gap.max():.2e})", ConvergenceWarning, stacklevel=3)
-        h = res.flow                                                                           # [K, N]
+        h, load = self._shipped(res.flow, res.load, costs.capacity)                          # [K, N], [R, N]
+        lost = res.flow - h
+        unserved = np.stack([lost[route_comm == ci].sum(axis=0) for ci in range(len(self.commodities))])  # [C, N]
         cm = self.corr_matrix
         t_route = route_time + self.incidence.T @ res.delay
         w = h * self.cpu[route_comm][:, None]          # weights in cost units for means
@@ -177,7 +186,7 @@ class FreightModel:
         with np.errstate(invalid="ignore", divide="ignore"):
             time_h = np.where(wsum > 0, (cm @ (w * t_route)) / wsum, np.nan)
             cost_usd = np.where(wsum > 0, (cm @ (w * route_money)) / wsum, np.nan)
-            utilisation = res.load / costs.capacity
+            utilisation = load / costs.capacity
             total = h[self.overland_teu].sum(axis=0)
             focus_share = np.where(total > 0, h[self.overland_teu & net.route_via_focus].sum(axis=0) / total,
                                    np.nan)
@@ -186,12 +195,35 @@ class FreightModel:
         out = {
             "volume": np.stack([cm @ (h * (route_comm == ci)[:, None])
                                 for ci in range(len(self.commodities))]),                      # [C, nc, N]
-            "time_h": time_h, "cost_usd": cost_usd, "flow_mt": res.load, "delay_h": res.delay,
+            "time_h": time_h, "cost_usd": cost_usd, "flow_mt": load, "delay_h": res.delay, "unserved": unserved,
             "utilisation": utilisation, "gap": res.gap, "converged": res.converged,
             "focus_share": focus_share, "revenue": paying.sum(axis=0) / 1e9, "iterations": res.iterations,
             "focus_transit_teu": h[self.overland_teu & net.route_via_focus].sum(axis=0), "flow": h,
+            "equilibrium_flow": res.flow,
         }
         return out
+
+    def _shipped(self, flow: np.ndarray, load: np.ndarray, capacity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Route flows and resource loads that hard capacities let through.
+
+        Each route keeps the smallest ``capacity / load`` of the hard facilities it passes (at most 1),
+        so no hard facility ships more than its capacity; the rest is unserved (crude shut in).
+        """
+        if not len(self.hard_rows):
+            return flow, load
+        rows = self.hard_rows
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(load[rows] > capacity[rows], capacity[rows] / load[rows], 1.0)       # [H, N]
+        keep = np.ones_like(flow)
+        inc = self.hard_incidence
+        for j in range(len(rows)):
+            routes = inc[:, j].nonzero()[0]
+            if len(routes):
+                keep[routes] = np.minimum(keep[routes], ratio[j])
+        if np.all(keep == 1.0):
+            return flow, load
+        shipped = flow * keep
+        return shipped, self.incidence @ (shipped * self.load_per_unit[:, None])
 
 
 def _check_available(net: Network, available, demand, year):
@@ -222,6 +254,7 @@ def results_dataset(scenario, model: FreightModel, table, years, per_year: list[
             "cost_usd": (("run", "year", "corridor"), by_run("cost_usd")),
             "gap": (("run", "year"), by_run("gap")),
             "converged": (("run", "year"), by_run("converged")),
+            "unserved": (("run", "year", "commodity"), by_run("unserved")),
             "focus_overland_share": (("run", "year"), by_run("focus_share")),
             "focus_transit_revenue": (("run", "year"), by_run("revenue")),
             "iterations": (("year",), np.array([y["iterations"] for y in per_year])),

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from multivector.dataset import default_dataset
-from multivector.views.document import RUN_BOTTLENECKS
+from multivector.views.document import RUN_BOTTLENECKS, RUN_SEEDS
 from multivector.errors import ConvergenceWarning, InputError, MissingDependency, MultivectorError
 
 DEFAULT = default_dataset()
@@ -118,6 +118,8 @@ def run(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
         out_dir: Optional[Path] = typer.Option(None, "--out", help="write a PNG map of link flows here"),
         top: int = typer.Option(RUN_BOTTLENECKS, help="how many bottlenecks to list"),
         seed: int = typer.Option(0, help="seed of the random disruption stream"),
+        seeds: int = typer.Option(RUN_SEEDS, min=1, max=10_000,
+                                  help="runs with their own disruption streams; the verdict is a probability over them"),
         network_only: bool = typer.Option(False, "--network-only", help="solve the freight network alone"),
         tol: Optional[float] = typer.Option(None, help="route-choice gap to reach (default 1e-4; 1e-3 coupled)")):
     """Simulate a scenario and print corridor volumes, shares, bottlenecks and, with a political
@@ -132,7 +134,8 @@ def run(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
     yrs = parse_years(years) if years else (None if coupled else [s.base_year])
     if tol is not None and not 0 < tol < 1:
         raise InputError("--tol must lie between 0 and 1")
-    ds = simulate(s, overrides=overrides, years=yrs, keep_routes=out_dir is not None, seed=seed,
+    n = seeds if coupled and s.politics.disruption else 1      # without randomness one run says it all
+    ds = simulate(s, n, overrides=overrides, years=yrs, keep_routes=out_dir is not None, seed=seed,
                   coupled=None if coupled else False, tol=tol)
     yrs = [int(y) for y in ds["year"].values]
     doc = run_document(ds, top=top)
@@ -186,7 +189,13 @@ def _print_run(s, ds, doc):
         state = "converged" if conv["converged"][i] else "[yellow]NOT converged[/]"
         out.print(f"Route choice: relative gap {conv['gap'][i]:.1e} after {conv['iterations'][i]} "
                   f"iterations ({state})")
-    if "consolidated" in doc:
+    if "p_consolidated" in doc:
+        lo, hi = doc["p_consolidated_interval"]
+        band = doc["index_band"]
+        out.print(f"Consolidated ({s.index_label} test): P = {doc['p_consolidated']:.0%} [{lo:.0%}–{hi:.0%}] over "
+                  f"{doc['runs']} disruption streams (seed {doc['seed']}); {s.index_label} in {years[-1]}: median "
+                  f"{doc[index][-1]:.3f}, 5–95% {band['p5'][-1]:.3f}–{band['p95'][-1]:.3f}")
+    elif "consolidated" in doc:
         verdict = "[green]yes[/]" if doc["consolidated"] is True else "[red]no[/]"
         out.print(f"Consolidated ({s.index_label} test): {verdict}   seed {doc['seed']}")
     t = Table(title="Top bottlenecks by utilisation", title_justify="left")

@@ -52,6 +52,12 @@ def network_outputs(model: FreightModel, out: dict, wanted: Mapping[str, str]) -
             if not sel.any():
                 raise InputError(f"[coupling.from_network] {name}: no resource in group(s) {rest}")
             value = np.nan_to_num(out["utilisation"][sel]).max(axis=0)
+        elif kind == "unserved":
+            ident, _, unit = rest.partition(":")
+            if ident not in model.commodities or unit != "mt":
+                raise InputError(f"[coupling.from_network] {name}: '{metric}' must be unserved:COMMODITY:mt")
+            ci = model.commodities.index(ident)
+            value = out["unserved"][ci] * tpu[ci] / 1e6
         elif kind in ("corridor", "commodity"):
             ident, _, unit = rest.partition(":")
             if kind == "corridor":
@@ -133,7 +139,7 @@ def simulate_coupled(model, n: int = 1, *, years: Sequence[int] | None = None,
                 r = ref[param]
                 yt[param] = base[param] * np.divide(now[var], r, out=np.ones(n), where=r != 0)
         out = freight.solve_year(yt, year, tol, max_iter, start=flows)
-        flows = out["flow"]
+        flows = out["equilibrium_flow"]
         exo.update(network_outputs(freight, out, pol.from_network))
         for param in pol.to_network:
             out.setdefault("network_parameters", {})[param] = yt[param]

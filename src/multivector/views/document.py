@@ -13,6 +13,8 @@ import xarray as xr
 FREIGHT_KEYS = ("teu", "tonnes", "share")
 #: How many bottlenecks a run document lists by default (``multivector run`` and the API).
 RUN_BOTTLENECKS = 8
+#: How many disruption streams ``multivector run`` simulates by default: the verdict is a probability.
+RUN_SEEDS = 200
 
 
 def _clean(x):
@@ -70,18 +72,36 @@ def run_document(ds: xr.Dataset, top: int = 10) -> dict:
                         "iterations": [int(v) for v in ds["iterations"].values]},
         "seed": int(ds.attrs.get("seed", 0)),
         "transit_revenue_usd_bn": [_clean(v) for v in _median(ds["focus_transit_revenue"]).values],
+        "unserved": {str(c): [_clean(v) for v in _median(ds["unserved"].sel(commodity=c)).values]
+                     for c in ds["commodity"].values},
     }
     if "political" in ds:
         index = ds.attrs["index"]
         doc[index] = [_clean(v) for v in _median(ds[index]).values]
         doc["consolidated"] = bool(ds["consolidated"].values[0]) if ds.sizes["run"] == 1 else \
             float(ds["consolidated"].mean())
+        if ds.sizes["run"] > 1:
+            consolidated = ds["consolidated"].values.astype(bool)
+            doc["p_consolidated"] = float(consolidated.mean())
+            doc["p_consolidated_interval"] = list(wilson_interval(int(consolidated.sum()), len(consolidated)))
+            doc["index_band"] = {f"p{q}": [_clean(v) for v in ds[index].quantile(q / 100, dim="run").values]
+                                 for q in (5, 95)}
         kinds = dict(zip(ds["variable"].values, ds["variable_kind"].values))
         doc["stocks"] = {str(v): [_clean(x) for x in _median(ds["political"].sel(variable=v)).values]
                          for v in ds["variable"].values if kinds[v] == "stock"}
         doc["network_parameters"] = {str(p): [_clean(x) for x in _median(ds["coupled_parameter"].sel(coupled=p)).values]
                                      for p in ds["coupled"].values}
     return doc
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval (95% by default) of a proportion: honest near 0 and 1 and for small n."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def document_value(doc: dict, path: str, year_index: int):

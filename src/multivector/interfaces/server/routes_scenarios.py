@@ -30,6 +30,8 @@ class RunRequest(BaseModel):
     overrides: dict[str, float] = Field(default_factory=dict, description="parameter or lever -> value",
                                         max_length=200)
     seed: int = Field(0, ge=0, le=2**31 - 1)
+    seeds: int = Field(1, ge=1, le=500, description="runs with their own disruption streams (the dashboard "
+                                                    "uses 1; `multivector run` 200): P(consolidated) over them")
     year: int | None = Field(None, ge=1900, le=2100, description="year of the map (default: the last)")
 
 
@@ -70,7 +72,8 @@ def run_scenario(body: RunRequest, scenario: ScenarioInPath, queue: RunQueueDep)
     scenario.check_names(body.overrides)
     with queue.turn(scenario.name):
         started = time.perf_counter()
-        ds = simulate(scenario, seed=body.seed, overrides=body.overrides, keep_routes=True)
+        n = body.seeds if scenario.politics is not None and scenario.politics.disruption else 1
+        ds = simulate(scenario, n, seed=body.seed, overrides=body.overrides, keep_routes=True)
         document = run_document(ds, top=RUN_BOTTLENECKS)
         data = collect_run(scenario, seed=body.seed, overrides=body.overrides, ds=ds)
         seconds = time.perf_counter() - started
