@@ -125,3 +125,27 @@ def test_xmile_export_runs_in_pysd_with_the_same_stocks(kz, tmp_path):
         a = ours["political"].sel(variable=stock).values[0]
         b = theirs[columns[stock]].to_numpy()
         np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-9 * max(1.0, np.abs(a).max()))
+
+
+def test_a_placed_outage_cuts_that_years_cpc_and_oil_revenue():
+    """--event cpc_outage:2025:0.34 takes a third of the CPC's 2025 capacity in every run (same streams)."""
+    kz = mv.load("kazakhstan")
+    base = mv.simulate(kz, 4, years=[2024, 2025, 2026])
+    hit = mv.simulate(kz, 4, years=[2024, 2025, 2026], events={("cpc_outage", 2025): 0.34})
+    cpc = lambda ds: ds["tonnes"].sel(corridor="oil_cpc", year=2025).values
+    oil = lambda ds: ds["political"].sel(variable="oil_revenue", year=2025).values
+    assert (cpc(hit) < cpc(base)).all() and (oil(hit) < oil(base)).all()
+    assert (hit["political"].sel(variable="cpc_disruption", year=2025).values >= 0.34).all()
+    same = lambda ds: ds["tonnes"].sel(corridor="oil_cpc", year=2024).values
+    assert (same(hit) == same(base)).all()
+
+
+@pytest.mark.parametrize("event, message", [
+    ("cpc_outage:2045:0.3", "outside the run"),
+    ("pipeline_fire:2025:0.3", "unknown event"),
+    ("cpc_outage:2025", "is not NAME:YEAR:SHARE"),
+    ("cpc_outage:2025:1.5", "must lie in [0, 1]"),
+])
+def test_bad_events_are_refused(event, message):
+    r = runner.invoke(app, ["run", "kazakhstan", "--seeds", "1", "--event", event])
+    assert r.exit_code == 2 and message in r.output and "Traceback" not in r.output

@@ -20,6 +20,27 @@ COUPLING_MODES = ("relative", "additive", "absolute")
 
 
 @dataclass
+class Cause:
+    """One cause of outages: its Poisson hazard (1/year), the share of capacity an event takes while it
+    lasts, and how long it lasts (years) — each an SD variable or constant."""
+
+    hazard: str
+    severity: str
+    duration: str
+
+
+@dataclass
+class Disruption:
+    """Stochastic outages: the exogenous input that receives the share of capacity lost each year, the
+    causes drawn independently (each from its own random stream), and the name under which a scenario
+    can place an outage in a given year (``--event NAME:YEAR:SHARE``)."""
+
+    input: str
+    causes: dict[str, Cause]
+    event: str = ""
+
+
+@dataclass
 class Loop:
     name: str
     label: str
@@ -45,7 +66,7 @@ class PoliticalModel:
     outcomes_doc: str = ""
     record: list[str] = field(default_factory=list)       # auxiliaries explorations keep per year
     definitional: list[str] = field(default_factory=list)  # constants that define the outcome: never sampled
-    disruption: dict[str, str] = field(default_factory=dict)  # input, hazard, severity, duration
+    disruption: Disruption | None = None       # stochastic outages, by cause
 
 
 def load_politics(path: Path) -> PoliticalModel:
@@ -76,24 +97,12 @@ def load_politics(path: Path) -> PoliticalModel:
                              f"of that name", file=path)
         to_network[param] = var
         modes[param] = mode
-    disruption = dict(coupling.get("disruption", {}))
-    if disruption:
-        keys = {"input", "hazard", "severity", "duration"}
-        if set(disruption) != keys:
-            raise InputError("[coupling.disruption] needs exactly " + ", ".join(sorted(keys)), file=path,
-                             hint="input: the exogenous share lost; hazard, severity, duration: SD names")
-        if disruption["input"] not in exogenous:
-            raise InputError(f"[coupling.disruption] input '{disruption['input']}' is not an [exogenous] input",
-                             file=path)
-        for key in ("hazard", "severity", "duration"):
-            if disruption[key] not in names and disruption[key] not in model.spec.constants:
-                raise InputError(f"[coupling.disruption] {key} '{disruption[key]}' is not a variable or constant",
-                                 file=path)
+    disruption = _disruption(dict(coupling.get("disruption", {})), exogenous, names | set(model.spec.constants), path)
     from_network = dict(coupling.get("from_network", {}))
     for name in from_network:
         if name not in exogenous:
             raise InputError(f"[coupling.from_network] {name}: no [exogenous] input of that name", file=path)
-    for name in exogenous - set(from_network) - {disruption.get("input")}:
+    for name in exogenous - set(from_network) - {disruption.input if disruption else None}:
         raise InputError(f"[exogenous.{name}] has no network output in [coupling.from_network]", file=path,
                          hint="map it to a network output, e.g. corridor:NAME:mt")
     loops = {}
@@ -132,3 +141,29 @@ def load_politics(path: Path) -> PoliticalModel:
     return PoliticalModel(sd=model, to_network=to_network, modes=modes, from_network=from_network, loops=loops, index=index,
                           consolidation=consolidation, path=path, outcomes_doc=outcomes.get("doc", ""),
                           record=record, definitional=definitional, disruption=disruption)
+
+
+def _disruption(table: dict, exogenous: set, known: set, path: Path) -> Disruption | None:
+    """``[coupling.disruption]``: ``input``, an optional ``event`` name, and either one cause given
+    directly (``hazard``, ``severity``, ``duration``) or ``[coupling.disruption.causes.NAME]`` tables."""
+    if not table:
+        return None
+    where = "[coupling.disruption]"
+    if table.get("input") not in exogenous:
+        raise InputError(f"{where} input '{table.get('input')}' is not an [exogenous] input", file=path)
+    fields = ("hazard", "severity", "duration")
+    raw = table.get("causes") or {"all": {k: table[k] for k in fields if k in table}}
+    causes = {}
+    for name, body in raw.items():
+        if not isinstance(body, dict) or set(body) != set(fields):
+            raise InputError(f"{where} cause '{name}' needs exactly hazard, severity and duration", file=path,
+                             hint="each names an SD variable or constant")
+        for key in fields:
+            if body[key] not in known:
+                raise InputError(f"{where} cause '{name}': {key} '{body[key]}' is not a variable or constant",
+                                 file=path)
+        causes[name] = Cause(**{k: body[k] for k in fields})
+    extra = set(table) - {"input", "event", "causes", *fields}
+    if extra:
+        raise InputError(f"{where} has unknown key(s) {', '.join(sorted(extra))}", file=path)
+    return Disruption(input=table["input"], causes=causes, event=str(table.get("event", "")))

@@ -101,6 +101,21 @@ def parse_sets(items: list[str] | None) -> dict[str, float]:
     return values
 
 
+def parse_events(items: list[str] | None) -> dict[tuple[str, int], float]:
+    events = {}
+    for item in items or []:
+        parts = item.split(":")
+        try:
+            name, year, share = parts[0].strip(), int(parts[1]), float(parts[2])
+        except (IndexError, ValueError):
+            raise InputError(f"--event '{item}' is not NAME:YEAR:SHARE", hint="e.g. --event cpc_outage:2025:0.34") \
+                from None
+        if len(parts) != 3 or not name:
+            raise InputError(f"--event '{item}' is not NAME:YEAR:SHARE", hint="e.g. --event cpc_outage:2025:0.34")
+        events[(name, year)] = events.get((name, year), 0.0) + share
+    return events
+
+
 def _load(scenario: str):
     from multivector.dataset import load
 
@@ -118,6 +133,8 @@ def run(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
         out_dir: Optional[Path] = typer.Option(None, "--out", help="write a PNG map of link flows here"),
         top: int = typer.Option(RUN_BOTTLENECKS, help="how many bottlenecks to list"),
         seed: int = typer.Option(0, help="seed of the random disruption stream"),
+        event: Optional[list[str]] = typer.Option(None, "--event",
+                                                  help="place an outage: NAME:YEAR:SHARE (e.g. cpc_outage:2025:0.34)"),
         seeds: int = typer.Option(RUN_SEEDS, min=1, max=10_000,
                                   help="runs with their own disruption streams; the verdict is a probability over them"),
         network_only: bool = typer.Option(False, "--network-only", help="solve the freight network alone"),
@@ -136,7 +153,7 @@ def run(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
         raise InputError("--tol must lie between 0 and 1")
     n = seeds if coupled and s.politics.disruption else 1      # without randomness one run says it all
     ds = simulate(s, n, overrides=overrides, years=yrs, keep_routes=out_dir is not None, seed=seed,
-                  coupled=None if coupled else False, tol=tol)
+                  coupled=None if coupled else False, tol=tol, events=parse_events(event))
     yrs = [int(y) for y in ds["year"].values]
     doc = run_document(ds, top=top)
     written = []

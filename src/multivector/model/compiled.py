@@ -58,14 +58,15 @@ class Model:
     def simulate(self, n: int = 1, *, years: Sequence[int] | None = None, overrides: Mapping | None = None,
                  samples: pd.DataFrame | None = None, seed: int = 0, tol: float | None = None,
                  max_iter: int = 1000, keep_routes: bool = False, coupled: bool | None = None,
-                 run_ids=None) -> xr.Dataset:
+                 run_ids=None, events: Mapping | None = None) -> xr.Dataset:
         """Simulate a batch of runs over years and return labelled results.
 
         ``samples`` (a DataFrame, one row per run) sets sampled parameters; ``overrides`` sets names to
         scalars or ``[N]`` arrays for every run. With a political register (``politics.toml``) the two
         registers are coupled year by year over its horizon unless ``coupled=False``; without one, the
         network alone is solved for ``years`` (default: the base year). ``seed`` and ``run_ids`` fix
-        each run's random stream. ``tol`` is the route-choice gap to reach (default 1e-4 for the
+        each run's random stream; ``events`` places outages (``{(name, year): share}``, coupled runs only).
+        ``tol`` is the route-choice gap to reach (default 1e-4 for the
         network alone, 1e-3 coupled). Results: ``xarray.Dataset`` with dimensions ``run``, ``year``,
         ``resource``, ``corridor``, ``commodity`` (and ``variable`` for the political trajectory).
         """
@@ -76,7 +77,10 @@ class Model:
             if s.politics is None:
                 raise InputError(f"scenario '{s.name}' has no political register (politics.toml)")
             return simulate_coupled(self, n, years=years, overrides=overrides, samples=samples, seed=seed,
-                                    run_ids=run_ids, tol=tol, max_iter=max_iter, keep_routes=keep_routes)
+                                    run_ids=run_ids, tol=tol, max_iter=max_iter, keep_routes=keep_routes,
+                                    events=events)
+        if events:
+            raise InputError("--event needs the coupled model (a political register and its years)")
         tol = NETWORK_TOL if tol is None else tol
         freight = self.freight
         table = parameter_table(s, n, overrides, samples)

@@ -85,9 +85,12 @@ def network_outputs(model: FreightModel, out: dict, wanted: Mapping[str, str]) -
 def simulate_coupled(model, n: int = 1, *, years: Sequence[int] | None = None,
                      overrides: Mapping | None = None, samples: pd.DataFrame | None = None, seed: int = 0,
                      run_ids: np.ndarray | None = None, tol: float | None = None, max_iter: int = 1000,
-                     keep_routes: bool = False) -> xr.Dataset:
+                     keep_routes: bool = False, events: Mapping | None = None) -> xr.Dataset:
     """Simulate the coupled model (a :class:`multivector.model.Model`); results are the network's
     Dataset plus the political trajectory.
+
+    ``events`` places outages: ``{(name, year): share}`` adds ``share`` of capacity lost in ``year`` to
+    what each run drew (the name is the dataset's ``[coupling.disruption] event``).
 
     ``tol`` defaults to 1e-3 here (1e-4 for the network alone): the political register reads
     corridor aggregates, which move by less than 1e-3 relative between the two, while a coupled run
@@ -110,9 +113,12 @@ def simulate_coupled(model, n: int = 1, *, years: Sequence[int] | None = None,
     constants = {c: values[c] for c in sd.spec.constants if c in values}
     state = sd.initial_state(constants, n)
     exo = {name: np.full(n, float(spec.default)) for name, spec in sd.spec.exogenous.items()}
-    shock = pol.disruption.get("input")
+    disruption = pol.disruption
+    shock = disruption.input if disruption else None
+    placed = check_events(pol, events, first, last)
     if shock:
         exo[shock] = np.zeros(n)
+    by_cause = []
     reference = sd.evaluate(state, exo)
     base = year_values(timeline, values, first, fixed)
     ref = {p: reference[v] for p, v in pol.to_network.items()}
@@ -121,8 +127,12 @@ def simulate_coupled(model, n: int = 1, *, years: Sequence[int] | None = None,
     for year in range(first, max(years) + 1):
         if shock:
             now = sd.evaluate(state, exo)
-            sev, dur = (_value(now, constants, pol.disruption[k]) for k in ("severity", "duration"))
-            exo[shock] = draw_disruption(seed, run_ids, year, _value(now, constants, pol.disruption["hazard"]), sev, dur)
+            lost = [draw_disruption(seed, run_ids, year, _value(now, constants, c.hazard),
+                                    _value(now, constants, c.severity), _value(now, constants, c.duration),
+                                    stream=1 + k)
+                    for k, c in enumerate(disruption.causes.values())]
+            by_cause.append(np.stack(lost, axis=-1))
+            exo[shock] = np.clip(sum(lost) + placed.get(year, 0.0), 0.0, 1.0)
         now = sd.evaluate(state, exo)
         yt = dict(year_values(timeline, values, year, fixed))
         observed = {k for k, _ in timeline.get(year, ())}
@@ -157,6 +167,9 @@ def simulate_coupled(model, n: int = 1, *, years: Sequence[int] | None = None,
                                np.stack([np.stack([per_year[i]["network_parameters"][p] for p in pol.to_network],
                                                   axis=-1) for i in keep], axis=1))
     ds = ds.assign_coords(coupled=list(pol.to_network))
+    if by_cause:
+        ds["disruption_by_cause"] = (("run", "year", "cause"), np.stack([by_cause[i] for i in keep], axis=1))
+        ds = ds.assign_coords(cause=list(disruption.causes))
     ds[pol.index] = ds["political"].sel(variable=pol.index, drop=True)
     ds.attrs["index"] = pol.index
     ds.attrs["record"] = list(pol.record)
@@ -164,6 +177,23 @@ def simulate_coupled(model, n: int = 1, *, years: Sequence[int] | None = None,
     ds["consolidated"] = consolidated(ds, table, pol)
     ds.attrs["coupled"] = 1
     return ds
+
+
+def check_events(pol, events: Mapping | None, first: int, last: int) -> dict[int, float]:
+    """``{year: share}`` of the placed outages, each checked: the dataset's event name, a year of the
+    run, a share in [0, 1]."""
+    placed: dict[int, float] = {}
+    for (name, year), share in (events or {}).items():
+        d = pol.disruption
+        if d is None or not d.event or name != d.event:
+            known = d.event if d is not None and d.event else "none declared"
+            raise InputError(f"--event {name}: unknown event", hint=f"this dataset's event: {known}")
+        if not first <= int(year) <= last:
+            raise InputError(f"--event {name}:{year}: the year is outside the run ({first}–{last})")
+        if not 0.0 <= float(share) <= 1.0:
+            raise InputError(f"--event {name}:{year}:{share}: the share of capacity lost must lie in [0, 1]")
+        placed[int(year)] = placed.get(int(year), 0.0) + float(share)
+    return placed
 
 
 def _value(state, constants, name):

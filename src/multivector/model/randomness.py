@@ -34,8 +34,9 @@ def uniform_stream(seed: int, run_ids: np.ndarray, year: int, stream: int = 0) -
     return ((x >> np.uint64(11)).astype(np.float64) + 0.5) / float(1 << 53)
 
 
-def draw_disruption(seed, run_ids, year, hazard, severity, duration) -> np.ndarray:
-    """Share of a facility's capacity lost in ``year``: Poisson(hazard) events, each losing severity × duration."""
-    u = uniform_stream(seed, run_ids, year, stream=1)
+def draw_disruption(seed, run_ids, year, hazard, severity, duration, stream: int = 1) -> np.ndarray:
+    """Share of a facility's capacity lost in ``year``: Poisson(hazard) events, each losing severity × duration
+    (each cause of outages draws from its own ``stream``)."""
+    u = uniform_stream(seed, run_ids, year, stream=stream)
     events = poisson.ppf(u, np.maximum(hazard, 0.0))
     return np.clip(events * severity * duration, 0.0, 1.0)
