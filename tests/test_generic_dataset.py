@@ -269,6 +269,36 @@ def test_server_reads_the_exploration(store, landlocked):
     assert "Landlockia" in r.text and "landlocked" in visible_text(r.text)
     assert not FOREIGN.search(visible_text(r.text))
 
-    # by design, requests name built-in scenarios only, never a folder: the dataset itself is not served
+    # requests name scenarios, never folders: a folder is served only when the operator says so
     assert client.get("/api/scenarios/landlocked/parameters").status_code == 404
     assert client.post("/api/explorations", json={"scenario": str(landlocked), "n": 4}).status_code == 404
+
+
+def test_server_serves_the_dataset_by_name(tmp_path, landlocked):
+    """serve --dataset DIR: the dashboard's endpoints run the made-up country like a built-in one."""
+    pytest.importorskip("httpx")
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from multivector.interfaces.server import create_app
+
+    client = TestClient(create_app(db=tmp_path / "served.duckdb", datasets=[landlocked]))
+    names = [row["name"] for row in client.get("/api/scenarios").json()]
+    assert "landlocked" in names and "kazakhstan" in names
+    params = client.get("/api/scenarios/landlocked/parameters").json()
+    assert params["featured"] and all(p in {row["name"] for row in params["parameters"]} for p in params["featured"])
+    r = client.post("/api/scenarios/landlocked/run", json={"seed": 1, "seeds": 3})
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["index"] == INDEX and len(doc[INDEX]) == len(doc["years"]) and doc["runs"] == 3
+    assert not FOREIGN.search(json.dumps({k: v for k, v in doc.items() if k != "figures"}))
+    job = client.post("/api/explorations", json={"scenario": "landlocked", "n": 8, "chunk_size": 4})
+    assert job.status_code == 202, job.text
+    url = job.json()["status_url"]
+    for _ in range(600):
+        status = client.get(url).json()
+        if status["status"] in ("finished", "failed"):
+            break
+        time.sleep(0.1)
+    assert status["status"] == "finished", status

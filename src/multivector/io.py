@@ -1,4 +1,5 @@
-"""Two utilities every layer shares: writing a file atomically, and importing an optional dependency.
+"""Utilities every layer shares: reading TOML with errors for people, writing a file atomically, and
+importing an optional dependency.
 
 ``atomic_write`` is the one way multivector writes an output file: the content goes to a temporary
 file beside the target, which is renamed into place only when it is complete, so an interrupted or
@@ -97,6 +98,17 @@ def commit_folder(tmp: Path, target: str | Path) -> list[Path]:
         written.append(dest)
     shutil.rmtree(tmp, ignore_errors=True)
     return written
+
+
+def read_toml(path: str | Path) -> dict:
+    """A TOML file as a dict; a syntax error is an :class:`InputError` naming the file and the line."""
+    import tomllib
+
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"is not valid TOML: {exc}", file=path) from None
 
 
 def require(module: str, extra: str, what: str | None = None):

@@ -10,11 +10,11 @@ run and year. Outcomes are named as in :data:`OUTCOME_HELP`; every name is check
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from multivector.errors import InputError
+from multivector.io import read_toml
 
 EXPECT = ("not_up", "not_down", "up", "down")
 OUTCOME_HELP = ("a political variable (stock, auxiliary or input), 'index', 'consolidated', "
@@ -77,10 +77,7 @@ def outcome_known(outcome: str, scenario) -> bool:
 def load_checks(path: Path, scenario) -> Checks:
     """Read and validate ``checks.toml`` against the scenario: every parameter, outcome and bound."""
     path = Path(path)
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"is not valid TOML: {exc}", file=path) from None
+    doc = read_toml(path)
     settings = doc.get("settings", {})
     years = tuple(int(y) for y in settings.get("years", []))
     seen: set[str] = set()

@@ -9,11 +9,11 @@ exploration records each year). Every name is the dataset's own; this module che
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from multivector.errors import InputError
+from multivector.io import read_toml
 from multivector.sd import SDModel, compile_model, parse_spec
 
 COUPLING_MODES = ("relative", "additive", "absolute")
@@ -72,10 +72,7 @@ class PoliticalModel:
 def load_politics(path: Path) -> PoliticalModel:
     """Read ``politics.toml``: compile its SD part and check its coupling tables."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"is not valid TOML: {exc}", file=path) from None
+    data = read_toml(path)
     coupling = data.pop("coupling", {})
     loops_raw = data.pop("loops", {})
     outcomes = data.pop("outcomes", {})

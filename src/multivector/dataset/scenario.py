@@ -13,7 +13,6 @@ import difflib
 import hashlib
 import math
 import re
-import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -24,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from multivector.dataset.checks import Checks, load_checks
 from multivector.dataset.politics import PoliticalModel, load_politics
 from multivector.errors import InputError
+from multivector.io import read_toml
 
 LAYERS = ("rail_1435", "rail_1520", "water", "sea", "lake_ferry", "pipeline", "tanker", "road")
 MODES = ("rail", "ferry", "sea", "lake_ferry", "pipeline", "tanker", "road")
@@ -360,14 +360,6 @@ def _read_table(folder: Path, name: str, kind: str | None = None) -> pd.DataFram
     return df
 
 
-def _read_toml(path: Path) -> dict:
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"is not valid TOML: {exc}", file=path) from None
-
-
 def _pydantic_error(exc: ValidationError, file: Path, where: str) -> InputError:
     first = exc.errors()[0]
     loc = ".".join(str(p) for p in first["loc"]) or where
@@ -379,7 +371,7 @@ def load(name_or_dir: str | Path) -> Scenario:
     """Read and validate a dataset: a built-in name (see :func:`builtin_datasets`) or a folder."""
     folder = dataset_path(name_or_dir)
     toml_path = folder / "model.toml"
-    doc = _read_toml(toml_path)
+    doc = read_toml(toml_path)
     for section in ("model", "focus", "parameters", "commodities", "corridors"):
         if section not in doc:
             raise InputError(f"missing [{section}] section", file=toml_path,
@@ -422,7 +414,7 @@ def load(name_or_dir: str | Path) -> Scenario:
                 raise _pydantic_error(exc, folder / "politics.toml", f"constants.{name}") from None
     calibration = {}
     if (folder / "calibration.toml").is_file():
-        calibration = _read_toml(folder / "calibration.toml")
+        calibration = read_toml(folder / "calibration.toml")
     scenario = Scenario(name=str(doc["model"].get("name", folder.name)), path=folder,
                         model=doc["model"], parameters=parameters, commodities=commodities,
                         corridors=corridors, tables=tables, focus=focus, calibration=calibration,

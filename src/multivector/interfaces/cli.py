@@ -709,13 +709,15 @@ def serve(host: str = typer.Option("127.0.0.1", help="address to listen on"),
           port: int = typer.Option(8000, min=1, max=65535),
           db: Path = typer.Option(Path("multivector.duckdb"), help=DB_HELP),
           max_n: int = typer.Option(20_000, help="the largest exploration one request may start"),
-          max_jobs: int = typer.Option(2, help="explorations running at once; more get 429")):
+          max_jobs: int = typer.Option(2, help="explorations running at once; more get 429"),
+          dataset: Optional[list[Path]] = typer.Option(None, "--dataset",
+                                                      help="also serve this dataset folder, by its name")):
     """The HTTP API (OpenAPI at /docs) and the dashboard (/) on one server."""
     from multivector.interfaces.server import create_app
     from multivector.io import require
 
     uvicorn = require("uvicorn", "serve", "multivector serve")
-    app_ = create_app(db=db, max_n=max_n, max_jobs=max_jobs)
+    app_ = create_app(db=db, max_n=max_n, max_jobs=max_jobs, datasets=dataset or ())
     out.print(f"multivector dashboard on http://{host}:{port}/  (API docs: /docs; store {db})")
     uvicorn.run(app_, host=host, port=port, log_level="warning")
 

@@ -8,6 +8,7 @@ was fine, the installation lacks a piece.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from multivector.errors import InputError, MissingDependency
@@ -15,8 +16,9 @@ from multivector.io import require
 
 
 def create_app(db: str | Path = "multivector.duckdb", max_n: int = 20_000, max_jobs: int = 2,
-               max_queued_runs: int = 32):
-    """The FastAPI application: JSON API under /api, the dashboard at /."""
+               max_queued_runs: int = 32, datasets: Sequence[str | Path] = ()):
+    """The FastAPI application: JSON API under /api, the dashboard at /. ``datasets`` are dataset
+    folders served beside the built-in scenarios, by their names."""
     require("fastapi", "serve", "the HTTP API")
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
@@ -35,7 +37,7 @@ def create_app(db: str | Path = "multivector.duckdb", max_n: int = 20_000, max_j
                               f"Limits: request bodies ≤ {limits.max_body_bytes // 1024} KiB; an exploration ≤ "
                               f"{max_n:,} runs; {max_jobs} explorations at once; {max_queued_runs} single "
                               "runs waiting (429 beyond). Errors: `{detail, hint}`.")
-    app.state.server = ServerState(limits=limits, scenarios=ScenarioLookup(), store_file=StoreFile(db),
+    app.state.server = ServerState(limits=limits, scenarios=ScenarioLookup(datasets), store_file=StoreFile(db),
                                    run_queue=RunQueue(max_queued_runs), jobs=JobBoard(max_jobs))
 
     def error(status: int, detail: str, hint: str = "", headers: dict | None = None):

@@ -24,7 +24,7 @@ class ExploreRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     scenario: str = Field(default_factory=default_dataset, max_length=80,
-                          description="a built-in scenario (default: the first, alphabetically)")
+                          description="a scenario the server serves (default: the first built-in)")
     n: int = Field(..., ge=1, le=10**7, description="runs (Sobol: base samples, a power of two)")
     sampler: Literal["lhs", "sobol", "morris"] = "lhs"
     seed: int = Field(0, ge=0, le=2**31 - 1)
@@ -48,7 +48,8 @@ def start_exploration(body: ExploreRequest, scenarios: ScenariosDep, limits: Lim
                          hint="ask for fewer runs, or run 'multivector explore' from the command line")
     run_id = body.run_id or new_run_id(body.scenario)
     job = jobs.reserve(run_id, body.scenario, total, already_stored=store_file.holds_run)
-    jobs.start(job, lambda progress: explore(body.scenario, n=body.n, sampler=body.sampler, seed=body.seed,
+    source = scenarios.source(body.scenario)
+    jobs.start(job, lambda progress: explore(source, n=body.n, sampler=body.sampler, seed=body.seed,
                                              levers=levers, run_id=run_id, db=store_file.path,
                                              chunk_size=body.chunk_size, progress=progress))
     return job.public() | {"status_url": f"/api/explorations/{job.id}"}

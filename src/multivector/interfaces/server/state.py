@@ -12,7 +12,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,16 +48,31 @@ class Limits:
 
 
 class ScenarioLookup:
-    """Built-in scenarios by name, each loaded and compiled once per process; names only, no paths."""
+    """Scenarios by name: the built-in ones and the dataset folders the operator served
+    (``serve --dataset DIR``), each loaded and compiled once per process. Requests name them; no
+    request value ever reaches the file system."""
+
+    def __init__(self, folders: Sequence[str | Path] = ()):
+        self._sources = {name: name for name in builtin_datasets()}
+        for folder in folders:
+            source = str(Path(folder).resolve())
+            name = cached_scenario(source).name
+            if name in self._sources:
+                raise InputError(f"--dataset {folder}: a scenario named '{name}' is already served",
+                                 hint="give the dataset another [model] name")
+            self._sources[name] = source
 
     def names(self) -> list[str]:
-        return builtin_datasets()
+        return list(self._sources)
+
+    def source(self, name: str) -> str:
+        """What :func:`multivector.explore.ensemble.explore` loads for a scenario name."""
+        if name not in self._sources:
+            raise NotFound(f"no scenario '{name[:80]}'; scenarios: {', '.join(self._sources)}")
+        return self._sources[name]
 
     def get(self, name: str) -> Scenario:
-        names = self.names()
-        if name not in names:
-            raise NotFound(f"no scenario '{name[:80]}'; scenarios: {', '.join(names)}")
-        return cached_scenario(name)
+        return cached_scenario(self.source(name))
 
     def of_stored_run(self, meta: dict) -> Scenario:
         """The scenario a stored exploration ran (the store, not the request, names it)."""
