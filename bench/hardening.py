@@ -32,7 +32,7 @@ def corpus_table() -> tuple[list[str], int, int]:
     tmp = Path(tempfile.mkdtemp())
     db = tmp / "small.duckdb"
     explore("kazakhstan", n=64, seed=2, db=db, run_id="lhs64", chunk_size=32,
-            names=["cpc_disruption_rate", "mediation_activity", "eu_investment_willingness",
+            names=["cpc_weather_rate", "mediation_activity", "eu_investment_willingness",
                    "capital_gain_per_event", "capital_decay_rate"])
     client = TestClient(create_app(db=db, max_n=1000), raise_server_exceptions=False)
     by_kind: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])

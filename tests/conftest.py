@@ -29,7 +29,7 @@ def edit_csv(path, row, column, value):
         w.writerows(rows)
 
 
-SMALL_NAMES = ["cpc_disruption_rate", "mediation_activity", "eu_investment_willingness",
+SMALL_NAMES = ["cpc_weather_rate", "mediation_activity", "eu_investment_willingness",
                "capital_gain_per_event", "capital_decay_rate"]
 
 

@@ -261,7 +261,7 @@ def _cli_cases() -> list[Case]:
     for label, content in [("unknown lever", "policy,nosuch\na,1\n"), ("out of range", "policy,mediation_activity\na,99\n"),
                            ("not a number", "policy,mediation_activity\na,lots\n"),
                            ("duplicate policy", "policy,mediation_activity\na,1\na,2\n"), ("no rows", "policy,mediation_activity\n"),
-                           ("empty file", ""), ("uncertain parameter as lever", "policy,cpc_disruption_rate\na,2\n")]:
+                           ("empty file", ""), ("uncertain parameter as lever", "policy,cpc_weather_rate\na,1\n")]:
         cases.append(Case(f"levers:{label}", "cli", write_file("levers.csv", content),
                           ["strategies", "--levers", "{dir}/levers.csv", "--n", "2", "--db", "{dir}/x.duckdb"],
                           expect="levers.csv"))

@@ -46,7 +46,7 @@ def test_kazakhstan_checks_fail_only_where_the_open_issues_say():
     assert len(s.checks.directions) + len(s.checks.bounds) >= 25
     loops = {d.loop for d in s.checks.directions}
     assert set(s.politics.loops) <= loops, "every declared loop has a check"
-    four = {"cpc_disruption_rate", "ferry_capacity_growth", "eu_investment_willingness", "russia_tolerance_baseline"}
+    four = {"cpc_political_rate", "ferry_capacity_growth", "eu_investment_willingness", "russia_tolerance_baseline"}
     assert four <= {d.parameter for d in s.checks.directions}, "each of the seed's four parameters is checked"
     report = run_checks(s, pairs=6, seed=0, scan=False)
     failed = {r.id for r in report.results if not r.passed}

@@ -57,7 +57,7 @@ def test_coupling_moves_the_network(default_run):
 
 
 def test_same_seed_same_trajectory_whatever_the_batch(kz):
-    samples = pd.DataFrame({"cpc_disruption_rate": [4.0, 3.0, 2.0, 1.0],
+    samples = pd.DataFrame({"cpc_weather_rate": [2.0, 1.5, 1.0, 0.5],
                             "mediation_activity": [2.0, 4.0, 6.0, 8.0]})
     batch = mv.simulate(kz, samples=samples, seed=11)
     one = mv.simulate(kz, samples=samples.iloc[[2]].reset_index(drop=True), seed=11, run_ids=[2])
@@ -78,9 +78,9 @@ def test_random_stream_is_a_function_of_seed_run_and_year():
 
 
 def test_cpc_disruptions_cut_cpc_throughput(kz):
-    calm = mv.simulate(kz, overrides={"cpc_disruption_rate": 1.0, "cpc_disruption_severity": 0.1}, seed=2)
-    rough = mv.simulate(kz, overrides={"cpc_disruption_rate": 4.0, "cpc_disruption_severity": 0.67,
-                                       "cpc_disruption_duration": 0.25}, seed=2)
+    calm = mv.simulate(kz, overrides={"cpc_war_rate": 0.0, "cpc_weather_rate": 0.14, "cpc_political_rate": 0.04}, seed=2)
+    rough = mv.simulate(kz, overrides={"cpc_war_rate": 0.5, "cpc_war_severity": 0.5, "cpc_war_duration": 0.27,
+                                       "cpc_weather_rate": 2.0, "cpc_weather_duration": 0.2}, seed=2)
     cpc = lambda ds: float(ds["tonnes"].sel(corridor="oil_cpc").sum())
     assert cpc(rough) < cpc(calm)
 
@@ -98,7 +98,7 @@ def test_params_loops_and_claims_commands():
     for lever in ("rail_build_rate", "locomotive_procurement", "ferry_procurement", "port_investment",
                   "border_digitalisation", "tariff_policy", "mediation_activity"):
         assert names[lever]["kind"] == "lever" and names[lever]["source"]
-    for p in ("cpc_disruption_rate", "eu_investment_willingness", "russia_tolerance_sensitivity"):
+    for p in ("cpc_political_rate", "eu_investment_willingness", "russia_tolerance_sensitivity"):
         assert names[p]["min"] <= names[p]["default"] <= names[p]["max"]
     loops = json.loads(runner.invoke(app, ["loops", "--json"]).stdout)
     polarity = {l["name"]: l["polarity"] for l in loops}
@@ -113,9 +113,9 @@ def test_params_loops_and_claims_commands():
 def test_xmile_export_runs_in_pysd_with_the_same_stocks(kz, tmp_path):
     pysd = pytest.importorskip("pysd")
     out = tmp_path / "kz.xmile"
-    r = runner.invoke(app, ["export", "xmile", str(out), "--seed", "3", "--set", "cpc_disruption_rate=3"])
+    r = runner.invoke(app, ["export", "xmile", str(out), "--seed", "3", "--set", "cpc_weather_rate=1.8"])
     assert r.exit_code == 0, r.output
-    ours = mv.simulate(kz, seed=3, overrides={"cpc_disruption_rate": 3.0})
+    ours = mv.simulate(kz, seed=3, overrides={"cpc_weather_rate": 1.8})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = pysd.read_xmile(str(out))

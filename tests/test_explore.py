@@ -18,7 +18,7 @@ from multivector.explore.ensemble import explore
 from multivector.explore.store import Store
 
 runner = CliRunner()
-FEW = ["cpc_disruption_rate", "mediation_activity", "eu_investment_willingness"]
+FEW = ["cpc_weather_rate", "mediation_activity", "eu_investment_willingness"]
 
 
 
@@ -160,7 +160,7 @@ def test_bad_inputs(tmp_path):
     r = runner.invoke(app, ["explore", "--n", "3", "--sampler", "sobol", "--db", str(db)])
     assert r.exit_code == 2 and "power of two" in r.output
     r = runner.invoke(app, ["explore", "--n", "3", "--params", "cpc_disruption_rat", "--db", str(db)])
-    assert r.exit_code == 2 and "cpc_disruption_rate" in r.output
+    assert r.exit_code == 2 and "cpc_weather_rate" in r.output
     r = runner.invoke(app, ["runs", "--db", str(tmp_path / "none.duckdb")])
     assert r.exit_code == 2 and "does not exist" in r.output
     r = runner.invoke(app, ["sensitivity", "nope", "--outcome", "x", "--db", str(tmp_path / "none.duckdb")])

@@ -22,7 +22,7 @@ from multivector.explore.ensemble import explore
 from multivector.explore.store import Store
 
 runner = CliRunner()
-FEW = ["cpc_disruption_rate", "mediation_activity", "eu_investment_willingness"]
+FEW = ["cpc_weather_rate", "mediation_activity", "eu_investment_willingness"]
 KILLS = int(os.environ.get("MULTIVECTOR_KILLS", "20"))
 
 
@@ -162,11 +162,11 @@ def test_huge_disruption_rate_stays_finite(tmp_path):
     assert r.exit_code == 0, r.output
     p = tmp_path / "kz" / "politics.toml"
     text = p.read_text()
-    i = text.index("[constants.cpc_disruption_rate]")
+    i = text.index("[constants.cpc_weather_rate]")
     j = text.index("[constants.", i + 10)
-    block = text[i:j].replace("max = 4.0", "max = 1000.0")
+    block = text[i:j].replace("max = 2.0", "max = 1000.0")
     p.write_text(text[:i] + block + text[j:])
-    r = runner.invoke(app, ["run", str(tmp_path / "kz"), "--set", "cpc_disruption_rate=1000", "--json"])
+    r = runner.invoke(app, ["run", str(tmp_path / "kz"), "--set", "cpc_weather_rate=1000", "--json"])
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert all(np.isfinite(doc["middle_power_index"])) and all(doc["convergence"]["converged"])

@@ -24,11 +24,11 @@ def client(small_store):
 def test_scenarios_and_parameters(client):
     assert client.get("/api/scenarios").json()[0]["name"] == "kazakhstan"
     doc = client.get("/api/scenarios/kazakhstan/parameters").json()
-    assert doc["featured"] == ["cpc_disruption_rate", "capacity_factor_caspian", "eu_investment_willingness",
+    assert doc["featured"] == ["cpc_political_rate", "capacity_factor_caspian", "eu_investment_willingness",
                                "russia_tolerance_baseline"]
     p = {r["name"]: r for r in doc["parameters"]}
-    assert p["mediation_activity"]["kind"] == "lever" and p["cpc_disruption_rate"]["source"] == "A-POL-CPC-RATE"
-    assert p["cpc_disruption_rate"]["min"] <= p["cpc_disruption_rate"]["value"] <= p["cpc_disruption_rate"]["max"]
+    assert p["mediation_activity"]["kind"] == "lever" and p["cpc_political_rate"]["source"] == "A-POL-CPC-POL"
+    assert p["cpc_political_rate"]["min"] <= p["cpc_political_rate"]["value"] <= p["cpc_political_rate"]["max"]
 
 
 def test_run_with_overrides_changes_the_index_and_is_deterministic(client):
@@ -70,8 +70,8 @@ def test_a_missing_optional_dependency_is_a_503_with_the_pip_hint(client, monkey
 
 @pytest.mark.parametrize("path, body, status, message", [
     ("/api/scenarios/kazakhstan/run", {"overrides": {"nope": 1}}, 422, "unknown parameter 'nope'"),
-    ("/api/scenarios/kazakhstan/run", {"overrides": {"cpc_disruption_rate": 40}}, 422, "outside its range"),
-    ("/api/scenarios/kazakhstan/run", {"overrides": {"cpc_disruption_rate": "many"}}, 422, "overrides.cpc_disruption_rate"),
+    ("/api/scenarios/kazakhstan/run", {"overrides": {"cpc_political_rate": 40}}, 422, "outside its range"),
+    ("/api/scenarios/kazakhstan/run", {"overrides": {"cpc_political_rate": "many"}}, 422, "overrides.cpc_political_rate"),
     ("/api/scenarios/kazakhstan/run", {"seed": -1}, 422, "seed"),
     ("/api/scenarios/kazakhstan/run", {"colour": "red"}, 422, "colour"),
     ("/api/scenarios/kazakhstan/run", {"year": 2050}, 422, "outside the run"),
