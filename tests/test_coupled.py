@@ -149,3 +149,18 @@ def test_a_placed_outage_cuts_that_years_cpc_and_oil_revenue():
 def test_bad_events_are_refused(event, message):
     r = runner.invoke(app, ["run", "kazakhstan", "--seeds", "1", "--event", event])
     assert r.exit_code == 2 and message in r.output and "Traceback" not in r.output
+
+
+def test_the_index_decomposes_into_its_declared_components(kz):
+    """[outcomes] components: weight x value / sum of weights, summing to the index in every run and year."""
+    from multivector.views.tables import index_change
+
+    ds = mv.simulate(kz, 3)
+    total = ds["index_component"].sum("component")
+    np.testing.assert_allclose(total.values, ds["middle_power_index"].values, rtol=1e-12, atol=1e-12)
+    change = index_change(ds)
+    assert change["change"].sum() == pytest.approx(change.attrs["total"])
+    assert set(change["component"]) == {"diplomatic_capital", "corridor_relevance", "fdi_diversification",
+                                        "fiscal_resilience", "autonomy"}
+    r = runner.invoke(app, ["run", "kazakhstan", "--seeds", "2", "--json"])
+    assert set(json.loads(r.stdout)["index_components"]) == set(change["component"])

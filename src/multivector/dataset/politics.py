@@ -67,6 +67,7 @@ class PoliticalModel:
     record: list[str] = field(default_factory=list)       # auxiliaries explorations keep per year
     definitional: list[str] = field(default_factory=list)  # constants that define the outcome: never sampled
     disruption: Disruption | None = None       # stochastic outages, by cause
+    components: dict[str, str] = field(default_factory=dict)  # index component variable -> weight constant
 
 
 def load_politics(path: Path) -> PoliticalModel:
@@ -131,13 +132,20 @@ def load_politics(path: Path) -> PoliticalModel:
     for name in record:
         if name not in names and name not in exogenous:
             raise InputError(f"[outcomes] record names an unknown variable '{name}'", file=path)
+    components = dict(outcomes.get("components", {}))
+    for var, weight in components.items():
+        if var not in names:
+            raise InputError(f"[outcomes] components: '{var}' is not a variable", file=path)
+        if weight not in model.spec.constants:
+            raise InputError(f"[outcomes] components: the weight of '{var}', '{weight}', is not a constant", file=path)
     definitional = list(outcomes.get("definitional", []))
     for name in definitional:
         if name not in model.spec.constants:
             raise InputError(f"[outcomes] definitional names an unknown constant '{name}'", file=path)
     return PoliticalModel(sd=model, to_network=to_network, modes=modes, from_network=from_network, loops=loops, index=index,
                           consolidation=consolidation, path=path, outcomes_doc=outcomes.get("doc", ""),
-                          record=record, definitional=definitional, disruption=disruption)
+                          record=record, definitional=definitional, disruption=disruption,
+                          components=components)
 
 
 def _disruption(table: dict, exogenous: set, known: set, path: Path) -> Disruption | None:

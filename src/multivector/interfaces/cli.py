@@ -215,6 +215,13 @@ def _print_run(s, ds, doc):
     elif "consolidated" in doc:
         verdict = "[green]yes[/]" if doc["consolidated"] is True else "[red]no[/]"
         out.print(f"Consolidated ({s.index_label} test): {verdict}   seed {doc['seed']}")
+    from multivector.views.tables import index_change
+
+    change = index_change(ds)
+    if change is not None:
+        first, last = change.attrs["years"]
+        parts = ", ".join(f"{r.component.replace('_', ' ')} {r.change:+.3f}" for r in change.itertuples())
+        out.print(f"{s.index_label} {first}→{last}: {change.attrs['total']:+.3f} = {parts}")
     t = Table(title="Top bottlenecks by utilisation", title_justify="left")
     for col in ("facility", "year", "utilisation", "flow Mt", "delay h"):
         t.add_column(col, justify="left" if col == "facility" else "right")

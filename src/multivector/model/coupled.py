@@ -171,12 +171,24 @@ def simulate_coupled(model, n: int = 1, *, years: Sequence[int] | None = None,
         ds["disruption_by_cause"] = (("run", "year", "cause"), np.stack([by_cause[i] for i in keep], axis=1))
         ds = ds.assign_coords(cause=list(disruption.causes))
     ds[pol.index] = ds["political"].sel(variable=pol.index, drop=True)
+    if pol.components:
+        ds = ds.assign(index_component=index_components(ds, table, pol))
     ds.attrs["index"] = pol.index
     ds.attrs["record"] = list(pol.record)
     ds["run_id"] = ("run", run_ids)
     ds["consolidated"] = consolidated(ds, table, pol)
     ds.attrs["coupled"] = 1
     return ds
+
+
+def index_components(ds: xr.Dataset, table: pd.DataFrame, pol) -> xr.DataArray:
+    """Each component's share of the index, ``[run, year, component]``: weight × value / Σ weights
+    (``[outcomes] components``); they sum to the index when the index is that weighted mean."""
+    names = list(pol.components)
+    weights = np.stack([table[w].to_numpy() for w in pol.components.values()], axis=-1)        # [N, K]
+    values = np.stack([ds["political"].sel(variable=v).values for v in names], axis=-1)         # [N, Y, K]
+    parts = values * (weights / weights.sum(axis=1, keepdims=True))[:, None, :]
+    return xr.DataArray(parts, dims=("run", "year", "component"), coords={"component": names})
 
 
 def check_events(pol, events: Mapping | None, first: int, last: int) -> dict[int, float]:

@@ -87,6 +87,9 @@ def run_document(ds: xr.Dataset, top: int = 10) -> dict:
             doc["index_band"] = {f"p{q}": [_clean(v) for v in ds[index].quantile(q / 100, dim="run").values]
                                  for q in (5, 95)}
         kinds = dict(zip(ds["variable"].values, ds["variable_kind"].values))
+        if "index_component" in ds:
+            doc["index_components"] = {str(c): [_clean(v) for v in _median(ds["index_component"].sel(component=c)).values]
+                                       for c in ds["component"].values}
         doc["stocks"] = {str(v): [_clean(x) for x in _median(ds["political"].sel(variable=v)).values]
                          for v in ds["variable"].values if kinds[v] == "stock"}
         doc["network_parameters"] = {str(p): [_clean(x) for x in _median(ds["coupled_parameter"].sel(coupled=p)).values]

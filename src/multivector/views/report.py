@@ -25,7 +25,7 @@ from multivector.model import simulate
 from multivector.model.structure import causal_links, reliance
 from multivector.views import figures
 from multivector.views.document import bottlenecks
-from multivector.views.tables import PERCENTILES, corridor_colours, flow_table, percentiles
+from multivector.views.tables import PERCENTILES, corridor_colours, flow_table, index_change, percentiles
 
 
 @dataclass
@@ -57,6 +57,7 @@ class ReportData:
     prim: object | None = None                  # analysis.PrimResult
     prim_note: str = ""
     strategies: pd.DataFrame | None = None
+    index_change: pd.DataFrame | None = None    # the index's change by component (the default run)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -111,6 +112,7 @@ def collect_run(scenario: Scenario, *, seed: int = 0, overrides: dict | None = N
                       map_flows=flow_table(scenario, ds), map_note="this run's link flows",
                       bottlenecks=pd.DataFrame(bottlenecks(ds)), links=links, loops=_loops(scenario), assumptions=assumptions,
                       reliance=per_output, nodes=scenario.nodes, network_links=scenario.links, headline=headline,
+                      index_change=index_change(ds),
                       sensitivity_note="Sensitivity needs an ensemble: run 'multivector explore' and report its run id.",
                       prim_note="Scenario discovery needs an ensemble: run 'multivector explore' and report its run id.")
 
@@ -183,7 +185,7 @@ def collect_exploration(store, run_id: str) -> ReportData:
                       bottlenecks=pd.DataFrame(bottlenecks(ds)), links=causal_links(scenario, ds), loops=_loops(scenario),
                       assumptions=assumptions, reliance=per_output, nodes=scenario.nodes,
                       network_links=scenario.links, headline=headline, sensitivity=sens, sensitivity_note=sens_note,
-                      prim=prim_res, prim_note=prim_note, strategies=strat)
+                      prim=prim_res, prim_note=prim_note, strategies=strat, index_change=index_change(ds))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -272,6 +274,12 @@ def render(data: ReportData) -> str:
                    "(and each input the network returns) by 1% at the default run's state in 2024, 2030 and 2036. "
                    "± marks a sign that changes, 0 a link that is inactive in those states.</p>")
     loops_html += _table(data.loops) + _table(data.links)
+    if data.index_change is not None:
+        first, last = data.index_change.attrs["years"]
+        note = (f'<p class="note">Each component\'s weighted contribution to the {html.escape(data.index_label)} in '
+                f"{first} and {last} ({'the default run' if data.kind == 'exploration' else 'this run'}); "
+                f"the index moved by {data.index_change.attrs['total']:+.3f}.</p>")
+        sections.append(("index", f"What moves the {data.index_label}", note + _table(data.index_change)))
     sections.append(("loops", "Feedback loops", loops_html))
     share = data.reliance.attrs.get("sensitivity_share")
     text = ""

@@ -80,3 +80,19 @@ def focus_rows(scenario: Scenario, doc: dict) -> tuple[list[str], list[list[str]
             row.append("–" if v is None else format(v * c.scale, c.format))
         rows.append(row)
     return header, rows
+
+
+def index_change(ds: xr.Dataset) -> pd.DataFrame | None:
+    """How each component moved the headline index from the first to the last year (median over runs):
+    columns component, first, last, change, share (of the index's change). None without components."""
+    if "index_component" not in ds:
+        return None
+    parts = ds["index_component"].median("run") if "run" in ds["index_component"].dims else ds["index_component"]
+    first, last = parts.isel(year=0).values, parts.isel(year=-1).values
+    change = last - first
+    total = change.sum()
+    frame = pd.DataFrame({"component": [str(c) for c in parts["component"].values], "first": first, "last": last,
+                          "change": change, "share": change / total if total else np.nan})
+    frame.attrs["years"] = (int(ds["year"].values[0]), int(ds["year"].values[-1]))
+    frame.attrs["total"] = float(total)
+    return frame
