@@ -302,3 +302,18 @@ def test_server_serves_the_dataset_by_name(tmp_path, landlocked):
             break
         time.sleep(0.1)
     assert status["status"] == "finished", status
+
+
+def test_claims_measure_the_arguments_share_of_the_variance(tmp_path, landlocked):
+    """claims --sobol RUN: the [focus] argument's parameters' first-order and total Sobol shares."""
+    db = str(tmp_path / "sobol.duckdb")
+    ok(cli("explore", landlocked, "--n", "8", "--sampler", "sobol", "--run-id", "s1", "--db", db, "--chunk-size", "64"))
+    doc = json.loads(ok(cli("claims", landlocked, "--sobol", "s1", "--db", db, "--json")).stdout)
+    arg = doc["argument"]
+    assert arg["parameters"] == ["donor_rate", "lake_outage_rate"] and arg["sampled"] > 2
+    rows = {r["outcome"]: r for r in arg["outcomes"]}
+    assert set(rows) == {"consolidated", f"{INDEX}_final"}
+    for r in rows.values():
+        assert 0 <= r["group_S1"] <= r["all_S1"] + 1e-9 and 0 <= r["group_ST"] <= r["all_ST"] + 1e-9
+    res = cli("claims", landlocked, "--sobol", "no_such_run", "--db", db)
+    assert res.exit_code == 2

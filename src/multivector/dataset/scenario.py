@@ -150,6 +150,7 @@ class Focus(BaseModel):
     name: str
     headline_label: str = ""      # how views name the headline index ([outcomes] index in politics.toml)
     featured_parameters: list[str] = []
+    argument: list[str] = []      # the parameters the dataset's argument says decide the outcome
     table: list[Column] = []
 
 
@@ -631,10 +632,10 @@ def _check_focus(s: Scenario, toml) -> None:
     if focus.country not in codes:
         raise InputError(f"[focus] country '{focus.country}' is not a country in nodes.csv", file=toml,
                          hint="use the code of nodes.csv's country column, e.g. " + ", ".join(sorted(codes)[:5]))
-    for name in focus.featured_parameters:
+    for name in [*focus.featured_parameters, *focus.argument]:
         if name not in s.parameters:
             close = difflib.get_close_matches(name, list(s.parameters), n=3)
-            raise InputError(f"[focus] featured_parameters names an unknown parameter '{name}'", file=toml,
+            raise InputError(f"[focus] featured_parameters or argument names an unknown parameter '{name}'", file=toml,
                              hint=("did you mean " + ", ".join(close) + "?") if close else "see 'multivector params'")
     for column in focus.table:
         parts = column.value.split(".")

@@ -247,3 +247,30 @@ def strategy_table(store: Store, run_id: str, outcome: str | None = None) -> pd.
     summary.index.name = "policy"
     summary.attrs["outcome"] = outcome
     return summary
+
+
+# ------------------------------------------------------------------------------------------------
+# a group's share of the variance
+
+def group_share(store: Store, run_id: str, group: list[str], outcomes: list[str]) -> pd.DataFrame:
+    """How much of each outcome's variance a group of parameters carries in a Sobol exploration: the sum
+    of their first-order indices (what they explain alone) and of their total indices (with every
+    interaction they take part in), beside the same sums over all sampled parameters."""
+    meta = store.get_run(run_id)
+    if meta["sampler"] != "sobol":
+        raise InputError(f"run {run_id} is a {meta['sampler']} exploration; a share of variance needs Sobol indices",
+                         hint="multivector explore SCENARIO --sampler sobol --n 64")
+    names = meta["design"]["names"]
+    missing = [p for p in group if p not in names]
+    if missing:
+        raise InputError(f"run {run_id} did not sample {', '.join(missing)}", hint="explore over them too")
+    rows = []
+    for outcome in outcomes:
+        frame = sensitivity(store, run_id, outcome)
+        rows.append({"outcome": outcome, "group_S1": float(frame.loc[group, "S1"].clip(lower=0).sum()),
+                     "group_ST": float(frame.loc[group, "ST"].clip(lower=0).sum()),
+                     "all_S1": float(frame["S1"].clip(lower=0).sum()), "all_ST": float(frame["ST"].clip(lower=0).sum()),
+                     "top": ", ".join(frame.index[:3])})
+    out = pd.DataFrame(rows).set_index("outcome")
+    out.attrs.update({"group": list(group), "parameters": len(names), "runs": int(meta["n"])})
+    return out

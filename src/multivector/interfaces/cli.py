@@ -431,14 +431,30 @@ def data_copy(name: str = typer.Argument(..., help="built-in dataset"),
 @guarded
 def claims(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP), seed: int = typer.Option(0),
            set_: Optional[list[str]] = typer.Option(None, "--set", help="override a parameter: NAME=VALUE"),
+           sobol: Optional[str] = typer.Option(None, help="a Sobol exploration's run id: also measure the share of "
+                                                          "the variance the argument's parameters carry"),
+           db: Path = typer.Option(Path("multivector.duckdb"), help="DuckDB store (with --sobol)"),
            json_: bool = typer.Option(False, "--json")):
-    """Set a dataset's quantified claims (claims.csv: speeches, targets) against what the data and the model say."""
+    """Set a dataset's quantified claims (claims.csv: speeches, targets) against what the data and the model
+    say; with --sobol, test the argument that its named parameters decide the outcome."""
     from multivector.model.claims import evaluate_claims
 
     s = _load(scenario)
     rows = evaluate_claims(s, seed=seed, overrides=parse_sets(set_))
+    share = None
+    if sobol is not None:
+        from multivector.explore.analysis import group_share
+        from multivector.explore.store import Store
+
+        if not s.focus.argument:
+            raise InputError(f"scenario '{s.name}' names no parameters in [focus] argument")
+        with Store(db, read_only=True) as store:
+            share = group_share(store, sobol, s.focus.argument, ["consolidated", store.headline(sobol)])
     if json_:
-        print(json.dumps(rows, indent=2))
+        doc = rows if share is None else {"claims": rows, "argument": {
+            "parameters": share.attrs["group"], "sampled": share.attrs["parameters"], "runs": share.attrs["runs"],
+            "outcomes": share.reset_index().to_dict(orient="records")}}
+        print(json.dumps(doc, indent=2))
         return
     t = Table(title=f"Claims against data and model ({s.name}, default run, seed {seed})", title_justify="left",
               show_lines=True)
@@ -449,6 +465,16 @@ def claims(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP), seed: in
         t.add_row(f"{r['claim']} [{r['source']}]", str(r["year"]), _num(r["claimed"], r["unit"]),
                   _num(r["model"], r["unit"]), f"[{colour}]{r['verdict']}[/]", r["data_says"])
     out.print(t)
+    if share is not None:
+        t = Table(title=f"Do {len(share.attrs['group'])} named parameters decide the outcome? Share of the variance "
+                        f"(Sobol, {share.attrs['runs']:,} runs over {share.attrs['parameters']} parameters)",
+                  title_justify="left")
+        for col in ("outcome", "named: first order", "named: total", "all: first order", "all: total", "largest"):
+            t.add_column(col, justify="left" if col in ("outcome", "largest") else "right")
+        for outcome, r in share.iterrows():
+            t.add_row(outcome, f"{r.group_S1:.0%}", f"{r.group_ST:.0%}", f"{r.all_S1:.0%}", f"{r.all_ST:.0%}", r.top)
+        out.print(t)
+        out.print("named: " + ", ".join(share.attrs["group"]))
 
 
 def _num(x, unit):
