@@ -413,3 +413,67 @@ def test_data_is_in_repo():
         assert p.is_file() and os.path.commonpath([p.resolve(), Path(__file__).resolve().parent]) == str(
             Path(__file__).resolve().parent
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# generalised cost: time + toll factor × toll + distance factor × length
+
+TOLLED_NET = """<NUMBER OF ZONES> 2
+<NUMBER OF NODES> 3
+<FIRST THRU NODE> 1
+<NUMBER OF LINKS> 3
+{factors}<END OF METADATA>
+
+~ init term capacity length fftt b power speed toll type ;
+1 2 100 5 10 1 1 0 20 1 ;
+1 3 100 5 15 1 1 0 0 1 ;
+3 2 100 5 0 0 1 0 0 1 ;
+"""
+TOLLED_TRIPS = """<NUMBER OF ZONES> 2
+<TOTAL OD FLOW> 100
+<END OF METADATA>
+
+Origin 1
+    2 : 100.0;
+Origin 2
+"""
+
+
+def _tolled(tmp_path, factors=""):
+    net = write(tmp_path, "tolled_net.tntp", TOLLED_NET.format(factors=factors))
+    trips = write(tmp_path, "tolled_trips.tntp", TOLLED_TRIPS)
+    return net, trips
+
+
+@pytest.mark.parametrize("factors, override, direct", [
+    ("", {}, 80.0),                                                       # time only
+    ("<TOLL FACTOR> 0.5\n<DISTANCE FACTOR> 0.2\n", {}, 44.0),            # the file's factors
+    ("<TOLL FACTOR> 0.5\n<DISTANCE FACTOR> 0.2\n", {"toll_factor": 0.25, "distance_factor": 0.0}, 60.0),
+])
+def test_generalised_cost_matches_the_analytic_equilibrium(tmp_path, factors, override, direct):
+    """Two paths, 10 + 0.1 x + 20 tf + 5 df (tolled, direct) against 15 + 0.15 (100 - x) + 10 df:
+    both used when x = 80 - 80 tf + 20 df."""
+    net, trips = _tolled(tmp_path, factors)
+    network = tntp.read_network(net)
+    res = ue.solve_ue(network, tntp.read_trips(trips, n_zones=2), gap=1e-10, max_iter=200, **override)
+    assert res.flow[0] == pytest.approx(direct, rel=1e-6)
+    assert res.flow[1] == pytest.approx(100 - direct, rel=1e-6)
+
+
+def test_the_cli_takes_toll_and_distance_factors(tmp_path):
+    from typer.testing import CliRunner
+
+    from multivector.interfaces.cli import app
+
+    net, trips = _tolled(tmp_path)
+    out = tmp_path / "flows.tntp"
+    r = CliRunner().invoke(app, ["tntp", str(net), str(trips), "--gap", "1e-10", "--toll-factor", "0.5",
+                                 "--distance-factor", "0.2", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    flows = tntp.read_flows(out)
+    assert float(flows.volume[0]) == pytest.approx(44.0, rel=1e-6)
+    bad = CliRunner().invoke(app, ["tntp", str(net), str(trips), "--toll-factor", "-1"])
+    assert bad.exit_code == 2 and "toll_factor" in bad.output
+    broken = write(tmp_path, "bad_net.tntp", TOLLED_NET.format(factors="<TOLL FACTOR> lots\n"))
+    r = CliRunner().invoke(app, ["tntp", str(broken), str(trips)])
+    assert r.exit_code == 2 and "TOLL FACTOR" in r.output

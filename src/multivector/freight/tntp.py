@@ -96,6 +96,8 @@ class TntpNetwork:
     toll: np.ndarray
     link_type: np.ndarray
     source: str | None = None
+    toll_factor: float = 0.0          # <TOLL FACTOR>: generalised cost = time + toll_factor × toll + ...
+    distance_factor: float = 0.0      # <DISTANCE FACTOR>: ... + distance_factor × length
 
     @property
     def n_links(self) -> int:
@@ -202,6 +204,20 @@ def _split_row(raw: str) -> list[str]:
 
 # --------------------------------------------------------------------------------------------
 # network
+
+
+def _meta_float(meta: dict, key: str, path) -> float:
+    """An optional non-negative number from the metadata (0 when absent)."""
+    if key not in meta:
+        return 0.0
+    text, row = meta[key]
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"'<{key}> {text}' is not a number", file=path, row=row, column=key) from None
+    if not (np.isfinite(value) and value >= 0):
+        raise InputError(f"'<{key}> {text}' must be a finite number >= 0", file=path, row=row, column=key)
+    return value
 
 
 def read_network(path) -> TntpNetwork:
@@ -314,6 +330,8 @@ def read_network(path) -> TntpNetwork:
         toll=col["toll"].copy(),
         link_type=link_type,
         source=path,
+        toll_factor=_meta_float(meta, "TOLL FACTOR", path),
+        distance_factor=_meta_float(meta, "DISTANCE FACTOR", path),
     )
 
 

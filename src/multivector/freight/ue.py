@@ -491,10 +491,13 @@ def solve_ue_arrays(
     method: str = "bfw",
     warn: bool = True,
     workers: int = 1,
+    extra_cost=0.0,
 ) -> UEResult:
     """User equilibrium on a network given as arrays (0-based nodes, see the module docstring).
 
-    ``fftt``, ``capacity``, ``b``, ``power`` are per link (scalars broadcast). ``zones`` are the
+    ``fftt``, ``capacity``, ``b``, ``power`` are per link (scalars broadcast); ``extra_cost`` is a
+    flow-independent add-on per link in time units (a generalised cost: toll factor × toll + distance
+    factor × length, as several TNTP best-known solutions use). ``zones`` are the
     zone nodes, ``od[i, j]`` the demand between ``zones[i]`` and ``zones[j]``. Stops when the
     relative gap is at most ``gap`` or after ``max_iter`` all-or-nothing assignments (at least 2:
     the first loads free-flow paths, the second measures the first gap); in the latter case
@@ -519,7 +522,8 @@ def solve_ue_arrays(
     capacity = _float_array(capacity, "capacity", n)
     b = _float_array(b, "b", n)
     power = _float_array(power, "power", n)
-    for name, arr in (("fftt", fftt), ("capacity", capacity), ("b", b), ("power", power)):
+    extra = _float_array(extra_cost, "extra_cost", n)
+    for name, arr in (("fftt", fftt), ("capacity", capacity), ("b", b), ("power", power), ("extra_cost", extra)):
         if np.any(arr < 0):
             k = int(np.flatnonzero(arr < 0)[0])
             raise InputError(f"is negative ({arr[k]}) at link {k}", column=name)
@@ -533,9 +537,9 @@ def solve_ue_arrays(
     if not np.all(np.isfinite(od)) or np.any(od < 0):
         raise InputError("demand must be finite and not negative", column="od")
 
-    bpr = Bpr(fftt, capacity, b, power)
+    bpr = Bpr(fftt, capacity, b, power, extra)
     with aon:
-        x, t, state = _equilibrate(aon, bpr, od, fftt, gap, max_iter, method)
+        x, t, state = _equilibrate(aon, bpr, od, fftt + extra, gap, max_iter, method)
     iterations, converged, rgap, history, sptt, fallbacks, aon_time = state
 
     seconds = time.perf_counter() - start
@@ -668,9 +672,13 @@ def _biconjugate_target(x, y, s1, s2, tau, dt):
 
 
 def solve_ue(network, od, *, gap: float = 1e-4, max_iter: int = 1000, method: str = "bfw",
-             warn: bool = True, workers: int = 1) -> UEResult:
+             warn: bool = True, workers: int = 1, toll_factor: float | None = None,
+             distance_factor: float | None = None) -> UEResult:
     """User equilibrium on a :class:`multivector.freight.tntp.TntpNetwork` with an OD matrix from
     :func:`multivector.freight.tntp.read_trips` (``od[o-1, d-1]``, zones are nodes ``1..n_zones``).
+
+    The link cost is the generalised cost ``time + toll_factor × toll + distance_factor × length``;
+    each factor defaults to the network file's ``<TOLL FACTOR>`` / ``<DISTANCE FACTOR>`` (0 if absent).
 
     Link flows and costs come back in the file's link order. See :func:`solve_ue_arrays`.
     """
@@ -682,6 +690,11 @@ def solve_ue(network, od, *, gap: float = 1e-4, max_iter: int = 1000, method: st
             column="od",
             hint="use the trips file that belongs to this network",
         )
+    tf = network.toll_factor if toll_factor is None else float(toll_factor)
+    df = network.distance_factor if distance_factor is None else float(distance_factor)
+    for name, value in (("toll_factor", tf), ("distance_factor", df)):
+        if not (np.isfinite(value) and value >= 0):
+            raise InputError(f"must be a finite number >= 0, got {value!r}", column=name)
     return solve_ue_arrays(
         network.init - 1,
         network.term - 1,
@@ -698,4 +711,5 @@ def solve_ue(network, od, *, gap: float = 1e-4, max_iter: int = 1000, method: st
         method=method,
         warn=warn,
         workers=workers,
+        extra_cost=tf * network.toll + df * network.length,
     )

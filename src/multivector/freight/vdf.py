@@ -20,10 +20,11 @@ class Bpr:
     capacity is NaN or not positive is not binding: no delay.
     """
 
-    def __init__(self, free_time, capacity, alpha, beta):
+    def __init__(self, free_time, capacity, alpha, beta, extra=0.0):
         self.free_time = free_time
         self.alpha = alpha
         self.beta = beta
+        self.extra = extra          # a flow-independent add-on (generalised cost: toll and distance terms)
         self.binding = np.isfinite(capacity) & (capacity > 0)
         self.capacity = np.where(self.binding, capacity, 1.0)
 
@@ -36,7 +37,8 @@ class Bpr:
         return self.free_time * self.alpha * np.power(self.ratio(load), self.beta)
 
     def cost(self, load):
-        return self.free_time + self.delay(load)
+        """``t0 + extra + delay``: the travel time, plus any flow-independent add-on."""
+        return self.free_time + self.extra + self.delay(load)
 
     def derivative(self, load):
         """``dt / dv``; at zero load it is ``t0 * alpha / c`` when beta is 1 and 0 above."""
@@ -50,8 +52,8 @@ class Bpr:
 
     def integral(self, load):
         """``∫_0^v t(s) ds`` (the Beckmann objective's term)."""
-        return self.free_time * load + self.free_time * self.alpha * load * np.power(self.ratio(load), self.beta) \
-            / (self.beta + 1.0)
+        return (self.free_time + self.extra) * load \
+            + self.free_time * self.alpha * load * np.power(self.ratio(load), self.beta) / (self.beta + 1.0)
 
 
 def bpr_delay(load, capacity, free_time, alpha, beta):

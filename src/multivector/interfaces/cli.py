@@ -273,8 +273,13 @@ def tntp(net: Path = typer.Argument(..., help="TNTP network file (_net.tntp)"),
          gap: float = typer.Option(1e-4, help="relative gap to reach"),
          max_iter: int = typer.Option(1000, help="iteration limit"),
          method: str = typer.Option("bfw", help="bfw, cfw or fw"),
-         out_file: Optional[Path] = typer.Option(None, "--out", help="write link flows as a TNTP flow file")):
-    """Solve deterministic user equilibrium on a TNTP network (bi-conjugate Frank–Wolfe)."""
+         out_file: Optional[Path] = typer.Option(None, "--out", help="write link flows as a TNTP flow file"),
+         toll_factor: Optional[float] = typer.Option(None, help="generalised cost per unit of toll "
+                                                                "(default: the file's <TOLL FACTOR>, else 0)"),
+         distance_factor: Optional[float] = typer.Option(None, help="generalised cost per unit of length "
+                                                                    "(default: the file's <DISTANCE FACTOR>, else 0)")):
+    """Solve deterministic user equilibrium on a TNTP network (bi-conjugate Frank–Wolfe); link cost =
+    time + toll factor × toll + distance factor × length."""
     from multivector.freight.ue import solve_ue
     from multivector.freight.tntp import read_network, read_trips, write_flows
 
@@ -284,7 +289,8 @@ def tntp(net: Path = typer.Argument(..., help="TNTP network file (_net.tntp)"),
         raise InputError("--max-iter must be at least 1")
     network = read_network(net)
     od = read_trips(trips, n_zones=network.n_zones)
-    res = solve_ue(network, od, gap=gap, max_iter=max_iter, method=method)
+    res = solve_ue(network, od, gap=gap, max_iter=max_iter, method=method, toll_factor=toll_factor,
+                   distance_factor=distance_factor)
     state = "converged" if res.converged else "did NOT converge"
     out.print(f"{method.upper()}: relative gap {res.gap:.3e} after {res.iterations} iterations "
               f"({state}) in {res.seconds:.2f} s; links {len(res.flow)}")
