@@ -75,29 +75,30 @@ def atomic_file(path: str | Path, save: Callable[[str], object]) -> Path:
     return path
 
 
-def staging_folder(target: str | Path) -> Path:
-    """A temporary folder beside ``target``; :func:`commit_folder` moves its files into ``target``."""
+def atomic_folder(target: str | Path, fill: Callable[[Path], object], *, new: bool = False) -> list[Path]:
+    """Write a set of files into ``target`` together: ``fill(tmp)`` writes them into a temporary folder
+    beside it, and only when it succeeds are they moved in (with the shared file mode). ``new``: the
+    target must not already hold files. Returns the paths written."""
     target = Path(target)
     parent = target.resolve().parent
     if not parent.is_dir():
         raise InputError(f"{parent} is not an existing folder", hint="create it, or choose another folder")
     if target.exists() and not target.is_dir():
         raise InputError(f"{target} is a file, not a folder")
-    return Path(tempfile.mkdtemp(prefix=".mv-", dir=parent))
-
-
-def commit_folder(tmp: Path, target: str | Path) -> list[Path]:
-    """Move every file of a staging folder into ``target`` (created if needed) with the shared file mode."""
-    target = Path(target)
-    target.mkdir(parents=True, exist_ok=True)
-    written = []
-    for f in sorted(Path(tmp).iterdir()):
-        os.chmod(f, _file_mode())
-        dest = target / f.name
-        os.replace(f, dest)
-        written.append(dest)
-    shutil.rmtree(tmp, ignore_errors=True)
-    return written
+    if new and target.exists() and any(target.iterdir()):
+        raise InputError(f"{target} exists and is not empty", hint="choose a new folder")
+    tmp = Path(tempfile.mkdtemp(prefix=".mv-", dir=parent))
+    try:
+        fill(tmp)
+        target.mkdir(parents=True, exist_ok=True)
+        written = []
+        for f in sorted(tmp.iterdir()):
+            os.chmod(f, _file_mode())
+            os.replace(f, target / f.name)
+            written.append(target / f.name)
+        return written
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def read_toml(path: str | Path) -> dict:

@@ -63,9 +63,7 @@ def outcome_known(outcome: str, scenario) -> bool:
         name, _, unit = rest.partition(":")
         return name in scenario.corridors and unit in ("tonnes", "teu")
     if kind == "utilisation":
-        groups = set(filter(None, scenario.links.get("capacity_group", [])) ) | \
-            set(filter(None, scenario.transfers.get("capacity_group", [])))
-        return bool(rest) and set(rest.split(",")) <= groups
+        return bool(rest) and set(rest.split(",")) <= set(scenario.capacity_groups)
     if kind == "parameter":
         return rest in scenario.parameters
     if pol is None:

@@ -212,6 +212,15 @@ class Scenario:
         return list(self.model.get("overland_corridors", []))
 
     @property
+    def capacity_groups(self) -> list[str]:
+        """The capacity groups links.csv and transfers.csv name (each scaled by ``capacity_factor_<group>``)."""
+        groups = set()
+        for table in (self.links, self.transfers):
+            if "capacity_group" in table.columns:
+                groups |= set(filter(None, table["capacity_group"]))
+        return sorted(groups)
+
+    @property
     def index_label(self) -> str:
         """How text names the headline index: ``[focus] headline_label``, else the index's name."""
         index = self.politics.index if self.politics is not None else "index"
@@ -269,24 +278,18 @@ def is_builtin(scenario: "Scenario") -> bool:
 
 def copy_dataset(name: str, target: str | Path) -> list[Path]:
     """Write a built-in dataset's files into a new (or empty) folder, as a start for one's own model."""
-    from multivector.io import commit_folder, staging_folder
+    from multivector.io import atomic_folder
 
     if name not in builtin_datasets():
         raise InputError(f"no built-in dataset '{name}'", hint="built-in: " + ", ".join(builtin_datasets()))
-    target = Path(target)
-    if target.exists() and target.is_dir() and any(target.iterdir()):
-        raise InputError(f"{target} exists and is not empty", hint="choose a new folder")
     src = dataset_path(name)
-    tmp = staging_folder(target)
-    try:
+
+    def fill(tmp: Path):
         for f in sorted(src.iterdir()):
             if f.is_file() and f.suffix in (".csv", ".toml", ".md"):
                 (tmp / f.name).write_bytes(f.read_bytes())
-        return commit_folder(tmp, target)
-    finally:
-        import shutil
 
-        shutil.rmtree(tmp, ignore_errors=True)
+    return atomic_folder(target, fill, new=True)
 
 
 def count_numbers(s: "Scenario") -> int:
@@ -597,15 +600,6 @@ def validate(s: Scenario) -> None:
     _check_focus(s, toml)
 
 
-def capacity_groups(s: Scenario) -> list[str]:
-    """The capacity groups links.csv and transfers.csv name (each scaled by ``capacity_factor_<group>``)."""
-    groups = set()
-    for table in (s.links, s.transfers):
-        if "capacity_group" in table.columns:
-            groups |= set(filter(None, table["capacity_group"]))
-    return sorted(groups)
-
-
 def required_parameters(s: Scenario) -> list[str]:
     """Every parameter the engine reads for this dataset: declared in model.toml, or the load fails."""
     links = s.links
@@ -616,7 +610,7 @@ def required_parameters(s: Scenario) -> list[str]:
     needed += [f"{k}_{c}" for c in s.commodities for k in ("logit_scale", "vot")]
     needed += [f"{k}_{layer}" for layer in layers for k in ("speed", "tariff")]
     needed += [f"capacity_factor_{layer}" for layer in capacitated]
-    needed += [f"capacity_factor_{g}" for g in capacity_groups(s)]
+    needed += [f"capacity_factor_{g}" for g in s.capacity_groups]
     needed += [f"demand_growth_{c}" for c in sorted(set(s.demand["commodity"]))]
     if len(s.transfers):
         needed += ["transfer_time_factor"]

@@ -122,7 +122,7 @@ def _simulate(scenario: Scenario, samples: pd.DataFrame, run_ids: np.ndarray, se
 def _direction(d: Direction, low: np.ndarray, high: np.ndarray, years: np.ndarray, tol: float) -> CheckResult:
     """Compare the low and high runs of one check at its years."""
     at = np.isin(years, d.years)
-    lo, hi = low[:, at], high[:, at]
+    lo, hi, compared = low[:, at], high[:, at], years[at]
     delta = hi - lo
     rel = delta / np.maximum(np.maximum(np.abs(lo), np.abs(hi)), 1e-12)
     rel = np.where(np.isfinite(rel), rel, 0.0)
@@ -138,7 +138,7 @@ def _direction(d: Direction, low: np.ndarray, high: np.ndarray, years: np.ndarra
     if wrong.any():
         bad = np.where(d.expect in ("not_up", "down"), rel, -rel)
         i, j = np.unravel_index(np.argmax(bad), bad.shape)
-        worst = (f"future {i}, {np.asarray(d.years)[j] if len(d.years) > j else ''}: {lo[i, j]:.4g} -> {hi[i, j]:.4g}")
+        worst = f"future {i}, {int(compared[j])}: {lo[i, j]:.4g} -> {hi[i, j]:.4g}"
     elif not moved:
         worst = f"no movement on average (mean change {mean:+.3g})"
     else:

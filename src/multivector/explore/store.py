@@ -246,32 +246,26 @@ class Store:
     def export(self, run_id: str, folder: Path, fmt: str) -> list[Path]:
         """Write a run's experiments, yearly outcomes and run outcomes as ``fmt`` files (parquet or csv)
         into ``folder`` (new or empty); all three appear together or none does."""
-        from multivector.io import commit_folder, staging_folder
+        from multivector.io import atomic_folder
 
         if fmt not in ("parquet", "csv"):
             raise InputError(f"unknown export format '{fmt}'", hint="parquet or csv")
-        folder = Path(folder)
-        if folder.exists() and folder.is_dir() and any(folder.iterdir()):
-            raise InputError(f"{folder} exists and is not empty", hint="choose a new folder")
         design = self.get_run(run_id)["design"]
         sampled = (["policy"] if design.get("policies") else []) + list(design["names"])
         columns = ", ".join(["run_id", "run"] + [_quoted(c) for c in sampled])
-        tmp = staging_folder(folder)
-        try:
+
+        def fill(tmp: Path):
             for table in ("experiments", "outcomes", "run_outcomes"):
                 cols = columns if table == "experiments" else "*"          # not other runs' parameters
                 order = "run, year" if table == "outcomes" else "run"
                 rel = self.con.sql(f"SELECT {cols} FROM {table} WHERE run_id = $1 ORDER BY {order}", params=[run_id])
-                path = Path(tmp) / f"{table}.{fmt}"
+                path = tmp / f"{table}.{fmt}"
                 if fmt == "parquet":
                     rel.write_parquet(str(path))
                 else:
                     rel.write_csv(str(path), header=True)
-            return commit_folder(tmp, folder)
-        finally:
-            import shutil
 
-            shutil.rmtree(tmp, ignore_errors=True)
+        return atomic_folder(folder, fill, new=True)
 
     def headline(self, run_id: str) -> str:
         """The run-level outcome analyses default to: the headline index's final value (``<index>_final``)."""

@@ -214,12 +214,12 @@ class FreightModel:
         rows = self.hard_rows
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(load[rows] > capacity[rows], capacity[rows] / load[rows], 1.0)       # [H, N]
+        inc = self.hard_incidence                                                             # [K, H] CSR
+        starts = inc.indptr[:-1]
+        routed = np.flatnonzero(np.diff(inc.indptr) > 0)                                      # routes via one
         keep = np.ones_like(flow)
-        inc = self.hard_incidence
-        for j in range(len(rows)):
-            routes = inc[:, j].nonzero()[0]
-            if len(routes):
-                keep[routes] = np.minimum(keep[routes], ratio[j])
+        if len(routed):
+            keep[routed] = np.minimum.reduceat(ratio[inc.indices], starts[routed], axis=0)
         if np.all(keep == 1.0):
             return flow, load
         shipped = flow * keep

@@ -8,7 +8,7 @@ import numpy as np
 import xarray as xr
 
 from multivector.dataset import Scenario
-from multivector.io import atomic_file, commit_folder, staging_folder
+from multivector.io import atomic_file, atomic_folder
 from multivector.views.tables import INDEX_COLOUR, SHARE_COLOUR, corridor_colours, flow_table
 
 def _pyplot():
@@ -86,16 +86,13 @@ def flow_map(scenario: Scenario, ds: xr.Dataset, path: Path, year: int | None = 
 def write_run_folder(scenario: Scenario, ds: xr.Dataset, doc: dict, folder: Path) -> list[Path]:
     """``run --out``: a PNG flow map per year and the run document, moved into ``folder`` together."""
     import json
-    import shutil
 
-    tmp = staging_folder(folder)
-    try:
+    def fill(tmp: Path):
         for y in ds["year"].values:
             flow_map(scenario, ds, tmp / f"flows_{int(y)}.png", year=int(y))
         (tmp / "results.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
-        return commit_folder(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    return atomic_folder(folder, fill)
 
 
 def bands_png(bands: dict, corridors: list[str], many: bool, path: Path, colours: dict, focus_name: str,

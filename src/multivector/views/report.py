@@ -20,7 +20,7 @@ from multivector.dataset import Scenario
 from multivector.errors import InputError
 from multivector.explore.analysis import discover, sensitivity, strategy_table
 from multivector.explore.ensemble import cached_scenario, chunk_outcomes
-from multivector.io import commit_folder, require, staging_folder
+from multivector.io import atomic_folder, require
 from multivector.model import simulate
 from multivector.model.structure import causal_links, reliance
 from multivector.views import figures
@@ -305,12 +305,9 @@ def render(data: ReportData) -> str:
 def write_pngs(data: ReportData, folder: Path) -> list[Path]:
     """The main figures as PNG (matplotlib) in ``folder``: map, time series, sensitivity when there is
     one; all of them appear together or none does."""
-    import shutil
-
     from multivector.views.plotting import bands_png, map_png, sensitivity_png
 
-    tmp = staging_folder(folder)
-    try:
+    def fill(tmp: Path):
         year = int(data.map_flows["year"].max()) if len(data.map_flows) else None
         map_png(data.nodes, data.network_links, data.map_flows, tmp / "map.png", year, data.colours,
                 title=f"Link flows by corridor, {year} ({data.map_note})")
@@ -318,6 +315,5 @@ def write_pngs(data: ReportData, folder: Path) -> list[Path]:
                   data.index, data.index_label)
         if data.sensitivity is not None:
             sensitivity_png(data.sensitivity, tmp / "sensitivity.png")
-        return commit_folder(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    return atomic_folder(folder, fill)
