@@ -164,3 +164,107 @@ def test_the_index_decomposes_into_its_declared_components(kz):
                                         "fiscal_resilience", "autonomy"}
     r = runner.invoke(app, ["run", "kazakhstan", "--seeds", "2", "--json"])
     assert set(json.loads(r.stdout)["index_components"]) == set(change["component"])
+
+
+def test_the_verdict_is_the_gain_over_the_counterfactual_in_the_same_future(kz):
+    """Each run is also simulated under 'balancing as before' with its own random stream: running the
+    counterfactual's levers as a policy reproduces the counterfactual index exactly, and the verdict is
+    the margin test on the difference."""
+    from multivector.model.verdict import passes
+
+    cf = kz.politics.counterfactual
+    assert cf.label == "balancing as before" and {"mediation_activity", "rail_build_rate"} <= set(cf.levers)
+    ds = mv.simulate(kz, 4, seed=11)
+    alone = mv.simulate(kz, 4, seed=11, overrides=cf.levers)
+    np.testing.assert_allclose(ds["counterfactual_index"].values, alone["middle_power_index"].values, rtol=1e-9)
+    gain = ds["middle_power_index"].values - ds["counterfactual_index"].values
+    assert np.all(gain[:, 0] == 0), "both start from the same 2024 state"
+    c = kz.politics.consolidation
+    d = kz.defaults()
+    expected = passes(gain, ds["year"].values, d[c["threshold"]], d[c["floor"]], d[c["year"]])
+    assert list(ds["consolidated"].values) == list(expected)
+    # against balancing itself, the gain is zero: a margin above 0 cannot be met
+    same = mv.simulate(kz, 2, seed=11, overrides=cf.levers)
+    assert not same["consolidated"].any()
+
+
+def test_passes_reads_the_margin_in_the_year_and_the_floor_after():
+    from multivector.model.verdict import passes
+
+    years = np.array([2030, 2035, 2040])
+    score = np.array([[0.0, 0.06, 0.03],     # meets 0.05 in 2035, keeps 0.025 after: yes
+                      [0.0, 0.06, 0.02],     # gives back more than the floor allows: no
+                      [0.1, 0.04, 0.09]])    # short of the margin in the year itself: no
+    assert list(passes(score, years, 0.05, 0.025, 2035)) == [True, False, False]
+    assert list(passes(score, years, 0.05, 0.025, 2045)) == [False, False, False]   # the year is not simulated
+
+
+def test_the_verdict_over_its_own_definition(kz):
+    """Re-scoring the recorded components under drawn definitions agrees with simulating one of them."""
+    from multivector.model.verdict import definition_ranges
+
+    ds = mv.simulate(kz, 2, seed=3)
+    share = ds["consolidated_over_definitions"].values
+    assert np.all((share >= 0) & (share <= 1)) and ds["consolidated_over_definitions"].attrs["draws"] == 200
+    ranges = definition_ranges(kz.politics)
+    assert set(kz.politics.components.values()) <= set(ranges) and "consolidation_margin" in ranges
+    # the harshest definition (largest margin and floor) fails where the default passes, in this future
+    harsh = mv.simulate(kz, 2, seed=3, overrides={"consolidation_margin": 0.08, "consolidation_floor": 0.05})
+    assert ds["consolidated"].all() and not harsh["consolidated"].any()
+    assert 0 < share.mean() < 1
+    doc = json.loads(runner.invoke(app, ["run", "kazakhstan", "--seeds", "2", "--json"]).stdout)
+    assert doc["counterfactual"]["label"] == "balancing as before"
+    assert 0 < doc["p_consolidated_over_definitions"] < 1 and doc["definition_draws"] == 200
+
+
+@pytest.mark.parametrize("body, message", [
+    ('[outcomes.counterfactual.mediation_activity]\nvalue = 1.0\nsource = "P-17"\n', "needs a label"),
+    ('[outcomes.counterfactual]\nlabel = "x"\n[outcomes.counterfactual.no_such_lever]\nvalue = 1.0\nsource = "P-17"\n',
+     "'no_such_lever', which is not a constant"),
+    ('[outcomes.counterfactual]\nlabel = "x"\n[outcomes.counterfactual.mediation_activity]\nvalue = 99.0\nsource = "P-17"\n',
+     "must be a number in [0, 10]"),
+    ('[outcomes.counterfactual]\nlabel = "x"\n[outcomes.counterfactual.mediation_activity]\nvalue = 1.0\nsource = "NOPE-1"\n',
+     "source 'NOPE-1'"),
+])
+def test_a_bad_counterfactual_is_refused_at_load(tmp_path, body, message):
+    import shutil
+
+    from multivector.errors import InputError
+
+    target = tmp_path / "kz"
+    shutil.copytree(mv.load("kazakhstan").path, target)
+    path = target / "politics.toml"
+    text = path.read_text()
+    text = text[:text.index("\n[outcomes.counterfactual]\n") + 1] + body
+    path.write_text(text)
+    with pytest.raises(InputError) as err:
+        mv.load(target)
+    assert message in str(err.value) and "politics.toml" in str(err.value)
+
+
+def test_claims_the_data_answer_carry_their_verdict():
+    """Rows with metric 'data' are judged on the gathered figure: FDI holds by bloc but not by country;
+    the Armenia-Azerbaijan talks Astana hosted were 16 months before UNGA, not weeks."""
+    from multivector.model.claims import verdict
+
+    rows = {r["id"]: r for r in json.loads(runner.invoke(app, ["claims", "--json"]).stdout)}
+    assert rows["C-FDI-WEST"]["verdict"] == "consistent" and rows["C-FDI-WEST"]["model"] is None
+    assert rows["C-FDI-ONLY-BLOC"]["verdict"] == "consistent"
+    assert rows["C-FDI-ONLY-COUNTRY"]["verdict"] != "consistent"
+    assert rows["C-AZAM-WEEKS"]["verdict"].startswith("data above")
+    assert verdict(1.0, 0.95, "about", "model") == "consistent"
+    assert verdict(1.0, 0.5, "at_least", "data") == "data below by 50%"
+    assert verdict(2.0, 3.0, "at_most", "data") == "data above by 50%"
+
+
+def test_a_bad_claims_row_is_refused(tmp_path):
+    import shutil
+
+    target = tmp_path / "kz"
+    shutil.copytree(mv.load("kazakhstan").path, target)
+    path = target / "claims.csv"
+    lines = path.read_text().splitlines()
+    lines[-1] = lines[-1].replace(",at_most,data,16.4,", ",at_most,data,,")
+    path.write_text("\n".join(lines) + "\n")
+    r = runner.invoke(app, ["claims", str(target)])
+    assert r.exit_code == 2 and "observed" in r.output and "claims.csv" in r.output and "Traceback" not in r.output

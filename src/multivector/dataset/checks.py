@@ -31,6 +31,7 @@ class Direction:
     years: tuple[int, ...] = ()   # compared in these years (default: the settings' years)
     loop: str = ""
     doc: str = ""
+    atol: float = 0.0             # an absolute change below which the outcome "did not move" (its unit)
 
 
 @dataclass(frozen=True)
@@ -107,8 +108,12 @@ def load_checks(path: Path, scenario) -> Checks:
         if not own_years:
             raise InputError(f"[[direction]] {cid}: no years to compare", file=path,
                              hint="give years = [...] here or in [settings]")
+        atol = body.get("atol", 0.0)
+        if isinstance(atol, bool) or not isinstance(atol, (int, float)) or not math.isfinite(atol) or atol < 0:
+            raise InputError(f"[[direction]] {cid}: atol must be a non-negative number", file=path,
+                             hint="the absolute change, in the outcome's unit, that counts as solver noise")
         directions.append(Direction(cid, param, outcome, expect, own_years, str(body.get("loop", "")),
-                                    str(body.get("doc", ""))))
+                                    str(body.get("doc", "")), float(atol)))
     bounds = []
     for i, body in enumerate(doc.get("bound", [])):
         cid = ident(i, body, "bound")

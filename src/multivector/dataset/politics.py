@@ -52,6 +52,19 @@ class Loop:
 
 
 @dataclass
+class Counterfactual:
+    """A stated reference policy (e.g. "balancing as before"): lever -> value. When a dataset declares
+    one, every run is also simulated under it in the same future (same parameters, same random
+    streams), and the consolidation test's threshold and floor are margins over its index."""
+
+    label: str
+    levers: dict[str, float]
+    sources: dict[str, str] = field(default_factory=dict)
+    docs: dict[str, str] = field(default_factory=dict)
+    doc: str = ""
+
+
+@dataclass
 class PoliticalModel:
     """An SD model with its coupling to the network, its loops and its consolidation test."""
 
@@ -68,6 +81,7 @@ class PoliticalModel:
     definitional: list[str] = field(default_factory=list)  # constants that define the outcome: never sampled
     disruption: Disruption | None = None       # stochastic outages, by cause
     components: dict[str, str] = field(default_factory=dict)  # index component variable -> weight constant
+    counterfactual: Counterfactual | None = None  # the verdict's reference policy (margins over its index)
 
 
 def load_politics(path: Path) -> PoliticalModel:
@@ -142,10 +156,43 @@ def load_politics(path: Path) -> PoliticalModel:
     for name in definitional:
         if name not in model.spec.constants:
             raise InputError(f"[outcomes] definitional names an unknown constant '{name}'", file=path)
+    counterfactual = _counterfactual(outcomes.get("counterfactual"), model, path)
     return PoliticalModel(sd=model, to_network=to_network, modes=modes, from_network=from_network, loops=loops, index=index,
                           consolidation=consolidation, path=path, outcomes_doc=outcomes.get("doc", ""),
                           record=record, definitional=definitional, disruption=disruption,
-                          components=components)
+                          components=components, counterfactual=counterfactual)
+
+
+def _counterfactual(table, model: SDModel, path: Path) -> Counterfactual | None:
+    """``[outcomes.counterfactual]``: a ``label``, a ``doc``, and one ``[outcomes.counterfactual.LEVER]``
+    table per lever it sets (``value``, ``source``, ``doc``); each value within the lever's range."""
+    if table is None:
+        return None
+    where = "[outcomes.counterfactual]"
+    if not isinstance(table, dict) or not isinstance(table.get("label"), str):
+        raise InputError(f"{where} needs a label and one table per lever it sets", file=path,
+                         hint='label = "balancing as before", then [outcomes.counterfactual.LEVER] value = ...')
+    levers, sources, docs = {}, {}, {}
+    for name, body in table.items():
+        if name in ("label", "doc"):
+            continue
+        const = model.spec.constants.get(name)
+        if const is None:
+            raise InputError(f"{where} sets '{name}', which is not a constant", file=path)
+        if not isinstance(body, dict) or set(body) - {"value", "source", "doc"} or "value" not in body \
+                or "source" not in body:
+            raise InputError(f"[outcomes.counterfactual.{name}] needs value and source (and may have doc)", file=path)
+        value = body["value"]
+        lo = const.min if const.min is not None else float(const.value)
+        hi = const.max if const.max is not None else float(const.value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= float(value) <= hi:
+            raise InputError(f"[outcomes.counterfactual.{name}] value {value!r} must be a number in "
+                             f"[{lo:g}, {hi:g}] (the constant's range)", file=path)
+        levers[name], sources[name], docs[name] = float(value), str(body["source"]), str(body.get("doc", ""))
+    if not levers:
+        raise InputError(f"{where} sets no lever", file=path)
+    return Counterfactual(label=table["label"], levers=levers, sources=sources, docs=docs,
+                          doc=str(table.get("doc", "")))
 
 
 def _disruption(table: dict, exogenous: set, known: set, path: Path) -> Disruption | None:

@@ -580,6 +580,9 @@ def validate(s: Scenario) -> None:
     if s.politics is not None:
         for name, c in s.politics.sd.spec.constants.items():
             _check_source_id(s, c.source, _file(s, "politics.toml"), None, f"constants.{name}.source")
+        cf = s.politics.counterfactual
+        for name, source in (cf.sources.items() if cf else ()):
+            _check_source_id(s, source, _file(s, "politics.toml"), None, f"outcomes.counterfactual.{name}.source")
     for p in s.parameters.values():
         _check_source_id(s, p.source, toml, None, f"parameters.{p.name}.source")
     for c in s.commodities.values():

@@ -126,7 +126,8 @@ def _direction(d: Direction, low: np.ndarray, high: np.ndarray, years: np.ndarra
     delta = hi - lo
     rel = delta / np.maximum(np.maximum(np.abs(lo), np.abs(hi)), 1e-12)
     rel = np.where(np.isfinite(rel), rel, 0.0)
-    wrong = rel > tol if d.expect in ("not_up", "down") else rel < -tol
+    noise = np.abs(delta) <= d.atol
+    wrong = ~noise & ((rel > tol) if d.expect in ("not_up", "down") else (rel < -tol))
     holds = ~wrong.any(axis=1)
     mean = float(np.mean(delta))
     moved = True

@@ -198,6 +198,9 @@ def chunk_outcomes(ds) -> tuple[pd.DataFrame, pd.DataFrame]:
     flat = lambda a: np.asarray(a, dtype=float).reshape(n * y)
     index_name = ds.attrs["index"]
     cols[index_name] = flat(ds[index_name].values)
+    if "counterfactual_index" in ds:
+        cols[f"{index_name}_counterfactual"] = flat(ds["counterfactual_index"].values)
+        cols[f"{index_name}_gain"] = flat(ds[index_name].values - ds["counterfactual_index"].values)
     cols["focus_overland_share"] = flat(ds["focus_overland_share"].values)
     cols["transit_revenue_usd_bn"] = flat(ds["focus_transit_revenue"].values)
     for c in ds["corridor"].values:
@@ -218,6 +221,10 @@ def chunk_outcomes(ds) -> tuple[pd.DataFrame, pd.DataFrame]:
                             f"{index_name}_final": index[:, -1],
                             f"{index_name}_min": index.min(axis=1),
                             "converged": ds["converged"].values.all(axis=1)})
+    if "consolidated_over_definitions" in ds:
+        per_run["consolidated_over_definitions"] = ds["consolidated_over_definitions"].values
+    if "counterfactual_index" in ds:
+        per_run[f"{index_name}_gain_final"] = index[:, -1] - ds["counterfactual_index"].values[:, -1]
     return yearly, per_run
 
 

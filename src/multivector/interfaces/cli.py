@@ -173,6 +173,51 @@ def _fmt(x, spec=",.0f"):
     return "–" if x is None else format(x, spec)
 
 
+def _verdict_values(s, ds) -> dict:
+    """The consolidation test's threshold, floor and year as this run set them (median over runs)."""
+    if s.politics is None or "parameter_value" not in ds:
+        return {}
+    values = {k: float(ds["parameter_value"].sel(parameter=name).median()) for k, name in s.politics.consolidation.items()
+              if name in ds["parameter"].values}
+    if "year" in values:
+        values["year"] = int(round(values["year"]))
+    return values
+
+
+def _print_verdict(s, ds, doc):
+    """The verdict in words: the test, P(consolidated) over disruption streams and over the test's own
+    definition, and the index against the counterfactual."""
+    index = ds.attrs.get("index")
+    v = _verdict_values(s, ds)
+    if "consolidated" not in doc or not v:
+        return
+    cf = doc.get("counterfactual")
+    if cf:
+        test = (f"{s.index_label} ≥ '{cf['label']}' + {v['threshold']:g} in {v['year']}, "
+                f"and ≥ it + {v['floor']:g} after")
+    else:
+        test = f"{s.index_label} ≥ {v['threshold']:g} in {v['year']}, and ≥ {v['floor']:g} after"
+    if "p_consolidated" not in doc:
+        verdict = "[green]yes[/]" if doc["consolidated"] is True else "[red]no[/]"
+        out.print(f"Consolidated ({test}): {verdict}   seed {doc['seed']}")
+    else:
+        lo, hi = doc["p_consolidated_interval"]
+        out.print(f"Consolidated ({test}): P = {doc['p_consolidated']:.0%} [{lo:.0%}–{hi:.0%}] over "
+                  f"{doc['runs']} disruption streams (seed {doc['seed']})")
+    if "p_consolidated_over_definitions" in doc:
+        out.print(f"  over the test's own definition ({doc['definition_draws']} draws of the index's weights, "
+                  f"the margin, the floor and the year within their ranges): P = "
+                  f"{doc['p_consolidated_over_definitions']:.0%}")
+    last = doc["years"][-1]
+    line = f"  {s.index_label} in {last}: median {doc[index][-1]:.3f}"
+    if "index_band" in doc:
+        band = doc["index_band"]
+        line += f" (5–95% {band['p5'][-1]:.3f}–{band['p95'][-1]:.3f})"
+    if cf:
+        line += f"; '{cf['label']}' {cf[index][-1]:.3f}, gain {cf['gain'][-1]:+.3f}"
+    out.print(line)
+
+
 def _print_run(s, ds, doc):
     from multivector.views.tables import focus_rows
 
@@ -206,22 +251,19 @@ def _print_run(s, ds, doc):
         state = "converged" if conv["converged"][i] else "[yellow]NOT converged[/]"
         out.print(f"Route choice: relative gap {conv['gap'][i]:.1e} after {conv['iterations'][i]} "
                   f"iterations ({state})")
-    if "p_consolidated" in doc:
-        lo, hi = doc["p_consolidated_interval"]
-        band = doc["index_band"]
-        out.print(f"Consolidated ({s.index_label} test): P = {doc['p_consolidated']:.0%} [{lo:.0%}–{hi:.0%}] over "
-                  f"{doc['runs']} disruption streams (seed {doc['seed']}); {s.index_label} in {years[-1]}: median "
-                  f"{doc[index][-1]:.3f}, 5–95% {band['p5'][-1]:.3f}–{band['p95'][-1]:.3f}")
-    elif "consolidated" in doc:
-        verdict = "[green]yes[/]" if doc["consolidated"] is True else "[red]no[/]"
-        out.print(f"Consolidated ({s.index_label} test): {verdict}   seed {doc['seed']}")
-    from multivector.views.tables import index_change
+    _print_verdict(s, ds, doc)
+    from multivector.views.tables import index_change, index_gain
 
     change = index_change(ds)
     if change is not None:
         first, last = change.attrs["years"]
         parts = ", ".join(f"{r.component.replace('_', ' ')} {r.change:+.3f}" for r in change.itertuples())
         out.print(f"{s.index_label} {first}→{last}: {change.attrs['total']:+.3f} = {parts}")
+    when = _verdict_values(s, ds).get("year")
+    gain = index_gain(ds, when) if when in years else None
+    if gain is not None:
+        parts = ", ".join(f"{r.component.replace('_', ' ')} {r.gain:+.3f}" for r in gain.itertuples())
+        out.print(f"gain over '{doc['counterfactual']['label']}' in {when}: {gain.attrs['total']:+.3f} = {parts}")
     t = Table(title="Top bottlenecks by utilisation", title_justify="left")
     for col in ("facility", "year", "utilisation", "flow Mt", "delay h"):
         t.add_column(col, justify="left" if col == "facility" else "right")
@@ -464,12 +506,14 @@ def claims(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP), seed: in
         return
     t = Table(title=f"Claims against data and model ({s.name}, default run, seed {seed})", title_justify="left",
               show_lines=True)
-    for col in ("claim", "year", "claimed", "model", "verdict", "what the data say"):
+    for col in ("claim", "year", "claimed", "model (or data)", "verdict", "what the data say"):
         t.add_column(col, overflow="fold")
+    reads = {"about": "", "at_least": "≥ ", "at_most": "≤ "}
     for r in rows:
         colour = "green" if r["verdict"] == "consistent" else "red"
-        t.add_row(f"{r['claim']} [{r['source']}]", str(r["year"]), _num(r["claimed"], r["unit"]),
-                  _num(r["model"], r["unit"]), f"[{colour}]{r['verdict']}[/]", r["data_says"])
+        answer = _num(r["model"], r["unit"]) if r["model"] is not None else _num(r["observed"], r["unit"]) + " (data)"
+        t.add_row(f"{r['claim']} [{r['source']}]", str(r["year"]), reads[r["test"]] + _num(r["claimed"], r["unit"]),
+                  answer, f"[{colour}]{r['verdict']}[/]", r["data_says"])
     out.print(t)
     if share is not None:
         t = Table(title=f"Do {len(share.attrs['group'])} named parameters decide the outcome? Share of the variance "

@@ -1,7 +1,10 @@
 """Quantified claims (speeches, targets) set against the data and a model run.
 
 A dataset's ``claims.csv`` lists each claim with its source, year, claimed value and the model
-metric that answers it: ``focus:overland_share``, ``political:<variable>`` or ``corridor:<id>:mt|teu``.
+metric that answers it: ``focus:overland_share``, ``political:<variable>`` or ``corridor:<id>:mt|teu``;
+or ``data`` for a statement that only the gathered data can answer, whose ``observed`` column holds
+the data's figure. An optional ``test`` says how the claim reads: ``about`` (within 10%, the default),
+``at_least`` or ``at_most``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,19 @@ from multivector.errors import InputError
 from multivector.model.compiled import simulate
 
 TOLERANCE = 0.10
+TESTS = ("about", "at_least", "at_most")
+
+
+def verdict(claimed: float, value: float, test: str, what: str) -> str:
+    """Whether ``value`` (the model's or the data's) bears out a claim read as ``test``."""
+    if test == "at_least":
+        return "consistent" if value >= claimed else f"{what} below by {1 - value / claimed:.0%}"
+    if test == "at_most":
+        return "consistent" if value <= claimed else f"{what} above by {value / claimed - 1:.0%}"
+    ratio = value / claimed if claimed else np.nan
+    if abs(ratio - 1) <= TOLERANCE:
+        return "consistent"
+    return f"{what} {'below' if ratio < 1 else 'above'} by {abs(ratio - 1):.0%}"
 
 
 def model_value(ds, metric: str, year: int) -> float:
@@ -45,6 +61,7 @@ def evaluate_claims(scenario: Scenario, seed: int = 0, overrides: Mapping | None
     if path is None or not path.is_file():
         raise InputError(f"scenario '{scenario.name}' has no claims.csv")
     table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    known = set(scenario.sources["id"]) if "id" in scenario.sources else set()
     ds = simulate(scenario, overrides=overrides, seed=seed)
     rows = []
     for i, r in table.iterrows():
@@ -52,13 +69,24 @@ def evaluate_claims(scenario: Scenario, seed: int = 0, overrides: Mapping | None
             claimed, year = float(r["claimed"]), int(r["year"])
         except ValueError:
             raise InputError("claimed and year must be numbers", file=path, row=i + 2) from None
-        modelled = model_value(ds, r["metric"], year)
-        ratio = modelled / claimed if claimed else np.nan
-        if abs(ratio - 1) <= TOLERANCE:
-            verdict = "consistent"
+        test = r.get("test") or "about"
+        if test not in TESTS:
+            raise InputError(f"test '{test}' is not one of {', '.join(TESTS)}", file=path, row=i + 2, column="test")
+        if known and r["source"] not in known:
+            raise InputError(f"source '{r['source']}' is not in the dataset's sources", file=path, row=i + 2,
+                             column="source", hint="add it to sources.csv or politics_sources.csv")
+        observed = None
+        if r["metric"] == "data":
+            try:
+                observed = float(r.get("observed", ""))
+            except ValueError:
+                raise InputError("a claim the data answer (metric 'data') needs its figure in 'observed'",
+                                 file=path, row=i + 2, column="observed") from None
+            modelled, judged = None, verdict(claimed, observed, test, "data")
         else:
-            verdict = f"model {'below' if ratio < 1 else 'above'} by {abs(ratio - 1):.0%}"
-        rows.append({"id": r["id"], "claim": r["claim"], "source": r["source"], "year": year,
-                     "claimed": claimed, "unit": r["unit"], "model": modelled, "verdict": verdict,
-                     "data_says": r["data_says"]})
+            modelled = model_value(ds, r["metric"], year)
+            judged = verdict(claimed, modelled, test, "model")
+        rows.append({"id": r["id"], "claim": r["claim"], "source": r["source"], "year": year, "test": test,
+                     "claimed": claimed, "unit": r["unit"], "model": modelled, "observed": observed,
+                     "verdict": judged, "data_says": r["data_says"]})
     return rows

@@ -28,6 +28,7 @@ from multivector.dataset import parameter_table, table_values, year_values
 from multivector.errors import InputError
 from multivector.freight.model import FreightModel, results_dataset
 from multivector.model.randomness import draw_disruption
+from multivector.model.verdict import component_values, consolidated, index_components, over_definition
 
 COUPLED_TOL = 1e-3
 
@@ -89,6 +90,11 @@ def simulate_coupled(model, n: int = 1, *, years: Sequence[int] | None = None,
     """Simulate the coupled model (a :class:`multivector.model.Model`); results are the network's
     Dataset plus the political trajectory.
 
+    With a declared ``[outcomes.counterfactual]``, each run is simulated a second time in the same
+    batch with the counterfactual's levers and the same random stream; its index
+    (``counterfactual_index``) and components come back beside the run's, and the consolidation test
+    measures the run against it.
+
     ``events`` places outages: ``{(name, year): share}`` adds ``share`` of capacity lost in ``year`` to
     what each run drew (the name is the dataset's ``[coupling.disruption] event``).
 
@@ -103,6 +109,11 @@ def simulate_coupled(model, n: int = 1, *, years: Sequence[int] | None = None,
     table = parameter_table(scenario, n, overrides, samples)
     n = len(table)
     run_ids = np.arange(n) if run_ids is None else np.asarray(run_ids)
+    own = n
+    if pol.counterfactual is not None:   # the same futures under the reference policy
+        table = pd.concat([table, table.assign(**pol.counterfactual.levers)], ignore_index=True)
+        run_ids = np.concatenate([run_ids, run_ids])
+        n = len(table)
     fixed = set(overrides or {}) | (set(samples.columns) if samples is not None else set())
     first, last = int(sd.spec.sim.start), int(sd.spec.sim.stop)
     years = list(range(first, last + 1)) if years is None else [int(y) for y in years]
@@ -176,19 +187,22 @@ def simulate_coupled(model, n: int = 1, *, years: Sequence[int] | None = None,
     ds.attrs["index"] = pol.index
     ds.attrs["record"] = list(pol.record)
     ds["run_id"] = ("run", run_ids)
+    reference = None
+    if n > own:                                      # split off the counterfactual half of the batch
+        alt = ds.isel(run=slice(own, None))
+        ds = ds.isel(run=slice(0, own))
+        ds["counterfactual_index"] = (("run", "year"), alt[pol.index].values)
+        if pol.components:
+            ds["counterfactual_component"] = (("run", "year", "component"), alt["index_component"].values)
+            reference = component_values(alt, pol)
+        ds.attrs["counterfactual"] = pol.counterfactual.label
+        table = table.iloc[:own]
     ds["consolidated"] = consolidated(ds, table, pol)
+    robust = over_definition(ds, pol, reference, seed=seed)
+    if robust is not None:
+        ds["consolidated_over_definitions"] = robust
     ds.attrs["coupled"] = 1
     return ds
-
-
-def index_components(ds: xr.Dataset, table: pd.DataFrame, pol) -> xr.DataArray:
-    """Each component's share of the index, ``[run, year, component]``: weight × value / Σ weights
-    (``[outcomes] components``); they sum to the index when the index is that weighted mean."""
-    names = list(pol.components)
-    weights = np.stack([table[w].to_numpy() for w in pol.components.values()], axis=-1)        # [N, K]
-    values = np.stack([ds["political"].sel(variable=v).values for v in names], axis=-1)         # [N, Y, K]
-    parts = values * (weights / weights.sum(axis=1, keepdims=True))[:, None, :]
-    return xr.DataArray(parts, dims=("run", "year", "component"), coords={"component": names})
 
 
 def check_events(pol, events: Mapping | None, first: int, last: int) -> dict[int, float]:
@@ -219,20 +233,3 @@ def _kind(sd, name) -> str:
         if name in getattr(sd.spec, section):
             return kind
     return "other"
-
-
-def consolidated(ds: xr.Dataset, table: pd.DataFrame, pol) -> xr.DataArray:
-    """The yes/no test: index ≥ threshold in the consolidation year and never below the floor after.
-
-    Runs whose horizon does not reach the consolidation year are marked not consolidated.
-    """
-    index = ds[pol.index]
-    c = pol.consolidation
-    threshold = table[c["threshold"]].to_numpy()
-    floor = table[c["floor"]].to_numpy()
-    when = np.round(table[c["year"]].to_numpy())   # a sampled year is taken to the nearest whole year
-    years = ds["year"].values
-    mask = years[None, :] == when[:, None]
-    at = np.where(mask.any(axis=1), np.where(mask, index.values, 0.0).sum(axis=1), -np.inf)
-    after = np.where(years[None, :] >= when[:, None], index.values, np.inf).min(axis=1)
-    return xr.DataArray((at >= threshold) & (after >= floor), dims="run")

@@ -86,6 +86,15 @@ def run_document(ds: xr.Dataset, top: int = 10) -> dict:
             doc["p_consolidated_interval"] = list(wilson_interval(int(consolidated.sum()), len(consolidated)))
             doc["index_band"] = {f"p{q}": [_clean(v) for v in ds[index].quantile(q / 100, dim="run").values]
                                  for q in (5, 95)}
+        if "consolidated_over_definitions" in ds:
+            robust = ds["consolidated_over_definitions"]
+            doc["p_consolidated_over_definitions"] = float(robust.mean())
+            doc["definition_draws"] = int(robust.attrs.get("draws", 0))
+        if "counterfactual_index" in ds:
+            gain = ds[index] - ds["counterfactual_index"]
+            doc["counterfactual"] = {"label": ds.attrs.get("counterfactual", ""),
+                                     index: [_clean(v) for v in _median(ds["counterfactual_index"]).values],
+                                     "gain": [_clean(v) for v in _median(gain).values]}
         kinds = dict(zip(ds["variable"].values, ds["variable_kind"].values))
         if "index_component" in ds:
             doc["index_components"] = {str(c): [_clean(v) for v in _median(ds["index_component"].sel(component=c)).values]

@@ -96,3 +96,15 @@ def index_change(ds: xr.Dataset) -> pd.DataFrame | None:
     frame.attrs["years"] = (int(ds["year"].values[0]), int(ds["year"].values[-1]))
     frame.attrs["total"] = float(total)
     return frame
+
+
+def index_gain(ds: xr.Dataset, year: int) -> pd.DataFrame | None:
+    """The index's gain over the counterfactual in ``year``, by component (median over runs): columns
+    component, gain. None without a counterfactual or components."""
+    if "counterfactual_component" not in ds or "index_component" not in ds:
+        return None
+    gain = (ds["index_component"] - ds["counterfactual_component"]).sel(year=year)
+    gain = gain.median("run") if "run" in gain.dims else gain
+    frame = pd.DataFrame({"component": [str(c) for c in ds["component"].values], "gain": gain.values})
+    frame.attrs["total"] = float(frame["gain"].sum())
+    return frame

@@ -1,0 +1,94 @@
+"""The verdict: the index's components, the consolidation test, and how the test fares when its own
+definition (the index's weights, the margin, the floor, the year) is drawn over its declared ranges.
+
+With a declared counterfactual the test is relative — the run's index minus the counterfactual's in
+the same future — so the threshold and floor are margins; without one they are levels of the index.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy.stats import qmc
+
+
+DEFINITION_DRAWS = 200
+
+
+def component_values(ds: xr.Dataset, pol) -> np.ndarray:
+    """The index's declared components, unweighted: ``[run, year, component]``."""
+    return np.stack([ds["political"].sel(variable=v).values for v in pol.components], axis=-1)
+
+
+def index_components(ds: xr.Dataset, table: pd.DataFrame, pol) -> xr.DataArray:
+    """Each component's share of the index, ``[run, year, component]``: weight × value / Σ weights
+    (``[outcomes] components``); they sum to the index when the index is that weighted mean."""
+    names = list(pol.components)
+    weights = np.stack([table[w].to_numpy() for w in pol.components.values()], axis=-1)        # [N, K]
+    values = component_values(ds, pol)                                                          # [N, Y, K]
+    parts = values * (weights / weights.sum(axis=1, keepdims=True))[:, None, :]
+    return xr.DataArray(parts, dims=("run", "year", "component"), coords={"component": names})
+
+
+def passes(score: np.ndarray, years: np.ndarray, threshold, floor, when) -> np.ndarray:
+    """``[..., run]`` yes/no: ``score`` (``[..., run, year]``) ≥ threshold in year ``when`` and ≥ floor
+    in every year from it on; a run whose years miss ``when`` fails. Arguments broadcast over runs."""
+    when = np.round(np.asarray(when, dtype=float))[..., None]           # a sampled year: nearest whole year
+    mask = years == when
+    at = np.where(mask.any(axis=-1), np.where(mask, score, 0.0).sum(axis=-1), -np.inf)
+    after = np.where(years >= when, score, np.inf).min(axis=-1)
+    return (at >= threshold) & (after >= floor)
+
+
+def consolidated(ds: xr.Dataset, table: pd.DataFrame, pol) -> xr.DataArray:
+    """The yes/no test: index ≥ threshold in the consolidation year and never below the floor after.
+    With a counterfactual in ``ds``, the index's gain over it is tested (threshold and floor are margins)."""
+    score = ds[pol.index].values
+    if "counterfactual_index" in ds:
+        score = score - ds["counterfactual_index"].values
+    c = pol.consolidation
+    ok = passes(score, ds["year"].values, table[c["threshold"]].to_numpy(), table[c["floor"]].to_numpy(),
+                table[c["year"]].to_numpy())
+    return xr.DataArray(ok, dims="run")
+
+
+def definition_ranges(pol) -> dict[str, tuple[float, float]]:
+    """The constants that define the verdict — the index's weights, threshold, floor and year — with
+    their declared ranges (a constant declared without a range stays at its value)."""
+    names = [*pol.components.values(), *(pol.consolidation[k] for k in ("threshold", "floor", "year"))]
+    ranges = {}
+    for name in dict.fromkeys(names):
+        c = pol.sd.spec.constants[name]
+        lo = c.min if c.min is not None else float(c.value)
+        hi = c.max if c.max is not None else float(c.value)
+        ranges[name] = (float(lo), float(hi))
+    return ranges
+
+
+def over_definition(ds: xr.Dataset, pol, reference: np.ndarray | None = None,
+                    draws: int = DEFINITION_DRAWS, seed: int = 0) -> xr.DataArray | None:
+    """Per run, the share of ``draws`` definitions of the verdict (a Latin hypercube over the ranges of
+    :func:`definition_ranges`, the same draws for every run) under which the run consolidates.
+    ``reference`` holds the counterfactual's unweighted components when the test is relative.
+
+    The dynamics do not read these constants, so each draw re-scores the runs' recorded components.
+    That needs the index to be the weighted mean of its declared components; None when it is not."""
+    if not pol.components:
+        return None
+    values = component_values(ds, pol)                                                          # [N, Y, K]
+    if not np.allclose(ds["index_component"].values.sum(axis=-1), ds[pol.index].values, atol=1e-9):
+        return None
+    ranges = definition_ranges(pol)
+    lo, hi = np.array([r[0] for r in ranges.values()]), np.array([r[1] for r in ranges.values()])
+    unit = qmc.LatinHypercube(d=len(ranges), seed=seed).random(draws)
+    drawn = pd.DataFrame(lo + unit * (hi - lo), columns=list(ranges))                            # [D, P]
+    w = drawn[list(pol.components.values())].to_numpy()
+    w = w / w.sum(axis=1, keepdims=True)                                                        # [D, K]
+    score = np.einsum("nyk,dk->dny", values, w)
+    if reference is not None:
+        score = score - np.einsum("nyk,dk->dny", reference, w)
+    c = pol.consolidation
+    ok = passes(score, ds["year"].values, drawn[c["threshold"]].to_numpy()[:, None],
+                drawn[c["floor"]].to_numpy()[:, None], drawn[c["year"]].to_numpy()[:, None])      # [D, N]
+    return xr.DataArray(ok.mean(axis=0), dims="run", attrs={"draws": int(draws)})
