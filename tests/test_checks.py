@@ -23,9 +23,9 @@ KNOWN_FAILURES = {
     "RB-CAPACITY",        # soft capacities: ferries, ports and lines above 100% (issue 12; pipelines
                           #   and tanker berths are hard since crude is shut in when they are full)
 }
-#: Parameters the scan finds dead today: the floor of the consolidated test never binds in the scanned
-#: futures (the verdict's redesign against a counterfactual, issue 11, decides its fate).
-KNOWN_DEAD = {"consolidation_floor"}
+#: Parameters the scan finds dead today (none: the floor of the consolidated test binds in one future of
+#: forty, which re-scoring the verdict's own constants finds).
+KNOWN_DEAD: set[str] = set()
 
 
 @pytest.fixture()
@@ -59,6 +59,23 @@ def test_the_default_model_has_no_dead_parameter_but_the_known_one():
     s = mv.load("kazakhstan")
     report = run_checks(s, pairs=6, seed=0, scan=True)
     assert set(report.dead) == KNOWN_DEAD
+
+
+def test_the_verdicts_own_constants_are_live_only_if_they_can_change_it(monkeypatch):
+    """Re-scoring finds the floor live when it binds in some future; a floor out of reach is dead."""
+    from multivector.explore.checks import _futures, live_definitions
+
+    s = mv.load("kazakhstan")
+    futures = _futures(s, 40, 0)
+    assert live_definitions(s, ["consolidation_floor", "consolidation_margin"], futures, 0) == \
+        {"consolidation_floor", "consolidation_margin"}
+    # a floor whose whole range lies below any gain the model reaches can never decide the verdict
+    from multivector.model import verdict
+
+    declared = verdict.definition_ranges
+    monkeypatch.setattr(verdict, "definition_ranges",
+                        lambda pol: {**declared(pol), "consolidation_floor": (-1.0, -0.5)})
+    assert live_definitions(s, ["consolidation_floor"], futures.iloc[:4], 0) == set()
 
 
 def test_a_planted_sign_error_is_caught(landlocked):

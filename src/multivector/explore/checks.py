@@ -25,6 +25,7 @@ from multivector.model import simulate
 
 SCAN_FUTURES = 6        # futures per parameter in the dead-parameter scan (stochastic effects need a few)
 SCAN_TOLERANCE = 1e-12  # a dead parameter leaves the runs bit-identical; anything above rounding is alive
+VERDICT_FUTURES = 40    # futures re-scored for the verdict's own constants (a test may bind rarely)
 
 
 @dataclass
@@ -188,6 +189,28 @@ def dead_parameters(scenario: Scenario, futures: pd.DataFrame, seed: int, tol: f
     return dead
 
 
+def live_definitions(scenario: Scenario, names: list[str], futures: pd.DataFrame, seed: int) -> set[str]:
+    """Which of the verdict's own constants (``names``: index weights, threshold, floor, year) move the
+    index or the verdict in any of ``futures``. The dynamics do not read them, so the runs are
+    simulated once and re-scored at each end of each range: a test that binds in one future in forty
+    is found without simulating forty futures per constant."""
+    from multivector.model.verdict import component_values, counterfactual_values, definition_ranges, rescorable, rescore
+
+    pol = scenario.politics
+    ds = _simulate(scenario, futures, np.arange(len(futures)), seed)
+    if not rescorable(ds, pol):
+        return set()
+    reference = counterfactual_values(ds, pol)
+    values, years, ranges = component_values(ds, pol), ds["year"].values, definition_ranges(pol)
+    live = set()
+    for name in names:
+        lo, hi = ranges[name]
+        index, ok = rescore(values, reference, years, pol, pd.DataFrame({name: [lo, hi]}))
+        if not np.array_equal(ok[0], ok[1]) or not np.allclose(index[0], index[1], rtol=SCAN_TOLERANCE, atol=0):
+            live.add(name)
+    return live
+
+
 def run_checks(scenario: Scenario, pairs: int | None = None, seed: int = 0, scan: bool = True,
                progress: Callable[[str], None] | None = None) -> CheckReport:
     """Evaluate a scenario's declared reality checks (``checks.toml``) and scan for dead parameters."""
@@ -226,5 +249,15 @@ def run_checks(scenario: Scenario, pairs: int | None = None, seed: int = 0, scan
             progress("scanning every parameter and lever for dead ones")
         scan_futures = futures.iloc[:min(SCAN_FUTURES, pairs)].reset_index(drop=True)
         dead = dead_parameters(scenario, scan_futures, seed, SCAN_TOLERANCE)
+        if scenario.politics is not None:
+            from multivector.model.verdict import definition_ranges
+
+            verdict = [name for name in dead if name in definition_ranges(scenario.politics)]
+            if verdict:
+                wide = futures if len(futures) >= VERDICT_FUTURES else _futures(scenario, VERDICT_FUTURES, seed)
+                if progress:
+                    progress(f"re-scoring {len(wide)} futures for the verdict's own constants")
+                dead = [n for n in dead if n not in live_definitions(scenario, verdict, wide, seed)]
+                runs += len(wide)
         runs += 2 * len(scan_futures) * sum(p.max > p.min for p in scenario.parameters.values())
     return CheckReport(results, dead, pairs, runs, seed)

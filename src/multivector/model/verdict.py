@@ -21,6 +21,15 @@ def component_values(ds: xr.Dataset, pol) -> np.ndarray:
     return np.stack([ds["political"].sel(variable=v).values for v in pol.components], axis=-1)
 
 
+def counterfactual_values(ds: xr.Dataset, pol) -> np.ndarray | None:
+    """The counterfactual's components, unweighted (``[run, year, component]``), from the weighted
+    parts kept in ``counterfactual_component`` and each run's weights; None without a counterfactual."""
+    if "counterfactual_component" not in ds:
+        return None
+    w = np.stack([ds["parameter_value"].sel(parameter=name).values for name in pol.components.values()], axis=-1)
+    return ds["counterfactual_component"].values / (w / w.sum(axis=1, keepdims=True))[:, None, :]
+
+
 def index_components(ds: xr.Dataset, table: pd.DataFrame, pol) -> xr.DataArray:
     """Each component's share of the index, ``[run, year, component]``: weight × value / Σ weights
     (``[outcomes] components``); they sum to the index when the index is that weighted mean."""
@@ -66,6 +75,23 @@ def definition_ranges(pol) -> dict[str, tuple[float, float]]:
     return ranges
 
 
+def rescore(values: np.ndarray, reference: np.ndarray | None, years: np.ndarray, pol,
+            definition: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The index ``[D, N, Y]`` and the verdict ``[D, N]`` of runs with unweighted components ``values``
+    (``[N, Y, K]``; ``reference``: the counterfactual's, or None) under each row of ``definition`` (the
+    verdict's constants; a constant it lacks keeps its declared value)."""
+    spec = pol.sd.spec.constants
+    column = lambda name: definition[name].to_numpy() if name in definition else np.full(len(definition),
+                                                                                          float(spec[name].value))
+    w = np.stack([column(name) for name in pol.components.values()], axis=-1)
+    w = w / w.sum(axis=1, keepdims=True)                                                        # [D, K]
+    index = np.einsum("nyk,dk->dny", values, w)
+    score = index if reference is None else index - np.einsum("nyk,dk->dny", reference, w)
+    c = pol.consolidation
+    ok = passes(score, years, column(c["threshold"])[:, None], column(c["floor"])[:, None], column(c["year"])[:, None])
+    return index, ok
+
+
 def over_definition(ds: xr.Dataset, pol, reference: np.ndarray | None = None,
                     draws: int = DEFINITION_DRAWS, seed: int = 0) -> xr.DataArray | None:
     """Per run, the share of ``draws`` definitions of the verdict (a Latin hypercube over the ranges of
@@ -74,21 +100,17 @@ def over_definition(ds: xr.Dataset, pol, reference: np.ndarray | None = None,
 
     The dynamics do not read these constants, so each draw re-scores the runs' recorded components.
     That needs the index to be the weighted mean of its declared components; None when it is not."""
-    if not pol.components:
-        return None
-    values = component_values(ds, pol)                                                          # [N, Y, K]
-    if not np.allclose(ds["index_component"].values.sum(axis=-1), ds[pol.index].values, atol=1e-9):
+    if not rescorable(ds, pol):
         return None
     ranges = definition_ranges(pol)
     lo, hi = np.array([r[0] for r in ranges.values()]), np.array([r[1] for r in ranges.values()])
     unit = qmc.LatinHypercube(d=len(ranges), seed=seed).random(draws)
     drawn = pd.DataFrame(lo + unit * (hi - lo), columns=list(ranges))                            # [D, P]
-    w = drawn[list(pol.components.values())].to_numpy()
-    w = w / w.sum(axis=1, keepdims=True)                                                        # [D, K]
-    score = np.einsum("nyk,dk->dny", values, w)
-    if reference is not None:
-        score = score - np.einsum("nyk,dk->dny", reference, w)
-    c = pol.consolidation
-    ok = passes(score, ds["year"].values, drawn[c["threshold"]].to_numpy()[:, None],
-                drawn[c["floor"]].to_numpy()[:, None], drawn[c["year"]].to_numpy()[:, None])      # [D, N]
+    _, ok = rescore(component_values(ds, pol), reference, ds["year"].values, pol, drawn)
     return xr.DataArray(ok.mean(axis=0), dims="run", attrs={"draws": int(draws)})
+
+
+def rescorable(ds: xr.Dataset, pol) -> bool:
+    """Whether the index is the weighted mean of its declared components in these runs."""
+    return bool(pol.components) and "index_component" in ds and \
+        np.allclose(ds["index_component"].values.sum(axis=-1), ds[pol.index].values, atol=1e-9)
