@@ -49,6 +49,41 @@ def test_high_logit_scale_approaches_user_equilibrium():
     assert gaps[2] < 0.05
 
 
+@pytest.mark.parametrize("capacity", [5.0, 12.0, 20.0])
+def test_a_capacity_holds_and_its_wait_is_the_price_that_clears_it(capacity):
+    """Two parallel routes with no congestion, the cheap one capacitated: at equilibrium the cheap route
+    carries its capacity, and the wait u solves capacity = D / (1 + exp(-theta (c2 - c1 - vot u)))
+    (analytic: u = (c2 - c1 + ln(D / capacity - 1) / theta) / vot); a capacity above the free logit share leaves the wait at zero."""
+    from multivector.freight.sue import CAPACITY_TOLERANCE, SLACK_TOLERANCE
+
+    theta, demand, vot = 0.1, 30.0, 2.0
+    cap = np.array([[capacity], [np.nan]])
+    res = solve_logit_sue(sparse.csr_matrix(np.eye(2)), np.ones(2), np.array([[10.0], [40.0]]),
+                          np.full((2, 1), vot), np.full((2, 1), theta), np.ones((2, 1), bool), np.array([0, 0]),
+                          np.array([[demand]]), lambda load, cols: np.zeros_like(load), tol=1e-9, max_iter=5000,
+                          capacity=cap)
+    free = demand / (1 + np.exp(-theta * 30.0))                 # the share without a capacity: 28.6
+    assert res.converged.all() and res.flow.sum() == pytest.approx(demand)
+    if capacity < free:
+        assert capacity * (1 - SLACK_TOLERANCE) <= res.flow[0, 0] <= capacity * (1 + CAPACITY_TOLERANCE)
+        u = (30.0 + np.log(demand / res.flow[0, 0] - 1) / theta) / vot
+        assert res.wait[0, 0] == pytest.approx(u, rel=1e-6) and res.delay[0, 0] == pytest.approx(u)
+    else:
+        assert res.wait[0, 0] == 0.0 and res.flow[0, 0] == pytest.approx(free, rel=1e-6)
+
+
+def test_demand_no_route_can_take_waits_a_year_and_the_model_rations_it():
+    """One capacitated route only: the wait rises to MAX_WAIT_H and the flow stays above capacity for
+    the caller to ration (crude shut in, freight deferred)."""
+    from multivector.freight.sue import MAX_WAIT_H
+
+    res = solve_logit_sue(sparse.csr_matrix(np.eye(1)), np.ones(1), np.array([[10.0]]), np.ones((1, 1)),
+                          np.full((1, 1), 0.1), np.ones((1, 1), bool), np.array([0]), np.array([[30.0]]),
+                          lambda load, cols: np.zeros_like(load), tol=1e-9, max_iter=500,
+                          capacity=np.array([[10.0]]))
+    assert res.wait[0, 0] == MAX_WAIT_H and res.flow[0, 0] == pytest.approx(30.0) and res.converged.all()
+
+
 def test_zero_logit_scale_splits_evenly():
     assert logit_split(np.array([[1.0], [100.0]]), 0.0, np.ones((2, 1), bool), np.array([0]),
                        np.array([0, 0]))[:, 0] == pytest.approx([0.5, 0.5])

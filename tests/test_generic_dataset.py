@@ -317,3 +317,30 @@ def test_claims_measure_the_arguments_share_of_the_variance(tmp_path, landlocked
         assert 0 <= r["group_S1"] <= r["all_S1"] + 1e-9 and 0 <= r["group_ST"] <= r["all_ST"] + 1e-9
     res = cli("claims", landlocked, "--sobol", "no_such_run", "--db", db)
     assert res.exit_code == 2
+
+
+def test_hard_capacities_hold_where_soft_ones_overflow(tmp_path):
+    """[model] capacities = "hard" (Landlockia): with the lake fleet closed and demand at its highest,
+    no facility exceeds its capacity and the goods that cannot pass are unserved; the same corner with
+    "soft" capacities queues far past them. A bad value is refused at load."""
+    import warnings
+
+    import multivector as mv
+    from multivector.errors import ConvergenceWarning, InputError
+
+    s = mv.load(DATA)
+    corner = {"capacity_factor_lake_fleet": 0.0, "capacity_factor_ll_rail": 0.3,
+              "demand_growth_goods": 0.08, "demand_growth_ore": 0.05}
+    soft_dir = tmp_path / "soft"
+    shutil.copytree(DATA, soft_dir)
+    toml = soft_dir / "model.toml"
+    toml.write_text(toml.read_text().replace('capacities = "hard"', 'capacities = "soft"'))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        hard = mv.simulate(s, 1, overrides=corner)
+        soft = mv.simulate(mv.load(soft_dir), 1, overrides=corner)
+    assert float(hard["utilisation"].max()) <= 1.005 and float(soft["utilisation"].max()) > 2
+    assert float(hard["unserved"].sel(commodity="goods").max()) > 0
+    toml.write_text(toml.read_text().replace('capacities = "soft"', 'capacities = "firm"'))
+    with pytest.raises(InputError, match="capacities must be one of soft, hard"):
+        mv.load(soft_dir)

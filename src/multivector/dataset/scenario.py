@@ -212,6 +212,13 @@ class Scenario:
         return list(self.model.get("overland_corridors", []))
 
     @property
+    def capacities(self) -> str:
+        """``hard``: no facility ships more than its capacity (freight waits at a full ferry, port,
+        border or line; the rest is deferred); ``soft``: freight queues past capacity. Pipelines and
+        tanker berths ration either way."""
+        return str(self.model.get("capacities", "soft"))
+
+    @property
     def capacity_groups(self) -> list[str]:
         """The capacity groups links.csv and transfers.csv name (each scaled by ``capacity_factor_<group>``)."""
         groups = set()
@@ -435,6 +442,9 @@ def load(name_or_dir: str | Path) -> Scenario:
     return scenario
 
 
+CAPACITIES = ("soft", "hard")
+
+
 def _check_model_section(model: dict, path: Path) -> None:
     """The [model] table's own fields: types a later step would otherwise trip over."""
     year = model.get("base_year", 2024)
@@ -443,6 +453,9 @@ def _check_model_section(model: dict, path: Path) -> None:
     for key in ("overland_corridors",):
         if not isinstance(model.get(key, []), list):
             raise InputError(f"[model] {key} must be a list of corridor names", file=path)
+    if model.get("capacities", "soft") not in CAPACITIES:
+        raise InputError(f"[model] capacities must be one of {', '.join(CAPACITIES)}, not {model.get('capacities')!r}",
+                         file=path, hint='"hard": no facility above its capacity; "soft": freight queues past it')
     cal = model.get("calibration", {})
     if not isinstance(cal, dict) or not isinstance(cal.get("free", []), list):
         raise InputError("[model] calibration.free must be a list of parameter names", file=path)

@@ -20,9 +20,9 @@ from multivector.freight.network import Network, focus_country_nodes
 from multivector.freight.sue import solve_logit_sue
 from multivector.freight.vdf import bpr_delay, queue_delay
 
-#: Layers whose capacity is physical and hard: what a pipeline or a tanker berth cannot take is not
-#: shipped (crude is shut in), instead of queueing as freight does at a ferry or a border.
-HARD_LAYERS = ("pipeline", "tanker")
+#: Layers whose capacity is allocated by rationing: what a pipeline or a tanker berth cannot take is
+#: not shipped (crude is shut in, pro rata), instead of waiting as freight does at a ferry or a border.
+RATIONED_LAYERS = ("pipeline", "tanker")
 
 
 def _per_layer(p: Values, prefix: str, names, default: float, n: int) -> np.ndarray:
@@ -111,7 +111,14 @@ class FreightModel:
         self.cpu = np.array([scenario.commodities[c].cost_units_per_unit for c in self.commodities])
         self.load_per_unit = tpu[self.route_comm] / 1e6
         self.incidence = net.route_resources().T.tocsr()                    # [R, K]
-        hard = np.isin(net.resource_layer, HARD_LAYERS) & ~np.isnan(net.resource_capacity)
+        capacitated = ~np.isnan(net.resource_capacity)
+        rationed = capacitated & np.isin(net.resource_layer, RATIONED_LAYERS)
+        # with hard capacities, freight waits at a full ferry, port, border or line (a side constraint
+        # of the equilibrium) and any flow still above a capacity is not shipped this year; crude is
+        # rationed at a full outlet either way
+        hard_all = scenario.capacities == "hard"
+        self.waiting_rows = np.flatnonzero(capacitated & ~rationed) if hard_all else np.zeros(0, dtype=int)
+        hard = capacitated if hard_all else rationed
         self.hard_rows = np.flatnonzero(hard)
         self.hard_incidence = self.incidence[self.hard_rows].T.tocsr().astype(bool)   # [K, H]
         self.corridor_names = net.corridors + ["other"]
@@ -171,7 +178,8 @@ class FreightModel:
         res = solve_logit_sue(self.incidence, self.load_per_unit, base, vot, theta,
                               np.broadcast_to(available[:, None], base.shape), net.route_od, demand,
                               costs.delay, tol=tol, max_iter=max_iter, od_group=self.od_group,
-                              start=start)
+                              start=start,
+                              capacity=self._side_constraints(costs.capacity) if len(self.waiting_rows) else None)
         if not res.converged.all():
             warnings.warn(f"{year}: logit equilibrium did not reach gap {tol:g} in {max_iter} "
                           f"iterations for {int((~res.converged).sum())} of {n} runs "
@@ -203,11 +211,18 @@ class FreightModel:
         }
         return out
 
+    def _side_constraints(self, capacity: np.ndarray) -> np.ndarray:
+        """The capacities the equilibrium enforces by waiting (NaN elsewhere): ``[R, N]``."""
+        out = np.full_like(capacity, np.nan)
+        out[self.waiting_rows] = capacity[self.waiting_rows]
+        return out
+
     def _shipped(self, flow: np.ndarray, load: np.ndarray, capacity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Route flows and resource loads that hard capacities let through.
 
-        Each route keeps the smallest ``capacity / load`` of the hard facilities it passes (at most 1),
-        so no hard facility ships more than its capacity; the rest is unserved (crude shut in).
+        Each route keeps the smallest ``capacity / load`` of the capacitated facilities it passes (at
+        most 1), so no facility ships more than its capacity; the rest is unserved (crude shut in at a
+        full outlet; freight deferred where even a year's wait could not clear a facility).
         """
         if not len(self.hard_rows):
             return flow, load
