@@ -228,6 +228,8 @@ def strategy_table(store: Store, run_id: str, outcome: str | None = None) -> pd.
     value, _ = outcome_vector(store, run_id, outcome, None)
     frame = pd.DataFrame({"policy": exp["policy"], "consolidated": res["consolidated"].astype(float),
                           "value": value})
+    if "consolidated_over_definitions" in res:
+        frame["over_definitions"] = res["consolidated_over_definitions"].to_numpy(dtype=float)
     frame["future"] = frame.groupby("policy").cumcount()
     wide = frame.pivot(index="future", columns="policy", values="value")
     regret = wide.max(axis=1).to_numpy()[:, None] - wide.to_numpy()
@@ -240,6 +242,8 @@ def strategy_table(store: Store, run_id: str, outcome: str | None = None) -> pd.
         "max_regret": pd.Series(regret.max(axis=0), index=wide.columns),
         "mean_regret": pd.Series(regret.mean(axis=0), index=wide.columns),
     }).reindex(order)
+    if "over_definitions" in frame:      # beside the objectives, not one of them: the test's own robustness
+        summary.insert(1, "p_over_definitions", frame.groupby("policy")["over_definitions"].mean().reindex(order))
     objectives = summary[["p_consolidated", "expected", "worst"]].to_numpy()
     objectives = np.column_stack([objectives, -summary["max_regret"].to_numpy()])
     summary["pareto"] = [not any(np.all(o >= objectives[i]) and np.any(o > objectives[i])

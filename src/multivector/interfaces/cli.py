@@ -173,22 +173,13 @@ def _fmt(x, spec=",.0f"):
     return "–" if x is None else format(x, spec)
 
 
-def _verdict_values(s, ds) -> dict:
-    """The consolidation test's threshold, floor and year as this run set them (median over runs)."""
-    if s.politics is None or "parameter_value" not in ds:
-        return {}
-    values = {k: float(ds["parameter_value"].sel(parameter=name).median()) for k, name in s.politics.consolidation.items()
-              if name in ds["parameter"].values}
-    if "year" in values:
-        values["year"] = int(round(values["year"]))
-    return values
-
-
 def _print_verdict(s, ds, doc):
     """The verdict in words: the test, P(consolidated) over disruption streams and over the test's own
     definition, and the index against the counterfactual."""
+    from multivector.views.tables import verdict_values
+
     index = ds.attrs.get("index")
-    v = _verdict_values(s, ds)
+    v = verdict_values(s, ds)
     if "consolidated" not in doc or not v:
         return
     cf = doc.get("counterfactual")
@@ -252,14 +243,14 @@ def _print_run(s, ds, doc):
         out.print(f"Route choice: relative gap {conv['gap'][i]:.1e} after {conv['iterations'][i]} "
                   f"iterations ({state})")
     _print_verdict(s, ds, doc)
-    from multivector.views.tables import index_change, index_gain
+    from multivector.views.tables import index_change, index_gain, verdict_values
 
     change = index_change(ds)
     if change is not None:
         first, last = change.attrs["years"]
         parts = ", ".join(f"{r.component.replace('_', ' ')} {r.change:+.3f}" for r in change.itertuples())
         out.print(f"{s.index_label} {first}→{last}: {change.attrs['total']:+.3f} = {parts}")
-    when = _verdict_values(s, ds).get("year")
+    when = verdict_values(s, ds).get("year")
     gain = index_gain(ds, when) if when in years else None
     if gain is not None:
         parts = ", ".join(f"{r.component.replace('_', ' ')} {r.gain:+.3f}" for r in gain.itertuples())
@@ -744,10 +735,14 @@ def strategies(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
                           "policies": table.reset_index().to_dict(orient="records")}, indent=2))
         return
     t = Table(title=f"Policies over {n} shared futures ({outcome}; run {rid})", title_justify="left")
-    for col in ("policy", "P(consolidated)", "expected", "worst", "5th pct", "max regret", "mean regret", "Pareto"):
-        t.add_column(col, justify="right" if col != "policy" else "left")
+    robust = "p_over_definitions" in table
+    columns = ["policy", "P(consolidated)", *(["over its definition"] if robust else []), "expected", "worst",
+               "5th pct", "max regret", "mean regret", "Pareto"]
+    for col in columns:
+        t.add_column(col, justify="left" if col == "policy" else "right")
     for name, r in table.iterrows():
-        t.add_row(name, f"{r.p_consolidated:.0%}", f"{r.expected:.3f}", f"{r.worst:.3f}", f"{r.p05:.3f}",
+        t.add_row(name, f"{r.p_consolidated:.0%}", *([f"{r.p_over_definitions:.0%}"] if robust else []),
+                  f"{r.expected:.3f}", f"{r.worst:.3f}", f"{r.p05:.3f}",
                   f"{r.max_regret:.3f}", f"{r.mean_regret:.3f}", "yes" if r.pareto else "")
     out.print(t)
 

@@ -25,7 +25,8 @@ from multivector.model import simulate
 from multivector.model.structure import causal_links, reliance
 from multivector.views import figures
 from multivector.views.document import bottlenecks
-from multivector.views.tables import PERCENTILES, corridor_colours, flow_table, index_change, percentiles
+from multivector.views.tables import (PERCENTILES, corridor_colours, flow_table, index_change, index_gain, percentiles,
+                                      verdict_values)
 
 
 @dataclass
@@ -58,6 +59,7 @@ class ReportData:
     prim_note: str = ""
     strategies: pd.DataFrame | None = None
     index_change: pd.DataFrame | None = None    # the index's change by component (the default run)
+    index_gain: pd.DataFrame | None = None      # its gain over the counterfactual in the verdict's year
 
 
 # ------------------------------------------------------------------------------------------------
@@ -70,6 +72,17 @@ def _seconds(value) -> str:
     except (TypeError, ValueError):
         return "—"
     return f"{value:,.1f}" if np.isfinite(value) else "—"
+
+
+def _gain(scenario, ds) -> pd.DataFrame | None:
+    """The index's gain over the counterfactual in the verdict's year, by component (or None)."""
+    year = verdict_values(scenario, ds).get("year")
+    if year is None or year not in ds["year"].values:
+        return None
+    gain = index_gain(ds, year)
+    if gain is not None:
+        gain.attrs.update(year=year, counterfactual=ds.attrs.get("counterfactual", ""))
+    return gain
 
 
 def _loops(scenario: Scenario) -> pd.DataFrame:
@@ -95,6 +108,12 @@ def collect_run(scenario: Scenario, *, seed: int = 0, overrides: dict | None = N
         links = causal_links(scenario, ds)
         headline = {scenario.index_label + ", " + str(int(ds["year"].values[-1])): f"{float(ds[index].values[0, -1]):.3f}",
                     "consolidated": "yes" if bool(ds["consolidated"].values[0]) else "no"}
+        if "counterfactual_index" in ds:
+            gain = float(ds[index].values[0, -1] - ds["counterfactual_index"].values[0, -1])
+            headline[f"gain over '{ds.attrs.get('counterfactual', '')}'"] = f"{gain:+.3f}"
+        if "consolidated_over_definitions" in ds:
+            headline["consolidated over the test's own definition"] = \
+                f"{float(ds['consolidated_over_definitions'].values[0]):.0%}"
     else:
         tonnes = ds["tonnes"].isel(run=0) / 1e6
         for c in corridors:
@@ -112,7 +131,7 @@ def collect_run(scenario: Scenario, *, seed: int = 0, overrides: dict | None = N
                       map_flows=flow_table(scenario, ds), map_note="this run's link flows",
                       bottlenecks=pd.DataFrame(bottlenecks(ds)), links=links, loops=_loops(scenario), assumptions=assumptions,
                       reliance=per_output, nodes=scenario.nodes, network_links=scenario.links, headline=headline,
-                      index_change=index_change(ds),
+                      index_change=index_change(ds), index_gain=_gain(scenario, ds),
                       sensitivity_note="Sensitivity needs an ensemble: run 'multivector explore' and report its run id.",
                       prim_note="Scenario discovery needs an ensemble: run 'multivector explore' and report its run id.")
 
@@ -169,6 +188,8 @@ def collect_exploration(store, run_id: str) -> ReportData:
     per_output, assumptions = reliance(scenario, sens)
     final = res[final_index]
     headline = {"runs": f"{len(res):,} of {int(meta['n']):,}", "consolidated": f"{res['consolidated'].mean():.1%}",
+                **({"consolidated over the test's own definition": f"{res['consolidated_over_definitions'].mean():.1%}"}
+                   if "consolidated_over_definitions" in res else {}),
                 "final index, median [5–95%]": f"{final.median():.3f} [{final.quantile(.05):.3f}–{final.quantile(.95):.3f}]"}
     prov = {"run id": run_id, "scenario": meta["scenario"], "scenario hash": meta["scenario_hash"],
             "code version": meta["code_version"], "seed": int(meta["seed"]), "sampler": meta["sampler"],
@@ -185,7 +206,8 @@ def collect_exploration(store, run_id: str) -> ReportData:
                       bottlenecks=pd.DataFrame(bottlenecks(ds)), links=causal_links(scenario, ds), loops=_loops(scenario),
                       assumptions=assumptions, reliance=per_output, nodes=scenario.nodes,
                       network_links=scenario.links, headline=headline, sensitivity=sens, sensitivity_note=sens_note,
-                      prim=prim_res, prim_note=prim_note, strategies=strat, index_change=index_change(ds))
+                      prim=prim_res, prim_note=prim_note, strategies=strat, index_change=index_change(ds),
+                      index_gain=_gain(scenario, ds))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -279,7 +301,12 @@ def render(data: ReportData) -> str:
         note = (f'<p class="note">Each component\'s weighted contribution to the {html.escape(data.index_label)} in '
                 f"{first} and {last} ({'the default run' if data.kind == 'exploration' else 'this run'}); "
                 f"the index moved by {data.index_change.attrs['total']:+.3f}.</p>")
-        sections.append(("index", f"What moves the {data.index_label}", note + _table(data.index_change)))
+        body = note + _table(data.index_change)
+        if data.index_gain is not None:
+            g = data.index_gain
+            body += (f'<p class="note">Against \'{html.escape(g.attrs["counterfactual"])}\' in the same future, '
+                     f"{g.attrs['year']}: the gain is {g.attrs['total']:+.3f}, by component:</p>" + _table(g))
+        sections.append(("index", f"What moves the {data.index_label}", body))
     sections.append(("loops", "Feedback loops", loops_html))
     share = data.reliance.attrs.get("sensitivity_share")
     text = ""

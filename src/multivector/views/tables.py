@@ -108,3 +108,14 @@ def index_gain(ds: xr.Dataset, year: int) -> pd.DataFrame | None:
     frame = pd.DataFrame({"component": [str(c) for c in ds["component"].values], "gain": gain.values})
     frame.attrs["total"] = float(frame["gain"].sum())
     return frame
+
+
+def verdict_values(scenario: Scenario, ds: xr.Dataset) -> dict:
+    """The consolidation test's threshold, floor and year as this run set them (median over runs)."""
+    if scenario.politics is None or "parameter_value" not in ds:
+        return {}
+    values = {k: float(ds["parameter_value"].sel(parameter=name).median())
+              for k, name in scenario.politics.consolidation.items() if name in ds["parameter"].values}
+    if "year" in values:
+        values["year"] = int(round(values["year"]))
+    return values
