@@ -268,3 +268,15 @@ def test_a_bad_claims_row_is_refused(tmp_path):
     path.write_text("\n".join(lines) + "\n")
     r = runner.invoke(app, ["claims", str(target)])
     assert r.exit_code == 2 and "observed" in r.output and "claims.csv" in r.output and "Traceback" not in r.output
+
+
+def test_a_ceasefire_stops_war_outages_but_not_the_others(kz):
+    """war_end_year: strikes on the CPC stop from that year; political and weather outages go on."""
+    war = list(kz.politics.disruption.causes).index("war")
+    on = mv.simulate(kz, 40, seed=2)
+    off = mv.simulate(kz, 40, seed=2, overrides={"war_end_year": 2027})
+    years = on["year"].values
+    lost_on, lost_off = on["disruption_by_cause"].values, off["disruption_by_cause"].values
+    assert lost_on[:, years >= 2027, war].sum() > 0 and lost_off[:, years >= 2027, war].sum() == 0
+    np.testing.assert_array_equal(lost_on[:, years < 2027, war], lost_off[:, years < 2027, war])
+    assert float(off["political"].sel(variable="oil_revenue").sum()) >= float(on["political"].sel(variable="oil_revenue").sum())
