@@ -7,11 +7,11 @@ register's equations) and the shared utilities.
 
 from multivector.dataset.parameters import Values, parameter_table, table_values, timeline_by_year, year_values
 from multivector.dataset.politics import Loop, PoliticalModel, load_politics
-from multivector.dataset.scenario import (Focus, Parameter, Scenario, builtin_datasets, check_sources_table,
+from multivector.dataset.scenario import (Focus, Parameter, Scenario, builtin_datasets, check_source_id, check_sources_table,
                                           copy_dataset, count_numbers, dataset_path, default_dataset, is_builtin,
                                           link_layer, load)
 
 __all__ = ["Focus", "Loop", "Parameter", "PoliticalModel", "Scenario", "Values", "builtin_datasets",
-           "check_sources_table", "copy_dataset", "count_numbers", "dataset_path", "default_dataset", "is_builtin",
+           "check_source_id", "check_sources_table", "copy_dataset", "count_numbers", "dataset_path", "default_dataset", "is_builtin",
            "link_layer", "load", "load_politics", "parameter_table",
            "table_values", "timeline_by_year", "year_values"]

@@ -183,8 +183,7 @@ def _counterfactual(table, model: SDModel, path: Path) -> Counterfactual | None:
                 or "source" not in body:
             raise InputError(f"[outcomes.counterfactual.{name}] needs value and source (and may have doc)", file=path)
         value = body["value"]
-        lo = const.min if const.min is not None else float(const.value)
-        hi = const.max if const.max is not None else float(const.value)
+        lo, hi = const.bounds
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= float(value) <= hi:
             raise InputError(f"[outcomes.counterfactual.{name}] value {value!r} must be a number in "
                              f"[{lo:g}, {hi:g}] (the constant's range)", file=path)

@@ -416,8 +416,7 @@ def load(name_or_dir: str | Path) -> Scenario:
         for name, c in politics.sd.spec.constants.items():
             if name in parameters:
                 continue  # shared with the network (e.g. demand growth): model.toml's entry governs
-            lo = c.value if c.min is None else c.min
-            hi = c.value if c.max is None else c.max
+            lo, hi = c.bounds
             try:
                 parameters[name] = Parameter(name=name, value=c.value, min=lo, max=hi, unit=c.unit,
                                              source=c.source, description=c.doc, kind=c.kind)
@@ -559,7 +558,7 @@ def validate(s: Scenario) -> None:
                              column="commodity", hint="defined in model.toml: " + ", ".join(s.commodities))
         if row["origin"] == row["destination"]:
             raise InputError("origin equals destination", file=f, row=r, column="destination")
-        _check_source_id(s, row["source"], f, r, "source")
+        check_source_id(s, row["source"], f, r, "source")
     if s.demand.duplicated(["origin", "destination", "commodity", "year"]).any():
         i = int(s.demand.index[s.demand.duplicated(["origin", "destination", "commodity", "year"])][0])
         raise InputError("duplicate OD pair for the same commodity and year", file=f, row=i + 2)
@@ -571,11 +570,11 @@ def validate(s: Scenario) -> None:
             raise InputError(f"unknown parameter '{row['parameter']}'", file=f, row=i + 2,
                              column="parameter",
                              hint=("did you mean " + ", ".join(close) + "?") if close else None)
-        _check_source_id(s, row["source"], f, i + 2, "source")
+        check_source_id(s, row["source"], f, i + 2, "source")
 
     f = _file(s, "targets.csv")
     for i, row in s.targets.iterrows():
-        _check_source_id(s, row["source"], f, i + 2, "source")
+        check_source_id(s, row["source"], f, i + 2, "source")
         if int(row["year"]) > 2024:
             raise InputError("calibration targets must be observations up to 2024", file=f,
                              row=i + 2, column="year")
@@ -587,20 +586,20 @@ def validate(s: Scenario) -> None:
             raise InputError(f"latitude {row['lat']} out of range", file=f, row=i + 2, column="lat")
         if not (-180 <= row["lon"] <= 180):
             raise InputError(f"longitude {row['lon']} out of range", file=f, row=i + 2, column="lon")
-        _check_source_id(s, row["source"], f, i + 2, "source")
+        check_source_id(s, row["source"], f, i + 2, "source")
 
     toml = _file(s, "model.toml")
     if s.politics is not None:
         for name, c in s.politics.sd.spec.constants.items():
-            _check_source_id(s, c.source, _file(s, "politics.toml"), None, f"constants.{name}.source")
+            check_source_id(s, c.source, _file(s, "politics.toml"), None, f"constants.{name}.source")
         cf = s.politics.counterfactual
         for name, source in (cf.sources.items() if cf else ()):
-            _check_source_id(s, source, _file(s, "politics.toml"), None, f"outcomes.counterfactual.{name}.source")
+            check_source_id(s, source, _file(s, "politics.toml"), None, f"outcomes.counterfactual.{name}.source")
     for p in s.parameters.values():
-        _check_source_id(s, p.source, toml, None, f"parameters.{p.name}.source")
+        check_source_id(s, p.source, toml, None, f"parameters.{p.name}.source")
     for c in s.commodities.values():
         for entry in filter(None, c.sources.split(";")):
-            _check_source_id(s, entry.split("=", 1)[-1], toml, None, f"commodities.{c.name}.sources")
+            check_source_id(s, entry.split("=", 1)[-1], toml, None, f"commodities.{c.name}.sources")
     for c in s.corridors.values():
         for n in c.via_nodes + c.variants:
             if n not in node_ids:
@@ -660,7 +659,8 @@ def _check_risk(s: Scenario, risk: str, f, r: int) -> None:
                          file=f, row=r, column="risk_class")
 
 
-def _check_source_id(s: Scenario, sid: str, f, r, column: str) -> None:
+def check_source_id(s: Scenario, sid: str, f, r, column: str) -> None:
+    """Refuse a source id that is neither in the dataset's sources nor an ``assumption:`` note."""
     ids = set(s.sources["id"])
     if not sid:
         raise InputError("no source given", file=f, row=r, column=column,
@@ -682,7 +682,7 @@ def _check_sources(s: Scenario, row, f, r: int, fields: list[str]) -> None:
             raise InputError(f"'{entry}' is not field=ID", file=f, row=r, column="sources",
                              hint="e.g. length_km=NF-60;capacity_mt=BOR-02 or *=A-ESTIMATE")
         key, sid = (x.strip() for x in entry.split("=", 1))
-        _check_source_id(s, sid, f, r, "sources")
+        check_source_id(s, sid, f, r, "sources")
         covered[key] = sid
     for name in fields:
         value = row[name]

@@ -22,6 +22,7 @@ from multivector.dataset.checks import Bound, Checks, Direction
 from multivector.errors import InputError
 from multivector.explore.ensemble import make_design
 from multivector.model import simulate
+from multivector.model.verdict import definition_ranges, rescorable, rescore
 
 SCAN_FUTURES = 6        # futures per parameter in the dead-parameter scan (stochastic effects need a few)
 SCAN_TOLERANCE = 1e-12  # a dead parameter leaves the runs bit-identical; anything above rounding is alive
@@ -192,23 +193,19 @@ def dead_parameters(scenario: Scenario, futures: pd.DataFrame, seed: int, tol: f
 def live_definitions(scenario: Scenario, names: list[str], futures: pd.DataFrame, seed: int) -> set[str]:
     """Which of the verdict's own constants (``names``: index weights, threshold, floor, year) move the
     index or the verdict in any of ``futures``. The dynamics do not read them, so the runs are
-    simulated once and re-scored at each end of each range: a test that binds in one future in forty
-    is found without simulating forty futures per constant."""
-    from multivector.model.verdict import component_values, counterfactual_values, definition_ranges, rescorable, rescore
-
+    simulated once and re-scored at both ends of every range in one pass: a test that binds in one
+    future in forty is found without simulating forty futures per constant."""
     pol = scenario.politics
     ds = _simulate(scenario, futures, np.arange(len(futures)), seed)
     if not rescorable(ds, pol):
         return set()
-    reference = counterfactual_values(ds, pol)
-    values, years, ranges = component_values(ds, pol), ds["year"].values, definition_ranges(pol)
-    live = set()
-    for name in names:
-        lo, hi = ranges[name]
-        index, ok = rescore(values, reference, years, pol, pd.DataFrame({name: [lo, hi]}))
-        if not np.array_equal(ok[0], ok[1]) or not np.allclose(index[0], index[1], rtol=SCAN_TOLERANCE, atol=0):
-            live.add(name)
-    return live
+    ranges = definition_ranges(pol)
+    defaults = {name: float(pol.sd.spec.constants[name].value) for name in ranges}
+    ends = pd.DataFrame([{**defaults, name: ranges[name][end]} for name in names for end in (0, 1)])
+    index, ok = rescore(ds, pol, ends)                               # [2 x names, N, Y], [2 x names, N]
+    return {name for k, name in enumerate(names)
+            if not np.array_equal(ok[2 * k], ok[2 * k + 1])
+            or not np.allclose(index[2 * k], index[2 * k + 1], rtol=SCAN_TOLERANCE, atol=0)}
 
 
 def run_checks(scenario: Scenario, pairs: int | None = None, seed: int = 0, scan: bool = True,
@@ -250,8 +247,6 @@ def run_checks(scenario: Scenario, pairs: int | None = None, seed: int = 0, scan
         scan_futures = futures.iloc[:min(SCAN_FUTURES, pairs)].reset_index(drop=True)
         dead = dead_parameters(scenario, scan_futures, seed, SCAN_TOLERANCE)
         if scenario.politics is not None:
-            from multivector.model.verdict import definition_ranges
-
             verdict = [name for name in dead if name in definition_ranges(scenario.politics)]
             if verdict:
                 wide = futures if len(futures) >= VERDICT_FUTURES else _futures(scenario, VERDICT_FUTURES, seed)

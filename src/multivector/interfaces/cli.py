@@ -243,18 +243,18 @@ def _print_run(s, ds, doc):
         out.print(f"Route choice: relative gap {conv['gap'][i]:.1e} after {conv['iterations'][i]} "
                   f"iterations ({state})")
     _print_verdict(s, ds, doc)
-    from multivector.views.tables import index_change, index_gain, verdict_values
+    from multivector.views.tables import index_change, index_gain
 
     change = index_change(ds)
     if change is not None:
         first, last = change.attrs["years"]
         parts = ", ".join(f"{r.component.replace('_', ' ')} {r.change:+.3f}" for r in change.itertuples())
         out.print(f"{s.index_label} {first}→{last}: {change.attrs['total']:+.3f} = {parts}")
-    when = verdict_values(s, ds).get("year")
-    gain = index_gain(ds, when) if when in years else None
+    gain = index_gain(s, ds)
     if gain is not None:
         parts = ", ".join(f"{r.component.replace('_', ' ')} {r.gain:+.3f}" for r in gain.itertuples())
-        out.print(f"gain over '{doc['counterfactual']['label']}' in {when}: {gain.attrs['total']:+.3f} = {parts}")
+        out.print(f"gain over '{gain.attrs['counterfactual']}' in {gain.attrs['year']}: {gain.attrs['total']:+.3f} "
+                  f"= {parts}")
     t = Table(title="Top bottlenecks by utilisation", title_justify="left")
     for col in ("facility", "year", "utilisation", "flow Mt", "delay h"):
         t.add_column(col, justify="left" if col == "facility" else "right")

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from multivector.dataset import Scenario
+from multivector.dataset import Scenario, check_source_id
 from multivector.errors import InputError
 from multivector.model.compiled import simulate
 
@@ -61,32 +61,35 @@ def evaluate_claims(scenario: Scenario, seed: int = 0, overrides: Mapping | None
     if path is None or not path.is_file():
         raise InputError(f"scenario '{scenario.name}' has no claims.csv")
     table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    known = set(scenario.sources["id"]) if "id" in scenario.sources else set()
-    ds = simulate(scenario, overrides=overrides, seed=seed)
-    rows = []
-    for i, r in table.iterrows():
-        try:
-            claimed, year = float(r["claimed"]), int(r["year"])
-        except ValueError:
-            raise InputError("claimed and year must be numbers", file=path, row=i + 2) from None
-        test = r.get("test") or "about"
-        if test not in TESTS:
-            raise InputError(f"test '{test}' is not one of {', '.join(TESTS)}", file=path, row=i + 2, column="test")
-        if known and r["source"] not in known:
-            raise InputError(f"source '{r['source']}' is not in the dataset's sources", file=path, row=i + 2,
-                             column="source", hint="add it to sources.csv or politics_sources.csv")
-        observed = None
+    rows = [_claim_row(scenario, r, path, i + 2) for i, r in table.iterrows()]   # refuse bad rows before simulating
+    ds = simulate(scenario, overrides=overrides, seed=seed) if any(r["metric"] != "data" for r in rows) else None
+    for r in rows:
         if r["metric"] == "data":
-            try:
-                observed = float(r.get("observed", ""))
-            except ValueError:
-                raise InputError("a claim the data answer (metric 'data') needs its figure in 'observed'",
-                                 file=path, row=i + 2, column="observed") from None
-            modelled, judged = None, verdict(claimed, observed, test, "data")
+            r["model"], r["verdict"] = None, verdict(r["claimed"], r["observed"], r["test"], "data")
         else:
-            modelled = model_value(ds, r["metric"], year)
-            judged = verdict(claimed, modelled, test, "model")
-        rows.append({"id": r["id"], "claim": r["claim"], "source": r["source"], "year": year, "test": test,
-                     "claimed": claimed, "unit": r["unit"], "model": modelled, "observed": observed,
-                     "verdict": judged, "data_says": r["data_says"]})
-    return rows
+            r["model"] = model_value(ds, r["metric"], r["year"])
+            r["verdict"] = verdict(r["claimed"], r["model"], r["test"], "model")
+    return [{k: r[k] for k in ("id", "claim", "source", "year", "test", "claimed", "unit", "model", "observed",
+                               "verdict", "data_says")} for r in rows]
+
+
+def _claim_row(scenario: Scenario, r, path, row: int) -> dict:
+    """One row of claims.csv, checked: numbers, a known test, a known source, the data's figure."""
+    try:
+        claimed, year = float(r["claimed"]), int(r["year"])
+    except ValueError:
+        raise InputError("claimed and year must be numbers", file=path, row=row) from None
+    test = r.get("test") or "about"
+    if test not in TESTS:
+        raise InputError(f"test '{test}' is not one of {', '.join(TESTS)}", file=path, row=row, column="test")
+    check_source_id(scenario, r["source"], path, row, "source")
+    observed = None
+    if r["metric"] == "data":
+        try:
+            observed = float(r.get("observed", ""))
+        except ValueError:
+            raise InputError("a claim the data answer (metric 'data') needs its figure in 'observed'",
+                             file=path, row=row, column="observed") from None
+    return {"id": r["id"], "claim": r["claim"], "source": r["source"], "year": year, "test": test,
+            "claimed": claimed, "unit": r["unit"], "metric": r["metric"], "observed": observed,
+            "data_says": r["data_says"]}

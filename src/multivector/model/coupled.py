@@ -28,7 +28,7 @@ from multivector.dataset import parameter_table, table_values, year_values
 from multivector.errors import InputError
 from multivector.freight.model import FreightModel, results_dataset
 from multivector.model.randomness import draw_disruption
-from multivector.model.verdict import component_values, consolidated, index_components, over_definition
+from multivector.model.verdict import consolidated, index_components, over_definition
 
 COUPLED_TOL = 1e-3
 
@@ -187,18 +187,16 @@ def simulate_coupled(model, n: int = 1, *, years: Sequence[int] | None = None,
     ds.attrs["index"] = pol.index
     ds.attrs["record"] = list(pol.record)
     ds["run_id"] = ("run", run_ids)
-    reference = None
     if n > own:                                      # split off the counterfactual half of the batch
         alt = ds.isel(run=slice(own, None))
         ds = ds.isel(run=slice(0, own))
         ds["counterfactual_index"] = (("run", "year"), alt[pol.index].values)
         if pol.components:
             ds["counterfactual_component"] = (("run", "year", "component"), alt["index_component"].values)
-            reference = component_values(alt, pol)
         ds.attrs["counterfactual"] = pol.counterfactual.label
         table = table.iloc[:own]
     ds["consolidated"] = consolidated(ds, table, pol)
-    robust = over_definition(ds, pol, reference, seed=seed)
+    robust = over_definition(ds, pol, seed=seed)
     if robust is not None:
         ds["consolidated_over_definitions"] = robust
     ds.attrs["coupled"] = 1

@@ -66,37 +66,30 @@ def definition_ranges(pol) -> dict[str, tuple[float, float]]:
     """The constants that define the verdict — the index's weights, threshold, floor and year — with
     their declared ranges (a constant declared without a range stays at its value)."""
     names = [*pol.components.values(), *(pol.consolidation[k] for k in ("threshold", "floor", "year"))]
-    ranges = {}
-    for name in dict.fromkeys(names):
-        c = pol.sd.spec.constants[name]
-        lo = c.min if c.min is not None else float(c.value)
-        hi = c.max if c.max is not None else float(c.value)
-        ranges[name] = (float(lo), float(hi))
-    return ranges
+    return {name: pol.sd.spec.constants[name].bounds for name in dict.fromkeys(names)}
 
 
-def rescore(values: np.ndarray, reference: np.ndarray | None, years: np.ndarray, pol,
-            definition: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """The index ``[D, N, Y]`` and the verdict ``[D, N]`` of runs with unweighted components ``values``
-    (``[N, Y, K]``; ``reference``: the counterfactual's, or None) under each row of ``definition`` (the
-    verdict's constants; a constant it lacks keeps its declared value)."""
+def rescore(ds: xr.Dataset, pol, definition: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The index ``[D, N, Y]`` and the verdict ``[D, N]`` of the runs of ``ds`` under each row of
+    ``definition`` (the verdict's constants; a constant it lacks keeps its declared value), from
+    their recorded components (and the counterfactual's, when the test is relative)."""
     spec = pol.sd.spec.constants
     column = lambda name: definition[name].to_numpy() if name in definition else np.full(len(definition),
                                                                                           float(spec[name].value))
     w = np.stack([column(name) for name in pol.components.values()], axis=-1)
     w = w / w.sum(axis=1, keepdims=True)                                                        # [D, K]
-    index = np.einsum("nyk,dk->dny", values, w)
+    index = np.einsum("nyk,dk->dny", component_values(ds, pol), w)
+    reference = counterfactual_values(ds, pol)
     score = index if reference is None else index - np.einsum("nyk,dk->dny", reference, w)
     c = pol.consolidation
-    ok = passes(score, years, column(c["threshold"])[:, None], column(c["floor"])[:, None], column(c["year"])[:, None])
+    ok = passes(score, ds["year"].values, column(c["threshold"])[:, None], column(c["floor"])[:, None],
+                column(c["year"])[:, None])
     return index, ok
 
 
-def over_definition(ds: xr.Dataset, pol, reference: np.ndarray | None = None,
-                    draws: int = DEFINITION_DRAWS, seed: int = 0) -> xr.DataArray | None:
+def over_definition(ds: xr.Dataset, pol, draws: int = DEFINITION_DRAWS, seed: int = 0) -> xr.DataArray | None:
     """Per run, the share of ``draws`` definitions of the verdict (a Latin hypercube over the ranges of
     :func:`definition_ranges`, the same draws for every run) under which the run consolidates.
-    ``reference`` holds the counterfactual's unweighted components when the test is relative.
 
     The dynamics do not read these constants, so each draw re-scores the runs' recorded components.
     That needs the index to be the weighted mean of its declared components; None when it is not."""
@@ -105,8 +98,7 @@ def over_definition(ds: xr.Dataset, pol, reference: np.ndarray | None = None,
     ranges = definition_ranges(pol)
     lo, hi = np.array([r[0] for r in ranges.values()]), np.array([r[1] for r in ranges.values()])
     unit = qmc.LatinHypercube(d=len(ranges), seed=seed).random(draws)
-    drawn = pd.DataFrame(lo + unit * (hi - lo), columns=list(ranges))                            # [D, P]
-    _, ok = rescore(component_values(ds, pol), reference, ds["year"].values, pol, drawn)
+    _, ok = rescore(ds, pol, pd.DataFrame(lo + unit * (hi - lo), columns=list(ranges)))
     return xr.DataArray(ok.mean(axis=0), dims="run", attrs={"draws": int(draws)})
 
 

@@ -109,6 +109,12 @@ class ConstantSpec:
     doc: str = ""
     kind: str = "parameter"      # "parameter" (uncertain) or "lever" (a policy choice)
 
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """``(min, max)``; a side declared without a bound is the value itself."""
+        return (float(self.value if self.min is None else self.min),
+                float(self.value if self.max is None else self.max))
+
 
 @dataclass(frozen=True)
 class StockSpec:

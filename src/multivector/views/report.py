@@ -25,8 +25,7 @@ from multivector.model import simulate
 from multivector.model.structure import causal_links, reliance
 from multivector.views import figures
 from multivector.views.document import bottlenecks
-from multivector.views.tables import (PERCENTILES, corridor_colours, flow_table, index_change, index_gain, percentiles,
-                                      verdict_values)
+from multivector.views.tables import PERCENTILES, corridor_colours, flow_table, index_change, index_gain, percentiles
 
 
 @dataclass
@@ -72,17 +71,6 @@ def _seconds(value) -> str:
     except (TypeError, ValueError):
         return "—"
     return f"{value:,.1f}" if np.isfinite(value) else "—"
-
-
-def _gain(scenario, ds) -> pd.DataFrame | None:
-    """The index's gain over the counterfactual in the verdict's year, by component (or None)."""
-    year = verdict_values(scenario, ds).get("year")
-    if year is None or year not in ds["year"].values:
-        return None
-    gain = index_gain(ds, year)
-    if gain is not None:
-        gain.attrs.update(year=year, counterfactual=ds.attrs.get("counterfactual", ""))
-    return gain
 
 
 def _loops(scenario: Scenario) -> pd.DataFrame:
@@ -131,7 +119,7 @@ def collect_run(scenario: Scenario, *, seed: int = 0, overrides: dict | None = N
                       map_flows=flow_table(scenario, ds), map_note="this run's link flows",
                       bottlenecks=pd.DataFrame(bottlenecks(ds)), links=links, loops=_loops(scenario), assumptions=assumptions,
                       reliance=per_output, nodes=scenario.nodes, network_links=scenario.links, headline=headline,
-                      index_change=index_change(ds), index_gain=_gain(scenario, ds),
+                      index_change=index_change(ds), index_gain=index_gain(scenario, ds),
                       sensitivity_note="Sensitivity needs an ensemble: run 'multivector explore' and report its run id.",
                       prim_note="Scenario discovery needs an ensemble: run 'multivector explore' and report its run id.")
 
@@ -207,7 +195,7 @@ def collect_exploration(store, run_id: str) -> ReportData:
                       assumptions=assumptions, reliance=per_output, nodes=scenario.nodes,
                       network_links=scenario.links, headline=headline, sensitivity=sens, sensitivity_note=sens_note,
                       prim=prim_res, prim_note=prim_note, strategies=strat, index_change=index_change(ds),
-                      index_gain=_gain(scenario, ds))
+                      index_gain=index_gain(scenario, ds))
 
 
 # ------------------------------------------------------------------------------------------------

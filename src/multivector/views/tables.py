@@ -98,15 +98,17 @@ def index_change(ds: xr.Dataset) -> pd.DataFrame | None:
     return frame
 
 
-def index_gain(ds: xr.Dataset, year: int) -> pd.DataFrame | None:
-    """The index's gain over the counterfactual in ``year``, by component (median over runs): columns
-    component, gain. None without a counterfactual or components."""
-    if "counterfactual_component" not in ds or "index_component" not in ds:
+def index_gain(scenario: Scenario, ds: xr.Dataset) -> pd.DataFrame | None:
+    """The index's gain over the counterfactual in the verdict's year, by component (median over runs):
+    columns component, gain; attrs total, year, counterfactual. None without a counterfactual, its
+    components, or the verdict's year among the results' years."""
+    year = verdict_values(scenario, ds).get("year")
+    if "counterfactual_component" not in ds or "index_component" not in ds or year not in ds["year"].values:
         return None
     gain = (ds["index_component"] - ds["counterfactual_component"]).sel(year=year)
     gain = gain.median("run") if "run" in gain.dims else gain
     frame = pd.DataFrame({"component": [str(c) for c in ds["component"].values], "gain": gain.values})
-    frame.attrs["total"] = float(frame["gain"].sum())
+    frame.attrs.update(total=float(frame["gain"].sum()), year=year, counterfactual=ds.attrs.get("counterfactual", ""))
     return frame
 
 
