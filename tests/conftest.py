@@ -7,6 +7,15 @@ import pytest
 DATA = Path(__file__).parent / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def network_cache(tmp_path_factory):
+    """Compiled route sets are cached in a folder of the test session, never in the user's cache."""
+    folder = tmp_path_factory.mktemp("network-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MULTIVECTOR_CACHE_DIR", str(folder))
+        yield folder
+
+
 @pytest.fixture
 def tiny_dir(tmp_path):
     """An editable copy of the three-corridor test dataset."""

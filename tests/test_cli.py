@@ -103,6 +103,17 @@ def test_calibrate_reaches_the_target(tiny_dir):
     assert run["corridors"]["middle"]["teu"][0] == pytest.approx(10000, rel=0.01)
 
 
+def test_calibrate_with_a_coefficient_at_its_upper_bound(tiny_dir):
+    # the finite-difference step must not leave the range: a coefficient at its upper bound steps down
+    toml = tiny_dir / "model.toml"
+    text = toml.read_text()
+    at = text.index("[parameters.logit_scale_container]")
+    toml.write_text(text[:at] + text[at:].replace("max = 1.0", "max = 0.002", 1))
+    r = invoke("calibrate", tiny_dir, "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["values"]["logit_scale_container"] <= 0.002
+
+
 def test_params_json(tiny_dir):
     rows = json.loads(invoke("params", tiny_dir, "--json").stdout)
     assert {"name", "default", "min", "max", "unit", "source"} <= set(rows[0])

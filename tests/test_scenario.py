@@ -88,3 +88,37 @@ def test_a_parameter_the_engine_reads_must_be_declared(tiny_dir):
     toml.write_text(text[:start] + text[end:])
     with pytest.raises(InputError, match="no parameter 'vdf_alpha'"):
         mv.load(tiny_dir)
+
+
+def test_route_sets_are_cached_by_what_they_are_compiled_from(tiny_dir, tmp_path, monkeypatch):
+    import numpy as np
+
+    from multivector.freight.network import cached_network, compile_network, network_key
+
+    monkeypatch.setenv("MULTIVECTOR_CACHE_DIR", str(tmp_path / "cache"))
+    s = mv.load(tiny_dir)
+    first = cached_network(s)
+    files = list((tmp_path / "cache").glob("*.pickle"))
+    assert [f.stem for f in files] == [network_key(s)]
+    again = cached_network(mv.load(tiny_dir))                      # read back, not compiled
+    fresh = compile_network(s)
+    assert again.route_nodes == fresh.route_nodes == first.route_nodes
+    assert (again.route_edges != fresh.route_edges).nnz == 0
+    assert np.array_equal(again.resource_capacity, fresh.resource_capacity, equal_nan=True)
+
+    # an edited dataset is another key: its route set is compiled, not read
+    edit_csv(tiny_dir / "links.csv", 0, "length_km", "999")
+    edited = mv.load(tiny_dir)
+    assert network_key(edited) != network_key(s)
+    assert np.allclose(cached_network(edited).edge_length, compile_network(edited).edge_length)
+    assert len(list((tmp_path / "cache").glob("*.pickle"))) == 2
+
+    # a damaged entry is compiled again and replaced; an empty setting turns the cache off
+    files[0].write_bytes(b"not a pickle")
+    assert cached_network(s).route_nodes == fresh.route_nodes
+    assert files[0].read_bytes() != b"not a pickle"
+    monkeypatch.setenv("MULTIVECTOR_CACHE_DIR", "")
+    for f in (tmp_path / "cache").glob("*.pickle"):
+        f.unlink()
+    cached_network(s)
+    assert not list((tmp_path / "cache").glob("*.pickle"))

@@ -160,9 +160,10 @@ class FreightModel:
             out += vectors[ref][:, None] * ((1.0 + growth) ** (year - ref))[None, :]
         return out
 
-    def solve_year(self, yt: Values, year: int, tol=1e-4, max_iter=1000, start=None) -> dict:
+    def solve_year(self, yt: Values, year: int, tol=1e-4, max_iter=1000, start=None, start_wait=None) -> dict:
         """Solve one year for every run; ``yt`` holds that year's parameter values ([N] arrays);
-        ``start`` warm-starts from earlier route flows ([K, N])."""
+        ``start`` and ``start_wait`` warm-start from earlier route flows ([K, N]) and capacity waits
+        ([R, N] hours)."""
         net, route_comm, route_edges = self.net, self.route_comm, self.net.route_edges
         n = len(next(iter(yt.values())))
         costs = _Costs(net, yt, n)
@@ -178,7 +179,7 @@ class FreightModel:
         res = solve_logit_sue(self.incidence, self.load_per_unit, base, vot, theta,
                               np.broadcast_to(available[:, None], base.shape), net.route_od, demand,
                               costs.delay, tol=tol, max_iter=max_iter, od_group=self.od_group,
-                              start=start,
+                              start=start, start_wait=start_wait,
                               capacity=self._side_constraints(costs.capacity) if len(self.waiting_rows) else None)
         if not res.converged.all():
             warnings.warn(f"{year}: logit equilibrium did not reach gap {tol:g} in {max_iter} "
@@ -207,7 +208,7 @@ class FreightModel:
             "utilisation": utilisation, "gap": res.gap, "converged": res.converged,
             "focus_share": focus_share, "revenue": paying.sum(axis=0) / 1e9, "iterations": res.iterations,
             "focus_transit_teu": h[self.overland_teu & net.route_via_focus].sum(axis=0), "flow": h,
-            "equilibrium_flow": res.flow,
+            "equilibrium_flow": res.flow, "wait": res.wait,
         }
         return out
 

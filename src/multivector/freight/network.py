@@ -13,15 +13,24 @@ earlier corridor's — so each OD sees every corridor that geography allows.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
+import json
 import math
+import os
+import pickle
 from dataclasses import dataclass
+from pathlib import Path
 
 import networkx as nx
 import numpy as np
+import pandas as pd
 from scipy import sparse
 
 from multivector.errors import InputError
 from multivector.dataset import Scenario
+from multivector.io import atomic_write
+from multivector.dataset import scenario as _scenario_module
 from multivector.dataset.scenario import QUEUE_MODES, link_layer
 
 
@@ -75,6 +84,65 @@ class Network:
         out = (self.route_edges @ m).tocsr()
         out.data[:] = np.minimum(out.data, 1.0)
         return out
+
+
+#: Where compiled networks are kept between sessions; an empty value turns the cache off.
+CACHE_ENV = "MULTIVECTOR_CACHE_DIR"
+
+
+def cache_folder() -> Path | None:
+    """The folder of cached route sets: ``$MULTIVECTOR_CACHE_DIR``, else the user's cache folder."""
+    given = os.environ.get(CACHE_ENV)
+    if given is not None:
+        return Path(given) if given.strip() else None
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "multivector" / "networks"
+
+
+def _package_version() -> str:
+    try:
+        return importlib.metadata.version("multivector")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def network_key(s: Scenario, k_per_corridor: int = 2) -> str:
+    """A hash of everything :func:`compile_network` reads (the tables as loaded, the corridors, the
+    parameter defaults that price free-flow routes) and of this module's code and the package version,
+    so a cached route set is used only where compiling again would give the same one."""
+    h = hashlib.sha256(f"{_package_version()}|{k_per_corridor}".encode())
+    for module in (__file__, _scenario_module.__file__):    # the code that reads and compiles
+        h.update(Path(module).read_bytes())
+    for table in (s.links, s.transfers, s.nodes, s.demand[["origin", "destination", "commodity"]]):
+        h.update("|".join(map(str, table.columns)).encode())
+        h.update(pd.util.hash_pandas_object(table.astype(str), index=False).to_numpy().tobytes())
+    h.update(json.dumps({"corridors": {n: c.model_dump() for n, c in s.corridors.items()},
+                         "commodities": list(s.commodities), "defaults": s.defaults(),
+                         "focus": s.focus.country}, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+def cached_network(s: Scenario, k_per_corridor: int = 2) -> Network:
+    """:func:`compile_network`, kept on disk by :func:`network_key` (route enumeration is the slow
+    step of a first answer); an unreadable or stale entry is compiled again and replaced."""
+    folder = cache_folder()
+    if folder is None:
+        return compile_network(s, k_per_corridor)
+    path = folder / f"{network_key(s, k_per_corridor)}.pickle"
+    try:
+        with open(path, "rb") as fh:
+            net = pickle.load(fh)
+        if isinstance(net, Network):
+            return net
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+        pass
+    net = compile_network(s, k_per_corridor)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, pickle.dumps(net, protocol=pickle.HIGHEST_PROTOCOL))
+    except (OSError, InputError):
+        pass          # a read-only or full cache folder costs time, never the answer
+    return net
 
 
 def focus_country_nodes(s: Scenario) -> set[str]:

@@ -48,7 +48,7 @@ def logit_split(cost, theta, available, starts, route_od):
 
 def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot, theta, available,
                     route_od, demand, delay_fn, tol=1e-4, max_iter=300, od_group=None,
-                    step_up=1.5, step_down=-0.2, start=None, capacity=None) -> SUEResult:
+                    step_up=1.5, step_down=-0.2, start=None, capacity=None, start_wait=None) -> SUEResult:
     """Solve the batched logit SUE, with capacities as side constraints when ``capacity`` is given.
 
     incidence: [R, K] 0/1 resource-route incidence; load_per_unit: [K] Mt per unit of route flow;
@@ -64,7 +64,8 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     run's averaging has reached an equilibrium under the present waits, every wait whose resource is
     over capacity is raised and every wait whose resource has room is lowered (a secant step on the
     resource's load), and the averaging resumes from there; the run is done when its equilibrium
-    violates no constraint: every load within ``CAPACITY_TOLERANCE`` of its capacity or its wait at
+    violates no constraint (``start_wait``, ``[R, N]`` hours, e.g. last year's waits, is where the
+    waits begin; zero otherwise): every load within ``CAPACITY_TOLERANCE`` of its capacity or its wait at
     ``MAX_WAIT_H`` (demand no route can take: the caller rations it), and no wait on a resource more
     than ``SLACK_TOLERANCE`` below capacity.
 
@@ -83,7 +84,7 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     n = base_cost.shape[1]
     every = np.arange(n)
     hard = np.flatnonzero(np.isfinite(capacity).any(axis=1)) if capacity is not None else np.zeros(0, int)
-    wait = np.zeros((len(hard), n))
+    wait = np.zeros((len(hard), n)) if start_wait is None else np.array(start_wait[hard], dtype=float)
     cap = capacity[hard] if len(hard) else np.zeros((0, n))
     tried = np.full((2, len(hard), n), np.nan)      # the last (wait, ratio) priced: the secant's other point
 

@@ -111,6 +111,7 @@ def calibrate(scenario: Scenario, free: list[str] | None = None, max_nfev: int =
         key = tuple(np.round(x, 12))
         if key not in cache:
             step = 1e-4 * np.maximum(1.0, np.abs(x))
+            step = np.where(x + step > xhi, -step, step)   # a coefficient at its upper bound steps down
             pts = [x] + [x + step * np.eye(len(x))[i] for i in range(len(x))]
             vals = pd.DataFrame([from_x(p) for p in pts], columns=free)
             model = evaluate(scenario, vals)

@@ -17,7 +17,7 @@ import xarray as xr
 from multivector.dataset import Scenario, check_sources_table, parameter_table, table_values, timeline_by_year, year_values
 from multivector.errors import InputError
 from multivector.freight.model import FreightModel, results_dataset
-from multivector.freight.network import Network, compile_network
+from multivector.freight.network import Network, cached_network
 from multivector.model.coupled import simulate_coupled
 
 NETWORK_TOL = 1e-4
@@ -38,7 +38,7 @@ class Model:
         """The layered graph and its route sets (route enumeration is the costly step)."""
         with self._lock:
             if self._network is None:
-                self._network = compile_network(self.scenario)
+                self._network = cached_network(self.scenario)
         return self._network
 
     @property
