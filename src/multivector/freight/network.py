@@ -27,11 +27,11 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from multivector.errors import InputError
 from multivector.dataset import Scenario
-from multivector.io import atomic_write
 from multivector.dataset import scenario as _scenario_module
 from multivector.dataset.scenario import QUEUE_MODES, link_layer
+from multivector.errors import InputError
+from multivector.io import atomic_write
 
 
 @dataclass

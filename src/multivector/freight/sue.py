@@ -64,10 +64,10 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     run's averaging has reached an equilibrium under the present waits, every wait whose resource is
     over capacity is raised and every wait whose resource has room is lowered (a secant step on the
     resource's load), and the averaging resumes from there; the run is done when its equilibrium
-    violates no constraint (``start_wait``, ``[R, N]`` hours, e.g. last year's waits, is where the
-    waits begin; zero otherwise): every load within ``CAPACITY_TOLERANCE`` of its capacity or its wait at
+    violates no constraint: every load within ``CAPACITY_TOLERANCE`` of its capacity or its wait at
     ``MAX_WAIT_H`` (demand no route can take: the caller rations it), and no wait on a resource more
-    than ``SLACK_TOLERANCE`` below capacity.
+    than ``SLACK_TOLERANCE`` below capacity. The waits begin at ``start_wait`` (``[R, N]`` hours, e.g.
+    last year's) or at zero.
 
     Each iteration works on the runs not yet converged only; a converged run stops moving, so its
     result does not depend on what else is in the batch.
