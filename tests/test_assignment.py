@@ -72,6 +72,24 @@ def test_a_capacity_holds_and_its_wait_is_the_price_that_clears_it(capacity):
         assert res.wait[0, 0] == 0.0 and res.flow[0, 0] == pytest.approx(free, rel=1e-6)
 
 
+def test_a_capacity_on_a_later_resource_holds_among_uncapacitated_congested_ones():
+    """Three parallel routes, a congested uncapacitated one first and the cheap capacitated one last:
+    the capacity holds and the wait is the analytic price of the two others' costs at their loads."""
+    from multivector.freight.sue import CAPACITY_TOLERANCE, SLACK_TOLERANCE
+
+    theta, demand, vot, capacity = 0.1, 30.0, 2.0, 6.0
+    slopes = np.array([[1.0], [0.0], [0.0]])
+    res = solve_logit_sue(sparse.csr_matrix(np.eye(3)), np.ones(3), np.array([[30.0], [40.0], [10.0]]),
+                          np.full((3, 1), vot), np.full((3, 1), theta), np.ones((3, 1), bool), np.array([0, 0, 0]),
+                          np.array([[demand]]), lambda load, cols: slopes * load, tol=1e-10, max_iter=500,
+                          capacity=np.array([[np.nan], [np.nan], [capacity]]))
+    assert res.converged.all() and res.flow.sum() == pytest.approx(demand)
+    assert capacity * (1 - SLACK_TOLERANCE) <= res.flow[2, 0] <= capacity * (1 + CAPACITY_TOLERANCE)
+    assert res.wait[2, 0] > 0 and res.wait[:2, 0].tolist() == [0.0, 0.0]
+    p = np.exp(-theta * res.cost[:, 0])
+    np.testing.assert_allclose(res.flow[:, 0], demand * p / p.sum(), rtol=1e-6)
+
+
 def test_waits_warm_started_from_an_earlier_year_reach_the_same_price_sooner():
     """Starting the waits from last year's (a nearby capacity) lands on this year's analytic price in
     fewer iterations than starting from zero."""

@@ -112,6 +112,7 @@ class FreightModel:
         self.load_per_unit = tpu[self.route_comm] / 1e6
         self.incidence = net.route_resources().T.tocsr()                    # [R, K]
         capacitated = ~np.isnan(net.resource_capacity)
+        self.congestible = capacitated            # only a capacity makes a delay
         rationed = capacitated & np.isin(net.resource_layer, RATIONED_LAYERS)
         # with hard capacities, freight waits at a full ferry, port, border or line (a side constraint
         # of the equilibrium) and any flow still above a capacity is not shipped this year; crude is
@@ -178,7 +179,7 @@ class FreightModel:
         _check_available(net, available, demand, year)
         res = solve_logit_sue(self.incidence, self.load_per_unit, base, vot, theta,
                               np.broadcast_to(available[:, None], base.shape), net.route_od, demand,
-                              costs.delay, tol=tol, max_iter=max_iter, od_group=self.od_group,
+                              costs.delay, tol=tol, max_iter=max_iter, congestible=self.congestible,
                               start=start, start_wait=start_wait,
                               capacity=self._side_constraints(costs.capacity) if len(self.waiting_rows) else None)
         if not res.converged.all():

@@ -1,9 +1,15 @@
 """Logit stochastic user equilibrium on fixed route sets, batched over runs.
 
 All arrays carry the run axis last (``[routes, runs]``, ``[resources, runs]``) so that one sparse
-product loads every run at once. The fixed point ``h = demand * logit(cost(h))`` is found by
-successive averages with self-regulated step sizes (Liu, Lam & Wong 2009): the step shrinks slowly
-while the residual falls and quickly when it rises, per run.
+product loads every run at once. The equilibrium is the fixed point ``h = demand * logit(cost(h))``;
+it is found by damped Newton on the loads of the congestible resources (the only quantities route
+costs depend on), which are few even where routes are many. With ``v`` those loads and ``F(v)`` the
+loads that the logit split of the costs at ``v`` produces, Newton solves ``v - F(v) = 0`` with the
+Jacobian ``I + M T'``: ``T'`` the diagonal of delay slopes and ``M = A S Aᵀ``, ``S`` the logit
+covariance of each OD weighted by ``demand · theta · load per unit · value of time`` — symmetric and
+positive semi-definite because those four are constant within an OD (one commodity), so every
+Newton system is non-singular. A backtracking line search on ``|v - F(v)|²`` makes each step a
+descent; near the solution the full step is taken and convergence is quadratic.
 """
 
 from __future__ import annotations
@@ -22,6 +28,11 @@ MAX_WAIT_H = 8760.0
 WAIT_UNIT_H = 24.0
 #: A resource that waits must be this close to full (below it the wait is lowered): slackness.
 SLACK_TOLERANCE = 0.01
+#: The default gap: corridor volumes then lie within about 1e-5 of the exact equilibrium
+#: (bench/results/solver_accuracy.md).
+EQUILIBRIUM_TOL = 1e-4
+#: Halvings of a Newton step before the line search takes the shortest one anyway.
+MAX_HALVINGS = 12
 
 
 @dataclass
@@ -30,7 +41,7 @@ class SUEResult:
     load: np.ndarray        # [R, N] resource loads (Mt)
     delay: np.ndarray       # [R, N] congestion delay (h), the capacity waits included
     cost: np.ndarray        # [K, N] generalised route cost at the solution
-    gap: np.ndarray         # [N] worst over groups of sum |logit(cost) - flow| / demand
+    gap: np.ndarray         # [N] worst over ODs of sum |demand * logit(cost) - flow| / demand
     iterations: int
     converged: np.ndarray   # [N] bool
     wait: np.ndarray | None = None   # [R, N] the side constraints' multipliers (h): queueing at capacity
@@ -46,25 +57,69 @@ def logit_split(cost, theta, available, starts, route_od):
     return np.divide(weight, total, out=np.zeros_like(weight), where=total > 0)
 
 
+class _Jacobian:
+    """The sparse patterns that assemble ``M = A S Aᵀ`` for a batch, fixed by the route sets.
+
+    Only ODs with two or more routes contribute (a single route's logit covariance is zero).
+    ``pairs`` maps each route's weight to the (resource, resource) cells its own resources share;
+    ``by_od`` sums a route vector into ``[OD, resource]`` cells, for the rank-one part of each OD.
+    """
+
+    def __init__(self, a: sparse.csr_matrix, route_od: np.ndarray):
+        c, k = a.shape
+        size = np.bincount(route_od)
+        multi = size[route_od] > 1
+        _, od_pos = np.unique(route_od[multi], return_inverse=True)
+        self.n_od = int(od_pos.max()) + 1 if multi.any() else 0
+        at = a.T.tocsr()
+        pr, pc, br, bc = [], [], [], []
+        for j, route in enumerate(np.flatnonzero(multi)):
+            res = at.indices[at.indptr[route]:at.indptr[route + 1]]
+            pr.append((res[:, None] * c + res[None, :]).ravel())
+            pc.append(np.full(len(res) ** 2, route))
+            br.append(od_pos[j] * c + res)
+            bc.append(np.full(len(res), route))
+        cat = lambda x: np.concatenate(x).astype(int) if x else np.zeros(0, int)
+        self.pairs = sparse.csr_matrix((np.ones(len(cat(pr))), (cat(pr), cat(pc))), shape=(c * c, k))
+        self.by_od = sparse.csr_matrix((np.ones(len(cat(br))), (cat(br), cat(bc))), shape=(self.n_od * c, k))
+        self.c = c
+
+    def sensitivity(self, left, share, vot):
+        """``M`` (``[n, C, C]``): minus the derivative of the loads ``F`` with respect to the delays,
+        ``M_sr = Σ_k A_sk left_k vot_k A_rk − Σ_od (Σ_k∈od A_sk left_k) (Σ_j∈od A_rj share_j vot_j)``
+        with ``left = load per unit · theta · demand · share`` (``[K, n]``)."""
+        c, n = self.c, left.shape[1]
+        m = np.moveaxis((self.pairs @ (left * vot)).reshape(c, c, n), -1, 0)
+        if self.n_od:
+            qa = (self.by_od @ left).reshape(self.n_od, c, n).transpose(2, 1, 0)          # [n, C, D]
+            qb = (self.by_od @ (share * vot)).reshape(self.n_od, c, n).transpose(2, 0, 1)  # [n, D, C]
+            m -= qa @ qb
+        return m
+
+
 def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot, theta, available,
-                    route_od, demand, delay_fn, tol=1e-4, max_iter=300, od_group=None,
-                    step_up=1.5, step_down=-0.2, start=None, capacity=None, start_wait=None) -> SUEResult:
+                    route_od, demand, delay_fn, tol=EQUILIBRIUM_TOL, max_iter=200, congestible=None,
+                    start=None, capacity=None, start_wait=None) -> SUEResult:
     """Solve the batched logit SUE, with capacities as side constraints when ``capacity`` is given.
 
     incidence: [R, K] 0/1 resource-route incidence; load_per_unit: [K] Mt per unit of route flow;
     base_cost: [K, N] free-flow generalised cost; vot: [K, N] cost per hour of delay; theta: [K, N]
-    logit scale; available: [K, N] bool; route_od: [K] OD index, sorted; demand: [D, N];
-    delay_fn(load [R, n], cols [n]) -> delay [R, n] for the runs ``cols``; od_group: [D] group of
-    each OD (e.g. its commodity) — the gap is the worst over groups of the group's |residual| /
-    demand, so that a class measured in Mt is not drowned by one measured in TEU. ``start``
-    ([K, N] route flows, e.g. last year's solution) warm-starts the iteration, rescaled to this demand.
+    logit scale (one value per OD and run); available: [K, N] bool; route_od: [K] OD index, sorted;
+    demand: [D, N]; delay_fn(load [R, n], cols [n]) -> delay [R, n] for the runs ``cols``, each
+    resource's delay a function of its own load; congestible: [R] bool, the resources whose delay
+    can be non-zero (default: every resource a route uses). ``start`` ([K, N] route flows, e.g. last
+    year's solution) warm-starts the iteration, rescaled to this demand.
+
+    The gap is the distance to the fixed point in route flows: the worst over ODs of
+    ``Σ_k |demand · logit(cost(h))_k − h_k| / demand`` — the share of the OD's demand that would
+    move if every route took its logit share at the present costs (0 at equilibrium, at most 2).
 
     ``capacity`` ([R, N] Mt, NaN where a resource has none) makes every capacity hard: each
     capacitated resource carries a wait ``u`` (hours, a Lagrange multiplier) added to its delay. When a
-    run's averaging has reached an equilibrium under the present waits, every wait whose resource is
-    over capacity is raised and every wait whose resource has room is lowered (a secant step on the
-    resource's load), and the averaging resumes from there; the run is done when its equilibrium
-    violates no constraint: every load within ``CAPACITY_TOLERANCE`` of its capacity or its wait at
+    run has reached the equilibrium under the present waits, every wait whose resource is over
+    capacity is raised and every wait whose resource has room is lowered (a secant step on the
+    resource's load), and Newton resumes from there; the run is done when its equilibrium violates
+    no constraint: every load within ``CAPACITY_TOLERANCE`` of its capacity or its wait at
     ``MAX_WAIT_H`` (demand no route can take: the caller rations it), and no wait on a resource more
     than ``SLACK_TOLERANCE`` below capacity. The waits begin at ``start_wait`` (``[R, N]`` hours, e.g.
     last year's) or at zero.
@@ -72,33 +127,47 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     Each iteration works on the runs not yet converged only; a converged run stops moving, so its
     result does not depend on what else is in the batch.
     """
+    n_res, n = incidence.shape[0], base_cost.shape[1]
     starts = np.flatnonzero(np.r_[True, route_od[1:] != route_od[:-1]])
     per_route_demand = demand[route_od]
-    od_group = np.zeros(len(demand), dtype=int) if od_group is None else np.asarray(od_group)
-    n_groups = int(od_group.max()) + 1 if len(od_group) else 1
-    group_of_route = sparse.csr_matrix((np.ones(len(route_od)), (od_group[route_od], np.arange(len(route_od)))),
-                                       shape=(n_groups, len(route_od)))
-    group_demand = np.maximum(group_of_route @ per_route_demand, 1e-12)     # [G, N]
     lf = load_per_unit[:, None]
-    incidence_t = incidence.T.tocsr()
-    n = base_cost.shape[1]
-    every = np.arange(n)
     hard = np.flatnonzero(np.isfinite(capacity).any(axis=1)) if capacity is not None else np.zeros(0, int)
+    used = np.diff(incidence.indptr) > 0
+    live = used if congestible is None else used & np.asarray(congestible, dtype=bool)
+    rows = np.union1d(np.flatnonzero(live), hard)             # the resources Newton solves for
+    a = incidence[rows]                                         # [C, K]
+    a_load = a @ sparse.diags(load_per_unit)                    # loads from route flows
+    a_t = a.T.tocsr()
+    jacobian = _Jacobian(a, route_od)
+    hard_pos = np.searchsorted(rows, hard)
     wait = np.zeros((len(hard), n)) if start_wait is None else np.array(start_wait[hard], dtype=float)
     cap = capacity[hard] if len(hard) else np.zeros((0, n))
     tried = np.full((2, len(hard), n), np.nan)      # the last (wait, ratio) priced: the secant's other point
 
-    def evaluate(h, cols):
-        load = incidence @ (h * lf)
-        delay = delay_fn(load, cols)
-        if len(hard):
-            delay[hard] += wait[:, cols]
-        cost = base_cost[:, cols] + vot[:, cols] * (incidence_t @ delay)
-        return load, delay, cost
+    def delays(v, cols, step=0.0):
+        """Delays ``[C, n]`` at loads ``v`` of the solved resources (waits included)."""
+        load = np.zeros((n_res, len(cols)))
+        load[rows] = v + step
+        out = delay_fn(load, cols)[rows]
+        out[hard_pos] += wait[:, cols]
+        return out
+
+    def shares(v, cols):
+        cost = base_cost[:, cols] + vot[:, cols] * (a_t @ delays(v, cols))
+        return logit_split(cost, theta[:, cols], available[:, cols], starts, route_od)
+
+    def point(v, cols):
+        """Route shares and flows at loads ``v``, the loads those flows make (``F(v)``), and the
+        squared residual ``|v − F(v)|²``."""
+        p = shares(v, cols)
+        h = per_route_demand[:, cols] * p
+        f = a_load @ h
+        return p, h, f, ((v - f) ** 2).sum(axis=0)
 
     def violations(load, cols):
-        """``[H, n]``: over capacity while the wait can still grow, or waiting with room to spare."""
-        ratio = np.nan_to_num(load[hard] / cap[:, cols], nan=0.0)
+        """``[H, n]`` for the hard resources' loads ``load``: over capacity while the wait can still
+        grow, or waiting with room to spare."""
+        ratio = np.nan_to_num(load / cap[:, cols], nan=0.0)
         u = wait[:, cols]
         over = (ratio > 1.0 + CAPACITY_TOLERANCE) & (u < MAX_WAIT_H)
         idle = (u > 0) & (ratio < 1.0 - SLACK_TOLERANCE)
@@ -122,50 +191,65 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
         tried[1][:, cols] = np.where(bad, ratio, r0)
         wait[:, cols] = np.where(bad, np.clip(u + step, 0.0, MAX_WAIT_H), u)
 
-    def split(cost, cols):
-        return logit_split(cost, theta[:, cols], available[:, cols], starts, route_od)
-
+    every = np.arange(n)
     if start is None:
-        _, _, cost = evaluate(np.zeros_like(base_cost), every)
-        h = per_route_demand * split(cost, every)
-    else:
-        h = np.where(available, np.maximum(start, 0.0), 0.0)
-        od_total = np.add.reduceat(h, starts, axis=0)[route_od]
-        share = np.divide(h, od_total, out=np.zeros_like(h), where=od_total > 0)
-        _, _, cost = evaluate(h, every)
-        h = per_route_demand * np.where(od_total > 0, share, split(cost, every))
-    n_od = len(demand)
-    eta = np.ones((n_od, n))                 # one step-size state per OD and run
-    previous = np.full((n_od, n), np.inf)
+        v = np.zeros((len(rows), n))
+    else:   # last year's route shares at this year's demand
+        h0 = np.where(available, np.maximum(start, 0.0), 0.0)
+        od_total = np.add.reduceat(h0, starts, axis=0)[route_od]
+        share = np.divide(h0, od_total, out=np.zeros_like(h0), where=od_total > 0)
+        share = np.where(od_total > 0, share, shares(np.zeros((len(rows), n)), every))
+        v = a_load @ (per_route_demand * share)
+    p, h, f, residual = point(v, every)
+    od_demand = np.where(demand > 0, demand, np.inf)
     gap = np.full(n, np.inf)
     cols = every
     it = 0
     for it in range(1, max_iter + 1):
-        hc = h[:, cols]
-        load, _, cost = evaluate(hc, cols)
-        diff = per_route_demand[:, cols] * split(cost, cols) - hc
-        residual = ((group_of_route @ np.abs(diff)) / group_demand[:, cols]).max(axis=0)
-        gap[cols] = residual
-        moving = residual > tol
+        # the gap of the route flows h(v): how far the logit split of the costs at their loads moves them
+        moved = per_route_demand[:, cols] * shares(f[:, cols], cols) - h[:, cols]
+        gap[cols] = (np.add.reduceat(np.abs(moved), starts, axis=0) / od_demand[:, cols]).max(axis=0)
+        moving = gap[cols] > tol
         if len(hard):   # an equilibrium under the present waits: price the constraints it violates
-            reprice = ~moving & violations(load, cols)[0].any(axis=0)
+            reprice = ~moving & violations(f[hard_pos][:, cols], cols)[0].any(axis=0)
             if reprice.any():
-                price(load[:, reprice], cols[reprice])
-                eta[:, cols[reprice]], previous[:, cols[reprice]] = 1.0, np.inf
+                rc = cols[reprice]
+                price(f[hard_pos][:, rc], rc)
+                p[:, rc], h[:, rc], f[:, rc], residual[rc] = point(v[:, rc], rc)
                 moving |= reprice
         if not moving.any():
             break
-        cols, diff = cols[moving], diff[:, moving]
-        # self-regulated averaging per OD: an OD whose residual grows takes shorter steps, so a few
-        # stiff (congested) ODs do not slow the others down
-        od_residual = np.add.reduceat(np.abs(diff), starts, axis=0)
-        e, prev = eta[:, cols], previous[:, cols]
-        e = np.maximum(1.0, np.where(od_residual >= prev, e + step_up, e + step_down))
-        eta[:, cols], previous[:, cols] = e, od_residual
-        h[:, cols] += diff / e[route_od]
-    load, delay, cost = evaluate(h, every)
+        cols = cols[moving]
+        vc = v[:, cols]
+        # the Newton step: (I + M T') dv = F(v) − v, T' the delays' slopes (a forward difference)
+        base = delays(vc, cols)
+        bump = 1e-7 * (1.0 + np.abs(vc))
+        slope = (delays(vc, cols, bump) - base) / bump
+        jac = jacobian.sensitivity(lf * theta[:, cols] * per_route_demand[:, cols] * p[:, cols],
+                                   p[:, cols], vot[:, cols]) * slope.T[:, None, :]
+        jac[:, np.arange(len(rows)), np.arange(len(rows))] += 1.0
+        step = np.linalg.solve(jac, (f[:, cols] - vc).T[..., None])[..., 0].T
+        # backtracking on |v − F(v)|²; runs whose step already descends stop halving
+        alpha = np.ones(len(cols))
+        todo = np.arange(len(cols))
+        for halving in range(MAX_HALVINGS + 1):
+            tc = cols[todo]
+            trial = np.maximum(vc[:, todo] + alpha[todo] * step[:, todo], 0.0)
+            tp, th, tf, tr = point(trial, tc)
+            ok = (tr <= (1.0 - 1e-4 * alpha[todo]) * residual[tc]) | (halving == MAX_HALVINGS)
+            keep = tc[ok]
+            v[:, keep], p[:, keep], h[:, keep], f[:, keep], residual[keep] = \
+                trial[:, ok], tp[:, ok], th[:, ok], tf[:, ok], tr[ok]
+            todo = todo[~ok]
+            if not len(todo):
+                break
+            alpha[todo] *= 0.5
+    load = incidence @ (h * lf)
+    delay = delay_fn(load, every)
     full = np.zeros_like(load)
     full[hard] = wait
-    feasible = ~violations(load, every)[2].any(axis=0) if len(hard) else np.ones(n, dtype=bool)
+    delay += full
+    cost = base_cost + vot * (incidence.T @ delay)
+    feasible = ~violations(load[hard], every)[2].any(axis=0) if len(hard) else np.ones(n, dtype=bool)
     return SUEResult(flow=h, load=load, delay=delay, cost=cost, gap=gap, iterations=it,
                      converged=(gap <= tol) & feasible, wait=full)

@@ -18,9 +18,9 @@ from multivector.dataset import Scenario, check_sources_table, parameter_table, 
 from multivector.errors import InputError
 from multivector.freight.model import FreightModel, results_dataset
 from multivector.freight.network import Network, cached_network
+from multivector.freight.sue import EQUILIBRIUM_TOL
 from multivector.model.coupled import simulate_coupled
 
-NETWORK_TOL = 1e-4
 
 
 class Model:
@@ -66,8 +66,7 @@ class Model:
         registers are coupled year by year over its horizon unless ``coupled=False``; without one, the
         network alone is solved for ``years`` (default: the base year). ``seed`` and ``run_ids`` fix
         each run's random stream; ``events`` places outages (``{(name, year): share}``, coupled runs only).
-        ``tol`` is the route-choice gap to reach (default 1e-4 for the
-        network alone, 1e-3 coupled). Results: ``xarray.Dataset`` with dimensions ``run``, ``year``,
+        ``tol`` is the route-choice gap to reach (default ``EQUILIBRIUM_TOL``, 1e-4). Results: ``xarray.Dataset`` with dimensions ``run``, ``year``,
         ``resource``, ``corridor``, ``commodity`` (and ``variable`` for the political trajectory).
         """
         s = self.scenario
@@ -81,7 +80,7 @@ class Model:
                                     events=events)
         if events:
             raise InputError("--event needs the coupled model (a political register and its years)")
-        tol = NETWORK_TOL if tol is None else tol
+        tol = EQUILIBRIUM_TOL if tol is None else tol
         freight = self.freight
         table = parameter_table(s, n, overrides, samples)
         fixed = set(overrides or {}) | (set(samples.columns) if samples is not None else set())

@@ -27,10 +27,9 @@ import xarray as xr
 from multivector.dataset import parameter_table, table_values, year_values
 from multivector.errors import InputError
 from multivector.freight.model import FreightModel, results_dataset
+from multivector.freight.sue import EQUILIBRIUM_TOL
 from multivector.model.randomness import draw_disruption
 from multivector.model.verdict import consolidated, index_components, over_definition
-
-COUPLED_TOL = 1e-3
 
 
 def network_outputs(model: FreightModel, out: dict, wanted: Mapping[str, str]) -> dict[str, np.ndarray]:
@@ -98,11 +97,9 @@ def simulate_coupled(model, n: int = 1, *, years: Sequence[int] | None = None,
     ``events`` places outages: ``{(name, year): share}`` adds ``share`` of capacity lost in ``year`` to
     what each run drew (the name is the dataset's ``[coupling.disruption] event``).
 
-    ``tol`` defaults to 1e-3 here (1e-4 for the network alone): the political register reads
-    corridor aggregates, which move by less than 1e-3 relative between the two, while a coupled run
-    needs about half the route-choice iterations at 1e-3.
+    ``tol`` is the route-choice gap (default ``EQUILIBRIUM_TOL``, as for the network alone).
     """
-    tol = COUPLED_TOL if tol is None else tol
+    tol = EQUILIBRIUM_TOL if tol is None else tol
     scenario, freight, timeline = model.scenario, model.freight, model.timeline
     pol = scenario.politics
     sd = pol.sd
