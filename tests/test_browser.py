@@ -5,6 +5,7 @@ both and a skip would hide a broken page. Set MULTIVECTOR_SCREENSHOTS=DIR to kee
 (the README's come from here).
 """
 
+import json
 import os
 import shutil
 import time
@@ -69,6 +70,20 @@ def _page(browser, errors):
     return page
 
 
+#: points of the "land" trace and filled SVG paths of a plotly map (its outlines drawn, not fetched)
+_OUTLINES = """(id) => {
+  const el = document.getElementById(id);
+  const land = (el.data || []).find((t) => t.name === "land");
+  return {points: land ? land.x.filter((v) => v !== null).length : 0,
+          fills: el.querySelectorAll(".scatterlayer path.js-fill").length};
+}"""
+
+
+def _assert_outlines_drawn(page, div_id):
+    drawn = page.evaluate(_OUTLINES, div_id)
+    assert drawn["points"] > 2000 and drawn["fills"] >= 2, drawn      # land and the inland seas
+
+
 def test_dashboard_slider_updates_chart_and_index(server, browser, tmp_path):
     errors = []
     page = _page(browser, errors)
@@ -79,6 +94,7 @@ def test_dashboard_slider_updates_chart_and_index(server, browser, tmp_path):
     index_before = page.locator("[data-testid=index]").inner_text()
     series_before = page.evaluate("JSON.stringify(document.getElementById('series').data.map(t => t.y))")
     assert page.locator("#map .main-svg").count() > 0 and page.locator("#series .main-svg").count() > 0
+    _assert_outlines_drawn(page, "map")
 
     page.locator("[data-testid=slider-mediation_activity]").fill("10")
     t = time.perf_counter()
@@ -111,6 +127,15 @@ def test_report_renders_offline_in_the_browser(browser, small_store, tmp_path):
     page.goto(path.as_uri())
     page.wait_for_selector("#fig-loops .main-svg", timeout=60_000)
     assert page.locator(".js-plotly-plot").count() >= 5
+    _assert_outlines_drawn(page, "fig-map")
+    # the year slider's first year: other flows over the same outlines
+    shown = "document.getElementById('fig-map').data.map((t) => t.visible !== false)"
+    before = page.evaluate(shown)
+    page.locator("#fig-map .slider-rail-touch-rect").click(position={"x": 3, "y": 5})
+    page.wait_for_function(f"JSON.stringify({shown}) !== {json.dumps(json.dumps(before))}", timeout=10_000)
+    after = page.evaluate(shown)
+    assert after[:3] == [True, True, True] and after[3:] != before[3:]
+    _assert_outlines_drawn(page, "fig-map")
     shot = tmp_path / "report.png"
     page.set_viewport_size({"width": 1400, "height": 2400})
     page.screenshot(path=str(shot))

@@ -14,7 +14,8 @@ import pandas as pd
 
 from multivector.io import require
 from multivector.model.structure import NETWORK_NODE
-from multivector.views.tables import INDEX_COLOUR, SHARE_COLOUR
+from multivector.views.outlines import BORDER_COLOUR, COAST_COLOUR, LAND_COLOUR, WATER_COLOUR, outlines
+from multivector.views.tables import INDEX_COLOUR, SHARE_COLOUR, node_throughput, short_name
 
 # link widths (px) by flow class, as a share of the largest link flow in the figure
 WIDTH_CLASSES = ((0.0, 1.5), (0.02, 3.0), (0.08, 5.0), (0.2, 7.5), (0.4, 10.0), (0.7, 13.0))
@@ -34,24 +35,61 @@ def _layout(fig, title: str, height: int = 420, **kw):
 # ------------------------------------------------------------------------------------------------
 # the corridor map
 
+#: places labelled by name on the map each year: the busiest ones
+LABELLED_PLACES = 10
+
+
+def _joined(lines) -> tuple[list, list]:
+    """Rings or lines (``[n, 2]`` arrays) as one x and one y list with gaps, for a single trace."""
+    xs, ys = [], []
+    for a in lines:
+        xs += a[:, 0].tolist() + [None]
+        ys += a[:, 1].tolist() + [None]
+    return xs, ys
+
+
+def outline_traces() -> list:
+    """The land, the inland seas and the country borders as plain lon/lat traces (named "land",
+    "inland seas", "borders"), drawn from the package's own outlines so that nothing is fetched."""
+    go = _go()
+    shapes = outlines()
+    traces = []
+    for name, rings, fill in (("land", shapes.land, LAND_COLOUR), ("inland seas", shapes.water, WATER_COLOUR)):
+        xs, ys = _joined(rings)
+        traces.append(go.Scatter(x=xs, y=ys, mode="lines", fill="toself", fillcolor=fill, name=name,
+                                 line=dict(color=COAST_COLOUR, width=0.6), hoverinfo="skip", showlegend=False))
+    xs, ys = _joined(shapes.borders)
+    traces.append(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=BORDER_COLOUR, width=0.7), name="borders",
+                             hoverinfo="skip", showlegend=False))
+    return traces
+
+
 def corridor_map(nodes: pd.DataFrame, links: pd.DataFrame, flows: pd.DataFrame, colours: dict,
                  title: str = "") -> "object":
-    """Links drawn at their geographic positions, widths by flow and colours by corridor, with a
-    slider over the years in ``flows`` (columns year, corridor, link, mt)."""
+    """Links drawn at their geographic positions over land, seas and borders, widths by flow and
+    colours by corridor; places sized by the freight they handle, the busiest labelled; with a slider
+    over the years in ``flows`` (columns year, corridor, link, mt)."""
     go = _go()
     pos = nodes.set_index("id")[["lon", "lat"]]
+    names = nodes.set_index("id")["name"] if "name" in nodes else pd.Series(pos.index, index=pos.index)
     ends = links.set_index("id")[["from", "to"]]
-    fig = go.Figure()
+    fig = go.Figure(outline_traces())
     xs, ys = [], []
     for a, b in zip(ends["from"], ends["to"]):
         xs += [pos.at[a, "lon"], pos.at[b, "lon"], None]
         ys += [pos.at[a, "lat"], pos.at[b, "lat"], None]
-    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="#d5d8dc", width=1),
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="#b3b6b7", width=1),
                              hoverinfo="skip", name="network", showlegend=False))
+    fig.add_trace(go.Scatter(x=pos["lon"], y=pos["lat"], mode="markers", marker=dict(size=4, color="#566573"),
+                             text=[str(names[i]) for i in pos.index], hoverinfo="text", name="places",
+                             showlegend=False))
+    always = set(range(len(fig.data)))
     years = sorted(flows["year"].unique()) if len(flows) else []
     corridors = list(dict.fromkeys(flows["corridor"])) if len(flows) else []
     peak = float(flows["mt"].max()) if len(flows) else 1.0
     peak = peak if peak > 0 else 1.0
+    handled = node_throughput(links, flows)
+    node_peak = float(handled["mt"].max()) if len(handled) else 1.0
     per_year: list[list[int]] = []
     for year in years:
         idx = []
@@ -76,14 +114,23 @@ def corridor_map(nodes: pd.DataFrame, links: pd.DataFrame, flows: pd.DataFrame, 
                 fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", text=text, hoverinfo="text",
                                          line=dict(color=colours.get(corridor, "#555555"), width=width),
                                          name=corridor, legendgroup=corridor,
-                                         showlegend=first, visible=year == years[-1]))
+                                         showlegend=first, visible=bool(year == years[-1])))
                 first = False
+        hy = handled[handled["year"] == year].sort_values("mt", ascending=False)
+        if len(hy):
+            top = set(hy["node"].head(LABELLED_PLACES))
+            idx.append(len(fig.data))
+            fig.add_trace(go.Scatter(
+                x=pos.loc[hy["node"], "lon"], y=pos.loc[hy["node"], "lat"], mode="markers+text",
+                marker=dict(size=5 + 25 * np.sqrt(hy["mt"].to_numpy() / node_peak), color="rgba(44,62,80,0.5)",
+                            line=dict(color="white", width=1)),
+                text=[short_name(names[n]) if n in top else "" for n in hy["node"]], textposition="top center",
+                textfont=dict(size=10, color="#2c3e50"),
+                hovertext=[f"{names[n]}<br>{mt:,.2f} Mt handled in {year}" for n, mt in zip(hy["node"], hy["mt"])],
+                hoverinfo="text", name="freight handled (marker area ∝ Mt)", visible=bool(year == years[-1])))
         per_year.append(idx)
-    fig.add_trace(go.Scatter(x=pos["lon"], y=pos["lat"], mode="markers", marker=dict(size=4, color="#566573"),
-                             text=list(pos.index), hoverinfo="text", name="places", showlegend=False))
     n_traces = len(fig.data)
     if len(years) > 1:
-        always = {0, n_traces - 1}
         steps = []
         for year, idx in zip(years, per_year):
             visible = [i in always or i in idx for i in range(n_traces)]
@@ -97,7 +144,11 @@ def corridor_map(nodes: pd.DataFrame, links: pd.DataFrame, flows: pd.DataFrame, 
     fig.update_yaxes(title="latitude", showgrid=False, zeroline=False, scaleanchor="x", constrain="domain",
                      scaleratio=1 / max(0.2, math.cos(math.radians(lat))),
                      range=[float(inland["lat"].min()) - 3, float(inland["lat"].max()) + 3])
-    return _layout(fig, title or "Freight flows by corridor (line width ∝ Mt)", height=560)
+    fig = _layout(fig, title or "Freight flows by corridor (line width ∝ Mt)", height=660)
+    # the legend goes below the year slider
+    fig.update_layout(plot_bgcolor=WATER_COLOUR, margin=dict(b=120 if len(years) > 1 else 60),
+                      legend=dict(y=-0.3 if len(years) > 1 else -0.12))
+    return fig
 
 
 # ------------------------------------------------------------------------------------------------

@@ -9,7 +9,9 @@ import xarray as xr
 
 from multivector.dataset import Scenario
 from multivector.io import atomic_file, atomic_folder
-from multivector.views.tables import INDEX_COLOUR, SHARE_COLOUR, corridor_colours, flow_table
+from multivector.views.outlines import BORDER_COLOUR, COAST_COLOUR, LAND_COLOUR, WATER_COLOUR, outlines
+from multivector.views.tables import (INDEX_COLOUR, SHARE_COLOUR, corridor_colours, flow_table, node_throughput,
+                                      short_name)
 
 def _pyplot():
     import matplotlib
@@ -29,19 +31,35 @@ def _save(fig, path: Path) -> Path:
         plt.close(fig)
 
 
+def draw_outlines(ax) -> None:
+    """Land, inland seas and country borders (the package's own outlines) under a lon/lat map."""
+    from matplotlib.collections import LineCollection, PolyCollection
+
+    shapes = outlines()
+    ax.set_facecolor(WATER_COLOUR)
+    ax.add_collection(PolyCollection(shapes.land, facecolors=LAND_COLOUR, edgecolors=COAST_COLOUR, linewidths=0.5,
+                                     zorder=0, label="land"))
+    ax.add_collection(PolyCollection(shapes.water, facecolors=WATER_COLOUR, edgecolors=COAST_COLOUR,
+                                     linewidths=0.5, zorder=0, label="inland seas"))
+    ax.add_collection(LineCollection(shapes.borders, colors=BORDER_COLOUR, linewidths=0.5, zorder=0, label="borders"))
+
+
 def map_png(nodes, links, flows, path: Path, year: int, colours: dict, title: str = "",
             labels: dict | None = None) -> Path:
-    """The network with link widths by flow and colours by corridor for one year of a flow table."""
+    """The network over land, seas and borders, link widths by flow and colours by corridor, places
+    sized by the freight they handle, for one year of a flow table."""
     plt = _pyplot()
+    handled = node_throughput(links, flows[flows["year"] == year]).set_index("node")["mt"]
     nodes = nodes.set_index("id")
     links = links.set_index("id")
     fy = flows[flows["year"] == year]
     peak = float(fy["mt"].max()) if len(fy) else 1.0
     peak = peak if peak > 0 else 1.0
     fig, ax = plt.subplots(figsize=(15, 7.5), dpi=110)
+    draw_outlines(ax)
     for lid, row in links.iterrows():
         a, b = nodes.loc[row["from"]], nodes.loc[row["to"]]
-        ax.plot([a["lon"], b["lon"]], [a["lat"], b["lat"]], color="#d0d3d4", lw=0.8, zorder=1)
+        ax.plot([a["lon"], b["lon"]], [a["lat"], b["lat"]], color="#b3b6b7", lw=0.8, zorder=1)
     handles = []
     for name, f in fy.groupby("corridor", sort=False):
         colour = colours.get(name, "#555555")
@@ -53,20 +71,24 @@ def map_png(nodes, links, flows, path: Path, year: int, colours: dict, title: st
         label = (labels or {}).get(name, name)
         handles.append(plt.Line2D([], [], color=colour, lw=4, label=label))
     ax.scatter(nodes["lon"], nodes["lat"], s=8, color="#34495e", zorder=3)
+    if len(handled):
+        at = nodes.loc[handled.index]
+        ax.scatter(at["lon"], at["lat"], s=10 + 400 * handled.to_numpy() / handled.max(), color="#2c3e50",
+                   alpha=0.45, edgecolors="white", linewidths=0.8, zorder=4)
+        handles.append(plt.Line2D([], [], ls="", marker="o", color="#2c3e50", alpha=0.45, markersize=9,
+                                  label="freight handled (area ∝ Mt)"))
+        for nid in handled.sort_values(ascending=False).index[:12]:
+            ax.annotate(short_name(nodes.at[nid, "name"]), (nodes.at[nid, "lon"], nodes.at[nid, "lat"]),
+                        fontsize=7, xytext=(3, 3), textcoords="offset points", color="#2c3e50", zorder=5)
     # frame Eurasia; the Cape leg leaves the frame southwards
-    inland = nodes[nodes["lat"] > 10]
+    inland = nodes[nodes["lat"] > 10] if (nodes["lat"] > 10).any() else nodes
     ax.set_xlim(inland["lon"].min() - 3, inland["lon"].max() + 3)
     ax.set_ylim(inland["lat"].min() - 3, inland["lat"].max() + 3)
-    for nid, row in nodes.iterrows():
-        if row["kind"] in ("origin", "destination", "gauge_change"):
-            ax.annotate(str(row["name"]).split(" (")[0].split("/")[0][:18], (row["lon"], row["lat"]),
-                        fontsize=6, xytext=(2, 2), textcoords="offset points", color="#2c3e50")
     ax.set_title(title or f"Link flows by corridor, {year}")
     ax.set_xlabel("longitude")
     ax.set_ylabel("latitude")
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     ax.set_aspect(1.25)
-    ax.grid(alpha=0.2)
     return _save(fig, path)
 
 

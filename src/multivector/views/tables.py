@@ -62,6 +62,25 @@ def flow_table(scenario: Scenario, ds: xr.Dataset, run: int = 0) -> pd.DataFrame
     return pd.DataFrame(rows, columns=["year", "corridor", "link", "mt"])
 
 
+def node_throughput(links: pd.DataFrame, flows: pd.DataFrame) -> pd.DataFrame:
+    """Freight handled at each place and year (columns year, node, mt) from link flows (columns year,
+    link, mt; every corridor counted): half the sum over its links, since what passes through enters
+    and leaves, but at least its busiest link's flow, which is all of it at a terminus."""
+    if flows.empty:
+        return pd.DataFrame({"year": pd.Series(dtype=int), "node": pd.Series(dtype=str), "mt": pd.Series(dtype=float)})
+    per_link = flows.groupby(["year", "link"], as_index=False)["mt"].sum()
+    ends = links.set_index("id")[["from", "to"]]
+    both = pd.concat([per_link.assign(node=ends.loc[per_link["link"], end].to_numpy()) for end in ("from", "to")])
+    g = both.groupby(["year", "node"])["mt"]
+    out = np.maximum(g.sum() / 2, g.max()).rename("mt").reset_index()
+    return out[out["mt"] > 0].reset_index(drop=True)
+
+
+def short_name(name: str, width: int = 18) -> str:
+    """A place's name for a map label: before any bracket or slash, at most ``width`` characters."""
+    return str(name).split(" (")[0].split("/")[0].strip()[:width]
+
+
 def percentiles(yearly: pd.DataFrame, outcome: str) -> pd.DataFrame:
     """Percentiles 5, 25, 50, 75, 95 of an outcome per year (rows: years) from a run-year table."""
     g = yearly.groupby("year")[outcome]
