@@ -114,6 +114,12 @@ class _Runs:
 
     def __init__(self, callback: Callable[[int, int], None] | None, total: int):
         self.callback, self.total, self.done = callback, total, 0
+        self._told: tuple[int, int] | None = None
+
+    def _tell(self) -> None:
+        if self.callback is not None and self._told != (self.done, self.total):
+            self._told = (self.done, self.total)
+            self.callback(self.done, self.total)
 
     def batch(self, runs: int) -> Callable[[int, int], None] | None:
         """The ``simulate`` progress callback of a batch of ``runs`` runs."""
@@ -123,16 +129,14 @@ class _Runs:
 
         def years(solved: int, of: int):
             self.done = start + runs * solved // of
-            self.callback(self.done, self.total)
+            self._tell()
 
         return years
 
     def finished(self, runs: int, start: int) -> None:
         """A batch of ``runs`` begun at ``start`` is done (its last year reported or not)."""
-        if start + runs != self.done:
-            self.done = start + runs
-            if self.callback is not None:
-                self.callback(self.done, self.total)
+        self.done = start + runs
+        self._tell()
 
 
 def _simulate(scenario: Scenario, samples: pd.DataFrame, run_ids: np.ndarray, seed: int,
@@ -290,7 +294,8 @@ def run_checks(scenario: Scenario, pairs: int | None = None, seed: int = 0, scan
             if verdict:
                 wide = futures if len(futures) >= VERDICT_FUTURES else _futures(scenario, VERDICT_FUTURES, seed)
                 tracker.total += len(wide)
-                dead = [n for n in dead if n not in live_definitions(scenario, verdict, wide, seed, tracker)]
+                live = live_definitions(scenario, verdict, wide, seed, tracker)
+                dead = [n for n in dead if n not in live]
                 runs += len(wide)
         runs += 2 * len(scan_futures) * ranged
     return CheckReport(results, dead, pairs, runs, seed)

@@ -465,7 +465,7 @@ def replay(store: Store, run_id: str, run: int | None = None, *, keep_routes: bo
     if row.empty:
         done = store.finished_runs(run_id)
         raise InputError(f"run {run_id} holds no run {run}",
-                         hint=f"its finished chunks hold {done:,} of runs 0–{int(meta['n']) - 1}")
+                         hint=f"--run takes 0–{int(meta['n']) - 1}; the finished chunks hold {done:,} of them")
     policy = str(row["policy"].iloc[0]) if "policy" in row else None
     samples = row.drop(columns=["policy"], errors="ignore").reset_index(drop=True)
     ds = simulate(scenario, samples=samples, seed=int(meta["seed"]), run_ids=np.array([run]), keep_routes=keep_routes)

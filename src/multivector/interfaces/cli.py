@@ -655,7 +655,7 @@ def export_geojson(args: list[str] = typer.Argument(..., metavar="[RUN_ID] OUT",
             raise InputError("--years, --set and --seed go with --scenario; a stored run keeps its own", hint=usage)
         with Store(db, read_only=True) as store:
             s, ds, index, policy = replay(store, args[0], run_)
-        doc = network_geojson(s, ds, about={"exploration": args[0], "policy": policy})
+        doc = network_geojson(s, ds, about={"exploration": args[0], **({"policy": policy} if policy else {})})
         what = f"run {index} of {args[0]}" + (f", policy {policy}" if policy else "")
     atomic_write(target, json.dumps(doc, allow_nan=False, ensure_ascii=False))
     links = sum(f["properties"]["element"] == "link" for f in doc["features"])
