@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import shapely.geometry as shapely_geometry
 from typer.testing import CliRunner
 
 import multivector as mv
@@ -16,7 +17,6 @@ from multivector.interfaces.cli import app
 from multivector.model import simulate
 from multivector.views.geojson import cut_at_antimeridian
 
-shapely_geometry = pytest.importorskip("shapely.geometry")
 DATA = Path(__file__).parent / "data"
 runner = CliRunner()
 
