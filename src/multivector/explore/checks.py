@@ -109,16 +109,53 @@ def _paired(scenario: Scenario, futures: pd.DataFrame, parameters: list[str]) ->
     return pd.concat(blocks, ignore_index=True), np.concatenate(ids)
 
 
-def _simulate(scenario: Scenario, samples: pd.DataFrame, run_ids: np.ndarray, seed: int) -> xr.Dataset:
+class _Runs:
+    """Progress in runs: ``done`` of ``total`` planned, advanced within a batch as its years are solved."""
+
+    def __init__(self, callback: Callable[[int, int], None] | None, total: int):
+        self.callback, self.total, self.done = callback, total, 0
+        self._told: tuple[int, int] | None = None
+
+    def _tell(self) -> None:
+        if self.callback is not None and self._told != (self.done, self.total):
+            self._told = (self.done, self.total)
+            self.callback(self.done, self.total)
+
+    def batch(self, runs: int) -> Callable[[int, int], None] | None:
+        """The ``simulate`` progress callback of a batch of ``runs`` runs."""
+        if self.callback is None:
+            return None
+        start = self.done
+
+        def years(solved: int, of: int):
+            self.done = start + runs * solved // of
+            self._tell()
+
+        return years
+
+    def finished(self, runs: int, start: int) -> None:
+        """A batch of ``runs`` begun at ``start`` is done (its last year reported or not)."""
+        self.done = start + runs
+        self._tell()
+
+
+def _simulate(scenario: Scenario, samples: pd.DataFrame, run_ids: np.ndarray, seed: int,
+              progress: _Runs | None = None) -> xr.Dataset:
     import warnings
 
     from multivector.errors import ConvergenceWarning
 
+    start = progress.done if progress else 0
+    each = progress.batch(len(samples)) if progress else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         if scenario.politics is None:
-            return simulate(scenario, samples=samples, run_ids=run_ids, seed=seed, coupled=False)
-        return simulate(scenario, samples=samples, run_ids=run_ids, seed=seed)
+            ds = simulate(scenario, samples=samples, run_ids=run_ids, seed=seed, coupled=False, progress=each)
+        else:
+            ds = simulate(scenario, samples=samples, run_ids=run_ids, seed=seed, progress=each)
+    if progress:
+        progress.finished(len(samples), start)
+    return ds
 
 
 def _direction(d: Direction, low: np.ndarray, high: np.ndarray, years: np.ndarray, tol: float) -> CheckResult:
@@ -174,11 +211,12 @@ def _reported(ds: xr.Dataset) -> np.ndarray:
     return np.concatenate([np.nan_to_num(np.asarray(p, dtype=float)).reshape(n, -1) for p in parts], axis=1)
 
 
-def dead_parameters(scenario: Scenario, futures: pd.DataFrame, seed: int, tol: float) -> list[str]:
+def dead_parameters(scenario: Scenario, futures: pd.DataFrame, seed: int, tol: float,
+                    progress: _Runs | None = None) -> list[str]:
     """Ranged parameters and levers whose low and high ends give identical reported outputs in every future."""
     names = [k for k, p in scenario.parameters.items() if p.max > p.min]
     samples, ids = _paired(scenario, futures, names)
-    ds = _simulate(scenario, samples, ids, seed)
+    ds = _simulate(scenario, samples, ids, seed, progress)
     out = _reported(ds)
     n = len(futures)
     dead = []
@@ -190,13 +228,14 @@ def dead_parameters(scenario: Scenario, futures: pd.DataFrame, seed: int, tol: f
     return dead
 
 
-def live_definitions(scenario: Scenario, names: list[str], futures: pd.DataFrame, seed: int) -> set[str]:
+def live_definitions(scenario: Scenario, names: list[str], futures: pd.DataFrame, seed: int,
+                     progress: _Runs | None = None) -> set[str]:
     """Which of the verdict's own constants (``names``: index weights, threshold, floor, year) move the
     index or the verdict in any of ``futures``. The dynamics do not read them, so the runs are
     simulated once and re-scored at both ends of every range in one pass: a test that binds in one
     future in forty is found without simulating forty futures per constant."""
     pol = scenario.politics
-    ds = _simulate(scenario, futures, np.arange(len(futures)), seed)
+    ds = _simulate(scenario, futures, np.arange(len(futures)), seed, progress)
     if not rescorable(ds, pol):
         return set()
     ranges = definition_ranges(pol)
@@ -209,8 +248,12 @@ def live_definitions(scenario: Scenario, names: list[str], futures: pd.DataFrame
 
 
 def run_checks(scenario: Scenario, pairs: int | None = None, seed: int = 0, scan: bool = True,
-               progress: Callable[[str], None] | None = None) -> CheckReport:
-    """Evaluate a scenario's declared reality checks (``checks.toml``) and scan for dead parameters."""
+               progress: Callable[[int, int], None] | None = None) -> CheckReport:
+    """Evaluate a scenario's declared reality checks (``checks.toml``) and scan for dead parameters.
+
+    ``progress(done, total)`` counts runs simulated of those planned, advancing as each batch's years
+    are solved; the total grows when the scan must re-score the verdict's own constants.
+    """
     checks: Checks | None = scenario.checks
     if checks is None:
         raise InputError(f"scenario '{scenario.name}' declares no reality checks",
@@ -221,12 +264,15 @@ def run_checks(scenario: Scenario, pairs: int | None = None, seed: int = 0, scan
     futures = _futures(scenario, pairs, seed)
     results, runs = [], 0
     directions = list(checks.directions)
+    params = list(dict.fromkeys(d.parameter for d in directions))
+    scan_futures = futures.iloc[:min(SCAN_FUTURES, pairs)].reset_index(drop=True)
+    ranged = sum(p.max > p.min for p in scenario.parameters.values())
+    planned = (2 * len(params) * pairs if directions else pairs if checks.bounds else 0) \
+        + (2 * len(scan_futures) * ranged if scan else 0)
+    tracker = _Runs(progress, planned)
     if directions:
-        if progress:
-            progress(f"{len(directions)} direction checks on {pairs} paired futures")
-        params = list(dict.fromkeys(d.parameter for d in directions))
         samples, ids = _paired(scenario, futures, params)
-        ds = _simulate(scenario, samples, ids, seed)
+        ds = _simulate(scenario, samples, ids, seed, tracker)
         runs += len(samples)
         years = ds["year"].values
         for d in directions:
@@ -237,22 +283,19 @@ def run_checks(scenario: Scenario, pairs: int | None = None, seed: int = 0, scan
         for b in checks.bounds:
             results.append(_bound(b, outcome_values(ds, b.outcome)))
     elif checks.bounds:
-        ds = _simulate(scenario, futures, np.arange(len(futures)), seed)
+        ds = _simulate(scenario, futures, np.arange(len(futures)), seed, tracker)
         runs += len(futures)
         results += [_bound(b, outcome_values(ds, b.outcome)) for b in checks.bounds]
     dead = []
     if scan:
-        if progress:
-            progress("scanning every parameter and lever for dead ones")
-        scan_futures = futures.iloc[:min(SCAN_FUTURES, pairs)].reset_index(drop=True)
-        dead = dead_parameters(scenario, scan_futures, seed, SCAN_TOLERANCE)
+        dead = dead_parameters(scenario, scan_futures, seed, SCAN_TOLERANCE, tracker)
         if scenario.politics is not None:
             verdict = [name for name in dead if name in definition_ranges(scenario.politics)]
             if verdict:
                 wide = futures if len(futures) >= VERDICT_FUTURES else _futures(scenario, VERDICT_FUTURES, seed)
-                if progress:
-                    progress(f"re-scoring {len(wide)} futures for the verdict's own constants")
-                dead = [n for n in dead if n not in live_definitions(scenario, verdict, wide, seed)]
+                tracker.total += len(wide)
+                live = live_definitions(scenario, verdict, wide, seed, tracker)
+                dead = [n for n in dead if n not in live]
                 runs += len(wide)
-        runs += 2 * len(scan_futures) * sum(p.max > p.min for p in scenario.parameters.values())
+        runs += 2 * len(scan_futures) * ranged
     return CheckReport(results, dead, pairs, runs, seed)

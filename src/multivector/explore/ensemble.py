@@ -436,3 +436,46 @@ def strategies(scenario: str | Path, levers: str | Path, n: int = 200, *, outcom
     run_id = explore(scenario, n, sampler="lhs", levers=levers, db=db, **kwargs)
     with Store(db, read_only=True) as store:
         return run_id, strategy_table(store, run_id, outcome)
+
+
+# ------------------------------------------------------------------------------------------------
+# one stored run again
+
+#: How closely a replayed run must match what its exploration stored (the model is deterministic in a
+#: run's parameters, seed and run id, and a run's result does not depend on its batch).
+REPLAY_RTOL = 1e-6
+
+
+def replay(store: Store, run_id: str, run: int | None = None, *, keep_routes: bool = True):
+    """Simulate run ``run`` of a stored exploration again, from its recorded parameters, seed and run
+    id, to get what the store does not keep (link flows, route flows). The default run is the one whose
+    final headline index is the ensemble's median. Returns ``(scenario, ds, run, policy)``.
+
+    The replay must reproduce the stored outcomes (corridor volumes, index, stocks, per year), else
+    the model or the dataset changed since and an :class:`InputError` says so.
+    """
+    meta = store.get_run(run_id)
+    scenario = cached_scenario(meta["scenario"])
+    if scenario.fingerprint() != meta["scenario_hash"]:
+        raise InputError(f"the scenario '{meta['scenario']}' changed since run {run_id}",
+                         hint="replay it with the dataset it was run with")
+    if run is None:
+        run = store.median_run(run_id, store.headline(run_id))
+    row = store.experiments(run_id, run=run)
+    if row.empty:
+        done = store.finished_runs(run_id)
+        raise InputError(f"run {run_id} holds no run {run}",
+                         hint=f"--run takes 0–{int(meta['n']) - 1}; the finished chunks hold {done:,} of them")
+    policy = str(row["policy"].iloc[0]) if "policy" in row else None
+    samples = row.drop(columns=["policy"], errors="ignore").reset_index(drop=True)
+    ds = simulate(scenario, samples=samples, seed=int(meta["seed"]), run_ids=np.array([run]), keep_routes=keep_routes)
+    yearly, _ = chunk_outcomes(ds)
+    stored = store.outcomes(run_id, run=run)
+    common = [c for c in yearly.columns if c in stored.columns and c not in ("run", "year")]
+    a = yearly[common].to_numpy(dtype=float)
+    b = stored[common].to_numpy(dtype=float)
+    if a.shape != b.shape or not np.allclose(a, b, rtol=REPLAY_RTOL, atol=1e-9, equal_nan=True):
+        raise InputError(f"run {run} of {run_id} does not come out as stored (stored by code version "
+                         f"{meta['code_version']}, this is {__version__})",
+                         hint="the model changed since; export a fresh run with --scenario instead")
+    return scenario, ds, int(run), policy

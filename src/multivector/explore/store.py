@@ -199,20 +199,43 @@ class Store:
 
     # -- reading -----------------------------------------------------------------------------------
 
-    def experiments(self, run_id: str) -> pd.DataFrame:
+    def experiments(self, run_id: str, run: int | None = None) -> pd.DataFrame:
+        """The design rows of ``run_id`` (only run ``run``'s when given), indexed by run."""
         self.get_run(run_id)
-        frame = self.con.execute("SELECT * EXCLUDE (run_id) FROM experiments WHERE run_id = ? ORDER BY run",
-                                 [run_id]).fetchdf().set_index("run")
+        sql, args = "SELECT * EXCLUDE (run_id) FROM experiments WHERE run_id = ?", [run_id]
+        if run is not None:
+            sql += " AND run = ?"
+            args.append(int(run))
+        frame = self.con.execute(sql + " ORDER BY run", args).fetchdf().set_index("run")
         return frame.dropna(axis=1, how="all")      # columns of other runs' parameters
 
-    def outcomes(self, run_id: str, year: int | None = None) -> pd.DataFrame:
+    def outcomes(self, run_id: str, year: int | None = None, run: int | None = None) -> pd.DataFrame:
         self.get_run(run_id)
         sql = "SELECT * EXCLUDE (run_id) FROM outcomes WHERE run_id = ?"
         args = [run_id]
         if year is not None:
             sql += " AND year = ?"
             args.append(int(year))
+        if run is not None:
+            sql += " AND run = ?"
+            args.append(int(run))
         return self.con.execute(sql + " ORDER BY run, year", args).fetchdf()
+
+    def median_run(self, run_id: str, outcome: str) -> int:
+        """The run whose run-level ``outcome`` is the (lower) median of the exploration's; the lowest such run."""
+        self.get_run(run_id)
+        if not self._has_table("run_outcomes"):
+            raise InputError(f"run '{run_id}' has no finished runs yet", hint=f"multivector explore --resume {run_id}")
+        if outcome not in set(self.con.execute("DESCRIBE run_outcomes").fetchdf()["column_name"]):
+            raise InputError(f"run '{run_id}' has no outcome '{outcome}'")
+        col = _quoted(outcome)
+        row = self.con.execute(
+            f"SELECT run FROM run_outcomes WHERE run_id = $1 AND {col} IS NOT NULL "
+            f"AND {col} = (SELECT quantile_disc({col}, 0.5) FROM run_outcomes WHERE run_id = $1) "
+            "ORDER BY run LIMIT 1", [run_id]).fetchone()
+        if row is None:
+            raise InputError(f"run '{run_id}' has no finished runs yet", hint=f"multivector explore --resume {run_id}")
+        return int(row[0])
 
     def outcome_names(self) -> list[str]:
         """The yearly outcome columns in the store."""

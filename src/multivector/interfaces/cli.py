@@ -6,10 +6,12 @@ exit status 2, with no traceback; output files are written only after the comput
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Optional
@@ -70,6 +72,49 @@ def guarded(fn):
             raise typer.Exit(3) from None
 
     return wrapper
+
+
+class _Bar:
+    """The callback a :func:`progress_bar` yields: call it with ``(done, total)``; ``describe`` renames it."""
+
+    def __init__(self, bar, task, description: str, unit: str, line: str | None, resumable: bool):
+        self.bar, self.task, self.description, self.unit, self.line = bar, task, description, unit, line
+        # the rate counts from the first report when it gives what an earlier process did
+        self.first: tuple[float, int] | None = None if resumable else (time.perf_counter(), 0)
+
+    def describe(self, text: str, total: int | None = None) -> None:
+        self.description = text
+        self.bar.update(self.task, description=text, **({} if total is None else {"total": total}))
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.first is None:
+            self.first = (time.perf_counter(), done)
+        t, d = self.first
+        rate = (done - d) / max(time.perf_counter() - t, 1e-9)
+        shown = f"{rate:,.1f}" if done > d else "–"
+        self.bar.update(self.task, completed=done, total=total, rate=shown)
+        if self.line and not err.is_terminal and done > d:  # a log line per step when there is no live bar
+            print(self.line.format(description=self.description, done=done, total=total, unit=self.unit,
+                                   rate=shown), file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, unit: str, *, quiet: bool = False, resumable: bool = False,
+                 line: str = "{description}: {done:,}/{total:,} {unit} ({rate} {unit}/s)"):
+    """The one progress display of long commands: a Rich bar on stderr with the rate and the time left,
+    yielding a ``(done, total)`` callback for the library's ``progress=``.
+
+    When stderr is not a terminal (a log, CI) a plain ``line`` per step goes there instead of the bar.
+    ``quiet`` (``--json``) shows neither: a command asked for JSON writes only its document (stdout)
+    and errors or warnings (stderr), so ``2>&1`` still parses. Nothing goes to stdout. ``resumable``:
+    the first report counts work done before (a resumed exploration), so the rate starts after it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn(f"{{task.fields[rate]}} {unit}/s"), TimeRemainingColumn(), console=err,
+                  disable=quiet or not err.is_terminal, redirect_stdout=False, redirect_stderr=False) as bar:
+        task = bar.add_task(description, total=None, rate="–")
+        yield _Bar(bar, task, description, unit, None if quiet else line, resumable)
 
 
 def parse_years(text: str) -> list[int]:
@@ -152,8 +197,9 @@ def run(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
     if tol is not None and not 0 < tol < 1:
         raise InputError("--tol must lie between 0 and 1")
     n = seeds if coupled and s.politics.disruption else 1      # without randomness one run says it all
-    ds = simulate(s, n, overrides=overrides, years=yrs, keep_routes=out_dir is not None, seed=seed,
-                  coupled=None if coupled else False, tol=tol, events=parse_events(event))
+    with progress_bar(f"simulating {s.name}" + (f" ({n:,} runs)" if n > 1 else ""), "years", quiet=json_) as bar:
+        ds = simulate(s, n, overrides=overrides, years=yrs, keep_routes=out_dir is not None, seed=seed,
+                      coupled=None if coupled else False, tol=tol, events=parse_events(event), progress=bar)
     yrs = [int(y) for y in ds["year"].values]
     doc = run_document(ds, top=top)
     written = []
@@ -277,8 +323,8 @@ def check(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
     from multivector.explore.checks import run_checks
 
     s = _load(scenario)
-    report = run_checks(s, pairs=pairs, seed=seed, scan=scan,
-                        progress=None if json_ else lambda text: err.print(text, highlight=False))
+    with progress_bar(f"checking {s.name}", "runs", quiet=json_) as bar:
+        report = run_checks(s, pairs=pairs, seed=seed, scan=scan, progress=bar)
     if json_:
         print(json.dumps({"scenario": s.name, "passed": report.passed, "pairs": report.pairs, "runs": report.runs,
                           "seed": report.seed, "checks": report.table().to_dict(orient="records"),
@@ -350,7 +396,8 @@ def calibrate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
             raise InputError(f"'{scenario}' is a built-in dataset",
                              hint=f"copy it first: multivector data copy {scenario} DIR; then "
                                   "multivector calibrate DIR --write")
-    res = fit(s, max_nfev=max_evaluations)
+    with progress_bar(f"calibrating {s.name}", "evaluations", quiet=json_) as bar:
+        res = fit(s, max_nfev=max_evaluations, progress=bar)
     if json_:
         print(json.dumps({"values": res.values, "success": res.success, "cost": res.cost,
                           "fit": res.table.to_dict(orient="records")}, indent=2, default=float))
@@ -546,6 +593,77 @@ def export_xmile_cmd(target: Path = typer.Argument(..., help="XMILE file to writ
 DB_HELP = "DuckDB store (default multivector.duckdb in the working directory)"
 
 
+def _geojson_target(path: Path) -> Path:
+    """Refuse an output path that cannot take the file before anything is simulated."""
+    if path.suffix.lower() not in (".geojson", ".json"):
+        raise InputError(f"{path}: a GeoJSON file ends in .geojson or .json", hint="e.g. flows.geojson")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"folder {folder} does not exist", hint="create it, or choose another output path")
+    if path.is_dir():
+        raise InputError(f"{path} is a folder, not a file", hint="give a file name, e.g. flows.geojson")
+    if not os.access(folder, os.W_OK):
+        raise InputError(f"folder {folder} is not writable", hint="choose another output path")
+    return path
+
+
+@export_app.command("geojson")
+@guarded
+def export_geojson(args: list[str] = typer.Argument(..., metavar="[RUN_ID] OUT",
+                                                    help="an exploration's run id and the file to write, "
+                                                         "or only the file with --scenario"),
+                   scenario: Optional[str] = typer.Option(None, help="simulate one run of this scenario "
+                                                                     "instead (" + SCENARIO_HELP + ")"),
+                   years: Optional[str] = typer.Option(None, help="with --scenario: YEAR or FIRST:LAST "
+                                                                  "(default as for run)"),
+                   set_: Optional[list[str]] = typer.Option(None, "--set", help="with --scenario: NAME=VALUE"),
+                   seed: int = typer.Option(0, help="with --scenario: seed of the random disruption stream"),
+                   run_: Optional[int] = typer.Option(None, "--run", help="with RUN_ID: which run of the exploration "
+                                                                         "(default: the one with the median final index)"),
+                   db: Path = typer.Option(Path("multivector.duckdb"), help=DB_HELP)):
+    """Write the freight network with one run's flows per year as GeoJSON (QGIS, kepler.gl): links as
+    lines, places and gateways as points; an existing file is replaced.
+
+    With RUN_ID, that exploration's run is simulated again from its stored parameters and seed (the
+    store keeps corridor totals, not link flows) and must reproduce its stored outcomes."""
+    from multivector.io import atomic_write
+    from multivector.views.geojson import network_geojson
+
+    usage = f"multivector export geojson RUN_ID OUT  or  multivector export geojson --scenario {DEFAULT} OUT"
+    if len(args) != (1 if scenario is not None else 2):
+        raise InputError("give RUN_ID and OUT, or --scenario and OUT", hint=usage)
+    target = _geojson_target(Path(args[-1]))
+    if scenario is not None:
+        from multivector.model import simulate
+
+        if run_ is not None:
+            raise InputError("--run picks a run of an exploration; with --scenario use --seed", hint=usage)
+        s = _load(scenario)
+        overrides = parse_sets(set_)
+        s.check_names(overrides)
+        yrs = parse_years(years) if years else (None if s.politics is not None else [s.base_year])
+        with progress_bar(f"simulating {s.name}", "years") as bar:
+            ds = simulate(s, overrides=overrides, years=yrs, seed=seed, keep_routes=True,
+                          coupled=None if s.politics is not None else False, progress=bar)
+        doc = network_geojson(s, ds, about={"overrides": overrides})
+        what = f"{s.name}, seed {seed}"
+    else:
+        from multivector.explore.ensemble import replay
+        from multivector.explore.store import Store
+
+        if years or set_ or seed:
+            raise InputError("--years, --set and --seed go with --scenario; a stored run keeps its own", hint=usage)
+        with Store(db, read_only=True) as store:
+            s, ds, index, policy = replay(store, args[0], run_)
+        doc = network_geojson(s, ds, about={"exploration": args[0], **({"policy": policy} if policy else {})})
+        what = f"run {index} of {args[0]}" + (f", policy {policy}" if policy else "")
+    atomic_write(target, json.dumps(doc, allow_nan=False, ensure_ascii=False))
+    links = sum(f["properties"]["element"] == "link" for f in doc["features"])
+    yrs = doc["multivector"]["years"]
+    out.print(f"wrote {target} ({links} links, {len(doc['features']) - links} places, "
+              f"{yrs[0]}–{yrs[-1]}; {what})", highlight=False)
+
+
 @app.command()
 @guarded
 def explore(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
@@ -562,36 +680,20 @@ def explore(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
                                                   help="comma-separated parameters to sample (default: all uncertain ones)"),
             json_: bool = typer.Option(False, "--json")):
     """Run an ensemble of coupled simulations into the store, chunk by chunk (resumable)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from multivector.explore.ensemble import explore as run_explore
 
     started = {}
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[rate]} runs/s"), TimeRemainingColumn(), console=err,
-                  disable=json_) as bar:
-        task = bar.add_task("exploring", total=None, rate="–")
-        t0 = []
+    with progress_bar("exploring", "runs", quiet=json_, resumable=True,
+                      line="{done}/{total} runs written ({rate} runs/s)") as bar:
 
         def on_start(rid, total):
             started.update(run_id=rid, total=total)
             err.print(f"run id: {rid}  ({total:,} runs)", highlight=False)
-            bar.update(task, total=total, description=rid)
-
-        def progress(done, total):
-            import time as _time
-
-            if not t0:
-                t0.append((_time.perf_counter(), done))
-            t, d = t0[0]
-            rate = (done - d) / max(_time.perf_counter() - t, 1e-9)
-            bar.update(task, completed=done, total=total, rate=f"{rate:,.1f}" if done > d else "–")
-            if not err.is_terminal and done > d:  # a log line per chunk when there is no live bar
-                print(f"{done}/{total} runs written ({rate:,.1f} runs/s)", file=sys.stderr, flush=True)
+            bar.describe(rid, total=total)
 
         names = [x.strip() for x in params_.split(",") if x.strip()] if params_ else None
         rid = run_explore(scenario, n, sampler=sampler, levers=levers, seed=seed, run_id=run_id, db=db,
-                          scheduler=scheduler, chunk_size=chunk_size, resume=resume, progress=progress,
+                          scheduler=scheduler, chunk_size=chunk_size, resume=resume, progress=bar,
                           on_start=on_start, names=names)
     if json_:
         print(json.dumps({"run_id": rid, "runs": started.get("total"), "db": str(db)}))
@@ -726,9 +828,14 @@ def strategies(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
     expected and worst outcome, regret, Pareto set."""
     from multivector.explore.ensemble import strategies as evaluate
 
-    rid, table = evaluate(scenario, str(levers), n, outcome=outcome, seed=seed, run_id=run_id, db=db,
-                          scheduler=scheduler, chunk_size=chunk_size,
-                          on_start=lambda r, total: err.print(f"run id: {r}  ({total:,} runs)", highlight=False))
+    with progress_bar("evaluating policies", "runs", quiet=json_, resumable=True) as bar:
+
+        def on_start(rid, total):
+            err.print(f"run id: {rid}  ({total:,} runs)", highlight=False)
+            bar.describe(rid, total=total)
+
+        rid, table = evaluate(scenario, str(levers), n, outcome=outcome, seed=seed, run_id=run_id, db=db,
+                              scheduler=scheduler, chunk_size=chunk_size, on_start=on_start, progress=bar)
     outcome = table.attrs["outcome"]
     if json_:
         print(json.dumps({"run_id": rid, "outcome": outcome,
@@ -767,8 +874,8 @@ def report(run_id: Optional[str] = typer.Argument(None, help="an exploration's r
     if out_file.suffix.lower() not in (".html", ".htm"):
         raise InputError(f"--out {out_file}: the report is HTML", hint="e.g. --out report.html")
     if run_id is not None:
-        with Store(db, read_only=True) as store:
-            data = collect_exploration(store, run_id)
+        with Store(db, read_only=True) as store, progress_bar(f"report of {run_id}", "steps") as bar:
+            data = collect_exploration(store, run_id, progress=bar)
     else:
         s = _load(scenario)
         overrides = parse_sets(set_)

@@ -9,6 +9,7 @@ a 10 % miss weighs the same on a 60 Mt pipeline and a 50,000 TEU port. The Jacob
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,8 +87,14 @@ def evaluate(scenario: Scenario, values: pd.DataFrame) -> np.ndarray:
     return np.stack([metric_values(scenario, ds, m, y) for m, y in zip(t["metric"], t["year"])], axis=1)
 
 
-def calibrate(scenario: Scenario, free: list[str] | None = None, max_nfev: int = 40) -> CalibrationResult:
-    """Fit the free coefficients; return the values and the observed-vs-modelled table."""
+def calibrate(scenario: Scenario, free: list[str] | None = None, max_nfev: int = 40,
+              progress: Callable[[int, int], None] | None = None) -> CalibrationResult:
+    """Fit the free coefficients; return the values and the observed-vs-modelled table.
+
+    ``progress(done, total)`` counts batched evaluations (each one ``simulate`` call: the point and its
+    finite-difference neighbours): at most ``max_nfev`` during the fit and one for the final table; a
+    fit that converges early jumps to the total.
+    """
     free = list(free or scenario.model.get("calibration", {}).get("free", []))
     if not free:
         raise InputError("no free coefficients to fit",
@@ -106,6 +113,7 @@ def calibrate(scenario: Scenario, free: list[str] | None = None, max_nfev: int =
     xlo, xhi = to_x(lo), to_x(hi)
     x0 = np.clip(x0, xlo + 1e-9 * (xhi - xlo), xhi - 1e-9 * (xhi - xlo))
     cache = {}
+    total, done = max_nfev + 1, [0]
 
     def batch(x):
         key = tuple(np.round(x, 12))
@@ -119,12 +127,18 @@ def calibrate(scenario: Scenario, free: list[str] | None = None, max_nfev: int =
             jac = (r[1:] - r[0]) / step[:, None]
             cache.clear()
             cache[key] = (r[0], jac.T)
+            if done[0] < total - 1:
+                done[0] += 1
+                if progress:
+                    progress(done[0], total)
         return cache[key]
 
     fit = least_squares(lambda x: batch(x)[0], x0, jac=lambda x: batch(x)[1], bounds=(xlo, xhi),
                         max_nfev=max_nfev, x_scale="jac")
     values = dict(zip(free, (float(v) for v in from_x(fit.x))))
     modelled = evaluate(scenario, pd.DataFrame([values]))[0]
+    if progress:
+        progress(total, total)
     table = pd.DataFrame({"target": t["id"].to_numpy(), "metric": t["metric"].to_numpy(),
                           "year": t["year"].to_numpy(), "observed": observed, "modelled": modelled,
                           "unit": t["unit"].to_numpy(), "source": t["source"].to_numpy()})

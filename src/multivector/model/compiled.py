@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import pandas as pd
 import xarray as xr
@@ -58,7 +58,8 @@ class Model:
     def simulate(self, n: int = 1, *, years: Sequence[int] | None = None, overrides: Mapping | None = None,
                  samples: pd.DataFrame | None = None, seed: int = 0, tol: float | None = None,
                  max_iter: int = 1000, keep_routes: bool = False, coupled: bool | None = None,
-                 run_ids=None, events: Mapping | None = None) -> xr.Dataset:
+                 run_ids=None, events: Mapping | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> xr.Dataset:
         """Simulate a batch of runs over years and return labelled results.
 
         ``samples`` (a DataFrame, one row per run) sets sampled parameters; ``overrides`` sets names to
@@ -68,6 +69,7 @@ class Model:
         each run's random stream; ``events`` places outages (``{(name, year): share}``, coupled runs only).
         ``tol`` is the route-choice gap to reach (default ``EQUILIBRIUM_TOL``, 1e-4). Results: ``xarray.Dataset`` with dimensions ``run``, ``year``,
         ``resource``, ``corridor``, ``commodity`` (and ``variable`` for the political trajectory).
+        ``progress(done, total)`` is called after each solved year (years solved, years to solve).
         """
         s = self.scenario
         if coupled is None:  # couple when there is a political register and the years lie in its horizon
@@ -77,7 +79,7 @@ class Model:
                 raise InputError(f"scenario '{s.name}' has no political register (politics.toml)")
             return simulate_coupled(self, n, years=years, overrides=overrides, samples=samples, seed=seed,
                                     run_ids=run_ids, tol=tol, max_iter=max_iter, keep_routes=keep_routes,
-                                    events=events)
+                                    events=events, progress=progress)
         if events:
             raise InputError("--event needs the coupled model (a political register and its years)")
         tol = EQUILIBRIUM_TOL if tol is None else tol
@@ -86,8 +88,11 @@ class Model:
         fixed = set(overrides or {}) | (set(samples.columns) if samples is not None else set())
         years = list(years) if years is not None else [s.base_year]
         values = table_values(table)
-        per_year = [freight.solve_year(year_values(self.timeline, values, y, fixed), y, tol, max_iter)
-                    for y in years]
+        per_year = []
+        for y in years:
+            per_year.append(freight.solve_year(year_values(self.timeline, values, y, fixed), y, tol, max_iter))
+            if progress:
+                progress(len(per_year), len(years))
         return results_dataset(s, freight, table, years, per_year, seed, keep_routes)
 
 

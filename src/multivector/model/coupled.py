@@ -18,7 +18,7 @@ Order of exchange in each simulated year ``y`` (every step batched over runs):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -85,7 +85,8 @@ def network_outputs(model: FreightModel, out: dict, wanted: Mapping[str, str]) -
 def simulate_coupled(model, n: int = 1, *, years: Sequence[int] | None = None,
                      overrides: Mapping | None = None, samples: pd.DataFrame | None = None, seed: int = 0,
                      run_ids: np.ndarray | None = None, tol: float | None = None, max_iter: int = 1000,
-                     keep_routes: bool = False, events: Mapping | None = None) -> xr.Dataset:
+                     keep_routes: bool = False, events: Mapping | None = None,
+                     progress: Callable[[int, int], None] | None = None) -> xr.Dataset:
     """Simulate the coupled model (a :class:`multivector.model.Model`); results are the network's
     Dataset plus the political trajectory.
 
@@ -98,6 +99,8 @@ def simulate_coupled(model, n: int = 1, *, years: Sequence[int] | None = None,
     what each run drew (the name is the dataset's ``[coupling.disruption] event``).
 
     ``tol`` is the route-choice gap (default ``EQUILIBRIUM_TOL``, as for the network alone).
+
+    ``progress(done, total)`` is called after each year the loop solves (from the register's first year).
     """
     tol = EQUILIBRIUM_TOL if tol is None else tol
     scenario, freight, timeline = model.scenario, model.freight, model.timeline
@@ -163,6 +166,8 @@ def simulate_coupled(model, n: int = 1, *, years: Sequence[int] | None = None,
             out.setdefault("network_parameters", {})[param] = yt[param]
         recorder.record(state, exo)
         per_year.append(out)
+        if progress:
+            progress(len(per_year), max(years) - first + 1)
         if year < max(years):
             state = sd.advance(state, year, year + 1, exo)
     keep = [i for i, y in enumerate(range(first, max(years) + 1)) if y in set(years)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import html
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,9 +125,12 @@ def collect_run(scenario: Scenario, *, seed: int = 0, overrides: dict | None = N
                       prim_note="Scenario discovery needs an ensemble: run 'multivector explore' and report its run id.")
 
 
-def collect_exploration(store, run_id: str) -> ReportData:
+def collect_exploration(store, run_id: str, progress: Callable[[int, int], None] | None = None) -> ReportData:
     """Gather the report of an exploration in the store; the map and bottlenecks come from the
-    scenario's default run, its link flows scaled to the ensemble's median corridor volumes."""
+    scenario's default run, its link flows scaled to the ensemble's median corridor volumes.
+
+    ``progress(done, total)`` counts steps: the default run, each outcome's percentiles (a pass over
+    the store each), the run outcomes, the sensitivity indices, PRIM and the loop diagram."""
     meta = store.get_run(run_id)
     scenario = cached_scenario(meta["scenario"])
     if scenario.fingerprint() != meta["scenario_hash"]:
@@ -135,11 +139,23 @@ def collect_exploration(store, run_id: str) -> ReportData:
     done = store.finished_runs(run_id)
     if done == 0:
         raise InputError(f"run {run_id} has no finished runs yet", hint=f"multivector explore --resume {run_id}")
-    ds = simulate(scenario, seed=int(meta["seed"]), keep_routes=True)
-    corridors = [str(c) for c in ds["corridor"].values if c != "other"]
+    corridors = [str(c) for c in scenario.corridors]
     index = scenario.politics.index
     final_index = f"{index}_final"
-    bands = store.yearly_percentiles(run_id, [index, "focus_overland_share", *[f"{c}_mt" for c in corridors]])
+    banded = [index, "focus_overland_share", *[f"{c}_mt" for c in corridors]]
+    steps = [0, 1 + len(banded) + 4]
+
+    def step():
+        steps[0] += 1
+        if progress:
+            progress(*steps)
+
+    ds = simulate(scenario, seed=int(meta["seed"]), keep_routes=True)
+    step()
+    bands = {}
+    for outcome in banded:
+        bands.update(store.yearly_percentiles(run_id, [outcome]))
+        step()
     flows = flow_table(scenario, ds)
     default_mt = {(int(y), str(c)): float(v) for y in ds["year"].values for c, v in
                   zip(ds["corridor"].values, (ds["tonnes"].sel(year=y).isel(run=0).values / 1e6))}
@@ -150,6 +166,7 @@ def collect_exploration(store, run_id: str) -> ReportData:
         scale.append(float(med.at[int(y), "p50"]) / base if med is not None and base > 0 and int(y) in med.index else 1.0)
     flows["mt"] = flows["mt"] * np.asarray(scale)
     res = store.run_outcomes(run_id)
+    step()
     design = meta["design"]
     sens, sens_note, prim_res, prim_note, strat = None, "", None, "", None
     if design.get("policies"):
@@ -164,6 +181,7 @@ def collect_exploration(store, run_id: str) -> ReportData:
                          f"{done:,} runs.")
         except InputError as exc:
             sens_note = f"No sensitivity indices: {exc}"
+    step()
     y = res["consolidated"].astype(float)
     if y.min() == y.max():
         prim_note = "Every run ends the same way (consolidated: " + ("all" if y.iloc[0] else "none") + "): nothing to discover."
@@ -173,6 +191,9 @@ def collect_exploration(store, run_id: str) -> ReportData:
         st = prim_res.stats
         prim_note = (f"Runs where the shift consolidates: {y.mean():.1%} of {len(y):,}. The chosen box covers "
                      f"{st['coverage']:.0%} of them at density {st['density']:.0%} (mass {st['mass']:.0%}).")
+    step()
+    links = causal_links(scenario, ds)
+    step()
     per_output, assumptions = reliance(scenario, sens)
     final = res[final_index]
     headline = {"runs": f"{len(res):,} of {int(meta['n']):,}", "consolidated": f"{res['consolidated'].mean():.1%}",
@@ -191,7 +212,7 @@ def collect_exploration(store, run_id: str) -> ReportData:
                       index=index, index_label=scenario.index_label, bands=bands, many=True,
                       map_flows=flows,
                       map_note="default run's link pattern scaled to the ensemble's median corridor volumes",
-                      bottlenecks=pd.DataFrame(bottlenecks(ds)), links=causal_links(scenario, ds), loops=_loops(scenario),
+                      bottlenecks=pd.DataFrame(bottlenecks(ds)), links=links, loops=_loops(scenario),
                       assumptions=assumptions, reliance=per_output, nodes=scenario.nodes,
                       network_links=scenario.links, headline=headline, sensitivity=sens, sensitivity_note=sens_note,
                       prim=prim_res, prim_note=prim_note, strategies=strat, index_change=index_change(ds),
