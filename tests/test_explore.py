@@ -178,3 +178,15 @@ def test_runs_over_different_parameters_share_one_store(tmp_path):
     assert r.exit_code == 0, r.output
     cols = pd.read_parquet(tmp_path / "out" / "experiments.parquet").columns.tolist()
     assert cols == ["run_id", "run", "capital_decay_rate"]
+
+
+def test_the_public_explore_still_runs_after_its_subpackage_is_imported(tmp_path):
+    """``import multivector.explore.<module>`` binds ``multivector.explore`` to the subpackage; the
+    public ``multivector.explore(...)`` must still start an exploration."""
+    import multivector as mv
+    import multivector.explore.ensemble  # noqa: F401  (the import that used to shadow the function)
+    from multivector.explore.store import Store
+
+    run_id = mv.explore("kazakhstan", n=2, db=tmp_path / "x.duckdb", run_id="shadow")
+    with Store(tmp_path / "x.duckdb", read_only=True) as store:
+        assert run_id == "shadow" and store.outcomes(run_id)["run"].nunique() == 2

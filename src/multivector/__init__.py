@@ -28,10 +28,9 @@ def simulate(scenario, n=1, **kwargs):
 
 def explore(scenario=None, n=1000, **kwargs):
     """Run an ensemble into the store and return its run id; see :func:`multivector.explore.ensemble.explore`."""
-    from multivector.dataset import default_dataset
-    from multivector.explore.ensemble import explore as _explore
+    from multivector.explore.ensemble import explore_default
 
-    return _explore(scenario or default_dataset(), n, **kwargs)
+    return explore_default(scenario, n, **kwargs)
 
 
 def sensitivity(run_id, outcome=None, year=None, db="multivector.duckdb"):

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from multivector import __version__
-from multivector.dataset import Scenario, load
+from multivector.dataset import Scenario, default_dataset, load
 from multivector.errors import ConvergenceWarning, InputError
 from multivector.explore.store import Store
 from multivector.io import require
@@ -423,6 +423,11 @@ def explore(scenario: str | Path, n: int = 100, *, sampler: str = "lhs", levers=
     finally:
         ex.close()
         store.close()
+
+
+def explore_default(scenario: str | Path | None = None, n: int = 1000, **kwargs) -> str:
+    """``explore`` on the default built-in dataset when no scenario is named: the public API's entry."""
+    return explore(scenario or default_dataset(), n, **kwargs)
 
 
 def strategies(scenario: str | Path, levers: str | Path, n: int = 200, *, outcome: str | None = None,
