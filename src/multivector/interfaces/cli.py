@@ -790,7 +790,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="address to listen on; any 
           max_n: int = typer.Option(20_000, help="the largest exploration one request may start"),
           max_jobs: int = typer.Option(2, help="explorations running at once; more get 429"),
           workers: Optional[int] = typer.Option(None, min=1, help="worker processes for single runs "
-                                                                  "[default: one per available core]"),
+                                                                  "(default: one per available core)"),
           max_queued_runs: int = typer.Option(32, min=0, help="single runs waiting for a worker; more get 429"),
           token: Optional[str] = typer.Option(None, envvar="MULTIVECTOR_TOKEN", show_default=False,
                                               help="starting runs and explorations needs 'Authorization: Bearer "

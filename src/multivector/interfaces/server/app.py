@@ -31,15 +31,15 @@ def create_app(db: str | Path = "multivector.duckdb", max_n: int = 20_000, max_j
     from fastapi.responses import JSONResponse
 
     from multivector import __version__
-    from multivector.interfaces.server import routes_explorations, routes_pages, routes_runs, routes_scenarios
-    from multivector.interfaces.server import routes_server
+    from multivector.interfaces.server import (routes_explorations, routes_pages, routes_runs, routes_scenarios,
+                                               routes_server)
     from multivector.interfaces.server.auth import Unauthorized, checked_token
     from multivector.interfaces.server.deps import ServerState
     from multivector.interfaces.server.runner import RunPool, available_cpus
     from multivector.interfaces.server.state import JobBoard, Limits, ScenarioLookup, ServerBusy, StoreFile, WorkerLost
 
     limits = Limits(max_n=max_n, max_jobs=max_jobs, max_queued_runs=max_queued_runs)
-    runs = RunPool(workers or available_cpus(), max_queued_runs)
+    runs = RunPool(available_cpus() if workers is None else workers, max_queued_runs)
     token = checked_token(token)
 
     @contextlib.asynccontextmanager

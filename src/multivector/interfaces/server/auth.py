@@ -13,7 +13,8 @@ import secrets
 
 from multivector.errors import InputError
 
-TOKEN_HINT = "make one with: python -c 'import secrets; print(secrets.token_urlsafe())'"
+MAKE_TOKEN = "python -c 'import secrets; print(secrets.token_urlsafe())'"
+TOKEN_HINT = f"make one with: {MAKE_TOKEN}"
 MIN_TOKEN_LENGTH = 16
 
 
@@ -55,7 +56,7 @@ def check_exposure(host: str, token: str | None) -> str | None:
     token = checked_token(token)
     if token is None and not is_loopback(host):
         raise InputError(f"--host {host} can be reached from other machines, so the server needs a token",
-                         hint="pass --token or set MULTIVECTOR_TOKEN (" + TOKEN_HINT + "), or serve on 127.0.0.1")
+                         hint=f"pass --token or set MULTIVECTOR_TOKEN, or serve on 127.0.0.1; make a token with: {MAKE_TOKEN}")
     return token
 
 
