@@ -7,7 +7,8 @@ take turns, as before the pool; N workers, default one per core), warms every wo
 compiles the scenario once), then times from client threads:
 
 - one run alone (median of 2 x repeats + 1),
-- 8 runs sent at once (each with its own overrides and seed; median wall time of `repeats` batches),
+- 8 runs sent at once (each with its own overrides and seed; median wall time of `repeats` batches,
+  interleaved with the single runs so that both meet the same load from anything else on the machine),
 - 50 runs sent at once (what is answered, what is told to retry (429), latency of the answered).
 
 For comparison outside the server, 8 runs in 2 threads of one process (each thread with its own
@@ -90,13 +91,14 @@ def measure(workers: int, repeats: int, db: Path, fifty: bool) -> dict:
         for _ in range(2):                                  # every worker loads and compiles once
             answers, _ = server.at_once(workers)
             assert all(code == 200 for code, _ in answers), answers
-        alone = [server.run(100 + i) for i in range(2 * repeats + 1)]
-        assert all(code == 200 for code, _ in alone)
-        batches = []
-        for r in range(repeats):
+        alone, batches = [], []
+        for r in range(repeats):                            # interleaved, so both see the same other load
+            alone += [server.run(100 + 2 * r), server.run(101 + 2 * r)]
             answers, wall = server.at_once(8, offset=200 + 8 * r)
             assert all(code == 200 for code, _ in answers), answers
             batches.append(wall)
+        alone.append(server.run(99))
+        assert all(code == 200 for code, _ in alone)
         out = {"workers": workers, "one": statistics.median(s for _, s in alone),
                "eight": statistics.median(batches), "eight_range": (min(batches), max(batches))}
         if fifty:
@@ -188,7 +190,7 @@ def main():
         "",
         f"Threads instead of processes (no server; 8 runs of simulate + collect_run, each thread with its "
         f"own loaded scenario): one after another {serial:.2f} s, in 2 threads {threaded:.2f} s "
-        f"({serial / threaded:.2f}x faster). ",
+        f"(speed-up {serial / threaded:.2f}x).",
         "",
     ]
     path = atomic_write(ROOT / "bench" / "results" / "server.md", "\n".join(lines))
