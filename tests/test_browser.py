@@ -113,6 +113,26 @@ def test_dashboard_slider_updates_chart_and_index(server, browser, tmp_path):
     assert errors == [] and outside == []
 
 
+def test_dashboard_asks_for_the_token_of_a_server_that_has_one(small_store, browser):
+    from multivector.interfaces.server import create_app
+
+    token = "browser-token-0123456789"
+    errors = []
+    with serving(create_app(db=small_store, token=token)) as url:
+        page = _page(browser, errors)
+        page.goto(url + "/")
+        page.wait_for_function("document.getElementById('status').textContent.includes('token')", timeout=60_000)
+        assert page.locator("[data-testid=token]").is_visible()
+        assert page.evaluate("document.body.dataset.updates") is None          # nothing was run without it
+        page.locator("[data-testid=token]").fill(token)
+        page.locator("[data-testid=token]").press("Enter")
+        page.wait_for_function("Number(document.body.dataset.updates || 0) >= 1", timeout=120_000)
+        assert page.locator("[data-testid=status]").inner_text() == "up to date"
+        assert page.evaluate("sessionStorage.getItem('multivector-token')") == token
+        page.close()
+    assert errors == []
+
+
 def test_report_renders_offline_in_the_browser(browser, small_store, tmp_path):
     from multivector.io import atomic_write
     from multivector.views.report import collect_exploration, render

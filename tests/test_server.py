@@ -136,3 +136,181 @@ def test_exploration_job_runs_in_the_background_and_limits_concurrency(client):
 def test_openapi_spec_lists_the_api(client):
     spec = client.get("/openapi.json").json()
     assert {"/api/scenarios/{name}/run", "/api/explorations", "/api/runs/{run_id}/discover"} <= set(spec["paths"])
+
+
+# ------------------------------------------------------------------------------------------------
+# a server for a team: the token, the loopback rule, the pool of workers
+
+TOKEN = "team-token-0123456789abcdef"
+PATH_VALUES = {"name": "kazakhstan", "run_id": "lhs64", "job_id": "nosuch"}
+
+
+@pytest.fixture(scope="module")
+def guarded(small_store, tmp_path_factory):
+    import shutil
+
+    db = tmp_path_factory.mktemp("guarded") / "g.duckdb"
+    shutil.copy(small_store, db)
+    return TestClient(create_app(db=db, max_n=200, max_jobs=1, token=TOKEN))
+
+
+def _operations(client, write: bool):
+    """(method, path) of every operation in the OpenAPI spec that writes or starts work, or that only reads."""
+    spec = client.get("/openapi.json").json()
+    return [(method, path.format(**PATH_VALUES)) for path, ops in spec["paths"].items() for method in ops
+            if (method not in ("get", "head")) == write]
+
+
+def test_everything_that_starts_work_needs_the_token(guarded):
+    writes = _operations(guarded, write=True)
+    assert ("post", "/api/scenarios/kazakhstan/run") in writes and ("post", "/api/explorations") in writes
+    for method, path in writes:
+        missing = guarded.request(method, path, json={"n": 2})
+        assert missing.status_code == 401, (method, path, missing.text)
+        assert missing.headers["WWW-Authenticate"] == "Bearer" and "needs a token" in missing.json()["detail"]
+        for header in ("Bearer not-the-token-0123456789", f"Basic {TOKEN}", f"Bearer {TOKEN}x", "Bearer"):
+            wrong = guarded.request(method, path, json={"n": 2}, headers={"Authorization": header})
+            assert wrong.status_code == 401, (method, path, header, wrong.text)
+            assert wrong.headers["WWW-Authenticate"].startswith("Bearer")
+    assert guarded.app.state.server.runs.status()["started"] is False      # nothing refused reached a worker
+    assert guarded.get("/api/explorations").json() == []
+
+
+def test_the_token_lets_runs_and_explorations_start(guarded):
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    run = guarded.post("/api/scenarios/kazakhstan/run", json={"overrides": {"mediation_activity": 9}}, headers=auth)
+    assert run.status_code == 200, run.text
+    assert run.json()["index"] == "middle_power_index" and len(run.json()["middle_power_index"]) == 17
+    bad = guarded.post("/api/scenarios/kazakhstan/run", json={"overrides": {"nope": 1}}, headers=auth)
+    assert bad.status_code == 422                                            # past the token, checked as before
+    job = guarded.post("/api/explorations", json={"n": 2, "chunk_size": 2, "run_id": "with-token"}, headers=auth)
+    assert job.status_code == 202, job.text
+    deadline = time.time() + 300
+    while time.time() < deadline and (status := guarded.get(job.json()["status_url"]).json())["status"] in (
+            "queued", "running"):
+        time.sleep(0.5)
+    assert status["status"] == "finished", status
+    assert guarded.get("/api/runs/with-token").json()["problems"] == []
+
+
+def test_reading_needs_no_token(guarded):
+    reads = _operations(guarded, write=False)
+    assert ("get", "/api/runs/lhs64/ensemble") in reads
+    for method, path in reads + [("get", "/"), ("get", "/static/dashboard.js"), ("get", "/openapi.json")]:
+        r = guarded.request(method, path)
+        assert r.status_code == (404 if path == "/api/explorations/nosuch" else 200), (path, r.text[:200])
+    assert guarded.get("/api/server").json()["token_required"] is True
+
+
+@pytest.mark.parametrize("host, loopback", [
+    ("127.0.0.1", True), ("127.8.9.10", True), ("::1", True), ("[::1]", True), ("localhost", True),
+    ("LocalHost", True), ("::ffff:127.0.0.1", True),
+    ("0.0.0.0", False), ("::", False), ("192.168.1.20", False), ("10.0.0.1", False), ("example.org", False),
+    ("", False),
+])
+def test_which_hosts_are_loopback(host, loopback):
+    from multivector.interfaces.server.auth import is_loopback
+
+    assert is_loopback(host) is loopback
+
+
+@pytest.fixture
+def serve_calls(monkeypatch):
+    """``multivector serve`` as typed, with uvicorn.run recording its arguments instead of binding."""
+    uvicorn = pytest.importorskip("uvicorn")
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
+    monkeypatch.delenv("MULTIVECTOR_TOKEN", raising=False)
+    return calls
+
+
+def _serve(args, env=None):
+    from typer.testing import CliRunner
+
+    from multivector.interfaces.cli import app
+
+    return CliRunner().invoke(app, ["serve", *args], env=env)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20"])
+def test_serve_refuses_an_open_address_without_a_token(serve_calls, host, tmp_path):
+    r = _serve(["--host", host, "--db", str(tmp_path / "s.duckdb")])
+    assert r.exit_code == 2 and serve_calls == []
+    assert len(r.output.strip().splitlines()) == 1, r.output
+    assert f"--host {host}" in r.output and "needs a token" in r.output and "MULTIVECTOR_TOKEN" in r.output
+    assert not (tmp_path / "s.duckdb").exists()
+
+
+def test_serve_takes_the_token_from_the_option_or_the_environment(serve_calls, tmp_path):
+    db = str(tmp_path / "s.duckdb")
+    r = _serve(["--host", "0.0.0.0", "--db", db, "--token", TOKEN, "--workers", "3"])
+    assert r.exit_code == 0, r.output
+    r = _serve(["--host", "0.0.0.0", "--db", db], env={"MULTIVECTOR_TOKEN": TOKEN})
+    assert r.exit_code == 0, r.output
+    assert TOKEN not in r.output                                              # never printed
+    r = _serve(["--db", db])                                                  # loopback: a token is optional
+    assert r.exit_code == 0, r.output
+    (first, kw1), (second, kw2), (local, kw3) = serve_calls
+    assert kw1["host"] == kw2["host"] == "0.0.0.0" and kw3["host"] == "127.0.0.1"
+    assert first.state.server.token == second.state.server.token == TOKEN and local.state.server.token is None
+    assert first.state.server.runs.workers == 3
+    with TestClient(second) as c:
+        assert c.post("/api/explorations", json={"n": 2}).status_code == 401
+
+
+@pytest.mark.parametrize("token, message", [("short", "at least 16"), ("with a space in the token", "printable")])
+def test_serve_refuses_a_weak_or_malformed_token(serve_calls, token, message):
+    r = _serve(["--token", token])
+    assert r.exit_code == 2 and message in r.output and serve_calls == []
+
+
+def test_the_pool_bounds_what_waits_and_survives_a_lost_worker():
+    import asyncio
+    import os
+
+    from multivector.interfaces.server.runner import RunPool
+    from multivector.interfaces.server.state import ServerBusy, WorkerLost
+
+    async def scenario():
+        pool = RunPool(workers=1, max_waiting=1)
+        try:
+            admitted = [asyncio.create_task(pool.run(divmod, 7, 2)) for _ in range(2)]
+            await asyncio.sleep(0)                        # both are in the pool now, neither answered yet
+            with pytest.raises(ServerBusy) as busy:
+                await pool.run(divmod, 9, 4)
+            assert busy.value.retry_after > 0 and type(busy.value) is ServerBusy
+            assert await asyncio.gather(*admitted) == [3, 3]
+            assert await pool.run(divmod, 9, 4) == 2      # room again once they are answered
+            with pytest.raises(WorkerLost):
+                await pool.run(os._exit, 1)               # a worker killed mid-run
+            assert await pool.run(divmod, 9, 4) == 2      # a fresh pool takes the next run
+        finally:
+            pool.close()
+
+    asyncio.run(scenario())
+
+
+def test_concurrent_runs_are_served_by_several_workers_at_once(small_store):
+    import httpx
+    from concurrent.futures import ThreadPoolExecutor
+
+    from conftest import serving
+
+    app = create_app(db=small_store, workers=2, token=TOKEN)
+    with serving(app) as url:
+        def one(i):
+            with httpx.Client(timeout=600, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+                return c.post(f"{url}/api/scenarios/kazakhstan/run",
+                              json={"overrides": {"mediation_activity": i}, "seed": i})
+
+        with ThreadPoolExecutor(8) as threads:
+            answers = list(threads.map(one, range(8)))
+        assert [a.status_code for a in answers] == [200] * 8, [a.text[:200] for a in answers]
+        indices = [a.json()["middle_power_index"][-1] for a in answers]
+        assert len(set(indices)) > 1                                           # eight different runs
+        served = list(app.state.server.runs.served)
+    assert len(served) == 8 and len({s.pid for s in served}) == 2
+    overlapping = [(a, b) for a in served for b in served
+                   if a.pid != b.pid and a.started < b.ended and b.started < a.ended]
+    assert overlapping, served                                                 # two runs at the same time
+    assert app.state.server.runs.status()["started"] is False                 # the server's end stopped them

@@ -51,3 +51,12 @@ class MissingDependency(MultivectorError, ImportError):
         self.extra = extra
         self.hint = f"pip install 'multivector[{extra}]'"
         super().__init__(f"{message} ({self.hint})")
+        self._message = message
+
+    def __reduce__(self):
+        # keyword-only ``extra`` would be lost by the default (server workers send errors back pickled)
+        return _missing_dependency, (self._message, self.extra)
+
+
+def _missing_dependency(message: str, extra: str) -> MissingDependency:
+    return MissingDependency(message, extra=extra)

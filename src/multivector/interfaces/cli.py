@@ -890,20 +890,35 @@ def report(run_id: Optional[str] = typer.Argument(None, help="an exploration's r
 
 @app.command()
 @guarded
-def serve(host: str = typer.Option("127.0.0.1", help="address to listen on"),
+def serve(host: str = typer.Option("127.0.0.1", help="address to listen on; any but a loopback address "
+                                                      "(127.0.0.1, ::1, localhost) needs --token"),
           port: int = typer.Option(8000, min=1, max=65535),
           db: Path = typer.Option(Path("multivector.duckdb"), help=DB_HELP),
           max_n: int = typer.Option(20_000, help="the largest exploration one request may start"),
           max_jobs: int = typer.Option(2, help="explorations running at once; more get 429"),
+          workers: Optional[int] = typer.Option(None, min=1, help="worker processes for single runs "
+                                                                  "(default: one per available core)"),
+          max_queued_runs: int = typer.Option(32, min=0, help="single runs waiting for a worker; more get 429"),
+          token: Optional[str] = typer.Option(None, envvar="MULTIVECTOR_TOKEN", show_default=False,
+                                              help="starting runs and explorations needs 'Authorization: Bearer "
+                                                   "TOKEN' (at least 16 characters); reading stays open"),
           dataset: Optional[list[Path]] = typer.Option(None, "--dataset",
                                                       help="also serve this dataset folder, by its name")):
     """The HTTP API (OpenAPI at /docs) and the dashboard (/) on one server."""
-    from multivector.interfaces.server import create_app
+    from multivector.interfaces.server.auth import check_exposure
     from multivector.io import require
 
+    token = check_exposure(host, token)          # before anything is loaded or bound
     uvicorn = require("uvicorn", "serve", "multivector serve")
-    app_ = create_app(db=db, max_n=max_n, max_jobs=max_jobs, datasets=dataset or ())
-    out.print(f"multivector dashboard on http://{host}:{port}/  (API docs: /docs; store {db})")
+    from multivector.interfaces.server import create_app
+
+    app_ = create_app(db=db, max_n=max_n, max_jobs=max_jobs, max_queued_runs=max_queued_runs,
+                      datasets=dataset or (), workers=workers, token=token)
+    pool = app_.state.server.runs
+    shown = f"[{host}]" if ":" in host else host
+    out.print(f"multivector dashboard on http://{shown}:{port}/  (API docs: /docs; store {db}; "
+              f"{pool.workers} worker(s) for runs; "
+              + ("runs and explorations need the token)" if token else "no token: anyone who reaches it may run)"))
     uvicorn.run(app_, host=host, port=port, log_level="warning")
 
 

@@ -3,7 +3,9 @@
 ``create_app`` puts one :class:`ServerState` on ``app.state.server``; each dependency hands a route
 the part it needs, and ``Annotated`` aliases keep route signatures short. Routes over a stored run
 receive a :class:`StoredRun` — the store already opened, the run id checked and found — and the
-store is closed when the request ends.
+store is closed when the request ends. Every route that starts computation or writes the store
+lists :data:`WRITE_ACCESS` among its dependencies: with a token set, it is refused (401) unless the
+request carries ``Authorization: Bearer <token>``.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from multivector.dataset import Scenario
 from multivector.explore.store import Store
-from multivector.interfaces.server.state import (JobBoard, Limits, NotFound, RunQueue, ScenarioLookup, StoreFile,
-                                                 checked_run_id)
+from multivector.interfaces.server.auth import Unauthorized, token_matches
+from multivector.interfaces.server.runner import RunPool
+from multivector.interfaces.server.state import JobBoard, Limits, NotFound, ScenarioLookup, StoreFile, checked_run_id
 
 
 @dataclass
@@ -27,8 +31,9 @@ class ServerState:
     limits: Limits
     scenarios: ScenarioLookup
     store_file: StoreFile
-    run_queue: RunQueue
+    runs: RunPool
     jobs: JobBoard
+    token: str | None = None            # None: anyone who reaches the server may start work
 
 
 def server_state(request: Request) -> ServerState:
@@ -47,8 +52,8 @@ def store_file(request: Request) -> StoreFile:
     return server_state(request).store_file
 
 
-def run_queue(request: Request) -> RunQueue:
-    return server_state(request).run_queue
+def run_pool(request: Request) -> RunPool:
+    return server_state(request).runs
 
 
 def job_board(request: Request) -> JobBoard:
@@ -58,8 +63,30 @@ def job_board(request: Request) -> JobBoard:
 LimitsDep = Annotated[Limits, Depends(limits)]
 ScenariosDep = Annotated[ScenarioLookup, Depends(scenario_lookup)]
 StoreFileDep = Annotated[StoreFile, Depends(store_file)]
-RunQueueDep = Annotated[RunQueue, Depends(run_queue)]
+RunPoolDep = Annotated[RunPool, Depends(run_pool)]
 JobsDep = Annotated[JobBoard, Depends(job_board)]
+
+
+bearer = HTTPBearer(auto_error=False, scheme_name="token",
+                    description="the server's token (`multivector serve --token`, or MULTIVECTOR_TOKEN); "
+                                "needed to start runs and explorations when the server has one")
+
+
+def write_access(request: Request,
+                 credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+    """Let the request start work if the server has no token or the request carries it (else 401)."""
+    expected = server_state(request).token
+    if expected is None:
+        return
+    if credentials is None:
+        raise Unauthorized("this server needs a token to start runs and explorations", wrong=False)
+    if not token_matches(credentials.credentials, expected):
+        raise Unauthorized("the token is not this server's", wrong=True)
+
+
+#: ``dependencies=`` of every route that starts computation or writes the store.
+WRITE_ACCESS = [Depends(write_access)]
+UNAUTHORIZED = {401: {"description": "the server has a token and the request did not carry it"}}
 
 
 def scenario_in_path(name: str, scenarios: ScenariosDep) -> Scenario:

@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from multivector.dataset import default_dataset
 from multivector.errors import InputError
-from multivector.interfaces.server.deps import JobsDep, LimitsDep, ScenariosDep, StoreFileDep
+from multivector.interfaces.server.deps import (UNAUTHORIZED, WRITE_ACCESS, JobsDep, LimitsDep, ScenariosDep,
+                                                StoreFileDep)
 from multivector.interfaces.server.state import RUN_ID_PATTERN
 
 router = APIRouter(prefix="/api/explorations", tags=["explorations"])
@@ -33,7 +34,8 @@ class ExploreRequest(BaseModel):
     run_id: str | None = Field(None, pattern=RUN_ID_PATTERN)
 
 
-@router.post("", status_code=202, summary="Start an exploration as a background job")
+@router.post("", status_code=202, summary="Start an exploration as a background job", dependencies=WRITE_ACCESS,
+             responses=UNAUTHORIZED)
 def start_exploration(body: ExploreRequest, scenarios: ScenariosDep, limits: LimitsDep, jobs: JobsDep,
                       store_file: StoreFileDep):
     from multivector.explore.ensemble import explore, make_design, new_run_id

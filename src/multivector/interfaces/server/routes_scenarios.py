@@ -3,22 +3,21 @@
 A run answers with the run document ``multivector run --json`` prints
 (:func:`multivector.views.document.run_document`), plus :data:`RUN_EXTRAS` for the dashboard: the
 overrides applied, which document key holds the headline index, the headline numbers, the figures and
-the model time. Parameter names and ranges are checked by the model itself.
+the model time. Parameter names are checked here, before the run is queued; ranges by the model
+itself, in the worker process that runs it (:func:`multivector.interfaces.server.runner.answer_run`).
 """
 
 from __future__ import annotations
 
-import time
-
 from fastapi import APIRouter
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from multivector.errors import InputError
-from multivector.interfaces.server.deps import RunQueueDep, ScenarioInPath, ScenariosDep
-from multivector.interfaces.server.encode import figure_json, json_safe
+from multivector.interfaces.server.deps import UNAUTHORIZED, WRITE_ACCESS, RunPoolDep, ScenarioInPath, ScenariosDep
+from multivector.interfaces.server.encode import json_safe
+from multivector.interfaces.server.runner import RUN_EXTRAS, answer_run
 
-#: Keys a run's answer adds to the run document.
-RUN_EXTRAS = ("overrides", "index", "headline", "figures", "seconds")
+__all__ = ["RUN_EXTRAS", "router"]
 
 router = APIRouter(prefix="/api/scenarios", tags=["scenarios"])
 
@@ -60,32 +59,14 @@ def list_parameters(scenario: ScenarioInPath):
 
 
 @router.post("/{name}/run", summary="Simulate one run with overrides (synchronous)",
+             dependencies=WRITE_ACCESS, responses=UNAUTHORIZED,
              description="The run document of `multivector run --json` plus: `overrides` (as applied), `index` "
                          "(the document key of the headline index, null without a political register), "
-                         "`headline`, `figures` (plotly JSON: `series`, `map`) and `seconds` (model time).")
-def run_scenario(body: RunRequest, scenario: ScenarioInPath, queue: RunQueueDep):
-    from multivector.model import simulate
-    from multivector.views import figures
-    from multivector.views.document import RUN_BOTTLENECKS, run_document
-    from multivector.views.report import collect_run
-
+                         "`headline`, `figures` (plotly JSON: `series`, `map`) and `seconds` (model time). "
+                         "Runs in one of the server's worker processes; 429 when all are busy and the "
+                         "queue is full.")
+async def run_scenario(name: str, body: RunRequest, scenario: ScenarioInPath, scenarios: ScenariosDep,
+                       runs: RunPoolDep):
     scenario.check_names(body.overrides)
-    with queue.turn(scenario.name):
-        started = time.perf_counter()
-        n = body.seeds if scenario.politics is not None and scenario.politics.disruption else 1
-        ds = simulate(scenario, n, seed=body.seed, overrides=body.overrides, keep_routes=True)
-        document = run_document(ds, top=RUN_BOTTLENECKS)
-        data = collect_run(scenario, seed=body.seed, overrides=body.overrides, ds=ds)
-        seconds = time.perf_counter() - started
-    years = document["years"]
-    year = years[-1] if body.year is None else body.year
-    if year not in years:
-        raise InputError(f"year {year} is outside the run ({years[0]}–{years[-1]})")
-    flows = data.map_flows[data.map_flows["year"] == year]
-    figs = {"map": figures.corridor_map(data.nodes, data.network_links, flows, data.colours,
-                                        title=f"Freight flows by corridor, {year}"),
-            "series": figures.time_series(data.bands, data.corridors, data.many, data.colours, data.focus_name,
-                                          data.index)}
-    extras = {"overrides": body.overrides, "index": data.index, "headline": data.headline,
-              "figures": {name: figure_json(fig) for name, fig in figs.items()}, "seconds": seconds}
-    return json_safe(document | extras)
+    answer = await runs.run(answer_run, scenarios.source(name), body.overrides, body.seed, body.seeds, body.year)
+    return Response(answer, media_type="application/json")

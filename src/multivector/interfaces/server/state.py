@@ -1,5 +1,5 @@
-"""What the server holds between requests: its limits, the scenario lookup, the store file, the
-queue of single runs and the exploration jobs.
+"""What the server holds between requests: its limits, the scenario lookup, the store file and the
+exploration jobs (the pool of single runs is :mod:`.runner`).
 
 Plain classes without FastAPI, one per concern, so that each route asks (through :mod:`.deps`) for
 the piece it uses. Overload is a :class:`ServerBusy` (429 with Retry-After); anything not there is a
@@ -12,8 +12,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,13 +36,17 @@ class ServerBusy(Exception):
         self.retry_after = retry_after
 
 
+class WorkerLost(ServerBusy):
+    """A worker process ended during a run (killed, out of memory); the pool was renewed (503)."""
+
+
 @dataclass(frozen=True)
 class Limits:
     """What one server accepts: request body size, exploration size and how many run at once."""
 
     max_n: int = 20_000                 # runs in one exploration
     max_jobs: int = 2                   # explorations running at once
-    max_queued_runs: int = 32           # single runs waiting for their scenario
+    max_queued_runs: int = 32           # single runs waiting for a worker
     max_body_bytes: int = 64 * 1024
 
 
@@ -105,31 +108,6 @@ def checked_run_id(run_id: str) -> str:
     if not re.fullmatch(RUN_ID_PATTERN, run_id):
         raise NotFound(f"no run '{run_id[:80]}'")
     return run_id
-
-
-class RunQueue:
-    """Single runs take turns per scenario (its compiled model is shared); at most ``max_waiting``
-    wait at once, beyond which a request is told to retry."""
-
-    def __init__(self, max_waiting: int):
-        self.max_waiting = max_waiting
-        self._guard = threading.Lock()
-        self._per_scenario: dict[str, threading.Lock] = {}
-        self._waiting = 0
-
-    @contextmanager
-    def turn(self, scenario_name: str) -> Iterator[None]:
-        with self._guard:
-            if self._waiting >= self.max_waiting:
-                raise ServerBusy(f"{self._waiting} runs are waiting; try again shortly", retry_after=2)
-            self._waiting += 1
-            lock = self._per_scenario.setdefault(scenario_name, threading.Lock())
-        try:
-            with lock:
-                yield
-        finally:
-            with self._guard:
-                self._waiting -= 1
 
 
 @dataclass

@@ -2,17 +2,35 @@
 // --json` prints) plus plotly figures built by the server. The cards read the document's own keys: the
 // headline index under the key `doc.index` names, `focus_overland_share`, `corridors.<name>.tonnes`.
 // Plain JavaScript, no build step and nothing fetched from outside the server (works offline).
+// A server started with a token (GET /api/server says token_required) needs it to run the model: the
+// user pastes it into the token field; it is kept in this tab's sessionStorage and sent as
+// `Authorization: Bearer <token>` with each run. Reading (parameters, explorations) needs no token.
 "use strict";
 
-const state = { scenario: null, scenarios: {}, params: {}, values: {}, seq: 0, shown: 0, timer: null };
+const state = { scenario: null, scenarios: {}, params: {}, values: {}, seq: 0, shown: 0, timer: null,
+                tokenRequired: false };
 const $ = (id) => document.getElementById(id);
 const PLOT_CONFIG = { displaylogo: false, responsive: true };
+const TOKEN_KEY = "multivector-token";
 
 async function getJSON(url, options) {
   const r = await fetch(url, options);
   const body = await r.json().catch(() => ({}));
-  if (!r.ok) throw new Error(body.detail || r.statusText);
+  if (!r.ok) {
+    const err = new Error(body.detail || r.statusText);
+    err.status = r.status;
+    throw err;
+  }
   return body;
+}
+
+const token = () => sessionStorage.getItem(TOKEN_KEY) || "";
+const authorization = () => (token() ? { Authorization: "Bearer " + token() } : {});
+
+function askForToken(message) {
+  $("token-box").hidden = false;
+  $("status").textContent = message;
+  $("token").focus();
 }
 
 const last = (series) => (Array.isArray(series) && series.length ? series[series.length - 1] : null);
@@ -67,6 +85,7 @@ async function loadScenario(name) {
 }
 
 async function runModel() {
+  if (state.tokenRequired && !token()) return askForToken("needs this server's token (on the left)");
   const seq = ++state.seq;
   $("status").textContent = "running";
   const overrides = {};
@@ -74,7 +93,7 @@ async function runModel() {
   try {
     const doc = await getJSON(`/api/scenarios/${encodeURIComponent(state.scenario)}/run`, {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers: { "Content-Type": "application/json", ...authorization() },
       body: JSON.stringify({ overrides, seed: Number($("seed").value) || 0 }),
     });
     if (seq < state.shown) return; // a later answer is already on screen
@@ -85,7 +104,8 @@ async function runModel() {
     $("status").textContent = "up to date";
     document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1);
   } catch (err) {
-    $("status").textContent = "error: " + err.message;
+    if (err.status === 401) askForToken("token refused: " + err.message);
+    else $("status").textContent = "error: " + err.message;
   }
 }
 
@@ -149,6 +169,14 @@ async function showRun(runId) {
 }
 
 async function main() {
+  const server = await getJSON("/api/server");
+  state.tokenRequired = server.token_required;
+  $("token-box").hidden = !state.tokenRequired;
+  $("token").value = token();
+  $("token").addEventListener("change", () => {
+    sessionStorage.setItem(TOKEN_KEY, $("token").value.trim());
+    schedule();
+  });
   const scenarios = await getJSON("/api/scenarios");
   for (const s of scenarios.filter((x) => x.coupled)) {
     state.scenarios[s.name] = s;
