@@ -50,10 +50,10 @@ def test_high_logit_scale_approaches_user_equilibrium():
 
 
 @pytest.mark.parametrize("capacity", [5.0, 12.0, 20.0])
-def test_a_capacity_holds_and_its_wait_is_the_price_that_clears_it(capacity):
+def test_a_capacity_holds_and_its_price_is_the_one_that_clears_it(capacity):
     """Two parallel routes with no congestion, the cheap one capacitated: at equilibrium the cheap route
-    carries its capacity, and the wait u solves capacity = D / (1 + exp(-theta (c2 - c1 - vot u)))
-    (analytic: u = (c2 - c1 + ln(D / capacity - 1) / theta) / vot); a capacity above the free logit share leaves the wait at zero."""
+    carries its capacity, and the price u (per unit of load; here one unit weighs one) solves
+    capacity = D / (1 + exp(-theta (c2 - c1 - u))), i.e. u = c2 - c1 + ln(D / capacity - 1) / theta."""
     from multivector.freight.sue import CAPACITY_TOLERANCE, SLACK_TOLERANCE
 
     theta, demand, vot = 0.1, 30.0, 2.0
@@ -64,17 +64,39 @@ def test_a_capacity_holds_and_its_wait_is_the_price_that_clears_it(capacity):
                           capacity=cap)
     free = demand / (1 + np.exp(-theta * 30.0))                 # the share without a capacity: 28.6
     assert res.converged.all() and res.flow.sum() == pytest.approx(demand)
-    if capacity < free:
-        assert capacity * (1 - SLACK_TOLERANCE) <= res.flow[0, 0] <= capacity * (1 + CAPACITY_TOLERANCE)
-        u = (30.0 + np.log(demand / res.flow[0, 0] - 1) / theta) / vot
-        assert res.wait[0, 0] == pytest.approx(u, rel=1e-6) and res.delay[0, 0] == pytest.approx(u)
-    else:
-        assert res.wait[0, 0] == 0.0 and res.flow[0, 0] == pytest.approx(free, rel=1e-6)
+    assert capacity < free
+    assert capacity * (1 - SLACK_TOLERANCE) <= res.flow[0, 0] <= capacity * (1 + CAPACITY_TOLERANCE)
+    u = 30.0 + np.log(demand / res.flow[0, 0] - 1) / theta
+    assert res.price[0, 0] == pytest.approx(u, rel=1e-6)
+    assert res.cost[0, 0] == pytest.approx(10.0 + u) and res.delay[0, 0] == 0.0   # a price, not a delay
+
+
+def test_a_capacity_above_the_free_share_has_no_price():
+    res = solve_logit_sue(sparse.csr_matrix(np.eye(2)), np.ones(2), np.array([[10.0], [40.0]]),
+                          np.full((2, 1), 2.0), np.full((2, 1), 0.1), np.ones((2, 1), bool), np.array([0, 0]),
+                          np.array([[30.0]]), lambda load, cols: np.zeros_like(load), tol=1e-9, max_iter=500,
+                          capacity=np.array([[29.0], [np.nan]]))
+    assert res.converged.all() and res.price[0, 0] == 0.0
+    assert res.flow[0, 0] == pytest.approx(30.0 / (1 + np.exp(-3.0)), rel=1e-6)
+
+
+def test_a_capacity_prices_a_tonne_alike_whatever_the_unit():
+    """Two commodities share the capacitated route, one weighing three times the other per unit: the
+    price each route pays is the resource's price times its load per unit."""
+    inc = sparse.csr_matrix(np.array([[1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 1.0]]))
+    lpu = np.array([1.0, 1.0, 3.0, 3.0])
+    res = solve_logit_sue(inc, lpu, np.array([[10.0], [40.0], [10.0], [60.0]]), np.full((4, 1), 2.0),
+                          np.full((4, 1), 0.1), np.ones((4, 1), bool), np.array([0, 0, 1, 1]),
+                          np.array([[20.0], [10.0]]), lambda load, cols: np.zeros_like(load), tol=1e-10,
+                          max_iter=500, capacity=np.array([[20.0], [np.nan]]))
+    u = res.price[0, 0]
+    assert res.converged.all() and u > 0 and res.load[0, 0] == pytest.approx(20.0, rel=0.005)
+    np.testing.assert_allclose(res.cost[[0, 2], 0], [10.0 + u, 10.0 + 3 * u])
 
 
 def test_a_capacity_on_a_later_resource_holds_among_uncapacitated_congested_ones():
     """Three parallel routes, a congested uncapacitated one first and the cheap capacitated one last:
-    the capacity holds and the wait is the analytic price of the two others' costs at their loads."""
+    the capacity holds and the flows are the logit split of the costs with its price."""
     from multivector.freight.sue import CAPACITY_TOLERANCE, SLACK_TOLERANCE
 
     theta, demand, vot, capacity = 0.1, 30.0, 2.0, 6.0
@@ -85,39 +107,37 @@ def test_a_capacity_on_a_later_resource_holds_among_uncapacitated_congested_ones
                           capacity=np.array([[np.nan], [np.nan], [capacity]]))
     assert res.converged.all() and res.flow.sum() == pytest.approx(demand)
     assert capacity * (1 - SLACK_TOLERANCE) <= res.flow[2, 0] <= capacity * (1 + CAPACITY_TOLERANCE)
-    assert res.wait[2, 0] > 0 and res.wait[:2, 0].tolist() == [0.0, 0.0]
+    assert res.price[2, 0] > 0 and res.price[:2, 0].tolist() == [0.0, 0.0]
     p = np.exp(-theta * res.cost[:, 0])
     np.testing.assert_allclose(res.flow[:, 0], demand * p / p.sum(), rtol=1e-6)
 
 
-def test_waits_warm_started_from_an_earlier_year_reach_the_same_price_sooner():
-    """Starting the waits from last year's (a nearby capacity) lands on this year's analytic price in
+def test_prices_warm_started_from_an_earlier_year_reach_the_same_price_sooner():
+    """Starting the prices from last year's (a nearby capacity) lands on this year's analytic price in
     fewer iterations than starting from zero."""
     theta, demand, vot = 0.1, 30.0, 2.0
 
-    def solve(capacity, start_wait=None):
+    def solve(capacity, start_price=None):
         return solve_logit_sue(sparse.csr_matrix(np.eye(2)), np.ones(2), np.array([[10.0], [40.0]]),
                                np.full((2, 1), vot), np.full((2, 1), theta), np.ones((2, 1), bool),
                                np.array([0, 0]), np.array([[demand]]), lambda load, cols: np.zeros_like(load),
                                tol=1e-9, max_iter=5000, capacity=np.array([[capacity], [np.nan]]),
-                               start_wait=start_wait)
+                               start_price=start_price)
 
     last_year = solve(12.0)
-    cold, warm = solve(11.0), solve(11.0, start_wait=last_year.wait)
-    assert warm.converged.all() and warm.wait[0, 0] == pytest.approx(cold.wait[0, 0], rel=0.01)   # within the band
+    cold, warm = solve(11.0), solve(11.0, start_price=last_year.price)
+    assert warm.converged.all() and warm.price[0, 0] == pytest.approx(cold.price[0, 0], rel=0.01)   # within the band
     assert warm.iterations < cold.iterations
 
 
-def test_demand_no_route_can_take_waits_a_year_and_the_model_rations_it():
-    """One capacitated route only: the wait rises to MAX_WAIT_H and the flow stays above capacity for
+def test_demand_no_route_can_take_reaches_the_highest_price_and_the_model_rations_it():
+    """One capacitated route only: the price rises to ``max_price`` and the flow stays above capacity for
     the caller to ration (crude shut in, freight deferred)."""
-    from multivector.freight.sue import MAX_WAIT_H
-
     res = solve_logit_sue(sparse.csr_matrix(np.eye(1)), np.ones(1), np.array([[10.0]]), np.ones((1, 1)),
                           np.full((1, 1), 0.1), np.ones((1, 1), bool), np.array([0]), np.array([[30.0]]),
                           lambda load, cols: np.zeros_like(load), tol=1e-9, max_iter=500,
-                          capacity=np.array([[10.0]]))
-    assert res.wait[0, 0] == MAX_WAIT_H and res.flow[0, 0] == pytest.approx(30.0) and res.converged.all()
+                          capacity=np.array([[10.0]]), max_price=500.0)
+    assert res.price[0, 0] == 500.0 and res.flow[0, 0] == pytest.approx(30.0) and res.converged.all()
 
 
 def test_zero_logit_scale_splits_evenly():

@@ -19,10 +19,7 @@ DATA = Path(__file__).parent / "data"
 
 #: Checks of the Kazakhstan model that fail today, each for a reason an open issue names. Any other
 #: failing check fails the test; a fix removes its id from here.
-KNOWN_FAILURES = {
-    "RB-CAPACITY",        # soft capacities: ferries, ports and lines above 100% (issue 12; pipelines
-                          #   and tanker berths are hard since crude is shut in when they are full)
-}
+KNOWN_FAILURES: set[str] = set()
 #: Parameters the scan finds dead today (none: the floor of the consolidated test binds in one future of
 #: forty, which re-scoring the verdict's own constants finds).
 KNOWN_DEAD: set[str] = set()

@@ -213,9 +213,9 @@ class Scenario:
 
     @property
     def capacities(self) -> str:
-        """``hard``: no facility ships more than its capacity (freight waits at a full ferry, port,
-        border or line; the rest is deferred); ``soft``: freight queues past capacity. Pipelines and
-        tanker berths ration either way."""
+        """``hard``: no facility ships more than its capacity (a full ferry, port, border or line is
+        priced; what the highest price cannot clear is deferred); ``soft``: freight queues past
+        capacity. Pipelines and tanker berths ration either way."""
         return str(self.model.get("capacities", "soft"))
 
     @property

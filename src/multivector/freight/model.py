@@ -23,6 +23,14 @@ from multivector.freight.vdf import bpr_delay, queue_delay
 #: Layers whose capacity is allocated by rationing: what a pipeline or a tanker berth cannot take is
 #: not shipped (crude is shut in, pro rata), instead of waiting as freight does at a ferry or a border.
 RATIONED_LAYERS = ("pipeline", "tanker")
+#: The capacity price (USD per tonne) from which a full facility's multiplier grows: a tenth of a
+#: typical overland rate per tonne (~120 USD/t for a TEU at 1,500 USD and 12 t), so the first step is
+#: small next to what shippers already pay.
+PRICE_UNIT_USD_T = 10.0
+#: The highest capacity price (USD per tonne): freight that would pay more is deferred to a later year
+#: (deferred, reported as unserved). 1,000 USD/t is ~12,000 USD per TEU, above the 2021 peak of
+#: container spot rates (~10,000 USD per FEU on the Drewry WCI), so no route's freight pays it willingly.
+MAX_PRICE_USD_T = 1000.0
 
 
 def _per_layer(p: Values, prefix: str, names, default: float, n: int) -> np.ndarray:
@@ -114,11 +122,11 @@ class FreightModel:
         capacitated = ~np.isnan(net.resource_capacity)
         self.congestible = capacitated            # only a capacity makes a delay
         rationed = capacitated & np.isin(net.resource_layer, RATIONED_LAYERS)
-        # with hard capacities, freight waits at a full ferry, port, border or line (a side constraint
-        # of the equilibrium) and any flow still above a capacity is not shipped this year; crude is
-        # rationed at a full outlet either way
+        # with hard capacities, a full ferry, port, border or line is priced (a side constraint of the
+        # equilibrium) and any flow still above a capacity is not shipped this year; crude is rationed
+        # at a full outlet either way
         hard_all = scenario.capacities == "hard"
-        self.waiting_rows = np.flatnonzero(capacitated & ~rationed) if hard_all else np.zeros(0, dtype=int)
+        self.priced_rows = np.flatnonzero(capacitated & ~rationed) if hard_all else np.zeros(0, dtype=int)
         hard = capacitated if hard_all else rationed
         self.hard_rows = np.flatnonzero(hard)
         self.hard_incidence = self.incidence[self.hard_rows].T.tocsr().astype(bool)   # [K, H]
@@ -161,10 +169,10 @@ class FreightModel:
             out += vectors[ref][:, None] * ((1.0 + growth) ** (year - ref))[None, :]
         return out
 
-    def solve_year(self, yt: Values, year: int, tol=1e-4, max_iter=1000, start=None, start_wait=None) -> dict:
+    def solve_year(self, yt: Values, year: int, tol=1e-4, max_iter=1000, start=None, start_price=None) -> dict:
         """Solve one year for every run; ``yt`` holds that year's parameter values ([N] arrays);
-        ``start`` and ``start_wait`` warm-start from earlier route flows ([K, N]) and capacity waits
-        ([R, N] hours)."""
+        ``start`` and ``start_price`` warm-start from earlier route flows ([K, N]) and capacity prices
+        ([R, N], USD per Mt)."""
         net, route_comm, route_edges = self.net, self.route_comm, self.net.route_edges
         n = len(next(iter(yt.values())))
         costs = _Costs(net, yt, n)
@@ -180,8 +188,9 @@ class FreightModel:
         res = solve_logit_sue(self.incidence, self.load_per_unit, base, vot, theta,
                               np.broadcast_to(available[:, None], base.shape), net.route_od, demand,
                               costs.delay, tol=tol, max_iter=max_iter, congestible=self.congestible,
-                              start=start, start_wait=start_wait,
-                              capacity=self._side_constraints(costs.capacity) if len(self.waiting_rows) else None)
+                              start=start, start_price=start_price, price_unit=PRICE_UNIT_USD_T * 1e6,
+                              max_price=MAX_PRICE_USD_T * 1e6,
+                              capacity=self._side_constraints(costs.capacity) if len(self.priced_rows) else None)
         if not res.converged.all():
             warnings.warn(f"{year}: logit equilibrium did not reach gap {tol:g} in {max_iter} "
                           f"iterations for {int((~res.converged).sum())} of {n} runs "
@@ -191,11 +200,12 @@ class FreightModel:
         unserved = np.stack([lost[route_comm == ci].sum(axis=0) for ci in range(len(self.commodities))])  # [C, N]
         cm = self.corr_matrix
         t_route = route_time + self.incidence.T @ res.delay
+        paid = route_money + self.load_per_unit[:, None] * (self.incidence.T @ res.price)   # tariffs + capacity prices
         w = h * self.cpu[route_comm][:, None]          # weights in cost units for means
         wsum = cm @ w
         with np.errstate(invalid="ignore", divide="ignore"):
             time_h = np.where(wsum > 0, (cm @ (w * t_route)) / wsum, np.nan)
-            cost_usd = np.where(wsum > 0, (cm @ (w * route_money)) / wsum, np.nan)
+            cost_usd = np.where(wsum > 0, (cm @ (w * paid)) / wsum, np.nan)
             utilisation = load / costs.capacity
             total = h[self.overland_teu].sum(axis=0)
             focus_share = np.where(total > 0, h[self.overland_teu & net.route_via_focus].sum(axis=0) / total,
@@ -209,14 +219,14 @@ class FreightModel:
             "utilisation": utilisation, "gap": res.gap, "converged": res.converged,
             "focus_share": focus_share, "revenue": paying.sum(axis=0) / 1e9, "iterations": res.iterations,
             "focus_transit_teu": h[self.overland_teu & net.route_via_focus].sum(axis=0), "flow": h,
-            "equilibrium_flow": res.flow, "wait": res.wait,
+            "equilibrium_flow": res.flow, "price": res.price, "price_usd_t": res.price / 1e6,
         }
         return out
 
     def _side_constraints(self, capacity: np.ndarray) -> np.ndarray:
-        """The capacities the equilibrium enforces by waiting (NaN elsewhere): ``[R, N]``."""
+        """The capacities the equilibrium enforces by a price (NaN elsewhere): ``[R, N]``."""
         out = np.full_like(capacity, np.nan)
-        out[self.waiting_rows] = capacity[self.waiting_rows]
+        out[self.priced_rows] = capacity[self.priced_rows]
         return out
 
     def _shipped(self, flow: np.ndarray, load: np.ndarray, capacity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -224,7 +234,7 @@ class FreightModel:
 
         Each route keeps the smallest ``capacity / load`` of the capacitated facilities it passes (at
         most 1), so no facility ships more than its capacity; the rest is unserved (crude shut in at a
-        full outlet; freight deferred where even a year's wait could not clear a facility).
+        full outlet; freight deferred where even the highest capacity price could not clear a facility).
         """
         if not len(self.hard_rows):
             return flow, load
@@ -265,6 +275,7 @@ def results_dataset(scenario, model: FreightModel, table, years, per_year: list[
         {
             "flow_mt": (res_dims, by_run("flow_mt")),
             "delay_h": (res_dims, by_run("delay_h")),
+            "capacity_price": (res_dims, by_run("price_usd_t")),
             "utilisation": (res_dims, by_run("utilisation")),
             "volume": (("run", "year", "commodity", "corridor"), by_run("volume")),
             "transit_time_h": (("run", "year", "corridor"), by_run("time_h")),
@@ -299,7 +310,7 @@ def results_dataset(scenario, model: FreightModel, table, years, per_year: list[
     ds["share"] = (ds["teu"] / total_teu.where(total_teu > 0)).fillna(0.0)
     for name, unit in (("tonnes", "t"), ("teu", "TEU"), ("flow_mt", "Mt/yr"), ("delay_h", "h"),
                        ("transit_time_h", "h"), ("cost_usd", "USD per cost unit"),
-                       ("focus_transit_revenue", "USD bn/yr")):
+                       ("focus_transit_revenue", "USD bn/yr"), ("capacity_price", "USD/t")):
         ds[name].attrs["units"] = unit
     if keep_routes:
         ds["route_flow"] = (("run", "year", "route"), by_run("flow"))

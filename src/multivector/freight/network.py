@@ -342,21 +342,16 @@ def _routes_for_od(g, src, dst, s: Scenario, corridors: list[str], k: int):
             found.append((ci, path))
             return True
 
-        # the cheapest route through each gateway, so that every variant of the corridor is offered
-        flat = nx.DiGraph((a, b, d) for (a, sa), (b, sb), d in h.edges(data=True) if sa == sb == 0)
+        # the cheapest route through each gateway, so that every variant of the corridor is offered:
+        # the cheapest way from the origin to one of the gateway's layers, in either copy, joined to
+        # the cheapest way from there to the destination (which must still pass a corridor node)
+        to_gate, path_in = nx.single_source_dijkstra(h, start, weight="w")
+        from_gate, path_out = nx.single_source_dijkstra(h.reverse(copy=False), goal, weight="w")
         for gateway in [*s.corridors[name].via_nodes, *s.corridors[name].variants]:
-            best = None
-            for v in [v for v in flat.nodes if not _is_zone(v) and v[0] == gateway]:
-                try:
-                    first = nx.shortest_path(flat, src, v, weight="w")
-                    second = nx.shortest_path(flat, v, dst, weight="w")
-                except (nx.NetworkXNoPath, nx.NodeNotFound):
-                    continue
-                cost = nx.path_weight(flat, first, "w") + nx.path_weight(flat, second, "w")
-                if best is None or cost < best[0]:
-                    best = (cost, first + second[1:])
-            if best is not None:
-                accept(best[1])
+            ends = [v for v in to_gate if v in from_gate and not _is_zone(v[0]) and v[0][0] == gateway]
+            if ends:
+                v = min(ends, key=lambda v: to_gate[v] + from_gate[v])
+                accept([x for x, _ in path_in[v] + path_out[v][::-1][1:]])
         # and the k cheapest routes of the corridor overall
         count, tries = 0, 0
         try:

@@ -22,11 +22,7 @@ from scipy import sparse
 
 #: Side constraints: a capacity is met within this share (the reality checks allow 0.5%).
 CAPACITY_TOLERANCE = 0.004
-#: The longest wait a side constraint may price, in hours: freight that would wait a year is deferred.
-MAX_WAIT_H = 8760.0
-#: The wait (hours) from which a multiplier grows: the scale of one day's queue.
-WAIT_UNIT_H = 24.0
-#: A resource that waits must be this close to full (below it the wait is lowered): slackness.
+#: A resource with a price must be this close to full (below it the price is lowered): slackness.
 SLACK_TOLERANCE = 0.01
 #: The default gap: corridor volumes then lie within about 1e-5 of the exact equilibrium
 #: (bench/results/solver_accuracy.md).
@@ -39,12 +35,12 @@ MAX_HALVINGS = 12
 class SUEResult:
     flow: np.ndarray        # [K, N] route flows (commodity units)
     load: np.ndarray        # [R, N] resource loads (Mt)
-    delay: np.ndarray       # [R, N] congestion delay (h), the capacity waits included
+    delay: np.ndarray       # [R, N] congestion delay (h)
     cost: np.ndarray        # [K, N] generalised route cost at the solution
     gap: np.ndarray         # [N] worst over ODs of sum |demand * logit(cost) - flow| / demand
     iterations: int
     converged: np.ndarray   # [N] bool
-    wait: np.ndarray | None = None   # [R, N] the side constraints' multipliers (h): queueing at capacity
+    price: np.ndarray | None = None  # [R, N] the side constraints' multipliers: cost per unit of load
 
 
 def logit_split(cost, theta, available, starts, route_od):
@@ -99,7 +95,7 @@ class _Jacobian:
 
 def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot, theta, available,
                     route_od, demand, delay_fn, tol=EQUILIBRIUM_TOL, max_iter=200, congestible=None,
-                    start=None, capacity=None, start_wait=None) -> SUEResult:
+                    start=None, capacity=None, start_price=None, price_unit=1.0, max_price=1e4) -> SUEResult:
     """Solve the batched logit SUE, with capacities as side constraints when ``capacity`` is given.
 
     incidence: [R, K] 0/1 resource-route incidence; load_per_unit: [K] Mt per unit of route flow;
@@ -115,14 +111,15 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     move if every route took its logit share at the present costs (0 at equilibrium, at most 2).
 
     ``capacity`` ([R, N] Mt, NaN where a resource has none) makes every capacity hard: each
-    capacitated resource carries a wait ``u`` (hours, a Lagrange multiplier) added to its delay. When a
-    run has reached the equilibrium under the present waits, every wait whose resource is over
-    capacity is raised and every wait whose resource has room is lowered (a secant step on the
-    resource's load), and Newton resumes from there; the run is done when its equilibrium violates
-    no constraint: every load within ``CAPACITY_TOLERANCE`` of its capacity or its wait at
-    ``MAX_WAIT_H`` (demand no route can take: the caller rations it), and no wait on a resource more
-    than ``SLACK_TOLERANCE`` below capacity. The waits begin at ``start_wait`` (``[R, N]`` hours, e.g.
-    last year's) or at zero.
+    capacitated resource carries a price ``u`` (a Lagrange multiplier, in cost per unit of load, so a
+    route pays ``u`` times its load per unit — a tonne of bulk and a tonne of containers pay alike).
+    When a run has reached the equilibrium under the present prices, every price whose resource is
+    over capacity is raised and every price whose resource has room is lowered (a secant step on the
+    resource's load, at most a fivefold rise above ``price_unit``), and Newton resumes from there; the
+    run is done when its equilibrium violates no constraint: every load within
+    ``CAPACITY_TOLERANCE`` of its capacity or its price at ``max_price`` (demand no route can take:
+    the caller rations it), and no price on a resource more than ``SLACK_TOLERANCE`` below capacity.
+    The prices begin at ``start_price`` (``[R, N]``, e.g. last year's) or at zero.
 
     Each iteration works on the runs not yet converged only; a converged run stops moving, so its
     result does not depend on what else is in the batch.
@@ -140,20 +137,22 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     a_t = a.T.tocsr()
     jacobian = _Jacobian(a, route_od)
     hard_pos = np.searchsorted(rows, hard)
-    wait = np.zeros((len(hard), n)) if start_wait is None else np.array(start_wait[hard], dtype=float)
+    price = np.zeros((len(hard), n)) if start_price is None else np.array(start_price[hard], dtype=float)
+    a_price = incidence[hard].T.tocsr() if len(hard) else None                     # [K, H]
     cap = capacity[hard] if len(hard) else np.zeros((0, n))
-    tried = np.full((2, len(hard), n), np.nan)      # the last (wait, ratio) priced: the secant's other point
 
     def delays(v, cols, step=0.0):
-        """Delays ``[C, n]`` at loads ``v`` of the solved resources (waits included)."""
+        """Delays ``[C, n]`` at loads ``v`` of the solved resources."""
         load = np.zeros((n_res, len(cols)))
         load[rows] = v + step
-        out = delay_fn(load, cols)[rows]
-        out[hard_pos] += wait[:, cols]
-        return out
+        return delay_fn(load, cols)[rows]
+
+    def surcharge(cols):
+        """``[K, n]``: what each route pays the capacity prices it passes."""
+        return lf * (a_price @ price[:, cols]) if len(hard) else 0.0
 
     def shares(v, cols):
-        cost = base_cost[:, cols] + vot[:, cols] * (a_t @ delays(v, cols))
+        cost = base_cost[:, cols] + vot[:, cols] * (a_t @ delays(v, cols)) + surcharge(cols)
         return logit_split(cost, theta[:, cols], available[:, cols], starts, route_od)
 
     def point(v, cols):
@@ -164,32 +163,62 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
         f = a_load @ h
         return p, h, f, ((v - f) ** 2).sum(axis=0)
 
+    def newton_matrix(vc, cols, prices=False):
+        """``I + M T'`` (``[n, C, C]``) at loads ``vc``, and ``M`` with the prices' weights in place of
+        the value of time (``[n, C, C]``: minus the loads' derivative in each resource's price)."""
+        base = delays(vc, cols)
+        bump = 1e-7 * (1.0 + np.abs(vc))
+        slope = (delays(vc, cols, bump) - base) / bump      # T': each delay's slope (a forward difference)
+        left = lf * theta[:, cols] * per_route_demand[:, cols] * p[:, cols]
+        jac = jacobian.sensitivity(left, p[:, cols], vot[:, cols]) * slope.T[:, None, :]
+        jac[:, np.arange(len(rows)), np.arange(len(rows))] += 1.0
+        by_price = jacobian.sensitivity(left, p[:, cols], np.broadcast_to(lf, left.shape)) if prices else None
+        return jac, by_price
+
     def violations(load, cols):
-        """``[H, n]`` for the hard resources' loads ``load``: over capacity while the wait can still
-        grow, or waiting with room to spare."""
+        """``[H, n]`` for the hard resources' loads ``load``: over capacity while the price can still
+        rise, or priced with room to spare."""
         ratio = np.nan_to_num(load / cap[:, cols], nan=0.0)
-        u = wait[:, cols]
-        over = (ratio > 1.0 + CAPACITY_TOLERANCE) & (u < MAX_WAIT_H)
+        u = price[:, cols]
+        over = (ratio > 1.0 + CAPACITY_TOLERANCE) & (u < max_price)
         idle = (u > 0) & (ratio < 1.0 - SLACK_TOLERANCE)
         return over | idle, ratio, over
 
-    def price(load, cols):
-        """One step of each violated wait toward a load just under capacity: a secant on the last two
-        (wait, load) points of the resource, or a proportional step the first time; at most a fivefold
-        rise per step, never below zero or above ``MAX_WAIT_H``."""
-        bad, ratio, _ = violations(load, cols)
-        u = wait[:, cols]
-        u0, r0 = tried[0][:, cols], tried[1][:, cols]
-        target = 1.0 - CAPACITY_TOLERANCE / 2
-        with np.errstate(divide="ignore", invalid="ignore"):
-            slope = (ratio - r0) / (u - u0)
-        secant = np.isfinite(slope) & (slope < 0)
-        step = np.where(secant, (target - ratio) / np.where(secant, slope, -1.0),
-                        (u + WAIT_UNIT_H) * (ratio - target) * 2.0)
-        step = np.clip(step, -u, 4.0 * (u + WAIT_UNIT_H))
-        tried[0][:, cols] = np.where(bad, u, u0)
-        tried[1][:, cols] = np.where(bad, ratio, r0)
-        wait[:, cols] = np.where(bad, np.clip(u + step, 0.0, MAX_WAIT_H), u)
+    def step_prices(cols):
+        """One Newton step of the prices of runs ``cols`` (each at an equilibrium under its present
+        prices) toward loads just under capacity, on log-loads so that a price far above the one that
+        clears a facility (its load a logistic tail) comes back in a few steps. The loads' response to
+        the prices is the equilibrium's own: ``dv/du = −(I + M T')⁻¹ M_u``. The prices that take part are
+        those of full facilities and of overfull ones whose price can still rise; the others stay.
+        At most a fivefold rise a step above ``price_unit``; never below zero or above ``max_price``."""
+        load = np.maximum(f[hard_pos][:, cols], 1e-9 * cap[:, cols])
+        u = price[:, cols]
+        ratio = load / cap[:, cols]
+        active = (((u > 0) & (u < max_price)) | ((ratio > 1.0 + CAPACITY_TOLERANCE) & (u < max_price))
+                  | ((u >= max_price) & (ratio < 1.0 - SLACK_TOLERANCE)))
+        jac, by_price = newton_matrix(v[:, cols], cols, prices=True)
+        response = -np.linalg.solve(jac, by_price[:, :, hard_pos])[:, hard_pos, :]   # [n, H, H]: dv_h/du
+        system = response / load.T[:, :, None]                                        # d ln v / du
+        act = active.T
+        system = np.where(act[:, :, None] & act[:, None, :], system, 0.0)
+        system[:, np.arange(len(hard)), np.arange(len(hard))] += np.where(act, 0.0, 1.0)
+        target = np.log(1.0 - CAPACITY_TOLERANCE / 2) - np.log(ratio)
+        rhs = np.where(active, target, 0.0).T[..., None]
+        # each price in units of its own response (a small ferry answers a price far more than a main
+        # line), then a pseudo-inverse: facilities in series carry the same flows, so only the sum of
+        # their prices is determined, and the least-norm step shares it between them
+        scale = np.abs(np.diagonal(system, axis1=1, axis2=2))
+        scale = np.where(scale > 0, scale, 1.0)
+        step = ((np.linalg.pinv(system / scale[:, None, :], rcond=1e-4) @ rhs)[..., 0] / scale).T
+        step = np.where(active & np.isfinite(step), step, 0.0)
+        # a load no price moves (no alternative route) rises fivefold while over capacity; a priced
+        # facility with room whose step would not lower its price halves it
+        flat = np.abs(np.diagonal(system, axis1=1, axis2=2)).T * (u + price_unit) < 1e-6
+        over, idle = ratio > 1.0 + CAPACITY_TOLERANCE, (u > 0) & (ratio < 1.0 - SLACK_TOLERANCE)
+        step = np.where(active & over & flat, 4.0 * (u + price_unit), step)
+        step = np.where(active & idle & (step >= 0), -u / 2, step)
+        step = np.minimum(step, 4.0 * (u + price_unit))
+        price[:, cols] = np.clip(u + step, 0.0, max_price)
 
     every = np.arange(n)
     if start is None:
@@ -210,25 +239,19 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
         moved = per_route_demand[:, cols] * shares(f[:, cols], cols) - h[:, cols]
         gap[cols] = (np.add.reduceat(np.abs(moved), starts, axis=0) / od_demand[:, cols]).max(axis=0)
         moving = gap[cols] > tol
-        if len(hard):   # an equilibrium under the present waits: price the constraints it violates
+        if len(hard):   # an equilibrium under the present prices: reprice the constraints it violates
             reprice = ~moving & violations(f[hard_pos][:, cols], cols)[0].any(axis=0)
             if reprice.any():
                 rc = cols[reprice]
-                price(f[hard_pos][:, rc], rc)
+                step_prices(rc)
                 p[:, rc], h[:, rc], f[:, rc], residual[rc] = point(v[:, rc], rc)
                 moving |= reprice
         if not moving.any():
             break
         cols = cols[moving]
         vc = v[:, cols]
-        # the Newton step: (I + M T') dv = F(v) − v, T' the delays' slopes (a forward difference)
-        base = delays(vc, cols)
-        bump = 1e-7 * (1.0 + np.abs(vc))
-        slope = (delays(vc, cols, bump) - base) / bump
-        jac = jacobian.sensitivity(lf * theta[:, cols] * per_route_demand[:, cols] * p[:, cols],
-                                   p[:, cols], vot[:, cols]) * slope.T[:, None, :]
-        jac[:, np.arange(len(rows)), np.arange(len(rows))] += 1.0
-        step = np.linalg.solve(jac, (f[:, cols] - vc).T[..., None])[..., 0].T
+        # the Newton step: (I + M T') dv = F(v) − v
+        step = np.linalg.solve(newton_matrix(vc, cols)[0], (f[:, cols] - vc).T[..., None])[..., 0].T
         # backtracking on |v − F(v)|²; runs whose step already descends stop halving
         alpha = np.ones(len(cols))
         todo = np.arange(len(cols))
@@ -247,9 +270,8 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     load = incidence @ (h * lf)
     delay = delay_fn(load, every)
     full = np.zeros_like(load)
-    full[hard] = wait
-    delay += full
-    cost = base_cost + vot * (incidence.T @ delay)
+    full[hard] = price
+    cost = base_cost + vot * (incidence.T @ delay) + surcharge(every)
     feasible = ~violations(load[hard], every)[2].any(axis=0) if len(hard) else np.ones(n, dtype=bool)
     return SUEResult(flow=h, load=load, delay=delay, cost=cost, gap=gap, iterations=it,
-                     converged=(gap <= tol) & feasible, wait=full)
+                     converged=(gap <= tol) & feasible, price=full)

@@ -11,7 +11,7 @@ Order of exchange in each simulated year ``y`` (every step batched over runs):
    change, so the coupled model starts exactly on the calibrated network; an *absolute* coupling
    gives it the driver's value itself, except in a year the timeline observes it, or when the user
    fixed the network parameter;
-3. the network is solved for ``y`` (warm-started from last year's route flows and capacity waits);
+3. the network is solved for ``y`` (warm-started from last year's route flows and capacity prices);
 4. its outputs (``[coupling.from_network]``: transit, shares, revenue, utilisation, oil) become the
    political register's inputs, and the political stocks are integrated from ``y`` to ``y + 1``.
 """
@@ -134,7 +134,7 @@ def simulate_coupled(model, n: int = 1, *, years: Sequence[int] | None = None,
     base = year_values(timeline, values, first, fixed)
     ref = {p: reference[v] for p, v in pol.to_network.items()}
     recorder = sd.recorder()
-    per_year, flows, waits = [], None, None
+    per_year, flows, prices = [], None, None
     for year in range(first, max(years) + 1):
         if shock:
             now = sd.evaluate(state, exo)
@@ -159,8 +159,8 @@ def simulate_coupled(model, n: int = 1, *, years: Sequence[int] | None = None,
             else:
                 r = ref[param]
                 yt[param] = base[param] * np.divide(now[var], r, out=np.ones(n), where=r != 0)
-        out = freight.solve_year(yt, year, tol, max_iter, start=flows, start_wait=waits)
-        flows, waits = out["equilibrium_flow"], out["wait"]
+        out = freight.solve_year(yt, year, tol, max_iter, start=flows, start_price=prices)
+        flows, prices = out["equilibrium_flow"], out["price"]
         exo.update(network_outputs(freight, out, pol.from_network))
         for param in pol.to_network:
             out.setdefault("network_parameters", {})[param] = yt[param]
