@@ -6,7 +6,9 @@ them matching; a deliberate change to the model's answer regenerates them (say w
 History: the package restructure (commit 709583d) matched the documents of 5deacc1 number for number,
 with two names changed (``kazakhstan_overland_share`` -> ``focus_overland_share``, ``kz_tariff_factor`` ->
 ``focus_tariff_factor``). They were regenerated when the coupling gained additive and absolute modes
-(the Red Sea premium and the tariff lever now reach the network) and autonomy began to count Transneft.
+(the Red Sea premium and the tariff lever now reach the network) and autonomy began to count Transneft; when route choice moved to Newton (an exact equilibrium: the
+index moved by less than 1e-4); and when the Kazakhstan model's capacities became hard (every variant
+of a corridor offered, deep-sea outlets from Poti and Batumi, recalibrated).
 """
 
 from __future__ import annotations
