@@ -184,3 +184,20 @@ def test_growth_after_last_demand_year(tiny_dir):
     ds = mv.simulate(mv.load(tiny_dir), years=[2024, 2026])
     total = ds["teu"].isel(run=0).sum("corridor").values
     assert total[1] == pytest.approx(total[0] * 1.05 ** 2)
+
+
+@pytest.mark.slow
+def test_default_tolerance_lands_within_1e4_of_the_exact_equilibrium():
+    """At the default gap, corridor volumes of the Kazakhstan network (hard capacities, 2022-2024, a few
+    parameter sets) lie within 1e-4 (relative) of the equilibrium solved to a gap of 1e-10."""
+    from multivector.explore.ensemble import make_design
+
+    kz = mv.load("kazakhstan")
+    samples = make_design(kz, 4, seed=2).samples()
+    years = [2022, 2023, 2024]
+    default = mv.simulate(kz, samples=samples, years=years, coupled=False)
+    exact = mv.simulate(kz, samples=samples, years=years, coupled=False, tol=1e-10)
+    assert bool(default["converged"].all()) and bool(exact["converged"].all())
+    e, d = exact["tonnes"].values, default["tonnes"].values
+    carried = e >= 1e-3 * e.sum(axis=-1, keepdims=True)
+    assert np.max(np.abs(d - e)[carried] / e[carried]) < 1e-4
