@@ -113,9 +113,9 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     ``capacity`` ([R, N] Mt, NaN where a resource has none) makes every capacity hard: each
     capacitated resource carries a price ``u`` (a Lagrange multiplier, in cost per unit of load, so a
     route pays ``u`` times its load per unit — a tonne of bulk and a tonne of containers pay alike).
-    When a run has reached the equilibrium under the present prices, every price whose resource is
-    over capacity is raised and every price whose resource has room is lowered (a secant step on the
-    resource's load, at most a fivefold rise above ``price_unit``), and Newton resumes from there; the
+    When a run has reached the equilibrium under the present prices, the prices take one Newton step
+    toward loads at capacity (see ``step_prices``: the equilibrium's own response of loads to prices,
+    at most a fivefold rise above ``price_unit``), and Newton on the loads resumes from there; the
     run is done when its equilibrium violates no constraint: every load within
     ``CAPACITY_TOLERANCE`` of its capacity or its price at ``max_price`` (demand no route can take:
     the caller rations it), and no price on a resource more than ``SLACK_TOLERANCE`` below capacity.
@@ -193,9 +193,9 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
         At most a fivefold rise a step above ``price_unit``; never below zero or above ``max_price``."""
         load = np.maximum(f[hard_pos][:, cols], 1e-9 * cap[:, cols])
         u = price[:, cols]
-        ratio = load / cap[:, cols]
-        active = (((u > 0) & (u < max_price)) | ((ratio > 1.0 + CAPACITY_TOLERANCE) & (u < max_price))
-                  | ((u >= max_price) & (ratio < 1.0 - SLACK_TOLERANCE)))
+        _, ratio, over = violations(load, cols)
+        idle = (u > 0) & (ratio < 1.0 - SLACK_TOLERANCE)
+        active = ((u > 0) & (u < max_price)) | over | ((u >= max_price) & idle)
         jac, by_price = newton_matrix(v[:, cols], cols, prices=True)
         response = -np.linalg.solve(jac, by_price[:, :, hard_pos])[:, hard_pos, :]   # [n, H, H]: dv_h/du
         system = response / load.T[:, :, None]                                        # d ln v / du
@@ -207,14 +207,13 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
         # each price in units of its own response (a small ferry answers a price far more than a main
         # line), then a pseudo-inverse: facilities in series carry the same flows, so only the sum of
         # their prices is determined, and the least-norm step shares it between them
-        scale = np.abs(np.diagonal(system, axis1=1, axis2=2))
-        scale = np.where(scale > 0, scale, 1.0)
+        diagonal = np.abs(np.diagonal(system, axis1=1, axis2=2))
+        scale = np.where(diagonal > 0, diagonal, 1.0)
         step = ((np.linalg.pinv(system / scale[:, None, :], rcond=1e-4) @ rhs)[..., 0] / scale).T
         step = np.where(active & np.isfinite(step), step, 0.0)
         # a load no price moves (no alternative route) rises fivefold while over capacity; a priced
         # facility with room whose step would not lower its price halves it
-        flat = np.abs(np.diagonal(system, axis1=1, axis2=2)).T * (u + price_unit) < 1e-6
-        over, idle = ratio > 1.0 + CAPACITY_TOLERANCE, (u > 0) & (ratio < 1.0 - SLACK_TOLERANCE)
+        flat = diagonal.T * (u + price_unit) < 1e-6
         step = np.where(active & over & flat, 4.0 * (u + price_unit), step)
         step = np.where(active & idle & (step >= 0), -u / 2, step)
         step = np.minimum(step, 4.0 * (u + price_unit))
