@@ -162,3 +162,38 @@ def test_run_reports_the_verdict_as_a_probability_over_disruption_streams():
     assert all(a <= m <= b for a, m, b in zip(band["p5"], index, band["p95"]))
     text = runner.invoke(app, ["run", "kazakhstan", "--seeds", "12"]).output
     assert "over 12 disruption streams" in text
+
+
+def test_calibration_weighs_each_target_by_its_stated_error(tiny_dir):
+    """Two observations of one quantity, 10,000 TEU (±5%) and 20,000 TEU (±50%): least squares on
+    log(modelled/observed)/error lands on their precision-weighted log mean, 10,000 × 2^(4/404)."""
+    (tiny_dir / "targets.csv").write_text(
+        "id,year,metric,observed,unit,source,note,error\n"
+        "T1,2024,corridor:middle:teu,10000,TEU,A-TOY,precise,0.05\n"
+        "T2,2024,corridor:middle:teu,20000,TEU,A-TOY,rough,0.5\n")
+    r = invoke("calibrate", tiny_dir, "--json")
+    assert r.exit_code == 0, r.output
+    fit = {row["target"]: row for row in json.loads(r.stdout)["fit"]}
+    assert fit["T1"]["modelled"] == pytest.approx(10000 * 2 ** (4 / 404), rel=0.01)
+    assert fit["T1"]["error"] == 0.05
+
+
+def test_a_transit_time_is_a_target(tiny_dir):
+    """corridor:NAME:time_h is the corridor's mean transit time; an empty error is the default 10%."""
+    import multivector as mv
+    from multivector.model.calibrate import metric_values
+
+    (tiny_dir / "targets.csv").write_text("id,year,metric,observed,unit,source,note,error\n"
+                                          "T3,2024,corridor:middle:time_h,100,h,A-TOY,a time target,\n")
+    s = mv.load(tiny_dir)
+    ds = mv.simulate(s, years=[2024])
+    assert metric_values(s, ds, "corridor:middle:time_h", 2024)[0] == \
+        float(ds["transit_time_h"].sel(corridor="middle", year=2024)[0])
+    fit = json.loads(invoke("calibrate", tiny_dir, "--json").stdout)["fit"][0]
+    assert fit["error"] == 0.1 and fit["modelled"] > 100      # a Caspian crossing takes more than 100 h
+
+
+def test_calibrate_prints_each_target_against_its_band(tiny_dir):
+    r = invoke("calibrate", tiny_dir)
+    assert r.exit_code == 0, r.output
+    assert "±10%" in r.output and "targets within their stated error" in r.output

@@ -122,3 +122,32 @@ def test_route_sets_are_cached_by_what_they_are_compiled_from(tiny_dir, tmp_path
         f.unlink()
     cached_network(s)
     assert not list((tmp_path / "cache").glob("*.pickle"))
+
+
+def test_a_timeline_year_outside_the_networks_years_is_refused(tiny_dir):
+    """tiny's demand starts in 2024 and it has no political register: 2019 cannot be simulated."""
+    (tiny_dir / "timeline.csv").write_text("year,parameter,value,source\n2019,vdf_alpha,0.2,A-TOY\n")
+    with pytest.raises(InputError) as info:
+        mv.load(tiny_dir)
+    text = str(info.value)
+    assert "timeline.csv" in text and "row 2" in text and "year 2019 lies outside the network's years 2024-" in text
+
+
+def test_a_target_above_what_its_facility_can_ever_carry_is_refused(tiny_dir):
+    """The ferry L3 takes 0.5 Mt/yr (times its capacity factor's upper bound): 50 Mt observed is a
+    mistake in one of the two files, named with both rows."""
+    with open(tiny_dir / "targets.csv", "a") as fh:
+        fh.write("T2,2024,link:L3:mt,50,Mt,A-TOY,too much\n")
+    with pytest.raises(InputError) as info:
+        mv.load(tiny_dir)
+    text = str(info.value)
+    assert "targets.csv" in text and "row 3" in text and "exceeds the most it can carry" in text
+    assert "links.csv row" in text
+
+
+def test_an_observation_error_of_zero_is_refused(tiny_dir):
+    (tiny_dir / "targets.csv").write_text("id,year,metric,observed,unit,source,note,error\n"
+                                          "T1,2024,corridor:middle:teu,10000,TEU,A-TOY,toy target,0\n")
+    with pytest.raises(InputError) as info:
+        mv.load(tiny_dir)
+    assert "targets.csv" in str(info.value) and "error" in str(info.value)

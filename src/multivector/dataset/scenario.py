@@ -57,10 +57,10 @@ NUMERIC = {
     "transfers.csv": {"capacity_mt": False, "time_h": True, "cost_usd": True},
     "demand.csv": {"year": True, "volume": True},
     "timeline.csv": {"year": True, "value": True},
-    "targets.csv": {"year": True, "observed": True},
+    "targets.csv": {"year": True, "observed": True, "error": False},
 }
 #: Numeric columns that must not be negative (and capacity must be > 0 where given).
-NON_NEGATIVE = {"length_km", "capacity_mt", "extra_time_h", "time_h", "volume", "observed"}
+NON_NEGATIVE = {"length_km", "capacity_mt", "extra_time_h", "time_h", "volume", "observed", "error"}
 
 
 class Parameter(BaseModel):
@@ -564,7 +564,13 @@ def validate(s: Scenario) -> None:
         raise InputError("duplicate OD pair for the same commodity and year", file=f, row=i + 2)
 
     f = _file(s, "timeline.csv")
+    first, last = network_years(s)
     for i, row in s.timeline.iterrows():
+        if not first <= row["year"] <= last:
+            raise InputError(f"year {row['year']:g} lies outside the network's years {first}-{last}", file=f,
+                             row=i + 2, column="year",
+                             hint=f"demand.csv starts in {first}" + (f" and the political register ends in {last}"
+                                                                    if s.politics is not None else ""))
         if row["parameter"] not in s.parameters:
             close = difflib.get_close_matches(row["parameter"], list(s.parameters), n=3)
             raise InputError(f"unknown parameter '{row['parameter']}'", file=f, row=i + 2,
@@ -579,6 +585,10 @@ def validate(s: Scenario) -> None:
             raise InputError("calibration targets must be observations up to 2024", file=f,
                              row=i + 2, column="year")
         _check_metric(s, row["metric"], f, i + 2)
+        if "error" in s.targets.columns and row["error"] == 0:
+            raise InputError("an observation error of 0 cannot be fitted", file=f, row=i + 2, column="error",
+                             hint="the relative error of the observation, e.g. 0.1; empty for the default 0.1")
+    _check_targets_within_capacity(s)
 
     f = _file(s, "nodes.csv")
     for i, row in nodes.iterrows():
@@ -692,11 +702,52 @@ def _check_sources(s: Scenario, row, f, r: int, fields: list[str]) -> None:
                              hint=f"add {name}=ID (a figure or an A- assumption in sources.csv)")
 
 
-METRIC_UNITS = {"corridor": ("teu", "tonnes"), "link": ("mt", "teu"), "transfer": ("mt", "teu")}
+def network_years(s: Scenario) -> tuple[int, int]:
+    """The years the network can be solved for: from demand.csv's first year to the political register's
+    last (or demand.csv's last year grown on for a century when there is none)."""
+    years = s.demand["year"].astype(int)
+    first = int(years.min()) if len(years) else s.base_year
+    last = int(s.politics.sd.spec.sim.stop) if s.politics is not None else int(years.max() if len(years) else first) + 100
+    return first, last
+
+
+def _check_targets_within_capacity(s: Scenario) -> None:
+    """A volume target above the most its facility could ever carry (nominal capacity times the top of its
+    capacity factors' ranges) cannot be matched: one of the two numbers is wrong."""
+    f = _file(s, "targets.csv")
+    for i, row in s.targets.iterrows():
+        kind, ident, unit = row["metric"].split(":")[:3]
+        if unit != "mt" or kind not in ("link", "transfer"):
+            continue
+        table, key, where = (s.links, "id", "links.csv") if kind == "link" else (s.transfers, "node", "transfers.csv")
+        rows = table.index[table[key] == ident]
+        caps = []
+        for j in rows:
+            cap = table.at[j, "capacity_mt"]
+            if math.isnan(cap):
+                caps = []
+                break          # one uncapacitated facility under this id: no bound
+            layer = "transfer" if kind == "transfer" else link_layer(table.at[j, "mode"], table.at[j, "gauge_mm"])
+            factor = 1.0
+            for name in (f"capacity_factor_{layer}",
+                         f"capacity_factor_{table.at[j, 'capacity_group']}" if "capacity_group" in table.columns
+                         and table.at[j, "capacity_group"] else ""):
+                if name in s.parameters:
+                    factor *= max(s.parameters[name].max, s.parameters[name].value)
+            caps.append((cap * factor, int(j) + 2))
+        if caps and row["observed"] > sum(c for c, _ in caps) * (1 + 1e-9):
+            most, line = sum(c for c, _ in caps), caps[0][1]
+            raise InputError(f"observed {row['observed']:g} Mt in {int(row['year'])} on {kind} '{ident}' exceeds the "
+                             f"most it can carry, {most:g} Mt/yr ({where} row {line} times its capacity factors' "
+                             "upper bounds)", file=f, row=i + 2, column="observed",
+                             hint=f"check the observation, or raise the capacity in {where}")
+
+
+METRIC_UNITS = {"corridor": ("teu", "tonnes", "time_h"), "link": ("mt", "teu"), "transfer": ("mt", "teu")}
 
 
 def _check_metric(s: Scenario, metric: str, f, row: int) -> None:
-    """A target's metric is KIND:ID:UNIT — corridor:NAME:teu|tonnes, link:ID:mt|teu or
+    """A target's metric is KIND:ID:UNIT — corridor:NAME:teu|tonnes|time_h, link:ID:mt|teu or
     transfer:NODE:mt|teu (what ``calibrate.metric_values`` can compute)."""
     parts = metric.split(":")
     example = "e.g. corridor:NAME:tonnes, link:LINK_ID:mt, transfer:NODE_ID:teu"

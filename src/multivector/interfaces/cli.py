@@ -403,15 +403,15 @@ def calibrate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
                           "fit": res.table.to_dict(orient="records")}, indent=2, default=float))
     else:
         t = Table(title=f"Calibration of {s.name}: observed vs modelled", title_justify="left")
-        for col in ("target", "metric", "year", "observed", "modelled", "error"):
+        for col in ("target", "metric", "year", "observed", "modelled", "miss", "band"):
             t.add_column(col, justify="left" if col in ("target", "metric") else "right")
         for r in res.table.itertuples():
-            colour = "green" if abs(r.rel_error) <= 0.10 else "red"
+            colour = "green" if r.within_error else "red"
             t.add_row(r.target, r.metric, str(r.year), f"{r.observed:,.0f}", f"{r.modelled:,.0f}",
-                      f"[{colour}]{r.rel_error:+.1%}[/]")
+                      f"[{colour}]{r.rel_error:+.1%}[/]", f"±{r.error:.0%}")
         out.print(t)
         out.print("fitted: " + ", ".join(f"{k} = {v:.4g}" for k, v in res.values.items()))
-        out.print(f"all targets within 10%: {res.within(0.10)}")
+        out.print(f"targets within their stated error: {int(res.table['within_error'].sum())} of {len(res.table)}")
     if write:
         path = write_calibration(s, res, s.path)
         err.print(f"wrote {path}")
