@@ -13,6 +13,8 @@ import xarray as xr
 FREIGHT_KEYS = ("teu", "tonnes", "share")
 #: How many bottlenecks a run document lists by default (``multivector run`` and the API).
 RUN_BOTTLENECKS = 8
+#: How many gateways ``multivector run`` lists by default (the busiest in the last year; ``--gateways`` lists all).
+RUN_GATEWAYS = 8
 #: How many disruption streams ``multivector run`` simulates by default: the verdict is a probability.
 RUN_SEEDS = 200
 
