@@ -80,7 +80,7 @@ def test_gateway_tonnes_are_the_shipped_route_flows_through_them_by_direction(la
 
 
 def test_teu_and_commodities_add_up(landlocked_run):
-    s, ds = landlocked_run
+    _, ds = landlocked_run
     vol = ds["gateway_volume"]
     np.testing.assert_allclose(ds["gateway_teu"].values, vol.sel(commodity="goods").values)
     np.testing.assert_allclose(ds["gateway_tonnes"].values,
@@ -104,7 +104,7 @@ def test_westbound_only_demand_yields_no_eastbound_flow(tiny_dir):
 
 
 def test_focus_overland_share_in_tonnes(landlocked_run):
-    s, ds = landlocked_run
+    _, ds = landlocked_run
     share = ds["focus_overland_share_tonnes"].values
     assert np.all((share > 0) & (share <= 1))
     # ore, which never loads a container, counts in tonnes only: the two shares differ
@@ -112,7 +112,7 @@ def test_focus_overland_share_in_tonnes(landlocked_run):
 
 
 def test_the_run_document_carries_gateways(landlocked_run):
-    s, ds = landlocked_run
+    _, ds = landlocked_run
     doc = run_document(ds)
     g = doc["gateways"]["NGT-BRD"]
     assert g["name"] == "Northgate border yard" and g["kind"] == "gauge_change" and g["country"] == "LL/AA"

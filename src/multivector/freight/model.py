@@ -15,8 +15,8 @@ from scipy import sparse
 
 from multivector import __version__
 from multivector.dataset import Scenario, Values
-from multivector.errors import ConvergenceWarning, InputError
 from multivector.dataset.scenario import DIRECTIONS
+from multivector.errors import ConvergenceWarning, InputError
 from multivector.freight.network import Network, focus_country_nodes, gateway_crossings
 from multivector.freight.sue import solve_logit_sue
 from multivector.freight.vdf import bpr_delay, queue_delay

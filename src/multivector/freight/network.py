@@ -164,7 +164,7 @@ def crossing_direction(before: tuple[float, float], after: tuple[float, float]) 
     return "northbound" if dlat > 0 else "southbound"
 
 
-def gateway_crossings(s: Scenario, net: "Network") -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+def gateway_crossings(s: Scenario, net: Network) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
     """Where each route crosses a gateway (a node whose kind is one of ``s.gateway_kinds``), and which
     way: ``(gateway ids, route index, gateway index, direction index into DIRECTIONS)``.
 

@@ -70,7 +70,7 @@ def gateways(ds: xr.Dataset) -> dict:
         dirs = {}
         for di, d in enumerate(ds["direction"].values):
             if present[gi, di].any():
-                sel = dict(gateway=g, direction=d)
+                sel = {"gateway": g, "direction": d}
                 dirs[str(d)] = {"tonnes": _series(ds["gateway_tonnes"].sel(sel)),
                                 "teu": _series(ds["gateway_teu"].sel(sel))}
         comms = {str(c): _series(volume.sel(gateway=g, commodity=c).sum("direction"))
