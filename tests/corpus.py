@@ -144,7 +144,8 @@ def _dataset_cases() -> list[Case]:
         "demand.csv": {"origin": ["NOWHERE", ""], "destination": ["NOWHERE", ""], "commodity": ["unobtainium", ""],
                        "year": ["abc", "20x4", ""], "volume": ["-5", "abc", "nan", "inf", ""], "source": ["NOSUCH", ""]},
         "sources.csv": {"id": [""], "kind": ["rumour", ""]},
-        "targets.csv": {"year": ["abc", "2031"], "metric": ["corridor:nowhere:teu", "nonsense", ""],
+        "targets.csv": {"year": ["abc", "2031"],
+                        "metric": ["corridor:nowhere:teu", "nonsense", "", "gateway:XIAN:teu", "gateway:DOSTYK:teu:up"],
                         "observed": ["abc", "-1", ""], "source": ["NOSUCH"]},
     }
     for file, columns in bad_cells.items():
@@ -187,6 +188,8 @@ def _dataset_cases() -> list[Case]:
         ("unknown parameter key", 'unit = "1/USD"', 'unit = "1/USD"\ncolour = "red"'),
         ("missing engine parameter", "[parameters.vot_container]", "[parameters.vot_containers]"),
         ("unknown calibration parameter", 'calibration.free = ["logit_scale_container"]', 'calibration.free = ["nosuch"]'),
+        ("gateway kinds not a list", "base_year = 2024", 'base_year = 2024\ngateway_kinds = "port"'),
+        ("unknown gateway kind", "base_year = 2024", 'base_year = 2024\ngateway_kinds = ["harbour"]'),
     ]
     for label, old, new in model_edits:
         cases.append(Case(f"toml:model.toml:{label}", "cli", edit_text("model.toml", old, new), RUN, expect="model.toml"))

@@ -29,6 +29,11 @@ LAYERS = ("rail_1435", "rail_1520", "water", "sea", "lake_ferry", "pipeline", "t
 MODES = ("rail", "ferry", "sea", "lake_ferry", "pipeline", "tanker", "road")
 NODE_KINDS = ("origin", "destination", "border", "gauge_change", "port", "junction", "oilfield",
               "terminal", "waypoint")
+#: Node kinds whose places report the freight they handle (gateways); ``[model] gateway_kinds``
+#: overrides the list for a dataset.
+GATEWAY_KINDS = ("border", "gauge_change", "port", "terminal")
+#: The compass directions a gateway's freight is reported by (see :func:`multivector.freight.network.crossing_direction`).
+DIRECTIONS = ("westbound", "eastbound", "northbound", "southbound")
 #: Modes whose delay grows as a queue (ferries and lake ferries); other capacitated links use BPR.
 QUEUE_MODES = ("ferry", "lake_ferry", "tanker")
 
@@ -217,6 +222,18 @@ class Scenario:
         priced; what the highest price cannot clear is deferred); ``soft``: freight queues past
         capacity. Pipelines and tanker berths ration either way."""
         return str(self.model.get("capacities", "soft"))
+
+    @property
+    def gateway_kinds(self) -> list[str]:
+        """Node kinds whose places report the freight they handle by direction and commodity:
+        ``[model] gateway_kinds``, else border, gauge_change, port and terminal."""
+        return list(self.model.get("gateway_kinds", GATEWAY_KINDS))
+
+    @property
+    def gateways(self) -> list[str]:
+        """The ids of the gateway nodes, in nodes.csv order."""
+        kinds = set(self.gateway_kinds)
+        return [n for n, k in zip(self.nodes["id"], self.nodes["kind"]) if k in kinds]
 
     @property
     def capacity_groups(self) -> list[str]:
@@ -455,6 +472,16 @@ def _check_model_section(model: dict, path: Path) -> None:
     if model.get("capacities", "soft") not in CAPACITIES:
         raise InputError(f"[model] capacities must be one of {', '.join(CAPACITIES)}, not {model.get('capacities')!r}",
                          file=path, hint='"hard": no facility above its capacity; "soft": freight queues past it')
+    kinds = model.get("gateway_kinds", GATEWAY_KINDS)
+    if not isinstance(kinds, (list, tuple)) or not all(isinstance(k, str) for k in kinds):
+        raise InputError(f"[model] gateway_kinds must be a list of node kinds, not {kinds!r}", file=path,
+                         hint="e.g. gateway_kinds = " + "[" + ", ".join(f'"{k}"' for k in GATEWAY_KINDS) + "]")
+    for k in kinds:
+        if k not in NODE_KINDS:
+            close = difflib.get_close_matches(k, NODE_KINDS, n=3)
+            raise InputError(f"[model] gateway_kinds names unknown node kind '{k}'", file=path,
+                             hint=("did you mean " + ", ".join(close) + "? " if close else "")
+                             + "node kinds: " + ", ".join(NODE_KINDS))
     cal = model.get("calibration", {})
     if not isinstance(cal, dict) or not isinstance(cal.get("free", []), list):
         raise InputError("[model] calibration.free must be a list of parameter names", file=path)
@@ -743,24 +770,34 @@ def _check_targets_within_capacity(s: Scenario) -> None:
                              hint=f"check the observation, or raise the capacity in {where}")
 
 
-METRIC_UNITS = {"corridor": ("teu", "tonnes", "time_h"), "link": ("mt", "teu"), "transfer": ("mt", "teu")}
+METRIC_UNITS = {"corridor": ("teu", "tonnes", "time_h"), "link": ("mt", "teu"), "transfer": ("mt", "teu"),
+                "gateway": ("tonnes", "teu")}
 
 
 def _check_metric(s: Scenario, metric: str, f, row: int) -> None:
-    """A target's metric is KIND:ID:UNIT — corridor:NAME:teu|tonnes|time_h, link:ID:mt|teu or
-    transfer:NODE:mt|teu (what ``calibrate.metric_values`` can compute)."""
+    """A target's metric is KIND:ID:UNIT — corridor:NAME:teu|tonnes|time_h, link:ID:mt|teu,
+    transfer:NODE:mt|teu or gateway:NODE:tonnes|teu[:DIRECTION] (what ``calibrate.metric_values`` can
+    compute)."""
     parts = metric.split(":")
-    example = "e.g. corridor:NAME:tonnes, link:LINK_ID:mt, transfer:NODE_ID:teu"
+    example = ("e.g. corridor:NAME:tonnes, corridor:NAME:time_h, link:LINK_ID:mt, transfer:NODE_ID:teu, "
+               "gateway:NODE_ID:tonnes:westbound")
+    if parts[0] == "gateway" and len(parts) == 4:
+        if parts[3] not in DIRECTIONS:
+            raise InputError(f"metric '{metric}': a gateway's direction is one of " + ", ".join(DIRECTIONS),
+                             file=f, row=row, column="metric")
+        parts = parts[:3]
     if len(parts) != 3 or parts[0] not in METRIC_UNITS:
         raise InputError(f"metric '{metric}' is not KIND:ID:UNIT", file=f, row=row, column="metric", hint=example)
     kind, ident, unit = parts
     if unit not in METRIC_UNITS[kind]:
         raise InputError(f"metric '{metric}': a {kind} is measured in " + " or ".join(METRIC_UNITS[kind]),
                          file=f, row=row, column="metric")
-    known = {"corridor": set(s.corridors), "link": set(s.links["id"]), "transfer": set(s.nodes["id"])}[kind]
+    known = {"corridor": set(s.corridors), "link": set(s.links["id"]), "transfer": set(s.nodes["id"]),
+             "gateway": set(s.gateways)}[kind]
     if ident not in known:
         close = difflib.get_close_matches(ident, sorted(known), n=3)
-        raise InputError(f"metric '{metric}' names an unknown {kind} '{ident}'", file=f, row=row, column="metric",
+        what = f"gateway (a node of kind {', '.join(s.gateway_kinds)})" if kind == "gateway" else kind
+        raise InputError(f"metric '{metric}' names an unknown {what} '{ident}'", file=f, row=row, column="metric",
                          hint=("did you mean " + ", ".join(close) + "?") if close else example)
 
 

@@ -15,8 +15,9 @@ from scipy import sparse
 
 from multivector import __version__
 from multivector.dataset import Scenario, Values
+from multivector.dataset.scenario import DIRECTIONS
 from multivector.errors import ConvergenceWarning, InputError
-from multivector.freight.network import Network, focus_country_nodes
+from multivector.freight.network import Network, focus_country_nodes, gateway_crossings
 from multivector.freight.sue import solve_logit_sue
 from multivector.freight.vdf import bpr_delay, queue_delay
 
@@ -140,7 +141,16 @@ class FreightModel:
         self.focus_edges = sparse.diags(net.edge_focus.astype(float))
         overland = [net.corridors.index(c) for c in scenario.overland_corridors if c in net.corridors]
         teu = [comm_index[c] for c, m in scenario.commodities.items() if m.unit.upper() == "TEU"]
-        self.overland_teu = np.isin(net.route_corridor, overland) & np.isin(self.route_comm, teu)
+        self.overland_routes = np.isin(net.route_corridor, overland)
+        self.overland_teu = self.overland_routes & np.isin(self.route_comm, teu)
+        self.route_tonnes = tpu[self.route_comm]                     # tonnes per unit of each route's freight
+        # gateways: [gateway × direction × commodity, routes], so one product gives what each border
+        # crossing and port handles by direction and commodity (in the commodity's unit)
+        self.gateways, g_route, g_gate, g_dir = gateway_crossings(scenario, net)
+        n_dir, n_comm = len(DIRECTIONS), len(self.commodities)
+        rows = (g_gate * n_dir + g_dir) * n_comm + self.route_comm[g_route]
+        self.gateway_matrix = sparse.csr_matrix(
+            (np.ones(len(rows)), (rows, g_route)), shape=(len(self.gateways) * n_dir * n_comm, net.n_routes))
         # demand by commodity and given year, as [D] vectors
         od_index = {k: i for i, k in enumerate(zip(net.od_origin, net.od_destination, net.od_commodity))}
         d = scenario.demand
@@ -210,6 +220,10 @@ class FreightModel:
             total = h[self.overland_teu].sum(axis=0)
             focus_share = np.where(total > 0, h[self.overland_teu & net.route_via_focus].sum(axis=0) / total,
                                    np.nan)
+            tonnes = h[self.overland_routes] * self.route_tonnes[self.overland_routes][:, None]
+            total_t = tonnes.sum(axis=0)
+            focus_share_t = np.where(total_t > 0, tonnes[net.route_via_focus[self.overland_routes]].sum(axis=0)
+                                     / total_t, np.nan)
         focus_tariff = route_edges @ (self.focus_edges @ costs.edge_tariff)                    # [K, N]
         paying = (w * focus_tariff)[self.od_transit[net.route_od]]
         out = {
@@ -217,9 +231,10 @@ class FreightModel:
                                 for ci in range(len(self.commodities))]),                      # [C, nc, N]
             "time_h": time_h, "cost_usd": cost_usd, "flow_mt": load, "delay_h": res.delay, "unserved": unserved,
             "utilisation": utilisation, "gap": res.gap, "converged": res.converged,
-            "focus_share": focus_share, "revenue": paying.sum(axis=0) / 1e9, "iterations": res.iterations,
+            "focus_share": focus_share, "focus_share_tonnes": focus_share_t, "revenue": paying.sum(axis=0) / 1e9, "iterations": res.iterations,
             "focus_transit_teu": h[self.overland_teu & net.route_via_focus].sum(axis=0), "flow": h,
             "equilibrium_flow": res.flow, "price": res.price, "price_usd_t": res.price / 1e6,
+            "gateway": self.gateway_matrix @ h,                                                 # [G·D·C, N]
         }
         return out
 
@@ -268,6 +283,7 @@ def results_dataset(scenario, model: FreightModel, table, years, per_year: list[
     """Stack per-year result arrays into the labelled Dataset."""
     net = model.net
     n = len(table)
+    nodes = scenario.nodes.set_index("id")
     stack = lambda key: np.stack([y[key] for y in per_year])
     by_run = lambda key: np.moveaxis(stack(key), -1, 0)                 # runs first
     res_dims = ("run", "year", "resource")
@@ -284,6 +300,10 @@ def results_dataset(scenario, model: FreightModel, table, years, per_year: list[
             "converged": (("run", "year"), by_run("converged")),
             "unserved": (("run", "year", "commodity"), by_run("unserved")),
             "focus_overland_share": (("run", "year"), by_run("focus_share")),
+            "focus_overland_share_tonnes": (("run", "year"), by_run("focus_share_tonnes")),
+            "gateway_volume": (("run", "year", "gateway", "direction", "commodity"),
+                               by_run("gateway").reshape(n, len(years), len(model.gateways), len(DIRECTIONS),
+                                                         len(net.commodities))),
             "focus_transit_revenue": (("run", "year"), by_run("revenue")),
             "iterations": (("year",), np.array([y["iterations"] for y in per_year])),
             "parameter_value": (("run", "parameter"), table.to_numpy()),
@@ -297,6 +317,10 @@ def results_dataset(scenario, model: FreightModel, table, years, per_year: list[
             "resource_group": ("resource", net.resource_group),
             "capacity_mt": ("resource", net.resource_capacity),
             "corridor": model.corridor_names, "commodity": net.commodities,
+            "gateway": list(model.gateways), "direction": list(DIRECTIONS),
+            "gateway_name": ("gateway", [nodes.at[g, "name"] for g in model.gateways]),
+            "gateway_kind": ("gateway", [nodes.at[g, "kind"] for g in model.gateways]),
+            "gateway_country": ("gateway", [nodes.at[g, "country"] for g in model.gateways]),
             "parameter": list(table.columns),
         },
         attrs={"scenario": scenario.name, "scenario_hash": scenario.fingerprint(),
@@ -306,9 +330,17 @@ def results_dataset(scenario, model: FreightModel, table, years, per_year: list[
     is_teu = np.array([scenario.commodities[c].unit.upper() == "TEU" for c in net.commodities])
     ds["tonnes"] = (ds["volume"] * xr.DataArray(tonnes, dims="commodity")).sum("commodity")
     ds["teu"] = (ds["volume"] * xr.DataArray(is_teu.astype(float), dims="commodity")).sum("commodity")
+    ds["gateway_tonnes"] = (ds["gateway_volume"] * xr.DataArray(tonnes, dims="commodity")).sum("commodity")
+    ds["gateway_teu"] = (ds["gateway_volume"] * xr.DataArray(is_teu.astype(float), dims="commodity")).sum("commodity")
     total_teu = ds["teu"].sum("corridor")
     ds["share"] = (ds["teu"] / total_teu.where(total_teu > 0)).fillna(0.0)
-    for name, unit in (("tonnes", "t"), ("teu", "TEU"), ("flow_mt", "Mt/yr"), ("delay_h", "h"),
+    ds["gateway_volume"].attrs["units"] = "commodity units (each commodity's unit)"
+    # how many routes of the route set cross each gateway each way with each commodity (whether or not
+    # they carry anything in a year): which directions and commodities a gateway can see at all
+    ds["gateway_routes"] = (("gateway", "direction", "commodity"),
+                            np.asarray(model.gateway_matrix.sum(axis=1)).reshape(
+                                len(model.gateways), len(DIRECTIONS), len(net.commodities)).astype(int))
+    for name, unit in (("tonnes", "t"), ("teu", "TEU"), ("gateway_tonnes", "t"), ("gateway_teu", "TEU"), ("flow_mt", "Mt/yr"), ("delay_h", "h"),
                        ("transit_time_h", "h"), ("cost_usd", "USD per cost unit"),
                        ("focus_transit_revenue", "USD bn/yr"), ("capacity_price", "USD/t")):
         ds[name].attrs["units"] = unit

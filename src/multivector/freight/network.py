@@ -29,7 +29,7 @@ from scipy import sparse
 
 from multivector.dataset import Scenario
 from multivector.dataset import scenario as _scenario_module
-from multivector.dataset.scenario import QUEUE_MODES, link_layer
+from multivector.dataset.scenario import DIRECTIONS, QUEUE_MODES, link_layer
 from multivector.errors import InputError
 from multivector.io import atomic_write
 
@@ -149,6 +149,45 @@ def focus_country_nodes(s: Scenario) -> set[str]:
     """Nodes in the dataset's focus country (a border node lists both sides, e.g. ``AA/BB``)."""
     code = s.focus.country
     return {n for n, c in zip(s.nodes["id"], s.nodes["country"]) if code in c.split("/")}
+
+
+def crossing_direction(before: tuple[float, float], after: tuple[float, float]) -> str:
+    """The compass direction of travel from ``before`` to ``after`` (each ``(lon, lat)`` in degrees):
+    westbound or eastbound when the east–west distance ``|Δlon · cos(mean lat)|`` is at least the
+    north–south one ``|Δlat|``, else northbound or southbound. Δlon is taken the short way round the
+    globe; a tie goes east–west, no movement at all counts as eastbound."""
+    dlon = (after[0] - before[0] + 180.0) % 360.0 - 180.0
+    dlat = after[1] - before[1]
+    east = dlon * math.cos(math.radians((after[1] + before[1]) / 2))
+    if abs(east) >= abs(dlat):
+        return "westbound" if east < 0 else "eastbound"
+    return "northbound" if dlat > 0 else "southbound"
+
+
+def gateway_crossings(s: Scenario, net: Network) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """Where each route crosses a gateway (a node whose kind is one of ``s.gateway_kinds``), and which
+    way: ``(gateway ids, route index, gateway index, direction index into DIRECTIONS)``.
+
+    The direction is that of travel from the route's place before the gateway to the place after it;
+    at a route's first or last place (a port of origin or destination) the gateway itself stands in
+    for the missing neighbour."""
+    gateways = s.gateways
+    index = {g: i for i, g in enumerate(gateways)}
+    nodes = s.nodes
+    where = dict(zip(nodes["id"], zip(nodes["lon"].astype(float), nodes["lat"].astype(float))))
+    direction = {d: i for i, d in enumerate(DIRECTIONS)}
+    routes, gates, dirs = [], [], []
+    for k, places in enumerate(net.route_nodes):
+        for j, place in enumerate(places):
+            g = index.get(place)
+            if g is None:
+                continue
+            before = places[j - 1] if j > 0 else place
+            after = places[j + 1] if j + 1 < len(places) else place
+            routes.append(k)
+            gates.append(g)
+            dirs.append(direction[crossing_direction(where[before], where[after])])
+    return gateways, np.array(routes, dtype=int), np.array(gates, dtype=int), np.array(dirs, dtype=int)
 
 
 def _num(x, default=0.0) -> float:

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from multivector.dataset import default_dataset
-from multivector.views.document import RUN_BOTTLENECKS, RUN_SEEDS
+from multivector.views.document import RUN_BOTTLENECKS, RUN_GATEWAYS, RUN_SEEDS
 from multivector.errors import ConvergenceWarning, InputError, MissingDependency, MultivectorError
 
 DEFAULT = default_dataset()
@@ -177,6 +177,8 @@ def run(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
         json_: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
         out_dir: Optional[Path] = typer.Option(None, "--out", help="write a PNG map of link flows here"),
         top: int = typer.Option(RUN_BOTTLENECKS, help="how many bottlenecks to list"),
+        gateways: bool = typer.Option(False, "--gateways", help="list every border crossing and port with "
+                                      "flow in the last year (default: the focus country's)"),
         seed: int = typer.Option(0, help="seed of the random disruption stream"),
         event: Optional[list[str]] = typer.Option(None, "--event",
                                                   help="place an outage: NAME:YEAR:SHARE (e.g. cpc_outage:2025:0.34)"),
@@ -210,7 +212,7 @@ def run(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
     if json_:
         print(json.dumps(doc, indent=2))
         return
-    _print_run(s, ds, doc)
+    _print_run(s, ds, doc, all_gateways=gateways)
     for p in written:
         out.print(f"wrote {p}")
 
@@ -255,7 +257,53 @@ def _print_verdict(s, ds, doc):
     out.print(line)
 
 
-def _print_run(s, ds, doc):
+#: How ``multivector run`` abbreviates a direction in its gateway table's headers.
+DIRECTION_ABBREVIATION = {"westbound": "W", "eastbound": "E", "northbound": "N", "southbound": "S"}
+
+
+def _print_gateways(doc, focus: tuple[str, str] | None = None):
+    """The gateways that handle freight in the last year, busiest first: tonnes and TEU in all and by
+    direction of travel. With ``focus`` (country code, name) only the focus country's gateways (a
+    border crossing lists both countries), or the :data:`RUN_GATEWAYS` busiest if it has none with
+    flow; without, every gateway with flow."""
+    i = len(doc["years"]) - 1
+    rows = [(gid, g) for gid, g in doc.get("gateways", {}).items() if (g["tonnes"][i] or 0) > 0]
+    if not rows:
+        return
+    rows.sort(key=lambda r: -r[1]["tonnes"][i])
+    title = f"Gateways in {doc['years'][i]}: freight handled by direction of travel"
+    shown = rows
+    if focus is not None:
+        code, name = focus
+        shown = [r for r in rows if code in r[1]["country"].split("/")]
+        if shown:
+            title = f"{name}'s gateways in {doc['years'][i]}: freight handled by direction of travel"
+        else:
+            shown = rows[:RUN_GATEWAYS]
+            title += f" (the {len(shown)} busiest)"
+        if len(shown) < len(rows):
+            title += f"; --gateways lists all {len(rows)} with flow"
+    directions = [d for d in DIRECTION_ABBREVIATION if any(d in g["directions"] for _, g in shown)]
+    t = Table(title=title, title_justify="left")
+    t.add_column("gateway", justify="left", max_width=30, no_wrap=True, overflow="ellipsis")
+    t.add_column("kind", justify="left")
+    for col in ("Mt", "TEU"):
+        t.add_column(col, justify="right")
+    for d in directions:
+        t.add_column(f"{DIRECTION_ABBREVIATION[d]} Mt", justify="right")
+        t.add_column(f"{DIRECTION_ABBREVIATION[d]} TEU", justify="right")
+    for gid, g in shown:
+        cells = [g["name"], g["kind"], _fmt(g["tonnes"][i] / 1e6, ",.2f"), _fmt(g["teu"][i])]
+        for d in directions:
+            v = g["directions"].get(d)
+            cells += ["", ""] if v is None else [_fmt(v["tonnes"][i] / 1e6, ",.2f"), _fmt(v["teu"][i])]
+        t.add_row(*cells)
+    out.print(t)
+    out.print("W/E/N/S: westbound, eastbound, northbound, southbound — from the place before the gateway "
+              "to the place after it on each route")
+
+
+def _print_run(s, ds, doc, all_gateways: bool = False):
     from multivector.views.tables import focus_rows
 
     years = doc["years"]
@@ -283,7 +331,9 @@ def _print_run(s, ds, doc):
                       _fmt(c["transit_time_h"][i], ",.0f"), _fmt(c["cost_usd"][i], ",.0f"))
         out.print(t)
         share = doc["focus_overland_share"][i]
-        out.print(f"{s.focus.name}'s share of overland container freight on its corridors: {_fmt(share, '.1%')}")
+        share_t = doc["focus_overland_share_tonnes"][i]
+        out.print(f"{s.focus.name}'s share of overland freight on its corridors: {_fmt(share, '.1%')} of TEU, "
+                  f"{_fmt(share_t, '.1%')} of tonnes")
         conv = doc["convergence"]
         state = "converged" if conv["converged"][i] else "[yellow]NOT converged[/]"
         out.print(f"Route choice: relative gap {conv['gap'][i]:.1e} after {conv['iterations'][i]} "
@@ -301,6 +351,7 @@ def _print_run(s, ds, doc):
         parts = ", ".join(f"{r.component.replace('_', ' ')} {r.gain:+.3f}" for r in gain.itertuples())
         out.print(f"gain over '{gain.attrs['counterfactual']}' in {gain.attrs['year']}: {gain.attrs['total']:+.3f} "
                   f"= {parts}")
+    _print_gateways(doc, None if all_gateways else (s.focus.country, s.focus.name))
     t = Table(title="Top bottlenecks by utilisation", title_justify="left")
     for col in ("facility", "year", "utilisation", "flow Mt", "delay h"):
         t.add_column(col, justify="left" if col == "facility" else "right")

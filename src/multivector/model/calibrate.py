@@ -29,6 +29,8 @@ from multivector.model.compiled import compiled, simulate
 def metric_values(scenario: Scenario, ds: xr.Dataset, metric: str, year: int) -> np.ndarray:
     """Modelled value of a target metric for every run: ``[N]``."""
     parts = metric.split(":")
+    if parts[0] == "gateway" and len(parts) in (3, 4):
+        return gateway_metric(ds.sel(year=year), metric, *parts[1:])
     if len(parts) != 3:
         raise InputError(f"metric '{metric}' is not kind:id:unit",
                          hint="e.g. corridor:NAME:tonnes, link:LINK_ID:mt, transfer:NODE_ID:teu")
@@ -58,7 +60,21 @@ def metric_values(scenario: Scenario, ds: xr.Dataset, metric: str, year: int) ->
             through = np.asarray(net.route_resources()[:, np.flatnonzero(sel)].sum(axis=1)).ravel() > 0
             return d["route_flow"].values[:, teu_routes & through].sum(axis=1)
         raise InputError(f"metric '{metric}': unit must be mt or teu")
-    raise InputError(f"metric '{metric}': kind must be corridor, link or transfer")
+    raise InputError(f"metric '{metric}': kind must be corridor, link, transfer or gateway")
+
+
+def gateway_metric(d: xr.Dataset, metric: str, node: str, unit: str, direction: str | None = None) -> np.ndarray:
+    """``gateway:NODE:tonnes|teu[:DIRECTION]``: what crosses a gateway node in one year, ``[N]``."""
+    if node not in d["gateway"].values:
+        raise InputError(f"metric '{metric}': no gateway '{node}' in the network")
+    if unit not in ("tonnes", "teu"):
+        raise InputError(f"metric '{metric}': gateway unit must be tonnes or teu")
+    da = d[f"gateway_{unit}"].sel(gateway=node)
+    if direction is None:
+        return da.sum("direction").values
+    if direction not in d["direction"].values:
+        raise InputError(f"metric '{metric}': direction must be one of " + ", ".join(map(str, d["direction"].values)))
+    return da.sel(direction=direction).values
 
 
 @dataclass

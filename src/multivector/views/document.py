@@ -13,6 +13,8 @@ import xarray as xr
 FREIGHT_KEYS = ("teu", "tonnes", "share")
 #: How many bottlenecks a run document lists by default (``multivector run`` and the API).
 RUN_BOTTLENECKS = 8
+#: How many gateways ``multivector run`` lists by default (the busiest in the last year; ``--gateways`` lists all).
+RUN_GATEWAYS = 8
 #: How many disruption streams ``multivector run`` simulates by default: the verdict is a probability.
 RUN_SEEDS = 200
 
@@ -49,6 +51,38 @@ def bottlenecks(ds: xr.Dataset, top: int = 10) -> list[dict]:
     return worst[:top]
 
 
+def _series(da: xr.DataArray) -> list:
+    return [_clean(v) for v in _median(da).values]
+
+
+def gateways(ds: xr.Dataset) -> dict:
+    """What each gateway (border crossing, gauge change, port, terminal) handles per year, median over
+    runs: ``{node id: {name, kind, country, tonnes, teu, directions: {direction: {tonnes, teu}},
+    commodities: {commodity: volume in its unit}}}``. A direction or commodity is listed where a
+    route of the network crosses the gateway that way or carries it there (it may carry nothing in
+    a year); every gateway node is listed, one that no route passes with empty directions."""
+    if "gateway_volume" not in ds:
+        return {}
+    volume = ds["gateway_volume"]
+    present = ds["gateway_routes"].values > 0                                               # [G, D, C]
+    out = {}
+    for gi, g in enumerate(ds["gateway"].values):
+        dirs = {}
+        for di, d in enumerate(ds["direction"].values):
+            if present[gi, di].any():
+                sel = {"gateway": g, "direction": d}
+                dirs[str(d)] = {"tonnes": _series(ds["gateway_tonnes"].sel(sel)),
+                                "teu": _series(ds["gateway_teu"].sel(sel))}
+        comms = {str(c): _series(volume.sel(gateway=g, commodity=c).sum("direction"))
+                 for ci, c in enumerate(ds["commodity"].values) if present[gi, :, ci].any()}
+        out[str(g)] = {"name": str(ds["gateway_name"].values[gi]), "kind": str(ds["gateway_kind"].values[gi]),
+                       "country": str(ds["gateway_country"].values[gi]),
+                       "tonnes": _series(ds["gateway_tonnes"].sel(gateway=g).sum("direction")),
+                       "teu": _series(ds["gateway_teu"].sel(gateway=g).sum("direction")),
+                       "directions": dirs, "commodities": comms}
+    return out
+
+
 def run_document(ds: xr.Dataset, top: int = 10) -> dict:
     """The document of a run (or the median of a batch): ``run --json`` prints it, the API returns it."""
     years = [int(y) for y in ds["year"].values]
@@ -66,6 +100,8 @@ def run_document(ds: xr.Dataset, top: int = 10) -> dict:
         "years": years,
         "corridors": corridors,
         "focus_overland_share": [_clean(v) for v in _median(ds["focus_overland_share"]).values],
+        "focus_overland_share_tonnes": _series(ds["focus_overland_share_tonnes"]),
+        "gateways": gateways(ds),
         "bottlenecks": bottlenecks(ds, top),
         "convergence": {"gap": [_clean(v) for v in ds["gap"].max("run").values],
                         "converged": [bool(v) for v in ds["converged"].all("run").values],

@@ -64,11 +64,37 @@ def outline_traces() -> list:
     return traces
 
 
+#: The gateways' markers on the map
+GATEWAY_COLOUR = "#c0392b"
+
+
+def _gateway_trace(go, gy: pd.DataFrame, pos: pd.DataFrame, peak: float, year: int, visible: bool):
+    """One year's gateways (rows of :func:`views.tables.gateway_table`) as diamonds, area ∝ tonnes;
+    the hover gives the name, kind, tonnes and TEU, in all and by direction."""
+    total = gy.groupby("node", sort=False).agg(name=("name", "first"), kind=("kind", "first"),
+                                               tonnes=("tonnes", "sum"), teu=("teu", "sum"))
+    total = total[total["tonnes"] > 0].sort_values("tonnes", ascending=False)
+    hover = []
+    for node, row in total.iterrows():
+        lines = [f"<b>{row['name']}</b> ({row['kind']}), {year}",
+                 f"{row['tonnes'] / 1e6:,.2f} Mt, {row['teu']:,.0f} TEU"]
+        for _, d in gy[(gy["node"] == node) & (gy["tonnes"] > 0)].iterrows():
+            lines.append(f"{d['direction']}: {d['tonnes'] / 1e6:,.2f} Mt, {d['teu']:,.0f} TEU")
+        hover.append("<br>".join(lines))
+    return go.Scatter(x=pos.loc[total.index, "lon"], y=pos.loc[total.index, "lat"], mode="markers",
+                      marker=dict(symbol="diamond", size=6 + 24 * np.sqrt(total["tonnes"].to_numpy() / peak),
+                                  color=GATEWAY_COLOUR, opacity=0.75, line=dict(color="white", width=1)),
+                      hovertext=hover, hoverinfo="text", name="gateways (marker area ∝ tonnes handled)",
+                      visible=visible)
+
+
 def corridor_map(nodes: pd.DataFrame, links: pd.DataFrame, flows: pd.DataFrame, colours: dict,
-                 title: str = "") -> "object":
+                 title: str = "", gateways: pd.DataFrame | None = None) -> "object":
     """Links drawn at their geographic positions over land, seas and borders, widths by flow and
-    colours by corridor; places sized by the freight they handle, the busiest labelled; with a slider
-    over the years in ``flows`` (columns year, corridor, link, mt)."""
+    colours by corridor; places sized by the freight they handle, the busiest labelled; gateways
+    (``gateways``: rows of :func:`views.tables.gateway_table`) as diamonds sized by the tonnes they
+    handle, with their tonnes and TEU by direction on hover; with a slider over the years in
+    ``flows`` (columns year, corridor, link, mt)."""
     go = _go()
     pos = nodes.set_index("id")[["lon", "lat"]]
     names = nodes.set_index("id")["name"] if "name" in nodes else pd.Series(pos.index, index=pos.index)
@@ -90,6 +116,10 @@ def corridor_map(nodes: pd.DataFrame, links: pd.DataFrame, flows: pd.DataFrame, 
     peak = peak if peak > 0 else 1.0
     handled = node_throughput(links, flows)
     node_peak = float(handled["mt"].max()) if len(handled) else 1.0
+    if gateways is not None and len(gateways):
+        gateways = gateways[gateways["node"].isin(pos.index)]
+        per_gateway = gateways.groupby(["year", "node"])["tonnes"].sum()
+        gateway_peak = float(per_gateway.max()) if len(per_gateway) and per_gateway.max() > 0 else 1.0
     per_year: list[list[int]] = []
     for year in years:
         idx = []
@@ -128,6 +158,11 @@ def corridor_map(nodes: pd.DataFrame, links: pd.DataFrame, flows: pd.DataFrame, 
                 textfont=dict(size=10, color="#2c3e50"),
                 hovertext=[f"{names[n]}<br>{mt:,.2f} Mt handled in {year}" for n, mt in zip(hy["node"], hy["mt"])],
                 hoverinfo="text", name="freight handled (marker area ∝ Mt)", visible=bool(year == years[-1])))
+        if gateways is not None and len(gateways):
+            gy = gateways[gateways["year"] == year]
+            if (gy["tonnes"] > 0).any():
+                idx.append(len(fig.data))
+                fig.add_trace(_gateway_trace(go, gy, pos, gateway_peak, int(year), bool(year == years[-1])))
         per_year.append(idx)
     n_traces = len(fig.data)
     if len(years) > 1:

@@ -6,7 +6,10 @@ as a Point (``element`` says which). Each year's values are properties of the fe
 flow over its capacity that year) and, for links, ``corridor_2030`` (the corridor carrying most tonnes)
 — rather than one file per year: the geometry is written once, every year styles from the same layer,
 and a change between years is one column against another. A node's values are those of its transfer
-facilities (gauge changes, port calls, pipeline-to-tanker berths): the gateways of the network.
+facilities (gauge changes, port calls, pipeline-to-tanker berths). A gateway node (a border crossing,
+gauge change, port or terminal: ``[model] gateway_kinds``) also carries ``gateway_tonnes_2030`` and
+``gateway_teu_2030``: the freight that crosses it on the run's routes, whether or not it changes layer
+there.
 
 RFC 7946: coordinates are WGS84 ``[lon, lat]``, there is no ``crs`` member, and a link whose shorter
 way crosses the antimeridian is cut there into a MultiLineString. The ``multivector`` member (a foreign
@@ -34,6 +37,10 @@ PROPERTIES = {
     "util_YEAR": "flow over capacity in YEAR of the busier direction or facility, against that year's "
                  "capacity (the declared one times the capacity factors the run set); null: no capacity",
     "corridor_YEAR": "the corridor carrying most tonnes on the link in YEAR; null: no flow",
+    "gateway": "true for a gateway node (a kind in the dataset's gateway_kinds: border crossings, gauge "
+               "changes, ports, terminals by default)",
+    "gateway_tonnes_YEAR": "tonnes crossing the gateway in YEAR on the run's routes, all directions; null: not a gateway",
+    "gateway_teu_YEAR": "TEU among them (container commodities only); null: not a gateway",
 }
 
 
@@ -97,6 +104,13 @@ def network_geojson(scenario: Scenario, ds: xr.Dataset, run: int = 0, about: dic
                 props[f"corridor_{y}"] = best[0] if best and best[1] > 0 else None
         return props
 
+    gateway_tonnes = gateway_teu = {}
+    if "gateway_tonnes" in ds:
+        g_ids = [str(g) for g in ds["gateway"].values]
+        t = ds["gateway_tonnes"].isel(run=run).sum("direction").values          # [Y, G]
+        u = ds["gateway_teu"].isel(run=run).sum("direction").values
+        gateway_tonnes = {g: t[:, i] for i, g in enumerate(g_ids)}
+        gateway_teu = {g: u[:, i] for i, g in enumerate(g_ids)}
     nodes = scenario.nodes.set_index("id")
     position = {nid: [float(r["lon"]), float(r["lat"])] for nid, r in nodes.iterrows()}
     modes: dict[str, set[str]] = {}
@@ -123,6 +137,10 @@ def network_geojson(scenario: Scenario, ds: xr.Dataset, run: int = 0, about: dic
                  "transfers": ";".join(mine["between"]) or None,
                  "capacity": sum(caps) * 1e6 if caps else None}
         props.update(yearly(np.flatnonzero((kind == "transfer") & (owner == nid)), None))
+        props["gateway"] = nid in gateway_tonnes
+        for i, y in enumerate(years):
+            props[f"gateway_tonnes_{y}"] = _number(gateway_tonnes[nid][i]) if nid in gateway_tonnes else None
+            props[f"gateway_teu_{y}"] = _number(gateway_teu[nid][i]) if nid in gateway_teu else None
         features.append({"type": "Feature", "id": nid, "geometry": {"type": "Point", "coordinates": position[nid]},
                          "properties": props})
     meta = {"scenario": scenario.name, "scenario_hash": ds.attrs.get("scenario_hash"),

@@ -26,7 +26,8 @@ from multivector.model import simulate
 from multivector.model.structure import causal_links, reliance
 from multivector.views import figures
 from multivector.views.document import bottlenecks
-from multivector.views.tables import PERCENTILES, corridor_colours, flow_table, index_change, index_gain, percentiles
+from multivector.views.tables import (PERCENTILES, corridor_colours, flow_table, gateway_table, index_change, index_gain,
+                                      percentiles)
 
 
 @dataclass
@@ -60,6 +61,7 @@ class ReportData:
     strategies: pd.DataFrame | None = None
     index_change: pd.DataFrame | None = None    # the index's change by component (the default run)
     index_gain: pd.DataFrame | None = None      # its gain over the counterfactual in the verdict's year
+    gateways: pd.DataFrame | None = None        # year, node, name, kind, direction, tonnes, teu (the map's run)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -121,6 +123,7 @@ def collect_run(scenario: Scenario, *, seed: int = 0, overrides: dict | None = N
                       bottlenecks=pd.DataFrame(bottlenecks(ds)), links=links, loops=_loops(scenario), assumptions=assumptions,
                       reliance=per_output, nodes=scenario.nodes, network_links=scenario.links, headline=headline,
                       index_change=index_change(ds), index_gain=index_gain(scenario, ds),
+                      gateways=gateway_table(ds),
                       sensitivity_note="Sensitivity needs an ensemble: run 'multivector explore' and report its run id.",
                       prim_note="Scenario discovery needs an ensemble: run 'multivector explore' and report its run id.")
 
@@ -216,7 +219,7 @@ def collect_exploration(store, run_id: str, progress: Callable[[int, int], None]
                       assumptions=assumptions, reliance=per_output, nodes=scenario.nodes,
                       network_links=scenario.links, headline=headline, sensitivity=sens, sensitivity_note=sens_note,
                       prim=prim_res, prim_note=prim_note, strategies=strat, index_change=index_change(ds),
-                      index_gain=index_gain(scenario, ds))
+                      index_gain=index_gain(scenario, ds), gateways=gateway_table(ds))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -261,7 +264,8 @@ def _table(frame: pd.DataFrame | None, floatfmt: str = "{:,.4g}", index: bool = 
 def build_figures(data: ReportData) -> dict[str, object]:
     """The report's plotly figures by section name."""
     figs = {"map": figures.corridor_map(data.nodes, data.network_links, data.map_flows, data.colours,
-                                        title=f"Freight flows by corridor ({data.map_note}; width ∝ Mt)"),
+                                        title=f"Freight flows by corridor ({data.map_note}; width ∝ Mt)",
+                                        gateways=data.gateways),
             "series": figures.time_series(data.bands, data.corridors, data.many, data.colours, data.focus_name,
                                           data.index, index_label=data.index_label)}
     if data.sensitivity is not None:

@@ -76,6 +76,27 @@ def node_throughput(links: pd.DataFrame, flows: pd.DataFrame) -> pd.DataFrame:
     return out[out["mt"] > 0].reset_index(drop=True)
 
 
+def gateway_table(ds: xr.Dataset) -> pd.DataFrame:
+    """What each gateway handles, median over runs: columns year, node, name, kind, direction, tonnes,
+    teu — a row per gateway, year and direction a route of the network crosses it in."""
+    columns = ["year", "node", "name", "kind", "direction", "tonnes", "teu"]
+    if "gateway_tonnes" not in ds or not ds.sizes.get("gateway", 0):
+        return pd.DataFrame({c: pd.Series(dtype=float if c in ("tonnes", "teu") else object) for c in columns})
+    med = lambda da: da.median("run") if "run" in da.dims else da
+    tonnes, teu = med(ds["gateway_tonnes"]).values, med(ds["gateway_teu"]).values       # [Y, G, D]
+    crossed = ds["gateway_routes"].values.sum(axis=-1) > 0                              # [G, D]
+    g, d = np.nonzero(crossed)
+    years = ds["year"].values.astype(int)
+    frame = pd.DataFrame({
+        "year": np.repeat(years, len(g)),
+        "node": np.tile(ds["gateway"].values[g].astype(str), len(years)),
+        "name": np.tile(ds["gateway_name"].values[g].astype(str), len(years)),
+        "kind": np.tile(ds["gateway_kind"].values[g].astype(str), len(years)),
+        "direction": np.tile(ds["direction"].values[d].astype(str), len(years)),
+        "tonnes": tonnes[:, g, d].ravel(), "teu": teu[:, g, d].ravel()})
+    return frame[columns]
+
+
 def short_name(name: str, width: int = 18) -> str:
     """A place's name for a map label: before any bracket or slash, at most ``width`` characters."""
     return str(name).split(" (")[0].split("/")[0].strip()[:width]

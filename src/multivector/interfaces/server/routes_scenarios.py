@@ -60,7 +60,8 @@ def list_parameters(scenario: ScenarioInPath):
 
 @router.post("/{name}/run", summary="Simulate one run with overrides (synchronous)",
              dependencies=WRITE_ACCESS, responses=UNAUTHORIZED,
-             description="The run document of `multivector run --json` plus: `overrides` (as applied), `index` "
+             description="The run document of `multivector run --json` (years, corridors, shares in TEU and "
+                         "tonnes, `gateways` by direction and commodity, bottlenecks, ...) plus: `overrides` (as applied), `index` "
                          "(the document key of the headline index, null without a political register), "
                          "`headline`, `figures` (plotly JSON: `series`, `map`) and `seconds` (model time). "
                          "Runs in one of the server's worker processes; 429 when all are busy and the "

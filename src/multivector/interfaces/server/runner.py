@@ -79,8 +79,9 @@ def _answer(source, overrides, seed, seeds, year) -> bytes:
     if year not in years:
         raise InputError(f"year {year} is outside the run ({years[0]}–{years[-1]})")
     flows = data.map_flows[data.map_flows["year"] == year]
+    gateways = data.gateways[data.gateways["year"] == year] if data.gateways is not None else None
     figs = {"map": figures.corridor_map(data.nodes, data.network_links, flows, data.colours,
-                                        title=f"Freight flows by corridor, {year}"),
+                                        title=f"Freight flows by corridor, {year}", gateways=gateways),
             "series": figures.time_series(data.bands, data.corridors, data.many, data.colours, data.focus_name,
                                           data.index)}
     extras = {"overrides": overrides, "index": data.index, "headline": data.headline,

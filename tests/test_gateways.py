@@ -1,0 +1,171 @@
+"""Gateway outputs: what each border crossing and port handles, by direction and commodity, per year."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from multivector.dataset import load
+from multivector.errors import InputError
+from multivector.freight.network import crossing_direction
+from multivector.interfaces.cli import app
+from multivector.model import simulate
+from multivector.views.document import document_value, run_document
+
+DATA = Path(__file__).parent / "data"
+
+
+def _direction(a, b):
+    """The rule of docs/design.md, written out again: (lon, lat) -> compass direction of travel."""
+    dlon = b[0] - a[0]
+    dlon = dlon - 360 if dlon > 180 else dlon + 360 if dlon < -180 else dlon
+    east = dlon * math.cos(math.radians((a[1] + b[1]) / 2))
+    dlat = b[1] - a[1]
+    if abs(east) >= abs(dlat):
+        return "westbound" if east < 0 else "eastbound"
+    return "northbound" if dlat > 0 else "southbound"
+
+
+@pytest.fixture(scope="module")
+def landlocked_run():
+    s = load(DATA / "landlocked")
+    ds = simulate(s, 2, years=[2024, 2026], keep_routes=True, coupled=False,
+                  overrides={"demand_growth_goods": 0.06})
+    return s, ds
+
+
+def test_crossing_direction_weighs_longitude_by_latitude():
+    assert crossing_direction((0, 0), (1.5, 1)) == "eastbound"
+    assert crossing_direction((0, 60), (1.5, 61)) == "northbound"     # 1.5° of longitude is 0.74° there
+    assert crossing_direction((0, 60), (-3, 59)) == "westbound"
+    assert crossing_direction((10, 50), (10.2, 45)) == "southbound"
+    assert crossing_direction((179, 0), (-179, 0)) == "eastbound"      # the short way, over the antimeridian
+    assert crossing_direction((5, 5), (5, 5)) == "eastbound"           # no movement: a tie, east–west
+
+
+def test_gateway_tonnes_are_the_shipped_route_flows_through_them_by_direction(landlocked_run):
+    s, ds = landlocked_run
+    nodes = s.nodes.set_index("id")
+    where = {n: (float(r["lon"]), float(r["lat"])) for n, r in nodes.iterrows()}
+    tpu = {c: m.tonnes_per_unit for c, m in s.commodities.items()}
+    from multivector.model import compiled
+
+    net = compiled(s).network
+    h = ds["route_flow"].values                                             # [N, Y, K], shipped flows
+    expected = {}
+    for k, path in enumerate(ds["route_path"].values):
+        places = path.split(" > ")
+        commodity = net.od_commodity[net.route_od[k]]
+        for j, p in enumerate(places):
+            if nodes.at[p, "kind"] not in ("border", "gauge_change", "port", "terminal"):
+                continue
+            before, after = places[max(j - 1, 0)], places[min(j + 1, len(places) - 1)]
+            key = (p, _direction(where[before], where[after]))
+            expected[key] = expected.get(key, 0.0) + h[:, :, k] * tpu[commodity]
+    assert {g for g, _ in expected} == {"NGT-BRD", "LL-LAK", "BB-LAK", "PP-PRT"}
+    got = ds["gateway_tonnes"]
+    for g in ds["gateway"].values:
+        for d in ds["direction"].values:
+            want = expected.get((str(g), str(d)), np.zeros(h.shape[:2]))
+            np.testing.assert_allclose(got.sel(gateway=g, direction=d).values, want, rtol=1e-12, atol=1e-9)
+    # the lake ports carry the lakeside corridor one way; the border yard carries both highland ways
+    assert set(ds["gateway"].values) == {"LL-LAK", "NGT-BRD", "BB-LAK", "PP-PRT"}
+    assert ds["gateway_kind"].sel(gateway="NGT-BRD").item() == "gauge_change"
+    assert float(got.sel(gateway="NGT-BRD", direction="northbound").min()) > 0
+
+
+def test_teu_and_commodities_add_up(landlocked_run):
+    _, ds = landlocked_run
+    vol = ds["gateway_volume"]
+    np.testing.assert_allclose(ds["gateway_teu"].values, vol.sel(commodity="goods").values)
+    np.testing.assert_allclose(ds["gateway_tonnes"].values,
+                               vol.sel(commodity="goods").values * 10.0 + vol.sel(commodity="ore").values * 1e6)
+    # what passes the last gateway before the sea is every unit of demand that reaches Portia
+    assert ds["gateway_tonnes"].attrs["units"] == "t" and ds["gateway_teu"].attrs["units"] == "TEU"
+
+
+def test_westbound_only_demand_yields_no_eastbound_flow(tiny_dir):
+    ds = simulate(load(tiny_dir), years=[2024], keep_routes=True)
+    t = ds["gateway_tonnes"].isel(run=0, year=0)
+    assert float(t.sel(direction="eastbound").sum()) == 0.0
+    assert float(t.sel(gateway="DOSTYK", direction="westbound")) > 0
+    # the same network with the trip reversed: everything crosses the other way
+    (tiny_dir / "demand.csv").write_text("origin,destination,commodity,year,volume,source\n"
+                                         "DUISBURG,XIAN,container,2024,100000,A-TOY\n")
+    back = simulate(load(tiny_dir), years=[2024], keep_routes=True)["gateway_tonnes"].isel(run=0, year=0)
+    assert float(back.sel(direction="westbound").sum()) == 0.0
+    np.testing.assert_allclose(back.sel(gateway="DOSTYK", direction="eastbound"),
+                               float(t.sel(gateway="DOSTYK", direction="westbound")), rtol=1e-6)
+
+
+def test_focus_overland_share_in_tonnes(landlocked_run):
+    _, ds = landlocked_run
+    share = ds["focus_overland_share_tonnes"].values
+    assert np.all((share > 0) & (share <= 1))
+    # ore, which never loads a container, counts in tonnes only: the two shares differ
+    assert not np.allclose(share, ds["focus_overland_share"].values)
+
+
+def test_the_run_document_carries_gateways(landlocked_run):
+    _, ds = landlocked_run
+    doc = run_document(ds)
+    g = doc["gateways"]["NGT-BRD"]
+    assert g["name"] == "Northgate border yard" and g["kind"] == "gauge_change" and g["country"] == "LL/AA"
+    med = ds["gateway_tonnes"].sel(gateway="NGT-BRD").sum("direction").median("run").values
+    assert document_value(doc, "gateways.NGT-BRD.tonnes", 1) == pytest.approx(med[1])
+    assert document_value(doc, "gateways.NGT-BRD.directions.northbound.teu", 0) > 0
+    assert set(g["directions"]) <= {"westbound", "eastbound", "northbound", "southbound"}
+    assert "eastbound" not in doc["gateways"]["NGT-BRD"]["directions"]
+    assert set(g["commodities"]) == {"goods", "ore"} and len(g["tonnes"]) == len(doc["years"]) == 2
+    assert doc["focus_overland_share_tonnes"][0] == pytest.approx(float(ds["focus_overland_share_tonnes"][:, 0].median()))
+
+
+def test_run_prints_the_gateway_table():
+    res = CliRunner().invoke(app, ["run", str(DATA / "landlocked"), "--network-only"])
+    assert res.exit_code == 0, res.output
+    assert "Landlockia's gateways in 2024" in res.output and "Northgate border yard" in res.output
+    assert "Port of Portia" not in res.output.split("gateways in 2024")[1].split("Top bottlenecks")[0]
+    assert "of tonnes" in res.output
+    every = CliRunner().invoke(app, ["run", str(DATA / "landlocked"), "--network-only", "--gateways"])
+    assert every.exit_code == 0, every.output
+    assert "Port of Portia" in every.output
+
+
+@pytest.mark.parametrize("value, message", [
+    ('["border", "harbour"]', "gateway_kinds names unknown node kind 'harbour'"),
+    ('"port"', "gateway_kinds must be a list of node kinds"),
+    ('[1, 2]', "gateway_kinds must be a list of node kinds"),
+])
+def test_bad_gateway_kinds_are_refused_naming_the_file_and_key(tmp_path, value, message):
+    target = tmp_path / "ll"
+    shutil.copytree(DATA / "landlocked", target)
+    toml = target / "model.toml"
+    toml.write_text(toml.read_text().replace('capacities = "hard"', f'capacities = "hard"\ngateway_kinds = {value}', 1))
+    with pytest.raises(InputError, match="model.toml") as err:
+        load(target)
+    assert message in str(err.value)
+    res = CliRunner().invoke(app, ["run", str(target), "--network-only"])
+    assert res.exit_code == 2 and message in res.output
+
+
+def test_gateway_kinds_choose_the_gateways_and_targets_may_name_them(tmp_path):
+    target = tmp_path / "ll"
+    shutil.copytree(DATA / "landlocked", target)
+    toml = target / "model.toml"
+    toml.write_text(toml.read_text().replace('capacities = "hard"', 'capacities = "hard"\ngateway_kinds = ["port"]', 1))
+    s = load(target)
+    assert s.gateways == ["LL-LAK", "BB-LAK", "PP-PRT"]
+    targets = target / "targets.csv"
+    with open(targets, "a") as fh:
+        fh.write("TG,2024,gateway:PP-PRT:teu:eastbound,1000,TEU,A-LL-GEO,gateway target\n")
+    load(target)
+    for bad, message in (("gateway:NGT-BRD:tonnes", "unknown gateway"), ("gateway:PP-PRT:mt", "tonnes or teu"),
+                         ("gateway:PP-PRT:teu:upward", "direction is one of")):
+        targets.write_text(targets.read_text().replace(targets.read_text().splitlines()[-1].split(",")[2], bad))
+        with pytest.raises(InputError, match=message):
+            load(target)
