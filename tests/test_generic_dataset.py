@@ -325,6 +325,8 @@ def test_hard_capacities_hold_where_soft_ones_overflow(tmp_path):
     "soft" capacities queues far past them. A bad value is refused at load."""
     import warnings
 
+    import numpy as np
+
     import multivector as mv
     from multivector.errors import ConvergenceWarning, InputError
 
@@ -341,6 +343,36 @@ def test_hard_capacities_hold_where_soft_ones_overflow(tmp_path):
         soft = mv.simulate(mv.load(soft_dir), 1, overrides=corner)
     assert float(hard["utilisation"].max()) <= 1.005 and float(soft["utilisation"].max()) > 2
     assert float(hard["unserved"].sel(commodity="goods").max()) > 0
+    # per OD: the commodity's total is the sum of its ODs', and the run document names them
+    by_od = hard["unserved_od"].groupby(hard["od_commodity"]).sum("od")
+    np.testing.assert_allclose(by_od.sel(od_commodity="goods").values, hard["unserved"].sel(commodity="goods").values)
+    from multivector.views.document import run_document
+    rows = run_document(hard)["unserved_by_od"]
+    assert rows and all(r["commodity"] in ("goods", "ore") and max(r["volume"]) > 0 for r in rows)
     toml.write_text(toml.read_text().replace('capacities = "soft"', 'capacities = "firm"'))
     with pytest.raises(InputError, match="capacities must be one of soft, hard"):
         mv.load(soft_dir)
+
+
+def test_the_order_of_demand_rows_does_not_change_the_answer(landlocked, tmp_path):
+    """Routes are enumerated commodity by commodity and the solver sums them per OD, so ODs must come
+    out grouped by commodity whatever order demand.csv lists them in (an ore row between two goods rows
+    once scrambled every share)."""
+    import numpy as np
+
+    import multivector as mv
+    from multivector.model.compiled import compiled
+
+    shuffled = tmp_path / "shuffled"
+    shutil.copytree(landlocked, shuffled)
+    lines = (landlocked / "demand.csv").read_text().splitlines()
+    header, rows = lines[0], lines[1:]
+    ore = [r for r in rows if ",ore," in r]
+    goods = [r for r in rows if ",ore," not in r]
+    (shuffled / "demand.csv").write_text("\n".join([header, goods[0], *ore, *goods[1:]]) + "\n")
+    a, b = mv.load(landlocked), mv.load(shuffled)
+    net = compiled(b).network
+    assert (np.diff(net.route_od) >= 0).all()
+    da, db = mv.simulate(a, years=[2024], coupled=False), mv.simulate(b, years=[2024], coupled=False)
+    np.testing.assert_allclose(db["tonnes"].values, da["tonnes"].values, rtol=1e-9)
+    np.testing.assert_allclose(db["flow_mt"].values, da["flow_mt"].values, rtol=1e-9, atol=1e-12)

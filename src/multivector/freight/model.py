@@ -116,6 +116,7 @@ class FreightModel:
         comm_index = {c: i for i, c in enumerate(self.commodities)}
         self.od_group = np.array([comm_index[c] for c in net.od_commodity], dtype=int)
         self.route_comm = self.od_group[net.route_od]
+        self.od_starts = np.searchsorted(net.route_od, np.arange(len(net.od_origin)))   # routes sorted by OD
         tpu = np.array([scenario.commodities[c].tonnes_per_unit for c in self.commodities])
         self.cpu = np.array([scenario.commodities[c].cost_units_per_unit for c in self.commodities])
         self.load_per_unit = tpu[self.route_comm] / 1e6
@@ -207,7 +208,8 @@ class FreightModel:
                           f"(worst gap {res.gap.max():.2e})", ConvergenceWarning, stacklevel=3)
         h, load = self._shipped(res.flow, res.load, costs.capacity)                          # [K, N], [R, N]
         lost = res.flow - h
-        unserved = np.stack([lost[route_comm == ci].sum(axis=0) for ci in range(len(self.commodities))])  # [C, N]
+        unserved_od = np.add.reduceat(lost, self.od_starts, axis=0) if len(lost) else np.zeros((0, n))   # [D, N]
+        unserved = np.stack([unserved_od[self.od_group == ci].sum(axis=0) for ci in range(len(self.commodities))])  # [C, N]
         cm = self.corr_matrix
         t_route = route_time + self.incidence.T @ res.delay
         paid = route_money + self.load_per_unit[:, None] * (self.incidence.T @ res.price)   # tariffs + capacity prices
@@ -230,6 +232,7 @@ class FreightModel:
             "volume": np.stack([cm @ (h * (route_comm == ci)[:, None])
                                 for ci in range(len(self.commodities))]),                      # [C, nc, N]
             "time_h": time_h, "cost_usd": cost_usd, "flow_mt": load, "delay_h": res.delay, "unserved": unserved,
+            "unserved_od": unserved_od,
             "utilisation": utilisation, "gap": res.gap, "converged": res.converged,
             "focus_share": focus_share, "focus_share_tonnes": focus_share_t, "revenue": paying.sum(axis=0) / 1e9, "iterations": res.iterations,
             "focus_transit_teu": h[self.overland_teu & net.route_via_focus].sum(axis=0), "flow": h,
@@ -299,6 +302,7 @@ def results_dataset(scenario, model: FreightModel, table, years, per_year: list[
             "gap": (("run", "year"), by_run("gap")),
             "converged": (("run", "year"), by_run("converged")),
             "unserved": (("run", "year", "commodity"), by_run("unserved")),
+            "unserved_od": (("run", "year", "od"), by_run("unserved_od")),
             "focus_overland_share": (("run", "year"), by_run("focus_share")),
             "focus_overland_share_tonnes": (("run", "year"), by_run("focus_share_tonnes")),
             "gateway_volume": (("run", "year", "gateway", "direction", "commodity"),
@@ -317,6 +321,8 @@ def results_dataset(scenario, model: FreightModel, table, years, per_year: list[
             "resource_group": ("resource", net.resource_group),
             "capacity_mt": ("resource", net.resource_capacity),
             "corridor": model.corridor_names, "commodity": net.commodities,
+            "od": np.arange(len(net.od_origin)), "od_origin": ("od", net.od_origin),
+            "od_destination": ("od", net.od_destination), "od_commodity": ("od", net.od_commodity),
             "gateway": list(model.gateways), "direction": list(DIRECTIONS),
             "gateway_name": ("gateway", [nodes.at[g, "name"] for g in model.gateways]),
             "gateway_kind": ("gateway", [nodes.at[g, "kind"] for g in model.gateways]),

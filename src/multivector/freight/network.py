@@ -246,7 +246,11 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
 
     # zone connectors: origin vertex -> every layer at the node; every layer -> destination vertex
     demand = s.demand
-    ods = demand[["origin", "destination", "commodity"]].drop_duplicates().reset_index(drop=True)
+    # ODs grouped by commodity (in the order model.toml declares them), so that the routes, enumerated
+    # commodity by commodity, come out sorted by OD: the solver's per-OD sums rely on it
+    ods = demand[["origin", "destination", "commodity"]].drop_duplicates()
+    order = {c: i for i, c in enumerate(s.commodities)}
+    ods = ods.sort_values("commodity", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
     for node in set(ods["origin"]) | set(ods["destination"]):
         if node not in layers_at:
             raise InputError(f"demand node '{node}' has no link", file="demand.csv",
@@ -343,7 +347,8 @@ def _is_zone(v) -> bool:
 
 
 def _routes_for_od(g, src, dst, s: Scenario, corridors: list[str], k: int):
-    """k cheapest loopless routes per corridor, labelled by the first corridor whose nodes they pass.
+    """k cheapest loopless routes per corridor, labelled by the first corridor whose nodes they pass,
+    and the k cheapest that pass no corridor's nodes (labelled "other", the index past the last corridor).
 
     Routes of corridor i must pass one of its nodes and none of an earlier corridor's. The "must
     pass" is enforced on a two-copy graph (copy 1 is reached by entering one of the corridor's
@@ -404,9 +409,21 @@ def _routes_for_od(g, src, dst, s: Scenario, corridors: list[str], k: int):
                         break
         except nx.NetworkXNoPath:
             continue
-    if not found:  # routes outside every named corridor (e.g. domestic flows)
-        try:
-            found.append((len(corridors), nx.shortest_path(g, src, dst, weight="w")))
-        except nx.NetworkXNoPath:
-            pass
+    # and the k cheapest routes outside every named corridor (China to Central Asia, domestic flows):
+    # without them such an OD would only be offered detours through some corridor
+    outside = earlier
+    h = g.subgraph([v for v in g if _is_zone(v) or v[0] not in outside])
+    try:
+        count = 0
+        for tries, path in enumerate(nx.shortest_simple_paths(h, src, dst, weight="w")):
+            places = [v[0] for v in path[1:-1]]
+            compact = [p for j, p in enumerate(places) if j == 0 or places[j - 1] != p]
+            if len(compact) == len(set(compact)) and tuple(path) not in seen:
+                seen.add(tuple(path))
+                found.append((len(corridors), path))
+                count += 1
+            if count >= k or tries >= 40:
+                break
+    except (nx.NetworkXNoPath, nx.NodeNotFound):
+        pass
     return found

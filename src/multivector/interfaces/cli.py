@@ -334,6 +334,12 @@ def _print_run(s, ds, doc, all_gateways: bool = False):
         share_t = doc["focus_overland_share_tonnes"][i]
         out.print(f"{s.focus.name}'s share of overland freight on its corridors: {_fmt(share, '.1%')} of TEU, "
                   f"{_fmt(share_t, '.1%')} of tonnes")
+        lost = [r for r in doc.get("unserved_by_od", []) if (r["volume"][i] or 0) > 0]
+        if lost:
+            units = {c: m.unit for c, m in s.commodities.items()}
+            out.print("Not shipped (capacity): " + "; ".join(
+                f"{r['origin']}→{r['destination']} {r['commodity']} {_fmt(r['volume'][i], ',.3g')} {units[r['commodity']]}"
+                for r in sorted(lost, key=lambda r: -r["volume"][i])[:5]) + (f" (+{len(lost) - 5} more)" if len(lost) > 5 else ""))
         conv = doc["convergence"]
         state = "converged" if conv["converged"][i] else "[yellow]NOT converged[/]"
         out.print(f"Route choice: relative gap {conv['gap'][i]:.1e} after {conv['iterations'][i]} "

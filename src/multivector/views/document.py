@@ -83,6 +83,20 @@ def gateways(ds: xr.Dataset) -> dict:
     return out
 
 
+def unserved_by_od(ds: xr.Dataset) -> list[dict]:
+    """The ODs whose demand was not all shipped in some year (median over runs): origin, destination,
+    commodity and the unserved volume per year in the commodity's unit."""
+    if "unserved_od" not in ds:
+        return []
+    lost = _median(ds["unserved_od"])
+    rows = []
+    for i in np.flatnonzero((lost.values > 0).any(axis=0)):
+        rows.append({"origin": str(ds["od_origin"].values[i]), "destination": str(ds["od_destination"].values[i]),
+                     "commodity": str(ds["od_commodity"].values[i]),
+                     "volume": [_clean(v) for v in lost.values[:, i]]})
+    return rows
+
+
 def run_document(ds: xr.Dataset, top: int = 10) -> dict:
     """The document of a run (or the median of a batch): ``run --json`` prints it, the API returns it."""
     years = [int(y) for y in ds["year"].values]
@@ -110,6 +124,7 @@ def run_document(ds: xr.Dataset, top: int = 10) -> dict:
         "transit_revenue_usd_bn": [_clean(v) for v in _median(ds["focus_transit_revenue"]).values],
         "unserved": {str(c): [_clean(v) for v in _median(ds["unserved"].sel(commodity=c)).values]
                      for c in ds["commodity"].values},
+        "unserved_by_od": unserved_by_od(ds),
     }
     if "political" in ds:
         index = ds.attrs["index"]
