@@ -141,13 +141,13 @@ def test_demand_no_route_can_take_reaches_the_highest_price_and_the_model_ration
 
 
 def test_zero_logit_scale_splits_evenly():
-    assert logit_split(np.array([[1.0], [100.0]]), 0.0, np.ones((2, 1), bool), np.array([0]),
-                       np.array([0, 0]))[:, 0] == pytest.approx([0.5, 0.5])
+    share = logit_split(np.array([[1.0], [100.0]]), 0.0, np.ones((2, 1), bool), np.array([0]))
+    assert share[:, 0] == pytest.approx([0.5, 0.5])
 
 
 def test_unavailable_routes_get_nothing():
     share = logit_split(np.array([[1.0], [100.0], [5.0]]), 0.01, np.array([[False], [True], [True]]),
-                        np.array([0]), np.array([0, 0, 0]))
+                        np.array([0]))
     assert share[0, 0] == 0 and share[:, 0].sum() == pytest.approx(1.0)
 
 
