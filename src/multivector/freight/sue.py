@@ -146,7 +146,8 @@ class _Jacobian:
 
     Only ODs with two or more routes contribute (a single route's logit covariance is zero): their
     ``routes``, each route's OD among them (``route_od``) and solved resources (``route_res``, CSR
-    over routes by ``route_ptr``).
+    over routes by ``route_ptr``), and the resources each such OD's routes use (``od_res``, CSR over
+    ODs by ``od_ptr``).
     """
 
     def __init__(self, a: sparse.csr_matrix, route_od: np.ndarray):
@@ -161,21 +162,21 @@ class _Jacobian:
         self.route_ptr = np.r_[0, np.cumsum(np.diff(at.indptr)[self.routes])].astype(np.int64)
         self.route_res = np.concatenate([at.indices[at.indptr[k]:at.indptr[k + 1]] for k in self.routes]
                                         + [np.zeros(0, int)]).astype(np.int64)
+        od_res = [np.unique(self.route_res[self.route_ptr[i[0]]:self.route_ptr[i[-1] + 1]]) for i in
+                  np.split(np.arange(len(self.routes)), np.flatnonzero(np.diff(self.route_od)) + 1)] \
+            if len(self.routes) else []
+        self.od_ptr = np.r_[0, np.cumsum([len(r) for r in od_res])].astype(np.int64)
+        self.od_res = np.concatenate(od_res + [np.zeros(0, int)]).astype(np.int64)
 
     def sensitivity(self, left, share, weight):
         """``M`` (``[n, C, C]``): minus the derivative of the loads ``F`` with respect to the delays,
         ``M_sr = Σ_k A_sk left_k weight_k A_rk − Σ_od (Σ_k∈od A_sk left_k) (Σ_j∈od A_rj share_j weight_j)``
         with ``left = load per unit · theta · demand · share`` (``[K, n]``) and ``weight`` the value of
-        time (or the load per unit, for the prices). The route sums are compiled; the rank-one
-        products over ODs are one batched matrix product."""
-        n = left.shape[1]
+        time (or the load per unit, for the prices)."""
         pairs, qa, qb = _route_sums(np.ascontiguousarray(left), np.ascontiguousarray(share),
                                     np.ascontiguousarray(weight, dtype=float), self.c, self.n_od,
                                     self.routes, self.route_od, self.route_ptr, self.route_res)
-        m = np.moveaxis(pairs, -1, 0)
-        if self.n_od:
-            m -= qa.transpose(2, 1, 0) @ qb.transpose(2, 0, 1)      # [n, C, D] @ [n, D, C]
-        return m
+        return np.moveaxis(_less_rank_one(pairs, qa, qb, self.od_ptr, self.od_res), -1, 0)
 
 
 @numba.njit(cache=True)
@@ -203,6 +204,22 @@ def _route_sums(left, share, weight, c, n_od, routes, route_od, route_ptr, route
                 for j in range(n):
                     pairs[x, y, j] += w[j]
     return pairs, qa, qb
+
+
+@numba.njit(cache=True, fastmath={"contract"})
+def _less_rank_one(pairs, qa, qb, od_ptr, od_res):
+    """``pairs − Σ_od qa_od qb_odᵀ`` (``[C, C, n]``), each OD on the resources its routes use. The sum
+    over ODs runs in ascending order with fused multiply-adds, as NumPy's matrix product of the
+    batched ``[n, C, D] @ [n, D, C]`` did, so the result is bit for bit the same."""
+    total = np.zeros_like(pairs)
+    n = pairs.shape[2]
+    for d in range(len(od_ptr) - 1):
+        res = od_res[od_ptr[d]:od_ptr[d + 1]]
+        for x in res:
+            for y in res:
+                for j in range(n):
+                    total[x, y, j] += qa[d, x, j] * qb[d, y, j]
+    return pairs - total
 
 
 def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot, theta, available,
