@@ -144,10 +144,11 @@ def _pairwise_sum(a, first, last, j):
 class _Jacobian:
     """Assembles ``M = A S Aᵀ`` for a batch from the route sets' OD structure (fixed for a model).
 
-    Only ODs with two or more routes contribute (a single route's logit covariance is zero): their
-    ``routes``, each route's OD among them (``route_od``) and solved resources (``route_res``, CSR
-    over routes by ``route_ptr``), and the resources each such OD's routes use (``od_res``, CSR over
-    ODs by ``od_ptr``).
+    Only ODs with two or more routes contribute (a single route's logit covariance is zero). Their
+    ``routes`` (ascending), each route's solved resources ``route_res`` and the same resources'
+    ``route_slot``: one slot per OD and resource its routes use; ``route_ptr`` delimits each route's
+    entries. ``cells`` (``s · C + r``) lists the cells of ``M`` that ODs' rank-one parts reach, and
+    ``slot_a``/``slot_b`` (by ``cell_ptr``) the pairs of slots each sums.
     """
 
     def __init__(self, a: sparse.csr_matrix, route_od: np.ndarray):
@@ -155,18 +156,32 @@ class _Jacobian:
         at = a.T.tocsr()
         at.sort_indices()
         size = np.bincount(route_od)
-        self.routes = np.flatnonzero(size[route_od] > 1).astype(np.int64)
-        _, od_pos = np.unique(route_od[self.routes], return_inverse=True)
-        self.route_od = od_pos.astype(np.int64)
-        self.n_od = int(od_pos.max()) + 1 if len(od_pos) else 0
-        self.route_ptr = np.r_[0, np.cumsum(np.diff(at.indptr)[self.routes])].astype(np.int64)
-        self.route_res = np.concatenate([at.indices[at.indptr[k]:at.indptr[k + 1]] for k in self.routes]
-                                        + [np.zeros(0, int)]).astype(np.int64)
-        od_res = [np.unique(self.route_res[self.route_ptr[i[0]]:self.route_ptr[i[-1] + 1]]) for i in
-                  np.split(np.arange(len(self.routes)), np.flatnonzero(np.diff(self.route_od)) + 1)] \
-            if len(self.routes) else []
-        self.od_ptr = np.r_[0, np.cumsum([len(r) for r in od_res])].astype(np.int64)
-        self.od_res = np.concatenate(od_res + [np.zeros(0, int)]).astype(np.int64)
+        routes = np.flatnonzero(size[route_od] > 1)
+        od_res, route_res, route_slot, used = [], [], [], 0
+        for od in np.unique(route_od[routes]):
+            members = routes[route_od[routes] == od]
+            res = np.unique(at.indices[at.indptr[members[0]]:at.indptr[members[-1] + 1]])
+            for k in members:
+                route_res.append(at.indices[at.indptr[k]:at.indptr[k + 1]])
+                route_slot.append(used + np.searchsorted(res, route_res[-1]))
+            od_res.append(res)
+            used += len(res)
+        ints = lambda parts: np.concatenate(parts + [np.zeros(0, int)]).astype(np.int64)
+        self.routes = routes.astype(np.int64)
+        self.route_ptr = np.r_[0, np.cumsum([len(r) for r in route_res])].astype(np.int64)
+        self.route_res, self.route_slot = ints(route_res), ints(route_slot)
+        # the rank-one terms cell by cell: for each (resource, resource) cell, the pairs of OD slots
+        # whose product it sums, in ascending OD order
+        slot_res, slot_od = ints(od_res), np.repeat(np.arange(len(od_res)), [len(r) for r in od_res])
+        a, b = [x.ravel() for x in np.meshgrid(np.arange(len(slot_res)), np.arange(len(slot_res)), indexing="ij")]
+        same = slot_od[a] == slot_od[b]
+        a, b = a[same], b[same]
+        cell = slot_res[a] * self.c + slot_res[b]
+        order = np.lexsort((slot_od[a], cell))
+        self.cells, starts = np.unique(cell[order], return_index=True)
+        self.cell_ptr = np.r_[starts, len(order)].astype(np.int64)
+        self.slot_a, self.slot_b = a[order].astype(np.int64), b[order].astype(np.int64)
+        self.slots = len(slot_res)
 
     def sensitivity(self, left, share, weight):
         """``M`` (``[n, C, C]``): minus the derivative of the loads ``F`` with respect to the delays,
@@ -174,52 +189,57 @@ class _Jacobian:
         with ``left = load per unit · theta · demand · share`` (``[K, n]``) and ``weight`` the value of
         time (or the load per unit, for the prices)."""
         pairs, qa, qb = _route_sums(np.ascontiguousarray(left), np.ascontiguousarray(share),
-                                    np.ascontiguousarray(weight, dtype=float), self.c, self.n_od,
-                                    self.routes, self.route_od, self.route_ptr, self.route_res)
-        return np.moveaxis(_less_rank_one(pairs, qa, qb, self.od_ptr, self.od_res), -1, 0)
+                                    np.ascontiguousarray(weight, dtype=float), self.c, self.slots,
+                                    self.routes, self.route_ptr, self.route_res, self.route_slot)
+        return np.moveaxis(_less_rank_one(pairs, qa, qb, self.cells, self.cell_ptr, self.slot_a, self.slot_b), -1, 0)
 
 
 @numba.njit(cache=True)
-def _route_sums(left, share, weight, c, n_od, routes, route_od, route_ptr, route_res):
-    """``[C, C, n]`` sums of ``left · weight`` over the routes through both resources, and ``[D, C, n]``
-    sums of ``left`` and of ``share · weight`` over each OD's routes through a resource; the runs are
-    innermost, and routes are added in ascending order (as the sparse products did)."""
+def _route_sums(left, share, weight, c, slots, routes, route_ptr, route_res, route_slot):
+    """``[C, C, n]`` sums of ``left · weight`` over the routes through both resources, and
+    ``[slots, n]`` sums of ``left`` and of ``share · weight`` over each OD's routes through each of
+    its resources. The runs are innermost, and routes are added in ascending order (as the sparse
+    products of the NumPy version did)."""
     n = left.shape[1]
     pairs = np.zeros((c, c, n))
-    qa = np.zeros((n_od, c, n))
-    qb = np.zeros((n_od, c, n))
+    qa = np.zeros((slots, n))
+    qb = np.zeros((slots, n))
     w = np.empty(n)
     sw = np.empty(n)
     for i in range(len(routes)):
-        k, d = routes[i], route_od[i]
+        k = routes[i]
         for j in range(n):
             w[j] = left[k, j] * weight[k, j]
             sw[j] = share[k, j] * weight[k, j]
-        res = route_res[route_ptr[i]:route_ptr[i + 1]]
-        for x in res:
+        for e in range(route_ptr[i], route_ptr[i + 1]):
+            x, slot = route_res[e], route_slot[e]
             for j in range(n):
-                qa[d, x, j] += left[k, j]
-                qb[d, x, j] += sw[j]
-            for y in res:
+                qa[slot, j] += left[k, j]
+                qb[slot, j] += sw[j]
+            for f in range(route_ptr[i], route_ptr[i + 1]):
+                y = route_res[f]
                 for j in range(n):
                     pairs[x, y, j] += w[j]
     return pairs, qa, qb
 
 
 @numba.njit(cache=True, fastmath={"contract"})
-def _less_rank_one(pairs, qa, qb, od_ptr, od_res):
-    """``pairs − Σ_od qa_od qb_odᵀ`` (``[C, C, n]``), each OD on the resources its routes use. The sum
-    over ODs runs in ascending order with fused multiply-adds, as NumPy's matrix product of the
-    batched ``[n, C, D] @ [n, D, C]`` did, so the result is bit for bit the same."""
-    total = np.zeros_like(pairs)
-    n = pairs.shape[2]
-    for d in range(len(od_ptr) - 1):
-        res = od_res[od_ptr[d]:od_ptr[d + 1]]
-        for x in res:
-            for y in res:
-                for j in range(n):
-                    total[x, y, j] += qa[d, x, j] * qb[d, y, j]
-    return pairs - total
+def _less_rank_one(pairs, qa, qb, cells, cell_ptr, slot_a, slot_b):
+    """``pairs − Σ_od qa_od qb_odᵀ`` in place (``[C, C, n]``), cell by cell. The sum over ODs runs in
+    ascending order with fused multiply-adds, as NumPy's batched matrix product did, so that the
+    result is bit for bit the same."""
+    c, n = pairs.shape[0], pairs.shape[2]
+    total = np.empty(n)
+    for i in range(len(cells)):
+        x, y = cells[i] // c, cells[i] % c
+        total[:] = 0.0
+        for e in range(cell_ptr[i], cell_ptr[i + 1]):
+            a, b = slot_a[e], slot_b[e]
+            for j in range(n):
+                total[j] += qa[a, j] * qb[b, j]
+        for j in range(n):
+            pairs[x, y, j] -= total[j]
+    return pairs
 
 
 def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot, theta, available,
