@@ -1,7 +1,7 @@
 """Logit stochastic user equilibrium on fixed route sets, batched over runs.
 
 All arrays carry the run axis last (``[routes, runs]``, ``[resources, runs]``) so that one sparse
-product loads every run at once. The equilibrium is the fixed point ``h = demand * logit(cost(h))``;
+product or one compiled loop handles every run at once. The equilibrium is the fixed point ``h = demand * logit(cost(h))``;
 it is found by damped Newton on the loads of the congestible resources (the only quantities route
 costs depend on), which are few even where routes are many. With ``v`` those loads and ``F(v)`` the
 loads that the logit split of the costs at ``v`` produces, Newton solves ``v - F(v) = 0`` with the
@@ -10,6 +10,10 @@ covariance of each OD weighted by ``demand · theta · load per unit · value of
 positive semi-definite because those four are constant within an OD (one commodity), so every
 Newton system is non-singular. A backtracking line search on ``|v - F(v)|²`` makes each step a
 descent; near the solution the full step is taken and convergence is quadratic.
+
+The hot loops (the logit split per OD, the gap, the assembly of ``M``) are Numba kernels over the
+whole batch, runs innermost. They sum in the order NumPy's ``reduceat`` and batched matrix product
+did, so the solver's answers are bit for bit those of the NumPy version (tests/test_golden.py).
 """
 
 from __future__ import annotations
