@@ -1,7 +1,7 @@
 """Logit stochastic user equilibrium on fixed route sets, batched over runs.
 
 All arrays carry the run axis last (``[routes, runs]``, ``[resources, runs]``) so that one sparse
-product loads every run at once. The equilibrium is the fixed point ``h = demand * logit(cost(h))``;
+product or one compiled loop handles every run at once. The equilibrium is the fixed point ``h = demand * logit(cost(h))``;
 it is found by damped Newton on the loads of the congestible resources (the only quantities route
 costs depend on), which are few even where routes are many. With ``v`` those loads and ``F(v)`` the
 loads that the logit split of the costs at ``v`` produces, Newton solves ``v - F(v) = 0`` with the
@@ -10,12 +10,17 @@ covariance of each OD weighted by ``demand · theta · load per unit · value of
 positive semi-definite because those four are constant within an OD (one commodity), so every
 Newton system is non-singular. A backtracking line search on ``|v - F(v)|²`` makes each step a
 descent; near the solution the full step is taken and convergence is quadratic.
+
+The hot loops (the logit split per OD, the gap, the assembly of ``M``) are Numba kernels over the
+whole batch, runs innermost. They sum in the order NumPy's ``reduceat`` and batched matrix product
+did, so the solver's answers are bit for bit those of the NumPy version (tests/test_golden.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from scipy import sparse
 
@@ -43,54 +48,202 @@ class SUEResult:
     price: np.ndarray | None = None  # [R, N] the side constraints' multipliers: cost per unit of load
 
 
-def logit_split(cost, theta, available, starts, route_od):
-    """Route shares within each OD: softmax of ``-theta * cost`` over the OD's available routes."""
-    masked = np.where(available, cost, np.inf)
-    low = np.minimum.reduceat(masked, starts, axis=0)[route_od]
-    low = np.where(np.isfinite(low), low, 0.0)
-    weight = np.where(available, np.exp(-theta * (masked - low)), 0.0)
-    total = np.add.reduceat(weight, starts, axis=0)[route_od]
-    return np.divide(weight, total, out=np.zeros_like(weight), where=total > 0)
+def logit_split(cost, theta, available, starts):
+    """Route shares within each OD: softmax of ``-theta * cost`` over the OD's available routes
+    (``[K, n]``; ``starts``: each OD's first route, routes sorted by OD)."""
+    cost = np.ascontiguousarray(cost, dtype=float)
+    theta = np.ascontiguousarray(np.broadcast_to(theta, cost.shape), dtype=float)
+    available = np.ascontiguousarray(np.broadcast_to(available, cost.shape), dtype=bool)
+    return _logit_split(cost, theta, available, np.r_[starts, len(cost)].astype(np.int64))
+
+
+def _logit_split(cost, theta, available, bounds):
+    """The split by two compiled passes around NumPy's ``exp``, which is vectorised (a compiled loop
+    calls the scalar libm one: slower, and different in the last bit)."""
+    return _normalise(np.exp(_exponent(cost, theta, available, bounds)), bounds)
+
+
+@numba.njit(cache=True)
+def _exponent(cost, theta, available, bounds):
+    """``-theta · (cost − the OD's cheapest available cost)``; ``-inf`` where a route is unavailable."""
+    k, n = cost.shape
+    out = np.full((k, n), -np.inf)
+    low = np.empty(n)
+    for d in range(len(bounds) - 1):
+        low[:] = np.inf
+        for r in range(bounds[d], bounds[d + 1]):
+            for j in range(n):
+                if available[r, j] and cost[r, j] < low[j]:
+                    low[j] = cost[r, j]
+        for r in range(bounds[d], bounds[d + 1]):
+            for j in range(n):
+                if available[r, j]:
+                    out[r, j] = -theta[r, j] * (cost[r, j] - low[j])
+    return out
+
+
+@numba.njit(cache=True)
+def _normalise(weight, bounds):
+    """Each OD's weights divided by their sum, in place (zero where the OD has no available route)."""
+    for d in range(len(bounds) - 1):
+        for j in range(weight.shape[1]):
+            total = _od_sum(weight, bounds[d], bounds[d + 1], j)
+            for r in range(bounds[d], bounds[d + 1]):
+                weight[r, j] = weight[r, j] / total if total > 0 else 0.0
+    return weight
+
+
+@numba.njit(cache=True)
+def _od_gap(target, flow, bounds, od_demand):
+    """``[n]``: the worst over ODs of ``Σ_k∈od |target_k − flow_k| / demand``."""
+    moved = np.abs(target - flow)
+    gap = np.zeros(flow.shape[1])
+    for d in range(len(bounds) - 1):
+        for j in range(flow.shape[1]):
+            gap[j] = max(gap[j], _od_sum(moved, bounds[d], bounds[d + 1], j) / od_demand[d, j])
+    return gap
+
+
+@numba.njit(cache=True)
+def _od_sum(a, first, last, j):
+    """``Σ a[first:last, j]`` in the order ``np.add.reduceat`` sums it (the first row, then a pairwise
+    sum of the rest), so that the compiled solver's results are bit for bit those of NumPy's."""
+    return a[first, j] + _pairwise_sum(a, first + 1, last, j)
+
+
+@numba.njit(cache=True)
+def _pairwise_sum(a, first, last, j):
+    """NumPy's pairwise summation of ``a[first:last, j]``: sequential below 8 terms, eight running
+    sums up to 128, halves above."""
+    n = last - first
+    if n < 8:
+        total = 0.0
+        for r in range(first, last):
+            total += a[r, j]
+        return total
+    if n > 128:
+        half = n // 2
+        half -= half % 8
+        return _pairwise_sum(a, first, first + half, j) + _pairwise_sum(a, first + half, last, j)
+    r0, r1, r2, r3 = a[first, j], a[first + 1, j], a[first + 2, j], a[first + 3, j]
+    r4, r5, r6, r7 = a[first + 4, j], a[first + 5, j], a[first + 6, j], a[first + 7, j]
+    i = first + 8
+    while i < last - n % 8:
+        r0 += a[i, j]
+        r1 += a[i + 1, j]
+        r2 += a[i + 2, j]
+        r3 += a[i + 3, j]
+        r4 += a[i + 4, j]
+        r5 += a[i + 5, j]
+        r6 += a[i + 6, j]
+        r7 += a[i + 7, j]
+        i += 8
+    total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < last:
+        total += a[i, j]
+        i += 1
+    return total
 
 
 class _Jacobian:
-    """The sparse patterns that assemble ``M = A S Aᵀ`` for a batch, fixed by the route sets.
+    """Assembles ``M = A S Aᵀ`` for a batch from the route sets' OD structure (fixed for a model).
 
-    Only ODs with two or more routes contribute (a single route's logit covariance is zero).
-    ``pairs`` maps each route's weight to the (resource, resource) cells its own resources share;
-    ``by_od`` sums a route vector into ``[OD, resource]`` cells, for the rank-one part of each OD.
+    Only ODs with two or more routes contribute (a single route's logit covariance is zero). Their
+    ``routes`` (ascending), each route's solved resources ``route_res`` and the same resources'
+    ``route_slot``: one slot per OD and resource its routes use; ``route_ptr`` delimits each route's
+    entries. ``cells`` (``s · C + r``) lists the cells of ``M`` that ODs' rank-one parts reach, and
+    ``slot_a``/``slot_b`` (by ``cell_ptr``) the pairs of slots each sums.
     """
 
     def __init__(self, a: sparse.csr_matrix, route_od: np.ndarray):
-        c, k = a.shape
-        size = np.bincount(route_od)
-        multi = size[route_od] > 1
-        _, od_pos = np.unique(route_od[multi], return_inverse=True)
-        self.n_od = int(od_pos.max()) + 1 if multi.any() else 0
+        self.c = a.shape[0]
         at = a.T.tocsr()
-        pr, pc, br, bc = [], [], [], []
-        for j, route in enumerate(np.flatnonzero(multi)):
-            res = at.indices[at.indptr[route]:at.indptr[route + 1]]
-            pr.append((res[:, None] * c + res[None, :]).ravel())
-            pc.append(np.full(len(res) ** 2, route))
-            br.append(od_pos[j] * c + res)
-            bc.append(np.full(len(res), route))
-        cat = lambda x: np.concatenate(x).astype(int) if x else np.zeros(0, int)
-        self.pairs = sparse.csr_matrix((np.ones(len(cat(pr))), (cat(pr), cat(pc))), shape=(c * c, k))
-        self.by_od = sparse.csr_matrix((np.ones(len(cat(br))), (cat(br), cat(bc))), shape=(self.n_od * c, k))
-        self.c = c
+        at.sort_indices()
+        size = np.bincount(route_od)
+        routes = np.flatnonzero(size[route_od] > 1)
+        od_res, route_res, route_slot, used = [], [], [], 0
+        for od in np.unique(route_od[routes]):
+            members = routes[route_od[routes] == od]
+            res = np.unique(at.indices[at.indptr[members[0]]:at.indptr[members[-1] + 1]])
+            for k in members:
+                route_res.append(at.indices[at.indptr[k]:at.indptr[k + 1]])
+                route_slot.append(used + np.searchsorted(res, route_res[-1]))
+            od_res.append(res)
+            used += len(res)
+        ints = lambda parts: np.concatenate(parts + [np.zeros(0, int)]).astype(np.int64)
+        self.routes = routes.astype(np.int64)
+        self.route_ptr = np.r_[0, np.cumsum([len(r) for r in route_res])].astype(np.int64)
+        self.route_res, self.route_slot = ints(route_res), ints(route_slot)
+        # the rank-one terms cell by cell: for each (resource, resource) cell, the pairs of OD slots
+        # whose product it sums, in ascending OD order
+        slot_res, slot_od = ints(od_res), np.repeat(np.arange(len(od_res)), [len(r) for r in od_res])
+        a, b = [x.ravel() for x in np.meshgrid(np.arange(len(slot_res)), np.arange(len(slot_res)), indexing="ij")]
+        same = slot_od[a] == slot_od[b]
+        a, b = a[same], b[same]
+        cell = slot_res[a] * self.c + slot_res[b]
+        order = np.lexsort((slot_od[a], cell))
+        self.cells, starts = np.unique(cell[order], return_index=True)
+        self.cell_ptr = np.r_[starts, len(order)].astype(np.int64)
+        self.slot_a, self.slot_b = a[order].astype(np.int64), b[order].astype(np.int64)
+        self.slots = len(slot_res)
 
-    def sensitivity(self, left, share, vot):
+    def sensitivity(self, left, share, weight):
         """``M`` (``[n, C, C]``): minus the derivative of the loads ``F`` with respect to the delays,
-        ``M_sr = Σ_k A_sk left_k vot_k A_rk − Σ_od (Σ_k∈od A_sk left_k) (Σ_j∈od A_rj share_j vot_j)``
-        with ``left = load per unit · theta · demand · share`` (``[K, n]``)."""
-        c, n = self.c, left.shape[1]
-        m = np.moveaxis((self.pairs @ (left * vot)).reshape(c, c, n), -1, 0)
-        if self.n_od:
-            qa = (self.by_od @ left).reshape(self.n_od, c, n).transpose(2, 1, 0)          # [n, C, D]
-            qb = (self.by_od @ (share * vot)).reshape(self.n_od, c, n).transpose(2, 0, 1)  # [n, D, C]
-            m -= qa @ qb
-        return m
+        ``M_sr = Σ_k A_sk left_k weight_k A_rk − Σ_od (Σ_k∈od A_sk left_k) (Σ_j∈od A_rj share_j weight_j)``
+        with ``left = load per unit · theta · demand · share`` (``[K, n]``) and ``weight`` the value of
+        time (or the load per unit, for the prices)."""
+        pairs, qa, qb = _route_sums(np.ascontiguousarray(left), np.ascontiguousarray(share),
+                                    np.ascontiguousarray(weight, dtype=float), self.c, self.slots,
+                                    self.routes, self.route_ptr, self.route_res, self.route_slot)
+        return np.moveaxis(_less_rank_one(pairs, qa, qb, self.cells, self.cell_ptr, self.slot_a, self.slot_b), -1, 0)
+
+
+@numba.njit(cache=True)
+def _route_sums(left, share, weight, c, slots, routes, route_ptr, route_res, route_slot):
+    """``[C, C, n]`` sums of ``left · weight`` over the routes through both resources, and
+    ``[slots, n]`` sums of ``left`` and of ``share · weight`` over each OD's routes through each of
+    its resources. The runs are innermost, and routes are added in ascending order (as the sparse
+    products of the NumPy version did)."""
+    n = left.shape[1]
+    pairs = np.zeros((c, c, n))
+    qa = np.zeros((slots, n))
+    qb = np.zeros((slots, n))
+    w = np.empty(n)
+    sw = np.empty(n)
+    for i in range(len(routes)):
+        k = routes[i]
+        for j in range(n):
+            w[j] = left[k, j] * weight[k, j]
+            sw[j] = share[k, j] * weight[k, j]
+        for e in range(route_ptr[i], route_ptr[i + 1]):
+            x, slot = route_res[e], route_slot[e]
+            for j in range(n):
+                qa[slot, j] += left[k, j]
+                qb[slot, j] += sw[j]
+            for f in range(route_ptr[i], route_ptr[i + 1]):
+                y = route_res[f]
+                for j in range(n):
+                    pairs[x, y, j] += w[j]
+    return pairs, qa, qb
+
+
+@numba.njit(cache=True, fastmath={"contract"})
+def _less_rank_one(pairs, qa, qb, cells, cell_ptr, slot_a, slot_b):
+    """``pairs − Σ_od qa_od qb_odᵀ`` in place (``[C, C, n]``), cell by cell. The sum over ODs runs in
+    ascending order with fused multiply-adds, as NumPy's batched matrix product did, so that the
+    result is bit for bit the same."""
+    c, n = pairs.shape[0], pairs.shape[2]
+    total = np.empty(n)
+    for i in range(len(cells)):
+        x, y = cells[i] // c, cells[i] % c
+        total[:] = 0.0
+        for e in range(cell_ptr[i], cell_ptr[i + 1]):
+            a, b = slot_a[e], slot_b[e]
+            for j in range(n):
+                total[j] += qa[a, j] * qb[b, j]
+        for j in range(n):
+            pairs[x, y, j] -= total[j]
+    return pairs
 
 
 def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot, theta, available,
@@ -126,6 +279,7 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     """
     n_res, n = incidence.shape[0], base_cost.shape[1]
     starts = np.flatnonzero(np.r_[True, route_od[1:] != route_od[:-1]])
+    bounds = np.r_[starts, len(route_od)].astype(np.int64)                    # each OD's routes
     per_route_demand = demand[route_od]
     lf = load_per_unit[:, None]
     hard = np.flatnonzero(np.isfinite(capacity).any(axis=1)) if capacity is not None else np.zeros(0, int)
@@ -153,7 +307,7 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
 
     def shares(v, cols):
         cost = base_cost[:, cols] + vot[:, cols] * (a_t @ delays(v, cols)) + surcharge(cols)
-        return logit_split(cost, theta[:, cols], available[:, cols], starts, route_od)
+        return _logit_split(cost, theta[:, cols], available[:, cols], bounds)
 
     def point(v, cols):
         """Route shares and flows at loads ``v``, the loads those flows make (``F(v)``), and the
@@ -235,8 +389,8 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     it = 0
     for it in range(1, max_iter + 1):
         # the gap of the route flows h(v): how far the logit split of the costs at their loads moves them
-        moved = per_route_demand[:, cols] * shares(f[:, cols], cols) - h[:, cols]
-        gap[cols] = (np.add.reduceat(np.abs(moved), starts, axis=0) / od_demand[:, cols]).max(axis=0)
+        gap[cols] = _od_gap(per_route_demand[:, cols] * shares(f[:, cols], cols), h[:, cols], bounds,
+                            od_demand[:, cols])
         moving = gap[cols] > tol
         if len(hard):   # an equilibrium under the present prices: reprice the constraints it violates
             reprice = ~moving & violations(f[hard_pos][:, cols], cols)[0].any(axis=0)
