@@ -213,7 +213,7 @@ def _politics_cases() -> list[Case]:
         ("unknown method", 'method = "euler"', 'method = "leapfrog"'),
     ]
     return [Case(f"toml:politics.toml:{label}", "cli", edit_text(p, old, new, dataset="kazakhstan"),
-                 ["validate", "{dir}/ds"], expect="politics.toml") for label, old, new in edits]
+                 ["data", "check", "{dir}/ds"], expect="politics.toml") for label, old, new in edits]
 
 
 def _cli_cases() -> list[Case]:

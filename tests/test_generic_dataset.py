@@ -74,7 +74,6 @@ def store(landlocked, tmp_path_factory):
 def test_data_check(landlocked):
     r = ok(cli("data", "check", landlocked))
     assert "landlocked: OK" in r.output
-    ok(cli("validate", landlocked))
 
 
 def test_every_number_has_an_assumption():

@@ -556,7 +556,40 @@ def data_check(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP)):
               f"with a source among {len(s.sources)} ({(s.sources['kind'] == 'assumption').sum()} assumptions)")
 
 
-app.command("validate", help="Same as 'multivector data check'.")(data_check)
+@app.command()
+@guarded
+def validate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
+             observations: Path = typer.Option(..., "--observations", help="CSV of held-out observations: "
+                                               "output,year,value,source (output: a path into run --json, "
+                                               "e.g. corridors.middle.tonnes)"),
+             runs: int = typer.Option(200, "--runs", help="runs in the ensemble"),
+             seed: int = typer.Option(0, "--seed"),
+             ensemble: str = typer.Option("prior", "--from", help="prior: parameters drawn from their ranges; "
+                                          "default: the default parameters over the model's random streams"),
+             json_: bool = typer.Option(False, "--json")):
+    """Back-test: set held-out observations against the model's ensemble (median and 5-95% band).
+    ('multivector data check' validates the dataset itself.)"""
+    from multivector.views.validation import backtest, read_observations, summary
+
+    s = _load(scenario)
+    obs = read_observations(observations)
+    table = backtest(s, obs, runs=runs, seed=seed, ensemble=ensemble)
+    info = summary(table)
+    if json_:
+        print(json.dumps({"summary": info, "rows": table.to_dict(orient="records")}, indent=2, default=float))
+        return
+    t = Table(title=f"{s.name}: observed against {info['runs']} runs ({ensemble})", title_justify="left")
+    for col in ("output", "year", "observed", "median", "5-95%", "error", "in band", "source"):
+        t.add_column(col, justify="left" if col in ("output", "source") else "right")
+    num = lambda x: _fmt(x, ",.0f" if abs(x) >= 1000 else ".4g")
+    for r in table.itertuples():
+        colour = "green" if r.in_band else "red"
+        t.add_row(r.output, str(r.year), num(r.observed), num(r.median), f"{num(r.p5)}–{num(r.p95)}",
+                  _fmt(r.rel_error, "+.1%"),
+                  f"[{colour}]{'yes' if r.in_band else 'no'}[/]", r.source)
+    out.print(t)
+    out.print(f"{info['within_20pct']:.0%} of {info['observations']} observations within 20% of the median; "
+              f"the 5-95% band covers {info['band_coverage']:.0%}")
 
 
 @data_app.command("copy")

@@ -1,0 +1,129 @@
+"""The back-test: the model's runs set against held-out observations (``multivector validate``).
+
+An observations file has the columns ``output,year,value,source``; ``output`` is a dotted path into the
+run document (``corridors.NAME.tonnes``, ``gateways.NODE.tonnes``, ``stocks.NAME``). The
+model runs an ensemble over the years the file spans — by default parameters drawn from their stated
+ranges (``prior``), or the default parameters over the model's own random streams (``default``) — and
+each observation is set against the ensemble's median and 5–95% band.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from multivector.dataset import Scenario
+from multivector.dataset.scenario import network_years
+from multivector.errors import InputError
+from multivector.explore.ensemble import make_design
+from multivector.model.compiled import simulate
+from multivector.views.document import document_value, run_document
+
+COLUMNS = ("output", "year", "value", "source")
+#: Where the ensemble's runs come from: parameters drawn from their ranges, or the defaults.
+ENSEMBLES = ("prior", "default")
+#: An observation "within 20%" of the ensemble's median (the summary line's first share).
+CLOSE = 0.20
+
+
+def read_observations(path: str | Path) -> pd.DataFrame:
+    """The observations file, checked: the four columns, a whole year and a finite value on every row."""
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise InputError("no such file", file=path) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot be read as CSV: {exc}", file=path,
+                         hint="columns: " + ",".join(COLUMNS)) from None
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise InputError(f"missing column(s) {', '.join(missing)}", file=path, hint="columns: " + ",".join(COLUMNS))
+    if frame.empty:
+        raise InputError("no observation in the file", file=path, hint="one row per output and year")
+    years, values = [], []
+    for i, row in frame.iterrows():
+        r = i + 2
+        if not row["output"].strip():
+            raise InputError("no output named", file=path, row=r, column="output",
+                             hint="a path into the run document, e.g. corridors.NAME.tonnes")
+        try:
+            year = float(row["year"])
+        except ValueError:
+            year = math.nan
+        if not math.isfinite(year) or year != int(year):
+            raise InputError(f"'{row['year']}' is not a year", file=path, row=r, column="year")
+        try:
+            value = float(row["value"])
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise InputError(f"'{row['value']}' is not a number", file=path, row=r, column="value",
+                             hint="write a plain decimal number such as 4484000")
+        years.append(int(year))
+        values.append(value)
+    out = frame.assign(year=years, value=values, output=frame["output"].str.strip())
+    out.attrs["path"] = str(path)
+    return out
+
+
+def _years(scenario: Scenario, obs: pd.DataFrame) -> list[int]:
+    first, last = network_years(scenario)
+    path = obs.attrs.get("path", "observations")
+    for i, y in enumerate(obs["year"]):
+        if not first <= y <= last:
+            raise InputError(f"year {y} lies outside the years the model runs ({first}-{last})", file=path,
+                             row=i + 2, column="year")
+    return list(range(int(obs["year"].min()), int(obs["year"].max()) + 1))
+
+
+def _values(doc: dict, obs: pd.DataFrame, years: list[int], check: bool = False) -> np.ndarray:
+    """Each observation's modelled value in one run document; with ``check``, a path or year the
+    document does not have is refused with its row."""
+    out = np.full(len(obs), np.nan)
+    for j, (output, year) in enumerate(zip(obs["output"], obs["year"])):
+        value = document_value(doc, output, years.index(year))
+        if check and not isinstance(value, (int, float)):
+            where = doc.get("years", [])
+            hint = ("the political register runs from "
+                    f"{where[0]}" if output.split(".")[0] in ("stocks", "index_components") else
+                    "e.g. corridors.NAME.tonnes, gateways.NODE.teu, focus_overland_share")
+            raise InputError(f"'{output}' is not a number in the run document for {year}",
+                             file=obs.attrs.get("path", "observations"), row=j + 2, column="output", hint=hint)
+        out[j] = np.nan if value is None else float(value)
+    return out
+
+
+def backtest(scenario: Scenario, obs: pd.DataFrame, runs: int = 200, seed: int = 0,
+             ensemble: str = "prior") -> pd.DataFrame:
+    """Each observation against the ensemble: ``output, year, observed, median, p5, p95, rel_error,
+    in_band, source`` (``rel_error`` of the median; ``in_band``: inside 5–95%)."""
+    if ensemble not in ENSEMBLES:
+        raise InputError(f"unknown ensemble '{ensemble}'", hint="one of " + ", ".join(ENSEMBLES))
+    if runs < 1:
+        raise InputError("--runs must be at least 1")
+    years = _years(scenario, obs)
+    _values(run_document(simulate(scenario, 1, years=years, seed=seed)), obs, years, check=True)
+    samples = make_design(scenario, runs, "lhs", seed).samples() if ensemble == "prior" else None
+    ds = simulate(scenario, runs, years=years, seed=seed, samples=samples)
+    per_run = np.stack([_values(run_document(ds.isel(run=[i])), obs, years) for i in range(ds.sizes["run"])])
+    median = np.nanmedian(per_run, axis=0)
+    p5, p95 = np.nanpercentile(per_run, 5, axis=0), np.nanpercentile(per_run, 95, axis=0)
+    observed = obs["value"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(observed != 0, median / observed - 1.0, np.nan)
+    table = pd.DataFrame({"output": obs["output"], "year": obs["year"], "observed": observed, "median": median,
+                          "p5": p5, "p95": p95, "rel_error": rel,
+                          "in_band": (observed >= p5) & (observed <= p95), "source": obs["source"]})
+    table.attrs.update(ensemble=ensemble, runs=int(ds.sizes["run"]), seed=seed)
+    return table
+
+
+def summary(table: pd.DataFrame) -> dict:
+    """The share of observations within 20% of the median, and the 5–95% band's coverage."""
+    close = np.abs(table["rel_error"]) <= CLOSE
+    return {"observations": len(table), "within_20pct": float(close.mean()),
+            "band_coverage": float(table["in_band"].mean()), **table.attrs}

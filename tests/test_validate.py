@@ -1,0 +1,89 @@
+"""multivector validate: held-out observations against the model's ensemble, and clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import multivector as mv
+from multivector.interfaces.cli import app
+from multivector.views.document import run_document
+
+DATA = Path(__file__).parent / "data" / "landlocked"
+
+
+def cli(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def write(tmp_path, text, name="obs.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_an_observation_equal_to_the_default_run_is_matched_exactly(tmp_path):
+    """With --from default and one run the ensemble is the default run (same seed, same random stream):
+    an observation copied from it has error 0 and lies in the band."""
+    s = mv.load(DATA)
+    doc = run_document(mv.simulate(s, years=[2024, 2025]))
+    teu = doc["corridors"]["highland"]["teu"][1]
+    share = doc["focus_overland_share"][0]
+    obs = write(tmp_path, f"output,year,value,source\ncorridors.highland.teu,2025,{teu!r},copied\n"
+                          f"focus_overland_share,2024,{share!r},copied\n"
+                          f"corridors.highland.teu,2024,{2 * doc['corridors']['highland']['teu'][0]!r},double\n")
+    r = cli("validate", DATA, "--observations", obs, "--from", "default", "--runs", 1, "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    rows = out["rows"]
+    assert rows[0]["rel_error"] == pytest.approx(0, abs=1e-12) and rows[0]["in_band"]
+    assert rows[1]["rel_error"] == pytest.approx(0, abs=1e-12) and rows[1]["in_band"]
+    assert rows[2]["rel_error"] == pytest.approx(-0.5) and not rows[2]["in_band"]
+    assert out["summary"]["within_20pct"] == pytest.approx(2 / 3)
+    assert out["summary"]["band_coverage"] == pytest.approx(2 / 3)
+
+
+def test_the_prior_ensemble_gives_a_band_and_the_table_prints(tmp_path):
+    obs = write(tmp_path, "output,year,value,source\ncorridors.highland.teu,2024,120000,A-LL-TARGET\n")
+    r = cli("validate", DATA, "--observations", obs, "--runs", 16)
+    assert r.exit_code == 0, r.output
+    assert "observed against 16 runs (prior)" in r.output and "the 5-95% band covers" in r.output
+    doc = json.loads(cli("validate", DATA, "--observations", obs, "--runs", 16, "--json").stdout)
+    row = doc["rows"][0]
+    assert row["p5"] < row["median"] < row["p95"]
+
+
+@pytest.mark.parametrize("text, expect", [
+    ("output,year,value,source\ncorridors.highland.teu,2024,1,x\nno.such.output,2024,1,x\n",
+     "row 3, column 'output'"),
+    ("output,year,value,source\ncorridors.highland.teu,1999,1,x\n", "row 2, column 'year'"),
+    ("output,year,value,source\ncorridors.highland.teu,2024,lots,x\n", "'lots' is not a number"),
+    ("output,year,value,source\ncorridors.highland.teu,20x4,1,x\n", "is not a year"),
+    ("output,year,value\ncorridors.highland.teu,2024,1\n", "missing column(s) source"),
+    ("output,year,value,source\n", "no observation"),
+])
+def test_bad_observations_are_refused_with_the_row(tmp_path, text, expect):
+    r = cli("validate", DATA, "--observations", write(tmp_path, text), "--runs", 2)
+    assert r.exit_code == 2
+    assert expect in r.output.replace("\n", " ") and "obs.csv" in r.output.replace("\n", "")
+    assert "Traceback" not in r.output
+
+
+def test_data_check_keeps_the_dataset_check():
+    r = cli("data", "check", DATA)
+    assert r.exit_code == 0 and "landlocked: OK" in r.output
+
+
+@pytest.mark.slow
+def test_the_kazakhstan_2024_file_runs(tmp_path):
+    """The shipped example back-test: every row answered; the model's 2024 overland share is the
+    speech's 80% within a few points."""
+    example = Path(__file__).parents[1] / "examples" / "observations_2024.csv"
+    r = cli("validate", "kazakhstan", "--observations", example, "--runs", 2, "--from", "default", "--json")
+    assert r.exit_code == 0, r.output
+    rows = {row["output"]: row for row in json.loads(r.stdout)["rows"]}
+    assert len(rows) == 9
+    assert abs(rows["focus_overland_share"]["rel_error"]) < 0.05
