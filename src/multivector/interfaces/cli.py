@@ -359,11 +359,11 @@ def _print_run(s, ds, doc, all_gateways: bool = False):
                   f"= {parts}")
     _print_gateways(doc, None if all_gateways else (s.focus.country, s.focus.name))
     t = Table(title="Top bottlenecks by utilisation", title_justify="left")
-    for col in ("facility", "year", "utilisation", "flow Mt", "delay h"):
+    for col in ("facility", "year", "utilisation", "years full", "flow Mt", "delay h"):
         t.add_column(col, justify="left" if col == "facility" else "right")
     for b in doc["bottlenecks"]:
-        t.add_row(b["label"], str(b["year"]), f"{b['utilisation']:.0%}", f"{b['flow_mt']:.2f}",
-                  f"{b['delay_h']:.1f}")
+        t.add_row(b["label"], str(b["year"]), f"{b['utilisation']:.0%}", str(b["years_full"]),
+                  f"{b['flow_mt']:.2f}", f"{b['delay_h']:.1f}")
     out.print(t)
 
 

@@ -28,9 +28,17 @@ def _median(da: xr.DataArray) -> xr.DataArray:
     return da.median("run") if "run" in da.dims else da
 
 
+#: Utilisations this close count as equal when a facility's worst year is chosen (the earliest wins):
+#: a facility held at its capacity in many years would otherwise be listed in whichever year the
+#: last bit of a float favoured.
+TIE = 1e-6
+#: A facility at least this full counts as full in ``years_full``.
+FULL = 0.999
+
+
 def bottlenecks(ds: xr.Dataset, top: int = 10) -> list[dict]:
     """Capacity-bound facilities by utilisation (median over runs), highest first; each facility once,
-    in its worst year."""
+    in its worst year (the earliest of equally full years), with the number of years it is full."""
     util = _median(ds["utilisation"])
     delay = _median(ds["delay_h"])
     flow = _median(ds["flow_mt"])
@@ -42,12 +50,15 @@ def bottlenecks(ds: xr.Dataset, top: int = 10) -> list[dict]:
                          "kind": str(ds["resource_kind"].values[r]), "year": int(year),
                          "utilisation": float(u.values[r]), "flow_mt": float(flow.sel(year=year).values[r]),
                          "delay_h": float(delay.sel(year=year).values[r])})
-    rows.sort(key=lambda r: -r["utilisation"])
+    full = {}
+    for r in rows:
+        full[r["link"]] = full.get(r["link"], 0) + (r["utilisation"] >= FULL)
+    rows.sort(key=lambda r: (-round(r["utilisation"] / TIE), r["year"]))
     seen, worst = set(), []
     for r in rows:
         if r["link"] not in seen:
             seen.add(r["link"])
-            worst.append(r)
+            worst.append({**r, "years_full": full[r["link"]]})
     return worst[:top]
 
 
