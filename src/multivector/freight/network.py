@@ -346,6 +346,14 @@ def _is_zone(v) -> bool:
     return v[0] in ("O", "D")
 
 
+def _loopless(path) -> bool:
+    """Whether a path of (place, layer) vertices visits each place once: a place may repeat only as
+    consecutive layers (a transfer)."""
+    places = [v[0] for v in path[1:-1]]
+    compact = [p for j, p in enumerate(places) if j == 0 or places[j - 1] != p]
+    return len(compact) == len(set(compact))
+
+
 def _routes_for_od(g, src, dst, s: Scenario, corridors: list[str], k: int):
     """k cheapest loopless routes per corridor, labelled by the first corridor whose nodes they pass,
     and the k cheapest that pass no corridor's nodes (labelled "other", the index past the last corridor).
@@ -378,9 +386,7 @@ def _routes_for_od(g, src, dst, s: Scenario, corridors: list[str], k: int):
 
         def accept(path):
             places = [v[0] for v in path[1:-1]]
-            # loopless in places: a place may repeat only as consecutive layers (a transfer)
-            compact = [p for j, p in enumerate(places) if j == 0 or places[j - 1] != p]
-            if len(compact) != len(set(compact)) or tuple(path) in seen or not (set(places) & via):
+            if not _loopless(path) or tuple(path) in seen or not (set(places) & via):
                 return False
             seen.add(tuple(path))
             found.append((ci, path))
@@ -416,9 +422,7 @@ def _routes_for_od(g, src, dst, s: Scenario, corridors: list[str], k: int):
     try:
         count = 0
         for tries, path in enumerate(nx.shortest_simple_paths(h, src, dst, weight="w")):
-            places = [v[0] for v in path[1:-1]]
-            compact = [p for j, p in enumerate(places) if j == 0 or places[j - 1] != p]
-            if len(compact) == len(set(compact)) and tuple(path) not in seen:
+            if _loopless(path) and tuple(path) not in seen:
                 seen.add(tuple(path))
                 found.append((len(corridors), path))
                 count += 1
