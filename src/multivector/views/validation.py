@@ -105,7 +105,7 @@ def observation_series(scenario: Scenario) -> list[dict]:
     rows = []
     for name, group in obs.groupby("series", sort=False):
         years = sorted(int(y) for y in group["year"])
-        errors = sorted(set(float(e) for e in group["error"]))
+        errors = sorted({float(e) for e in group["error"]})
         unit = group["unit"].iloc[0]
         rows.append({"series": name, "years": years, "first": years[0], "last": years[-1], "n": len(years),
                      "unit": unit, "error": errors[0] if len(errors) == 1 else errors,
