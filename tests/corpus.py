@@ -173,6 +173,15 @@ def _dataset_cases() -> list[Case]:
         for label, content in (("empty", b""), ("binary", bytes(range(256)) * 4), ("semicolons", b"id;name\nA;B\n"),
                                ("missing", None)):
             cases.append(Case(f"csv:{file}:{label}", "cli", replace_file(file, content), RUN, expect=file))
+    head = b"series,output,year,value,error,unit,source,note\n"
+    for label, row in (("year after 2024", b"x,,2025,1,0.1,Mt,A-TOY,"), ("unknown source", b"x,,2020,1,0.1,Mt,NOSUCH,"),
+                       ("text value", b"x,,2020,lots,0.1,Mt,A-TOY,"), ("error 0", b"x,,2020,1,0,Mt,A-TOY,"),
+                       ("bad output path", b"x,corridors..teu,2020,1,0.1,TEU,A-TOY,"),
+                       ("duplicate year", b"x,,2020,1,0.1,Mt,A-TOY,\nx,,2020,2,0.1,Mt,A-TOY,"),
+                       ("no error column", None)):
+        content = head + row + b"\n" if row is not None else b"series,output,year,value,unit,source,note\n"
+        cases.append(Case(f"csv:observations.csv:{label}", "cli", replace_file("observations.csv", content), RUN,
+                          expect="observations.csv"))
     model_edits = [
         ("syntax error", "[model]", "[model"),
         ("base_year text", "base_year = 2024", 'base_year = "soon"'),

@@ -54,6 +54,15 @@ TABLES = {
     "timeline.csv": ["year", "parameter", "value", "source"],
     "targets.csv": ["id", "year", "metric", "observed", "unit", "source", "note"],
 }
+#: Tables a dataset may leave out. ``observations.csv`` holds observed series (history, not model input):
+#: the back-test reads the rows that name an ``output``; nothing in the model reads it.
+OPTIONAL_TABLES = {
+    "observations.csv": ["series", "output", "year", "value", "error", "unit", "source", "note"],
+}
+#: The last year whose observations a dataset may hold: later values are held out for testing.
+LAST_OBSERVED_YEAR = 2024
+#: A unit ending in this says the series' ``error`` is absolute (in the unit), not relative.
+ABSOLUTE_ERROR = "absolute error"
 #: Numeric columns of each table, and whether a value is required.
 NUMERIC = {
     "nodes.csv": {"lat": True, "lon": True},
@@ -63,6 +72,7 @@ NUMERIC = {
     "demand.csv": {"year": True, "volume": True},
     "timeline.csv": {"year": True, "value": True},
     "targets.csv": {"year": True, "observed": True, "error": False},
+    "observations.csv": {"year": True, "value": True, "error": True},
 }
 #: Numeric columns that must not be negative (and capacity must be > 0 where given).
 NON_NEGATIVE = {"length_km", "capacity_mt", "extra_time_h", "time_h", "volume", "observed", "error"}
@@ -178,6 +188,9 @@ class Scenario:
     calibration: dict = field(default_factory=dict)
     politics: PoliticalModel | None = None    # the political register, if the dataset has one
     checks: Checks | None = None              # declared reality checks (checks.toml), if any
+    #: observed series (observations.csv; empty when the dataset has none); not part of the fingerprint,
+    #: since nothing the model computes depends on it
+    observations: pd.DataFrame = field(default_factory=lambda: _empty("observations.csv"))
     _fingerprint: str | None = field(default=None, repr=False)
 
     @property
@@ -341,9 +354,16 @@ def dataset_path(name_or_dir: str | Path) -> Path:
                      hint="built-in datasets: " + ", ".join(builtin_datasets()))
 
 
+def _empty(kind: str) -> pd.DataFrame:
+    """An empty table of ``kind`` with its columns (numeric ones as floats)."""
+    columns = {**TABLES, **OPTIONAL_TABLES}[kind]
+    return pd.DataFrame({c: pd.Series(dtype=float if c in NUMERIC.get(kind, {}) else object) for c in columns})
+
+
 def _read_table(folder: Path, name: str, kind: str | None = None) -> pd.DataFrame:
     """Read ``folder/name`` as a table of ``kind`` (default: the table named ``name``)."""
     kind = kind or name
+    columns = {**TABLES, **OPTIONAL_TABLES}[kind]
     path = folder / name
     if not path.is_file():
         raise InputError("file is missing", file=path, hint="see docs/data-format.md for the layout")
@@ -353,11 +373,11 @@ def _read_table(folder: Path, name: str, kind: str | None = None) -> pd.DataFram
         raise InputError(f"cannot be read as CSV: {exc}", file=path) from None
     except pd.errors.EmptyDataError:
         raise InputError("the file is empty", file=path, hint="it needs at least the header line: "
-                         + ",".join(TABLES[kind])) from None
-    missing = [c for c in TABLES[kind] if c not in df.columns]
+                         + ",".join(columns)) from None
+    missing = [c for c in columns if c not in df.columns]
     if missing:
         raise InputError(f"missing column(s) {', '.join(missing)}", file=path,
-                         hint="expected columns: " + ",".join(TABLES[kind]))
+                         hint="expected columns: " + ",".join(columns))
     df = df.map(str.strip)
     for column, required in NUMERIC.get(kind, {}).items():
         if column not in df.columns:
@@ -446,6 +466,8 @@ def load(name_or_dir: str | Path) -> Scenario:
                         model=doc["model"], parameters=parameters, commodities=commodities,
                         corridors=corridors, tables=tables, focus=focus, calibration=calibration,
                         politics=politics)
+    if (folder / "observations.csv").is_file():
+        scenario.observations = _read_table(folder, "observations.csv")
     validate(scenario)
     if (folder / "checks.toml").is_file():
         scenario.checks = load_checks(folder / "checks.toml", scenario)
@@ -616,6 +638,7 @@ def validate(s: Scenario) -> None:
             raise InputError("an observation error of 0 cannot be fitted", file=f, row=i + 2, column="error",
                              hint="the relative error of the observation, e.g. 0.1; empty for the default 0.1")
     _check_targets_within_capacity(s)
+    _check_observations(s)
 
     f = _file(s, "nodes.csv")
     for i, row in nodes.iterrows():
@@ -650,6 +673,75 @@ def validate(s: Scenario) -> None:
             raise InputError(f"model.toml has no parameter '{name}'", file=toml,
                              hint=f"add [parameters.{name}] with value, min, max, unit and source")
     _check_focus(s, toml)
+
+
+#: An output path: dotted keys of the run document (node ids may hold '-').
+OUTPUT_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_][A-Za-z0-9_\-]*)*")
+SERIES_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def is_absolute_error(unit: str) -> bool:
+    """Whether an observation's ``error`` is absolute (its unit ends in 'absolute error') or relative."""
+    return unit.strip().endswith(ABSOLUTE_ERROR)
+
+
+def _check_observations(s: Scenario) -> None:
+    """observations.csv: a series name, a whole year up to 2024, a finite value, an error > 0, a unit, a
+    known source, an output path (optional) of valid syntax; one row per series and year; one unit and one
+    output per series."""
+    obs = s.observations
+    if obs is None or obs.empty:
+        return
+    f = _file(s, "observations.csv")
+    first = {}
+    for i, row in obs.iterrows():
+        r = i + 2
+        if not SERIES_NAME.fullmatch(row["series"]):
+            raise InputError(f"'{row['series']}' is not a series name", file=f, row=r, column="series",
+                             hint="letters, digits and '_', starting with a letter, e.g. national_fund_usd_bn")
+        year = row["year"]
+        if year != int(year):
+            raise InputError(f"'{year:g}' is not a whole year", file=f, row=r, column="year")
+        if year > LAST_OBSERVED_YEAR:
+            raise InputError(f"year {int(year)} is after {LAST_OBSERVED_YEAR}", file=f, row=r, column="year",
+                             hint=f"observations after {LAST_OBSERVED_YEAR} are held out for testing and must not "
+                                  "be in the dataset")
+        if not row["unit"]:
+            raise InputError("no unit given", file=f, row=r, column="unit",
+                             hint=f"e.g. USD bn; end it in '{ABSOLUTE_ERROR}' when error is in the unit, "
+                                  "e.g. 'events, absolute error'")
+        if row["error"] <= 0:
+            raise InputError("the observation error must be > 0", file=f, row=r, column="error",
+                             hint="the relative error, e.g. 0.05 for 5%, or an absolute one when the unit ends in "
+                                  f"'{ABSOLUTE_ERROR}'")
+        if row["value"] == 0 and not is_absolute_error(row["unit"]):
+            raise InputError("a relative error cannot describe a value of 0", file=f, row=r, column="error",
+                             hint=f"end the unit in '{ABSOLUTE_ERROR}' and give the error in the unit")
+        check_source_id(s, row["source"], f, r, "source")
+        output = row["output"]
+        if output:
+            if not OUTPUT_PATH.fullmatch(output):
+                raise InputError(f"'{output}' is not a dotted path into the run document", file=f, row=r,
+                                 column="output", hint="e.g. corridors.NAME.tonnes or gateways.NODE.teu; "
+                                 "leave it empty when the model does not report the series")
+            parts = output.split(".")
+            if parts[0] == "corridors" and (len(parts) != 3 or parts[1] not in s.corridors):
+                raise InputError(f"'{output}' is not corridors.NAME.KEY with a known corridor", file=f, row=r,
+                                 column="output", hint="corridors: " + ", ".join(s.corridors))
+            if parts[0] == "gateways" and (len(parts) < 3 or parts[1] not in s.gateways):
+                raise InputError(f"'{output}' is not gateways.NODE.KEY with a gateway node", file=f, row=r,
+                                 column="output", hint="e.g. gateways.NODE.tonnes")
+        key = (row["series"], int(year))
+        if key in first:
+            raise InputError(f"a second value for series '{row['series']}' in {int(year)} (row {first[key]} has "
+                             "one)", file=f, row=r, column="year", hint="one row per series and year")
+        first[key] = r
+        head = obs.loc[obs["series"] == row["series"]].iloc[0]
+        for column in ("unit", "output"):
+            if row[column] != head[column]:
+                raise InputError(f"series '{row['series']}' has {column} '{row[column]}' here but "
+                                 f"'{head[column]}' on an earlier row", file=f, row=r, column=column,
+                                 hint=f"a series has one {column}; give it a new name if it differs")
 
 
 def required_parameters(s: Scenario) -> list[str]:

@@ -559,9 +559,10 @@ def data_check(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP)):
 @app.command()
 @guarded
 def validate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
-             observations: Path = typer.Option(..., "--observations", help="CSV of held-out observations: "
+             observations: Path = typer.Option(None, "--observations", help="CSV of held-out observations: "
                                                "output,year,value,source (output: a path into run --json, "
-                                               "e.g. corridors.middle.tonnes)"),
+                                               "e.g. corridors.middle.tonnes); default: the dataset's own "
+                                               "observations.csv rows that name an output"),
              runs: int = typer.Option(200, "--runs", help="runs in the ensemble"),
              seed: int = typer.Option(0, "--seed"),
              ensemble: str = typer.Option("prior", "--from", help="prior: parameters drawn from their ranges; "
@@ -569,10 +570,10 @@ def validate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
              json_: bool = typer.Option(False, "--json")):
     """Back-test: set held-out observations against the model's ensemble (median and 5-95% band).
     ('multivector data check' validates the dataset itself.)"""
-    from multivector.views.validation import backtest, read_observations, summary
+    from multivector.views.validation import backtest, dataset_observations, read_observations, summary
 
     s = _load(scenario)
-    obs = read_observations(observations)
+    obs = read_observations(observations) if observations is not None else dataset_observations(s)
     table = backtest(s, obs, runs=runs, seed=seed, ensemble=ensemble)
     info = summary(table)
     if json_:
@@ -590,6 +591,41 @@ def validate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
     out.print(t)
     out.print(f"{info['within_20pct']:.0%} of {info['observations']} observations within 20% of the median; "
               f"the 5-95% band covers {info['band_coverage']:.0%}")
+
+
+@data_app.command("observations")
+@guarded
+def data_observations(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
+                      json_: bool = typer.Option(False, "--json")):
+    """List a dataset's observed series (observations.csv): years, count, unit, error, output and sources."""
+    from multivector.views.validation import observation_series
+
+    s = _load(scenario)
+    rows = observation_series(s)
+    if json_:
+        print(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        out.print(f"{s.name}: no observations.csv (see docs/data-format.md)")
+        return
+    t = Table(title=f"{s.name}: {len(rows)} observed series, {sum(r['n'] for r in rows)} values",
+              title_justify="left")
+    for col in ("series", "years", "n", "unit", "error", "output", "source"):
+        t.add_column(col, justify="right" if col in ("n", "error") else "left")
+    for r in rows:
+        errors = r["error"] if isinstance(r["error"], list) else [r["error"]]
+        fmt = (lambda e: f"±{e * 100:g}%") if r["error_kind"] == "relative" else (lambda e: f"±{e:g}")
+        text = fmt(errors[0]) if len(errors) == 1 else f"{fmt(errors[0])} to {fmt(errors[-1])}"
+        spans = []                 # runs of consecutive years: 2016–2017, 2019, 2021–2023
+        for y in r["years"]:
+            if spans and y == spans[-1][1] + 1:
+                spans[-1][1] = y
+            else:
+                spans.append([y, y])
+        years = ", ".join(f"{a}–{b}" if a != b else str(a) for a, b in spans)
+        ids = r["sources"][:2] + ([f"+{len(r['sources']) - 2}"] if len(r["sources"]) > 2 else [])
+        t.add_row(r["series"], years, str(r["n"]), r["unit"], text, r["output"] or "—", ", ".join(ids))
+    out.print(t)
 
 
 @data_app.command("copy")

@@ -1,6 +1,7 @@
 """The back-test: the model's runs set against held-out observations (``multivector validate``).
 
-An observations file has the columns ``output,year,value,source``; ``output`` is a dotted path into the
+The observations come from a file, or from the dataset's own ``observations.csv`` (the rows that name an
+``output``; :func:`dataset_observations`). An observations file has the columns ``output,year,value,source``; ``output`` is a dotted path into the
 run document (``corridors.NAME.tonnes``, ``gateways.NODE.tonnes``, ``stocks.NAME``). The
 model runs an ensemble over the years the file spans — by default parameters drawn from their stated
 ranges (``prior``), or the default parameters over the model's own random streams (``default``) — and
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from multivector.dataset import Scenario
-from multivector.dataset.scenario import network_years
+from multivector.dataset.scenario import is_absolute_error, network_years
 from multivector.errors import InputError
 from multivector.explore.ensemble import make_design
 from multivector.model.compiled import simulate
@@ -70,13 +71,62 @@ def read_observations(path: str | Path) -> pd.DataFrame:
     return out
 
 
+def dataset_observations(scenario: Scenario) -> pd.DataFrame:
+    """The dataset's own observations that name an ``output``, in the years the model runs, as
+    :func:`read_observations` returns a file's (with ``series`` and each row's line in observations.csv)."""
+    obs = scenario.observations
+    path = (scenario.path / "observations.csv") if scenario.path else "observations.csv"
+    if obs is None or obs.empty:
+        raise InputError(f"dataset '{scenario.name}' has no observations.csv", file=path,
+                         hint="add one (see docs/data-format.md) or pass --observations FILE")
+    named = obs[obs["output"] != ""]
+    if named.empty:
+        raise InputError("no series in observations.csv names an output, so none can be set against the model",
+                         file=path, hint="fill the output column (a path into 'run --json', e.g. "
+                                         "corridors.NAME.tonnes) where the model reports the series, "
+                                         "or pass --observations FILE")
+    first, last = network_years(scenario)
+    inside = named[(named["year"] >= first) & (named["year"] <= last)]
+    if inside.empty:
+        raise InputError(f"the observations that name an output lie outside the years the model runs "
+                         f"({first}-{last})", file=path, hint="pass --observations FILE")
+    out = pd.DataFrame({"output": inside["output"].to_numpy(), "year": inside["year"].astype(int).to_numpy(),
+                        "value": inside["value"].to_numpy(dtype=float), "source": inside["source"].to_numpy(),
+                        "series": inside["series"].to_numpy(), "row": (inside.index + 2).to_numpy()})
+    out.attrs["path"] = str(path)
+    out.attrs["skipped"] = int(len(named) - len(inside))
+    return out
+
+
+def observation_series(scenario: Scenario) -> list[dict]:
+    """One entry per series of the dataset's observations.csv: years covered, count, unit, error (relative
+    or absolute), output (empty when the model does not report it) and source ids, in file order."""
+    obs = scenario.observations
+    rows = []
+    for name, group in obs.groupby("series", sort=False):
+        years = sorted(int(y) for y in group["year"])
+        errors = sorted({float(e) for e in group["error"]})
+        unit = group["unit"].iloc[0]
+        rows.append({"series": name, "years": years, "first": years[0], "last": years[-1], "n": len(years),
+                     "unit": unit, "error": errors[0] if len(errors) == 1 else errors,
+                     "error_kind": "absolute" if is_absolute_error(unit) else "relative",
+                     "output": group["output"].iloc[0],
+                     "sources": list(dict.fromkeys(group["source"]))})
+    return rows
+
+
+def _row(obs: pd.DataFrame, j: int) -> int:
+    """The line of observation ``j`` in its file."""
+    return int(obs["row"].iloc[j]) if "row" in obs.columns else j + 2
+
+
 def _years(scenario: Scenario, obs: pd.DataFrame) -> list[int]:
     first, last = network_years(scenario)
     path = obs.attrs.get("path", "observations")
     for i, y in enumerate(obs["year"]):
         if not first <= y <= last:
             raise InputError(f"year {y} lies outside the years the model runs ({first}-{last})", file=path,
-                             row=i + 2, column="year")
+                             row=_row(obs, i), column="year")
     return list(range(int(obs["year"].min()), int(obs["year"].max()) + 1))
 
 
@@ -92,7 +142,7 @@ def _values(doc: dict, obs: pd.DataFrame, years: list[int], check: bool = False)
                     f"{where[0]}" if output.split(".")[0] in ("stocks", "index_components") else
                     "e.g. corridors.NAME.tonnes, gateways.NODE.teu, focus_overland_share")
             raise InputError(f"'{output}' is not a number in the run document for {year}",
-                             file=obs.attrs.get("path", "observations"), row=j + 2, column="output", hint=hint)
+                             file=obs.attrs.get("path", "observations"), row=_row(obs, j), column="output", hint=hint)
         out[j] = np.nan if value is None else float(value)
     return out
 
