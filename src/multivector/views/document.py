@@ -24,8 +24,14 @@ def _clean(x):
     return None if math.isnan(x) else x
 
 
-def _median(da: xr.DataArray) -> xr.DataArray:
+def median_over_runs(da: xr.DataArray) -> xr.DataArray:
+    """The median over the batch's runs (a single run's values as they are): what documents and tables show."""
     return da.median("run") if "run" in da.dims else da
+
+
+def _series(da: xr.DataArray) -> list:
+    """A per-year series of the run document: the median over runs, NaN as None."""
+    return [_clean(v) for v in median_over_runs(da).values]
 
 
 #: Utilisations this close count as equal when a facility's worst year is chosen (the earliest wins):
@@ -39,31 +45,22 @@ FULL = 0.999
 def bottlenecks(ds: xr.Dataset, top: int = 10) -> list[dict]:
     """Capacity-bound facilities by utilisation (median over runs), highest first; each facility once,
     in its worst year (the earliest of equally full years), with the number of years it is full."""
-    util = _median(ds["utilisation"])
-    delay = _median(ds["delay_h"])
-    flow = _median(ds["flow_mt"])
-    rows = []
-    for year in ds["year"].values:
-        u = util.sel(year=year)
-        for r in np.flatnonzero(np.isfinite(u.values)):
-            rows.append({"link": str(ds["resource"].values[r]), "label": str(ds["resource_label"].values[r]),
-                         "kind": str(ds["resource_kind"].values[r]), "year": int(year),
-                         "utilisation": float(u.values[r]), "flow_mt": float(flow.sel(year=year).values[r]),
-                         "delay_h": float(delay.sel(year=year).values[r])})
-    full = {}
-    for r in rows:
-        full[r["link"]] = full.get(r["link"], 0) + (r["utilisation"] >= FULL)
-    rows.sort(key=lambda r: (-round(r["utilisation"] / TIE), r["year"]))
-    seen, worst = set(), []
-    for r in rows:
-        if r["link"] not in seen:
-            seen.add(r["link"])
-            worst.append({**r, "years_full": full[r["link"]]})
-    return worst[:top]
-
-
-def _series(da: xr.DataArray) -> list:
-    return [_clean(v) for v in _median(da).values]
+    util = median_over_runs(ds["utilisation"]).values                                          # [Y, R]
+    finite = np.isfinite(util)
+    cols = np.flatnonzero(finite.any(axis=0))
+    if top <= 0 or not len(cols):
+        return []
+    bucket = np.where(finite, np.round(util / TIE), -np.inf)[:, cols]
+    best = bucket.max(axis=0)
+    first = (bucket == best).argmax(axis=0)                    # the earliest of the equally full years
+    order = np.lexsort((cols, first, -best))[:top]             # fullest first, then earlier, then file order
+    delay, flow = median_over_runs(ds["delay_h"]).values, median_over_runs(ds["flow_mt"]).values
+    years_full = (np.nan_to_num(util, nan=0.0) >= FULL).sum(axis=0)
+    years = ds["year"].values
+    return [{"link": str(ds["resource"].values[r]), "label": str(ds["resource_label"].values[r]),
+             "kind": str(ds["resource_kind"].values[r]), "year": int(years[y]), "utilisation": float(util[y, r]),
+             "flow_mt": float(flow[y, r]), "delay_h": float(delay[y, r]), "years_full": int(years_full[r])}
+            for y, r in zip(first[order], cols[order])]
 
 
 def gateways(ds: xr.Dataset) -> dict:
@@ -74,23 +71,22 @@ def gateways(ds: xr.Dataset) -> dict:
     a year); every gateway node is listed, one that no route passes with empty directions."""
     if "gateway_volume" not in ds:
         return {}
-    volume = ds["gateway_volume"]
     present = ds["gateway_routes"].values > 0                                               # [G, D, C]
+    # medians over runs, each taken once for the whole array: [Y, G, D], [Y, G] and [Y, G, C]
+    by_dir = {k: median_over_runs(ds[f"gateway_{k}"]).values for k in ("tonnes", "teu")}
+    total = {k: median_over_runs(ds[f"gateway_{k}"].sum("direction")).values for k in ("tonnes", "teu")}
+    by_comm = median_over_runs(ds["gateway_volume"].sum("direction")).values
+    clean = lambda a: [_clean(v) for v in a]
+    directions, commodities = [str(d) for d in ds["direction"].values], [str(c) for c in ds["commodity"].values]
     out = {}
     for gi, g in enumerate(ds["gateway"].values):
-        dirs = {}
-        for di, d in enumerate(ds["direction"].values):
-            if present[gi, di].any():
-                sel = {"gateway": g, "direction": d}
-                dirs[str(d)] = {"tonnes": _series(ds["gateway_tonnes"].sel(sel)),
-                                "teu": _series(ds["gateway_teu"].sel(sel))}
-        comms = {str(c): _series(volume.sel(gateway=g, commodity=c).sum("direction"))
-                 for ci, c in enumerate(ds["commodity"].values) if present[gi, :, ci].any()}
         out[str(g)] = {"name": str(ds["gateway_name"].values[gi]), "kind": str(ds["gateway_kind"].values[gi]),
                        "country": str(ds["gateway_country"].values[gi]),
-                       "tonnes": _series(ds["gateway_tonnes"].sel(gateway=g).sum("direction")),
-                       "teu": _series(ds["gateway_teu"].sel(gateway=g).sum("direction")),
-                       "directions": dirs, "commodities": comms}
+                       "tonnes": clean(total["tonnes"][:, gi]), "teu": clean(total["teu"][:, gi]),
+                       "directions": {d: {k: clean(by_dir[k][:, gi, di]) for k in ("tonnes", "teu")}
+                                      for di, d in enumerate(directions) if present[gi, di].any()},
+                       "commodities": {c: clean(by_comm[:, gi, ci])
+                                       for ci, c in enumerate(commodities) if present[gi, :, ci].any()}}
     return out
 
 
@@ -99,7 +95,7 @@ def unserved_by_od(ds: xr.Dataset) -> list[dict]:
     commodity and the unserved volume per year in the commodity's unit."""
     if "unserved_od" not in ds:
         return []
-    lost = _median(ds["unserved_od"])
+    lost = median_over_runs(ds["unserved_od"])
     rows = []
     for i in np.flatnonzero((lost.values > 0).any(axis=0)):
         rows.append({"origin": str(ds["od_origin"].values[i]), "destination": str(ds["od_destination"].values[i]),
@@ -111,12 +107,8 @@ def unserved_by_od(ds: xr.Dataset) -> list[dict]:
 def run_document(ds: xr.Dataset, top: int = 10) -> dict:
     """The document of a run (or the median of a batch): ``run --json`` prints it, the API returns it."""
     years = [int(y) for y in ds["year"].values]
-    corridors = {}
-    for c in ds["corridor"].values:
-        entry = {key: [_clean(v) for v in _median(ds[key].sel(corridor=c)).values] for key in FREIGHT_KEYS}
-        entry["transit_time_h"] = [_clean(v) for v in _median(ds["transit_time_h"].sel(corridor=c)).values]
-        entry["cost_usd"] = [_clean(v) for v in _median(ds["cost_usd"].sel(corridor=c)).values]
-        corridors[str(c)] = entry
+    corridors = {str(c): {key: _series(ds[key].sel(corridor=c)) for key in (*FREIGHT_KEYS, "transit_time_h", "cost_usd")}
+                 for c in ds["corridor"].values}
     doc = {
         "scenario": ds.attrs.get("scenario"),
         "scenario_hash": ds.attrs.get("scenario_hash"),
@@ -124,7 +116,7 @@ def run_document(ds: xr.Dataset, top: int = 10) -> dict:
         "runs": int(ds.sizes["run"]),
         "years": years,
         "corridors": corridors,
-        "focus_overland_share": [_clean(v) for v in _median(ds["focus_overland_share"]).values],
+        "focus_overland_share": _series(ds["focus_overland_share"]),
         "focus_overland_share_tonnes": _series(ds["focus_overland_share_tonnes"]),
         "gateways": gateways(ds),
         "bottlenecks": bottlenecks(ds, top),
@@ -132,14 +124,13 @@ def run_document(ds: xr.Dataset, top: int = 10) -> dict:
                         "converged": [bool(v) for v in ds["converged"].all("run").values],
                         "iterations": [int(v) for v in ds["iterations"].values]},
         "seed": int(ds.attrs.get("seed", 0)),
-        "transit_revenue_usd_bn": [_clean(v) for v in _median(ds["focus_transit_revenue"]).values],
-        "unserved": {str(c): [_clean(v) for v in _median(ds["unserved"].sel(commodity=c)).values]
-                     for c in ds["commodity"].values},
+        "transit_revenue_usd_bn": _series(ds["focus_transit_revenue"]),
+        "unserved": {str(c): _series(ds["unserved"].sel(commodity=c)) for c in ds["commodity"].values},
         "unserved_by_od": unserved_by_od(ds),
     }
     if "political" in ds:
         index = ds.attrs["index"]
-        doc[index] = [_clean(v) for v in _median(ds[index]).values]
+        doc[index] = _series(ds[index])
         doc["consolidated"] = bool(ds["consolidated"].values[0]) if ds.sizes["run"] == 1 else \
             float(ds["consolidated"].mean())
         if ds.sizes["run"] > 1:
@@ -155,16 +146,14 @@ def run_document(ds: xr.Dataset, top: int = 10) -> dict:
         if "counterfactual_index" in ds:
             gain = ds[index] - ds["counterfactual_index"]
             doc["counterfactual"] = {"label": ds.attrs.get("counterfactual", ""),
-                                     index: [_clean(v) for v in _median(ds["counterfactual_index"]).values],
-                                     "gain": [_clean(v) for v in _median(gain).values]}
+                                     index: _series(ds["counterfactual_index"]), "gain": _series(gain)}
         kinds = dict(zip(ds["variable"].values, ds["variable_kind"].values))
         if "index_component" in ds:
-            doc["index_components"] = {str(c): [_clean(v) for v in _median(ds["index_component"].sel(component=c)).values]
+            doc["index_components"] = {str(c): _series(ds["index_component"].sel(component=c))
                                        for c in ds["component"].values}
-        doc["stocks"] = {str(v): [_clean(x) for x in _median(ds["political"].sel(variable=v)).values]
+        doc["stocks"] = {str(v): _series(ds["political"].sel(variable=v))
                          for v in ds["variable"].values if kinds[v] == "stock"}
-        doc["network_parameters"] = {str(p): [_clean(x) for x in _median(ds["coupled_parameter"].sel(coupled=p)).values]
-                                     for p in ds["coupled"].values}
+        doc["network_parameters"] = {str(p): _series(ds["coupled_parameter"].sel(coupled=p)) for p in ds["coupled"].values}
     return doc
 
 

@@ -12,7 +12,7 @@ import xarray as xr
 
 from multivector.dataset import Scenario
 from multivector.model import compiled
-from multivector.views.document import document_value
+from multivector.views.document import document_value, median_over_runs
 
 PERCENTILES = (5, 25, 50, 75, 95)
 #: Colours for corridors a dataset leaves without one, in corridor order; and for unlabelled routes.
@@ -82,8 +82,7 @@ def gateway_table(ds: xr.Dataset) -> pd.DataFrame:
     columns = ["year", "node", "name", "kind", "direction", "tonnes", "teu"]
     if "gateway_tonnes" not in ds or not ds.sizes.get("gateway", 0):
         return pd.DataFrame({c: pd.Series(dtype=float if c in ("tonnes", "teu") else object) for c in columns})
-    med = lambda da: da.median("run") if "run" in da.dims else da
-    tonnes, teu = med(ds["gateway_tonnes"]).values, med(ds["gateway_teu"]).values       # [Y, G, D]
+    tonnes, teu = median_over_runs(ds["gateway_tonnes"]).values, median_over_runs(ds["gateway_teu"]).values  # [Y, G, D]
     crossed = ds["gateway_routes"].values.sum(axis=-1) > 0                              # [G, D]
     g, d = np.nonzero(crossed)
     years = ds["year"].values.astype(int)
@@ -127,7 +126,7 @@ def index_change(ds: xr.Dataset) -> pd.DataFrame | None:
     columns component, first, last, change, share (of the index's change). None without components."""
     if "index_component" not in ds:
         return None
-    parts = ds["index_component"].median("run") if "run" in ds["index_component"].dims else ds["index_component"]
+    parts = median_over_runs(ds["index_component"])
     first, last = parts.isel(year=0).values, parts.isel(year=-1).values
     change = last - first
     total = change.sum()
@@ -146,7 +145,7 @@ def index_gain(scenario: Scenario, ds: xr.Dataset) -> pd.DataFrame | None:
     if "counterfactual_component" not in ds or "index_component" not in ds or year not in ds["year"].values:
         return None
     gain = (ds["index_component"] - ds["counterfactual_component"]).sel(year=year)
-    gain = gain.median("run") if "run" in gain.dims else gain
+    gain = median_over_runs(gain)
     frame = pd.DataFrame({"component": [str(c) for c in ds["component"].values], "gain": gain.values})
     frame.attrs.update(total=float(frame["gain"].sum()), year=year, counterfactual=ds.attrs.get("counterfactual", ""))
     return frame
