@@ -693,7 +693,7 @@ def _check_observations(s: Scenario) -> None:
     if obs is None or obs.empty:
         return
     f = _file(s, "observations.csv")
-    first = {}
+    first, heads = {}, {}
     for i, row in obs.iterrows():
         r = i + 2
         if not SERIES_NAME.fullmatch(row["series"]):
@@ -736,7 +736,7 @@ def _check_observations(s: Scenario) -> None:
             raise InputError(f"a second value for series '{row['series']}' in {int(year)} (row {first[key]} has "
                              "one)", file=f, row=r, column="year", hint="one row per series and year")
         first[key] = r
-        head = obs.loc[obs["series"] == row["series"]].iloc[0]
+        head = heads.setdefault(row["series"], row)
         for column in ("unit", "output"):
             if row[column] != head[column]:
                 raise InputError(f"series '{row['series']}' has {column} '{row[column]}' here but "
@@ -840,22 +840,18 @@ def _check_targets_within_capacity(s: Scenario) -> None:
             continue
         table, key, where = (s.links, "id", "links.csv") if kind == "link" else (s.transfers, "node", "transfers.csv")
         rows = table.index[table[key] == ident]
-        caps = []
+        if not len(rows) or table.loc[rows, "capacity_mt"].isna().any():
+            continue           # an uncapacitated facility under this id: no bound
+        # the engine scales a capacity by its layer's factor (transfers': capacity_factor_transfer) and
+        # its group's; the most a facility can carry takes each at the top of its range
+        most = 0.0
         for j in rows:
-            cap = table.at[j, "capacity_mt"]
-            if math.isnan(cap):
-                caps = []
-                break          # one uncapacitated facility under this id: no bound
             layer = "transfer" if kind == "transfer" else link_layer(table.at[j, "mode"], table.at[j, "gauge_mm"])
-            factor = 1.0
-            for name in (f"capacity_factor_{layer}",
-                         f"capacity_factor_{table.at[j, 'capacity_group']}" if "capacity_group" in table.columns
-                         and table.at[j, "capacity_group"] else ""):
-                if name in s.parameters:
-                    factor *= max(s.parameters[name].max, s.parameters[name].value)
-            caps.append((cap * factor, int(j) + 2))
-        if caps and row["observed"] > sum(c for c, _ in caps) * (1 + 1e-9):
-            most, line = sum(c for c, _ in caps), caps[0][1]
+            group = table.at[j, "capacity_group"] if "capacity_group" in table.columns else ""
+            names = [f"capacity_factor_{layer}"] + ([f"capacity_factor_{group}"] if group else [])
+            most += table.at[j, "capacity_mt"] * math.prod(s.parameters[n].max for n in names if n in s.parameters)
+        if row["observed"] > most * (1 + 1e-9):
+            line = int(rows[0]) + 2
             raise InputError(f"observed {row['observed']:g} Mt in {int(row['year'])} on {kind} '{ident}' exceeds the "
                              f"most it can carry, {most:g} Mt/yr ({where} row {line} times its capacity factors' "
                              "upper bounds)", file=f, row=i + 2, column="observed",

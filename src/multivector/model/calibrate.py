@@ -80,13 +80,10 @@ def gateway_metric(d: xr.Dataset, metric: str, node: str, unit: str, direction: 
 @dataclass
 class CalibrationResult:
     values: dict[str, float]
-    table: pd.DataFrame          # target, year, observed, modelled, rel_error
+    table: pd.DataFrame          # target, metric, year, observed, modelled, unit, source, error, rel_error, within_error
     cost: float
     success: bool
     message: str
-
-    def within(self, tolerance: float = 0.10) -> bool:
-        return bool((self.table["rel_error"].abs() <= tolerance).all())
 
 
 #: The relative error of an observation whose row in targets.csv states none.
