@@ -630,8 +630,8 @@ def validate(s: Scenario) -> None:
     f = _file(s, "targets.csv")
     for i, row in s.targets.iterrows():
         check_source_id(s, row["source"], f, i + 2, "source")
-        if int(row["year"]) > 2024:
-            raise InputError("calibration targets must be observations up to 2024", file=f,
+        if int(row["year"]) > LAST_OBSERVED_YEAR:
+            raise InputError(f"calibration targets must be observations up to {LAST_OBSERVED_YEAR}", file=f,
                              row=i + 2, column="year")
         _check_metric(s, row["metric"], f, i + 2)
         if "error" in s.targets.columns and row["error"] == 0:

@@ -403,31 +403,35 @@ def _routes_for_od(g, src, dst, s: Scenario, corridors: list[str], k: int):
                 v = min(ends, key=lambda v: to_gate[v] + from_gate[v])
                 accept([x for x, _ in path_in[v] + path_out[v][::-1][1:]])
         # and the k cheapest routes of the corridor overall
-        count, tries = 0, 0
-        try:
-            for path in nx.shortest_simple_paths(h, start, goal, weight="w"):
-                tries += 1
-                if tries > 40:
-                    break
-                if accept([v for v, _ in path]):
-                    count += 1
-                    if count >= k:
-                        break
-        except nx.NetworkXNoPath:
-            continue
+        _k_cheapest(h, start, goal, lambda path: accept([v for v, _ in path]), k)
     # and the k cheapest routes outside every named corridor (China to Central Asia, domestic flows):
     # without them such an OD would only be offered detours through some corridor
-    outside = earlier
-    h = g.subgraph([v for v in g if _is_zone(v) or v[0] not in outside])
-    try:
-        count = 0
-        for tries, path in enumerate(nx.shortest_simple_paths(h, src, dst, weight="w")):
-            if _loopless(path) and tuple(path) not in seen:
-                seen.add(tuple(path))
-                found.append((len(corridors), path))
-                count += 1
-            if count >= k or tries >= 40:
-                break
-    except (nx.NetworkXNoPath, nx.NodeNotFound):
-        pass
+    h = g.subgraph([v for v in g if _is_zone(v) or v[0] not in earlier])
+
+    def accept_other(path):
+        if not _loopless(path) or tuple(path) in seen:
+            return False
+        seen.add(tuple(path))
+        found.append((len(corridors), path))
+        return True
+
+    _k_cheapest(h, src, dst, accept_other, k)
     return found
+
+
+#: Simple paths examined, cheapest first, for one corridor's (or the outside routes') k routes: candidates
+#: that loop or repeat are skipped, and past the 40th the next cheapest is a detour of a detour.
+CANDIDATE_PATHS = 40
+
+
+def _k_cheapest(h, start, goal, accept, k: int) -> None:
+    """Offer the cheapest simple paths from ``start`` to ``goal`` to ``accept`` (which keeps a path and
+    says whether it did) until ``k`` are kept or ``CANDIDATE_PATHS`` have been examined."""
+    kept = 0
+    try:
+        for tries, path in enumerate(nx.shortest_simple_paths(h, start, goal, weight="w"), start=1):
+            kept += bool(accept(path))
+            if kept >= k or tries >= CANDIDATE_PATHS:
+                return
+    except (nx.NetworkXNoPath, nx.NodeNotFound):
+        return

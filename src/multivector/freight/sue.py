@@ -330,13 +330,13 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
         return jac, by_price
 
     def violations(load, cols):
-        """``[H, n]`` for the hard resources' loads ``load``: over capacity while the price can still
-        rise, or priced with room to spare."""
+        """``[H, n]`` for the hard resources' loads ``load``: violated (over or idle), the load over
+        capacity, over (above capacity while the price can still rise) and idle (priced with room to spare)."""
         ratio = np.nan_to_num(load / cap[:, cols], nan=0.0)
         u = price[:, cols]
         over = (ratio > 1.0 + CAPACITY_TOLERANCE) & (u < max_price)
         idle = (u > 0) & (ratio < 1.0 - SLACK_TOLERANCE)
-        return over | idle, ratio, over
+        return over | idle, ratio, over, idle
 
     def step_prices(cols):
         """One Newton step of the prices of runs ``cols`` (each at an equilibrium under its present
@@ -347,8 +347,7 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
         At most a fivefold rise a step above ``price_unit``; never below zero or above ``max_price``."""
         load = np.maximum(f[hard_pos][:, cols], 1e-9 * cap[:, cols])
         u = price[:, cols]
-        _, ratio, over = violations(load, cols)
-        idle = (u > 0) & (ratio < 1.0 - SLACK_TOLERANCE)
+        _, ratio, over, idle = violations(load, cols)
         active = ((u > 0) & (u < max_price)) | over | ((u >= max_price) & idle)
         jac, by_price = newton_matrix(v[:, cols], cols, prices=True)
         response = -np.linalg.solve(jac, by_price[:, :, hard_pos])[:, hard_pos, :]   # [n, H, H]: dv_h/du

@@ -21,6 +21,7 @@ import xarray as xr
 from scipy.optimize import least_squares
 
 from multivector.dataset import Scenario
+from multivector.dataset.scenario import LAST_OBSERVED_YEAR
 from multivector.errors import InputError
 from multivector.io import atomic_write
 from multivector.model.compiled import compiled, simulate
@@ -94,9 +95,9 @@ def _targets(scenario: Scenario) -> pd.DataFrame:
     t = scenario.targets.copy()
     t["year"] = t["year"].astype(int)
     t["error"] = t["error"].fillna(DEFAULT_ERROR) if "error" in t.columns else DEFAULT_ERROR
-    t = t[t["year"] <= 2024]
+    t = t[t["year"] <= LAST_OBSERVED_YEAR]
     if t.empty:
-        raise InputError("targets.csv has no observation up to 2024 to calibrate against")
+        raise InputError(f"targets.csv has no observation up to {LAST_OBSERVED_YEAR} to calibrate against")
     return t
 
 

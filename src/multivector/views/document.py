@@ -1,6 +1,8 @@
 """The run document: one JSON-ready view of labelled results, returned by ``run --json`` and the API.
 
-When a batch has several runs the document shows the median over runs.
+When a batch has several runs the document shows the median over runs; ``run_document(ds,
+reduce=runs_last)`` keeps every run instead (each per-year value an array over the runs), which is how
+the back-test reads one output for the whole batch at once.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ RUN_SEEDS = 200
 
 
 def _clean(x):
+    """A document's number: a float, NaN as None (an array over runs, from ``runs_last``, as it is)."""
+    if isinstance(x, np.ndarray):
+        return x
     x = float(x)
     return None if math.isnan(x) else x
 
@@ -29,9 +34,14 @@ def median_over_runs(da: xr.DataArray) -> xr.DataArray:
     return da.median("run") if "run" in da.dims else da
 
 
-def _series(da: xr.DataArray) -> list:
-    """A per-year series of the run document: the median over runs, NaN as None."""
-    return [_clean(v) for v in median_over_runs(da).values]
+def runs_last(da: xr.DataArray) -> xr.DataArray:
+    """Every run kept, as the last axis: the reduction of a document whose values are arrays over runs."""
+    return da.transpose(..., "run") if "run" in da.dims else da
+
+
+def _series(da: xr.DataArray, reduce=median_over_runs) -> list:
+    """A per-year series of the run document: ``reduce`` over runs (the median), NaN as None."""
+    return [_clean(v) for v in reduce(da).values]
 
 
 #: Utilisations this close count as equal when a facility's worst year is chosen (the earliest wins):
@@ -63,19 +73,20 @@ def bottlenecks(ds: xr.Dataset, top: int = 10) -> list[dict]:
             for y, r in zip(first[order], cols[order])]
 
 
-def gateways(ds: xr.Dataset) -> dict:
+def gateways(ds: xr.Dataset, reduce=median_over_runs) -> dict:
     """What each gateway (border crossing, gauge change, port, terminal) handles per year, median over
     runs: ``{node id: {name, kind, country, tonnes, teu, directions: {direction: {tonnes, teu}},
     commodities: {commodity: volume in its unit}}}``. A direction or commodity is listed where a
     route of the network crosses the gateway that way or carries it there (it may carry nothing in
-    a year); every gateway node is listed, one that no route passes with empty directions."""
+    a year); every gateway node is listed, one that no route passes with empty directions. ``reduce``:
+    as in :func:`run_document`."""
     if "gateway_volume" not in ds:
         return {}
     present = ds["gateway_routes"].values > 0                                               # [G, D, C]
     # medians over runs, each taken once for the whole array: [Y, G, D], [Y, G] and [Y, G, C]
-    by_dir = {k: median_over_runs(ds[f"gateway_{k}"]).values for k in ("tonnes", "teu")}
-    total = {k: median_over_runs(ds[f"gateway_{k}"].sum("direction")).values for k in ("tonnes", "teu")}
-    by_comm = median_over_runs(ds["gateway_volume"].sum("direction")).values
+    by_dir = {k: reduce(ds[f"gateway_{k}"]).values for k in ("tonnes", "teu")}
+    total = {k: reduce(ds[f"gateway_{k}"].sum("direction")).values for k in ("tonnes", "teu")}
+    by_comm = reduce(ds["gateway_volume"].sum("direction")).values
     clean = lambda a: [_clean(v) for v in a]
     directions, commodities = [str(d) for d in ds["direction"].values], [str(c) for c in ds["commodity"].values]
     out = {}
@@ -104,10 +115,13 @@ def unserved_by_od(ds: xr.Dataset) -> list[dict]:
     return rows
 
 
-def run_document(ds: xr.Dataset, top: int = 10) -> dict:
-    """The document of a run (or the median of a batch): ``run --json`` prints it, the API returns it."""
+def run_document(ds: xr.Dataset, top: int = 10, reduce=median_over_runs) -> dict:
+    """The document of a run (or the median of a batch): ``run --json`` prints it, the API returns it.
+    With ``reduce=runs_last`` each per-year series holds an array over the runs instead of their median
+    (not JSON: for reading outputs of a whole batch with :func:`document_value`)."""
     years = [int(y) for y in ds["year"].values]
-    corridors = {str(c): {key: _series(ds[key].sel(corridor=c)) for key in (*FREIGHT_KEYS, "transit_time_h", "cost_usd")}
+    series = lambda da: _series(da, reduce)
+    corridors = {str(c): {key: series(ds[key].sel(corridor=c)) for key in (*FREIGHT_KEYS, "transit_time_h", "cost_usd")}
                  for c in ds["corridor"].values}
     doc = {
         "scenario": ds.attrs.get("scenario"),
@@ -116,21 +130,21 @@ def run_document(ds: xr.Dataset, top: int = 10) -> dict:
         "runs": int(ds.sizes["run"]),
         "years": years,
         "corridors": corridors,
-        "focus_overland_share": _series(ds["focus_overland_share"]),
-        "focus_overland_share_tonnes": _series(ds["focus_overland_share_tonnes"]),
-        "gateways": gateways(ds),
+        "focus_overland_share": series(ds["focus_overland_share"]),
+        "focus_overland_share_tonnes": series(ds["focus_overland_share_tonnes"]),
+        "gateways": gateways(ds, reduce),
         "bottlenecks": bottlenecks(ds, top),
         "convergence": {"gap": [_clean(v) for v in ds["gap"].max("run").values],
                         "converged": [bool(v) for v in ds["converged"].all("run").values],
                         "iterations": [int(v) for v in ds["iterations"].values]},
         "seed": int(ds.attrs.get("seed", 0)),
-        "transit_revenue_usd_bn": _series(ds["focus_transit_revenue"]),
-        "unserved": {str(c): _series(ds["unserved"].sel(commodity=c)) for c in ds["commodity"].values},
+        "transit_revenue_usd_bn": series(ds["focus_transit_revenue"]),
+        "unserved": {str(c): series(ds["unserved"].sel(commodity=c)) for c in ds["commodity"].values},
         "unserved_by_od": unserved_by_od(ds),
     }
     if "political" in ds:
         index = ds.attrs["index"]
-        doc[index] = _series(ds[index])
+        doc[index] = series(ds[index])
         doc["consolidated"] = bool(ds["consolidated"].values[0]) if ds.sizes["run"] == 1 else \
             float(ds["consolidated"].mean())
         if ds.sizes["run"] > 1:
@@ -146,14 +160,14 @@ def run_document(ds: xr.Dataset, top: int = 10) -> dict:
         if "counterfactual_index" in ds:
             gain = ds[index] - ds["counterfactual_index"]
             doc["counterfactual"] = {"label": ds.attrs.get("counterfactual", ""),
-                                     index: _series(ds["counterfactual_index"]), "gain": _series(gain)}
+                                     index: series(ds["counterfactual_index"]), "gain": series(gain)}
         kinds = dict(zip(ds["variable"].values, ds["variable_kind"].values))
         if "index_component" in ds:
-            doc["index_components"] = {str(c): _series(ds["index_component"].sel(component=c))
+            doc["index_components"] = {str(c): series(ds["index_component"].sel(component=c))
                                        for c in ds["component"].values}
-        doc["stocks"] = {str(v): _series(ds["political"].sel(variable=v))
+        doc["stocks"] = {str(v): series(ds["political"].sel(variable=v))
                          for v in ds["variable"].values if kinds[v] == "stock"}
-        doc["network_parameters"] = {str(p): _series(ds["coupled_parameter"].sel(coupled=p)) for p in ds["coupled"].values}
+        doc["network_parameters"] = {str(p): series(ds["coupled_parameter"].sel(coupled=p)) for p in ds["coupled"].values}
     return doc
 
 

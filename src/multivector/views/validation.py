@@ -21,7 +21,7 @@ from multivector.dataset.scenario import is_absolute_error, network_years
 from multivector.errors import InputError
 from multivector.explore.ensemble import make_design
 from multivector.model.compiled import simulate
-from multivector.views.document import document_value, run_document
+from multivector.views.document import document_value, run_document, runs_last
 
 COLUMNS = ("output", "year", "value", "source")
 #: Where the ensemble's runs come from: parameters drawn from their ranges, or the defaults.
@@ -131,20 +131,20 @@ def _years(scenario: Scenario, obs: pd.DataFrame) -> list[int]:
 
 
 def _values(doc: dict, obs: pd.DataFrame, years: list[int], check: bool = False) -> np.ndarray:
-    """Each observation's modelled value in one run document; with ``check``, a path or year the
-    document does not have is refused with its row."""
-    out = np.full(len(obs), np.nan)
+    """Each observation's modelled value in a run document (``[obs]``, or ``[obs, runs]`` from a document
+    that keeps the runs); with ``check``, a path or year the document does not have is refused with its row."""
+    out = []
     for j, (output, year) in enumerate(zip(obs["output"], obs["year"])):
         value = document_value(doc, output, years.index(year))
-        if check and not isinstance(value, (int, float)):
+        if check and not isinstance(value, (int, float, np.ndarray)):
             where = doc.get("years", [])
             hint = ("the political register runs from "
                     f"{where[0]}" if output.split(".")[0] in ("stocks", "index_components") else
                     "e.g. corridors.NAME.tonnes, gateways.NODE.teu, focus_overland_share")
             raise InputError(f"'{output}' is not a number in the run document for {year}",
                              file=obs.attrs.get("path", "observations"), row=_row(obs, j), column="output", hint=hint)
-        out[j] = np.nan if value is None else float(value)
-    return out
+        out.append(np.nan if value is None else np.asarray(value, dtype=float))
+    return np.array(out)
 
 
 def backtest(scenario: Scenario, obs: pd.DataFrame, runs: int = 200, seed: int = 0,
@@ -159,10 +159,10 @@ def backtest(scenario: Scenario, obs: pd.DataFrame, runs: int = 200, seed: int =
     _values(run_document(simulate(scenario, 1, years=years, seed=seed)), obs, years, check=True)
     samples = make_design(scenario, runs, "lhs", seed).samples() if ensemble == "prior" else None
     ds = simulate(scenario, runs, years=years, seed=seed, samples=samples)
-    # each run's own document (no bottleneck list: the paths read series, and it is the costly part)
-    per_run = np.stack([_values(run_document(ds.isel(run=[i]), top=0), obs, years) for i in range(ds.sizes["run"])])
-    median = np.nanmedian(per_run, axis=0)
-    p5, p95 = np.nanpercentile(per_run, 5, axis=0), np.nanpercentile(per_run, 95, axis=0)
+    # one document that keeps every run (no bottleneck list: the paths read series): [obs, runs]
+    per_run = _values(run_document(ds, top=0, reduce=runs_last), obs, years)
+    median = np.nanmedian(per_run, axis=1)
+    p5, p95 = np.nanpercentile(per_run, 5, axis=1), np.nanpercentile(per_run, 95, axis=1)
     observed = obs["value"].to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(observed != 0, median / observed - 1.0, np.nan)
