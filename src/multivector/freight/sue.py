@@ -18,6 +18,7 @@ did, so the solver's answers are bit for bit those of the NumPy version (tests/t
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numba
@@ -198,6 +199,24 @@ class _Jacobian:
         return np.moveaxis(_less_rank_one(pairs, qa, qb, self.cells, self.cell_ptr, self.slot_a, self.slot_b), -1, 0)
 
 
+_JACOBIANS: dict[int, tuple[weakref.ref, dict]] = {}
+
+
+def _jacobian_for(incidence: sparse.csr_matrix, rows: np.ndarray, a: sparse.csr_matrix,
+                  route_od: np.ndarray) -> _Jacobian:
+    """The :class:`_Jacobian` of ``a = incidence[rows]``, kept while ``incidence`` lives: a model solves
+    every year on the same route sets, and building the structure costs more than a year's solve.
+    (Sparse matrices are not hashable, so the cache is keyed by identity, guarded by a weak reference.)"""
+    entry = _JACOBIANS.get(id(incidence))
+    if entry is None or entry[0]() is not incidence:
+        entry = (weakref.ref(incidence, lambda _, i=id(incidence): _JACOBIANS.pop(i, None)), {})
+        _JACOBIANS[id(incidence)] = entry
+    key = (rows.tobytes(), np.asarray(route_od).tobytes())
+    if key not in entry[1]:
+        entry[1][key] = _Jacobian(a, route_od)
+    return entry[1][key]
+
+
 @numba.njit(cache=True)
 def _route_sums(left, share, weight, c, slots, routes, route_ptr, route_res, route_slot):
     """``[C, C, n]`` sums of ``left · weight`` over the routes through both resources, and
@@ -289,7 +308,7 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     a = incidence[rows]                                         # [C, K]
     a_load = a @ sparse.diags(load_per_unit)                    # loads from route flows
     a_t = a.T.tocsr()
-    jacobian = _Jacobian(a, route_od)
+    jacobian = _jacobian_for(incidence, rows, a, route_od)
     hard_pos = np.searchsorted(rows, hard)
     price = np.zeros((len(hard), n)) if start_price is None else np.array(start_price[hard], dtype=float)
     a_price = incidence[hard].T.tocsr() if len(hard) else None                     # [K, H]
