@@ -197,3 +197,21 @@ def test_calibrate_prints_each_target_against_its_band(tiny_dir):
     r = invoke("calibrate", tiny_dir)
     assert r.exit_code == 0, r.output
     assert "±10%" in r.output and "targets within their stated error" in r.output
+
+
+def test_calibrate_refits_until_its_route_set_holds(tiny_dir, monkeypatch):
+    """Route sets follow the stored fit's costs, so calibrate refits on its own answer's route set;
+    a set that keeps moving is reported, not written as a success."""
+    import multivector as mv
+    from multivector.model import calibrate as cal
+
+    answers = iter([False, True])
+    monkeypatch.setattr(cal, "_same_routes", lambda a, b: next(answers))
+    res = cal.calibrate(mv.load(tiny_dir), max_nfev=5)
+    assert res.rounds == 2 and res.success
+    monkeypatch.setattr(cal, "_same_routes", lambda a, b: False)
+    res = cal.calibrate(mv.load(tiny_dir), max_nfev=5)
+    assert res.rounds == cal.ROUTE_ROUNDS and not res.success and "route set" in res.message
+    monkeypatch.undo()
+    res = cal.calibrate(mv.load(tiny_dir), max_nfev=5)
+    assert res.rounds == 1 and cal._same_routes(mv.load(tiny_dir), cal.with_fit(mv.load(tiny_dir), res.values))

@@ -56,7 +56,7 @@ def test_calibrate_reports_evaluations_up_to_the_total(tiny_dir):
     rec = Recorder()
     res = calibrate(mv.load(tiny_dir), max_nfev=10, progress=rec)
     rec.assert_counts_up_to_the_total()
-    assert rec.calls[-1] == (11, 11)
+    assert rec.calls[-1][0] == rec.calls[-1][1], "the bar ends full however many fits it took"
     assert res.values == calibrate(mv.load(tiny_dir), max_nfev=10).values    # reporting changes nothing
 
 
@@ -103,5 +103,8 @@ def test_without_a_terminal_progress_is_a_line_per_step_on_stderr(tiny_dir):
     r = runner.invoke(app, ["calibrate", str(tiny_dir), "--max-evaluations", "8"])
     assert r.exit_code == 0, r.output
     lines = [x for x in r.stderr.splitlines() if x.startswith("calibrating tiny: ")]
-    assert lines and lines[-1].startswith("calibrating tiny: 9/9 evaluations")
+    from multivector.model.calibrate import ROUTE_ROUNDS
+
+    total = ROUTE_ROUNDS * 8 + 1        # the bar's total allows for refits; one that is not needed is skipped
+    assert lines and lines[-1].startswith(f"calibrating tiny: {total}/{total} evaluations")
     assert "evaluations" not in r.stdout and "observed vs modelled" in r.stdout

@@ -456,7 +456,7 @@ def calibrate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
     with progress_bar(f"calibrating {s.name}", "evaluations", quiet=json_) as bar:
         res = fit(s, max_nfev=max_evaluations, progress=bar)
     if json_:
-        print(json.dumps({"values": res.values, "success": res.success, "cost": res.cost,
+        print(json.dumps({"values": res.values, "success": res.success, "cost": res.cost, "fits": res.rounds,
                           "fit": res.table.to_dict(orient="records")}, indent=2, default=float))
     else:
         t = Table(title=f"Calibration of {s.name}: observed vs modelled", title_justify="left")
@@ -469,6 +469,8 @@ def calibrate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
         out.print(t)
         out.print("fitted: " + ", ".join(f"{k} = {v:.4g}" for k, v in res.values.items()))
         out.print(f"targets within their stated error: {int(res.table['within_error'].sum())} of {len(res.table)}")
+        out.print(f"fits: {res.rounds} (refitted until the fit's own route set held)" if res.success
+                  else f"[red]{res.message}[/]")
     if write:
         path = write_calibration(s, res, s.path)
         err.print(f"wrote {path}")
