@@ -9,8 +9,10 @@ with two names changed (``kazakhstan_overland_share`` -> ``focus_overland_share`
 (the Red Sea premium and the tariff lever now reach the network) and autonomy began to count Transneft; when route choice moved to Newton (an exact equilibrium: the
 index moved by less than 1e-4); and when the Kazakhstan model's capacities became hard (every variant
 of a corridor offered, deep-sea outlets from Poti and Batumi, recalibrated); when the document gained
-gateways, the overland share in tonnes and unserved demand per OD (every other number identical); and
-when a bottleneck came to be listed in the earliest of its equally full years, with its full years.
+gateways, the overland share in tonnes and unserved demand per OD (every other number identical); when
+a bottleneck came to be listed in the earliest of its equally full years, with its full years; and when
+the northern corridor's 2022/2023 targets took ERA's own westbound split and the southern route gained
+its test-train bound (recalibrated until the fit's route set held).
 """
 
 from __future__ import annotations

@@ -79,11 +79,11 @@ def test_data_check_keeps_the_dataset_check():
 
 @pytest.mark.slow
 def test_the_kazakhstan_2024_file_runs(tmp_path):
-    """The shipped example back-test: every row answered; the model's 2024 overland share is the
-    speech's 80% within a few points."""
+    """The shipped example back-test: every row answered; the model's 2024 overland share lies in the
+    speech's 80-85%, give or take a point."""
     example = Path(__file__).parents[1] / "examples" / "observations_2024.csv"
     r = cli("validate", "kazakhstan", "--observations", example, "--runs", 2, "--from", "default", "--json")
     assert r.exit_code == 0, r.output
     rows = {row["output"]: row for row in json.loads(r.stdout)["rows"]}
     assert len(rows) == 9
-    assert abs(rows["focus_overland_share"]["rel_error"]) < 0.05
+    assert 0.79 <= rows["focus_overland_share"]["median"] <= 0.86
