@@ -93,3 +93,15 @@ def test_no_facility_carries_more_than_its_capacity(kz):
     assert float(runs[1]["unserved"].sel(commodity="crude").max()) > 0, "with the CPC at its minimum crude is shut in"
     assert float(runs[1]["political"].sel(variable="oil_export_realised").mean()) < \
         float(runs[0]["political"].sel(variable="oil_export_realised").mean())
+
+
+def test_stored_posterior_saw_the_dataset_s_targets(kz):
+    """posterior.csv was sampled against the targets the dataset holds now (their hash), on the stored
+    fit's free coefficients; edit a target and this fails until the posterior is sampled again."""
+    from multivector.model.posterior import targets_hash
+
+    prov = kz.posterior_provenance
+    assert prov["targets_hash"] == targets_hash(kz)
+    assert prov["targets_until"] <= 2024
+    assert list(kz.posterior_samples.columns) == [*kz.model["calibration"]["free"], "log_prob"]
+    assert len(kz.posterior_samples) == prov["walkers"] * (prov["steps"] - prov["burn_in"])

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
@@ -191,6 +192,10 @@ class Scenario:
     #: observed series (observations.csv; empty when the dataset has none); not part of the fingerprint,
     #: since nothing the model computes depends on it
     observations: pd.DataFrame = field(default_factory=lambda: _empty("observations.csv"))
+    #: the free coefficients' posterior samples (posterior.csv) and how they were made (posterior.toml),
+    #: if the dataset stores them (``multivector calibrate --posterior --write``)
+    posterior_samples: pd.DataFrame | None = None
+    posterior_provenance: dict = field(default_factory=dict)
     _fingerprint: str | None = field(default=None, repr=False)
 
     @property
@@ -477,7 +482,41 @@ def load(name_or_dir: str | Path) -> Scenario:
             close = difflib.get_close_matches(name, list(parameters), n=3)
             raise InputError(f"[model] calibration.free names an unknown parameter '{name}'", file=toml_path,
                              hint=("did you mean " + ", ".join(close) + "?") if close else "see 'multivector params'")
+    if (folder / "posterior.csv").is_file() or (folder / "posterior.toml").is_file():
+        scenario.posterior_samples, scenario.posterior_provenance = _read_posterior(folder, free, parameters)
     return scenario
+
+
+def _read_posterior(folder: Path, free: list[str], parameters: dict) -> tuple[pd.DataFrame, dict]:
+    """posterior.csv (the free coefficients and log_prob, one row per sample) and posterior.toml, checked:
+    both files, exactly those columns, every value a finite number, every coefficient inside its range."""
+    csv_path, toml_path = folder / "posterior.csv", folder / "posterior.toml"
+    remake = f"multivector calibrate {folder} --posterior --write"
+    for path in (csv_path, toml_path):
+        if not path.is_file():
+            raise InputError("the posterior is stored in two files and this one is missing", file=path,
+                             hint=f"make both again: {remake}")
+    provenance = read_toml(toml_path)
+    try:
+        samples = pd.read_csv(csv_path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"is not a readable CSV table: {exc}", file=csv_path, hint=remake) from None
+    expected = [*free, "log_prob"]
+    if list(samples.columns) != expected or samples.empty:
+        raise InputError("columns must be the free coefficients of model.toml and log_prob, with one row "
+                         "or more: " + ", ".join(expected), file=csv_path,
+                         hint=f"the free coefficients changed since it was made? {remake}")
+    for column in expected:
+        values = pd.to_numeric(samples[column], errors="coerce").to_numpy(dtype=float)
+        lo, hi = (parameters[column].min, parameters[column].max) if column in parameters else (-np.inf, np.inf)
+        bad = ~np.isfinite(values) | (values < lo - 1e-9 * abs(lo)) | (values > hi + 1e-9 * abs(hi))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InputError(f"'{samples[column].iloc[i]}' is not a finite number"
+                             + (f" inside {column}'s range {lo:g}–{hi:g}" if column in parameters else ""),
+                             file=csv_path, row=i + 2, column=column, hint=remake)
+        samples[column] = values
+    return samples, provenance
 
 
 CAPACITIES = ("soft", "hard")

@@ -442,7 +442,12 @@ def tntp(net: Path = typer.Argument(..., help="TNTP network file (_net.tntp)"),
 def calibrate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
               write: bool = typer.Option(False, "--write", help="store the fit in the dataset folder"),
               json_: bool = typer.Option(False, "--json"),
-              max_evaluations: int = typer.Option(40, help="least-squares evaluations")):
+              max_evaluations: int = typer.Option(40, help="least-squares evaluations"),
+              posterior: bool = typer.Option(False, "--posterior", help="sample the free coefficients' "
+                                             "posterior (emcee) instead of the least-squares fit"),
+              walkers: int = typer.Option(None, "--walkers", help="posterior: walkers (even, >= 2 x free)"),
+              steps: int = typer.Option(300, "--steps", help="posterior: steps per walker (half burn-in)"),
+              seed: int = typer.Option(0, "--seed", help="posterior: random seed")):
     """Fit free coefficients to observed 2022–2024 volumes; print observed vs modelled."""
     from multivector.dataset import is_builtin
     from multivector.model.calibrate import calibrate as fit, write_calibration
@@ -453,6 +458,9 @@ def calibrate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
             raise InputError(f"'{scenario}' is a built-in dataset",
                              hint=f"copy it first: multivector data copy {scenario} DIR; then "
                                   "multivector calibrate DIR --write")
+    if posterior:
+        _calibrate_posterior(s, write, json_, walkers, steps, seed)
+        return
     with progress_bar(f"calibrating {s.name}", "evaluations", quiet=json_) as bar:
         res = fit(s, max_nfev=max_evaluations, progress=bar)
     if json_:
@@ -474,6 +482,45 @@ def calibrate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
     if write:
         path = write_calibration(s, res, s.path)
         err.print(f"wrote {path}")
+
+
+def _calibrate_posterior(s, write: bool, json_: bool, walkers: int | None, steps: int, seed: int) -> None:
+    from multivector.model.posterior import predictive_targets, sample_posterior, write_posterior
+
+    with progress_bar(f"sampling {s.name}'s posterior", "steps", quiet=json_) as bar:
+        post = sample_posterior(s, walkers=walkers, steps=steps, seed=seed, progress=bar)
+    fitted = predictive_targets(s, post, seed=seed)
+    coeffs = post.samples.drop(columns=["log_prob"])
+    stored = s.calibration.get("values", {})
+    rows = [{"coefficient": c, "fit": stored.get(c), "median": float(coeffs[c].median()),
+             "p5": float(coeffs[c].quantile(0.05)), "p95": float(coeffs[c].quantile(0.95)),
+             "min": s.parameters[c].min, "max": s.parameters[c].max} for c in coeffs.columns]
+    if json_:
+        print(json.dumps({"coefficients": rows, "targets": fitted.to_dict(orient="records"),
+                          "provenance": post.provenance}, indent=2, default=float))
+    else:
+        t = Table(title=f"Posterior of {s.name}'s free coefficients ({len(coeffs):,} samples)", title_justify="left")
+        for col in ("coefficient", "stored fit", "median", "5–95%", "range"):
+            t.add_column(col, justify="left" if col == "coefficient" else "right")
+        for r in rows:
+            t.add_row(r["coefficient"], _fmt(r["fit"], ".4g") if r["fit"] is not None else "—",
+                      f"{r['median']:.4g}", f"{r['p5']:.4g}–{r['p95']:.4g}", f"{r['min']:g}–{r['max']:g}")
+        out.print(t)
+        t = Table(title="Targets against 100 posterior draws (band: 5–95%)", title_justify="left")
+        for col in ("target", "year", "observed", "median", "5–95%", "±error", "inside"):
+            t.add_column(col, justify="left" if col == "target" else "right")
+        for r in fitted.itertuples():
+            colour = "green" if r.within else "red"
+            t.add_row(r.target, str(r.year), f"{r.observed:,.4g}", f"{r.median:,.4g}", f"{r.p5:,.4g}–{r.p95:,.4g}",
+                      f"{r.error:.0%}", f"[{colour}]{'yes' if r.within else 'no'}[/]")
+        out.print(t)
+        p = post.provenance
+        out.print(f"acceptance {p['acceptance_fraction']:.2f}; autocorrelation up to "
+                  f"{max(p['autocorrelation_steps'].values()):.0f} steps; ~{p['effective_samples']:.0f} "
+                  f"independent samples ({p['walkers']} walkers x {p['steps']} steps, {p['burn_in']} burn-in)")
+    if write:
+        for path in write_posterior(post, s.path):
+            err.print(f"wrote {path}")
 
 
 @app.command()
@@ -568,7 +615,12 @@ def validate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
              runs: int = typer.Option(200, "--runs", help="runs in the ensemble"),
              seed: int = typer.Option(0, "--seed"),
              ensemble: str = typer.Option("prior", "--from", help="prior: parameters drawn from their ranges; "
-                                          "default: the default parameters over the model's random streams"),
+                                          "default: the default parameters over the model's random streams; "
+                                          "posterior: the network's free coefficients drawn from the "
+                                          "dataset's posterior (calibrate --posterior)"),
+             fit_until: int = typer.Option(None, "--fit-until", help="refit the network's free coefficients "
+                                           "to the calibration targets up to this year first; the "
+                                           "observations after it are the held-out ones"),
              json_: bool = typer.Option(False, "--json")):
     """Back-test: set held-out observations against the model's ensemble (median and 5-95% band).
     ('multivector data check' validates the dataset itself.)"""
@@ -576,22 +628,27 @@ def validate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
 
     s = _load(scenario)
     obs = read_observations(observations) if observations is not None else dataset_observations(s)
-    table = backtest(s, obs, runs=runs, seed=seed, ensemble=ensemble)
+    table = backtest(s, obs, runs=runs, seed=seed, ensemble=ensemble, fit_until=fit_until)
     info = summary(table)
     if json_:
         print(json.dumps({"summary": info, "rows": table.to_dict(orient="records")}, indent=2, default=float))
         return
-    t = Table(title=f"{s.name}: observed against {info['runs']} runs ({ensemble})", title_justify="left")
+    refit = f"; refitted to targets up to {fit_until}" if fit_until is not None else ""
+    t = Table(title=f"{s.name}: observed against {info['runs']} runs ({ensemble}{refit})", title_justify="left")
     for col in ("output", "year", "observed", "median", "5-95%", "error", "in band", "source"):
         t.add_column(col, justify="left" if col in ("output", "source") else "right")
     num = lambda x: _fmt(x, ",.0f" if abs(x) >= 1000 else ".4g")
     for r in table.itertuples():
         colour = "green" if r.in_band else "red"
-        t.add_row(r.output, str(r.year), num(r.observed), num(r.median), f"{num(r.p5)}–{num(r.p95)}",
+        year = str(r.year) if r.held_out else f"{r.year} (in sample)"
+        t.add_row(r.output, year, num(r.observed), num(r.median), f"{num(r.p5)}–{num(r.p95)}",
                   _fmt(r.rel_error, "+.1%"),
                   f"[{colour}]{'yes' if r.in_band else 'no'}[/]", r.source)
     out.print(t)
-    out.print(f"{info['within_20pct']:.0%} of {info['observations']} observations within 20% of the median; "
+    if fit_until is not None:
+        out.print("refitted: " + ", ".join(f"{k} = {v:.4g}" for k, v in info["refit"].items()))
+    held = f"held-out observations (after {fit_until})" if fit_until is not None else "observations"
+    out.print(f"{info['within_20pct']:.0%} of {info['observations']} {held} within 20% of the median; "
               f"the 5-95% band covers {info['band_coverage']:.0%}")
 
 

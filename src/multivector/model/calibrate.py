@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ from scipy.optimize import least_squares
 
 from multivector.dataset import Scenario
 from multivector.dataset.scenario import LAST_OBSERVED_YEAR
-from multivector.errors import InputError
+from multivector.errors import ConvergenceWarning, InputError
 from multivector.io import atomic_write
 from multivector.model.compiled import compiled, simulate
 
@@ -98,22 +99,33 @@ class CalibrationResult:
 DEFAULT_ERROR = 0.10
 
 
-def _targets(scenario: Scenario) -> pd.DataFrame:
+def _targets(scenario: Scenario, until: int | None = None) -> pd.DataFrame:
+    """The targets up to ``until`` (default, and at most, ``LAST_OBSERVED_YEAR``)."""
+    last = LAST_OBSERVED_YEAR if until is None else min(int(until), LAST_OBSERVED_YEAR)
     t = scenario.targets.copy()
     t["year"] = t["year"].astype(int)
     t["error"] = t["error"].fillna(DEFAULT_ERROR) if "error" in t.columns else DEFAULT_ERROR
-    t = t[t["year"] <= LAST_OBSERVED_YEAR]
+    t = t[t["year"] <= last]
     if t.empty:
-        raise InputError(f"targets.csv has no observation up to {LAST_OBSERVED_YEAR} to calibrate against")
+        raise InputError(f"targets.csv has no observation up to {last} to calibrate against",
+                         hint=f"its years: {', '.join(map(str, sorted(set(scenario.targets['year'].astype(int)))))}")
     return t
 
 
-def evaluate(scenario: Scenario, values: pd.DataFrame) -> np.ndarray:
-    """Modelled target values for each row of ``values``: ``[N, targets]``."""
-    t = _targets(scenario)
+def evaluate(scenario: Scenario, values: pd.DataFrame, until: int | None = None,
+             converged: list | None = None) -> np.ndarray:
+    """Modelled target values (those up to ``until``) for each row of ``values``: ``[N, targets]``.
+
+    A fit tries points where the equilibrium may not settle; their warnings are not printed one by one:
+    pass a list as ``converged`` to receive each row's flag (every year converged) instead."""
+    t = _targets(scenario, until)
     years = sorted(t["year"].unique())
-    ds = simulate(scenario, samples=values, years=years, keep_routes=True, tol=1e-5, max_iter=3000,
-                  coupled=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ds = simulate(scenario, samples=values, years=years, keep_routes=True, tol=1e-5, max_iter=3000,
+                      coupled=False)
+    if converged is not None:
+        converged.extend(ds["converged"].values.all(axis=1).tolist())
     return np.stack([metric_values(scenario, ds, m, y) for m, y in zip(t["metric"], t["year"])], axis=1)
 
 
@@ -133,8 +145,9 @@ def _same_routes(a: Scenario, b: Scenario) -> bool:
 
 
 def calibrate(scenario: Scenario, free: list[str] | None = None, max_nfev: int = 40,
-              progress: Callable[[int, int], None] | None = None) -> CalibrationResult:
-    """Fit the free coefficients; return the values and the observed-vs-modelled table.
+              progress: Callable[[int, int], None] | None = None, until: int | None = None) -> CalibrationResult:
+    """Fit the free coefficients to the targets up to ``until`` (default: every target, which ends at
+    ``LAST_OBSERVED_YEAR``); return the values and the observed-vs-modelled table.
 
     Refits from the last answer on that answer's route set until the route set holds (see the module
     docstring); ``rounds`` in the result says how many fits it took, ``success`` is false if the set
@@ -151,7 +164,7 @@ def calibrate(scenario: Scenario, free: list[str] | None = None, max_nfev: int =
     for rounds in range(1, ROUTE_ROUNDS + 1):
         offset = (rounds - 1) * max_nfev
         step = (lambda done, _t, o=offset: progress(min(o + done, total - 1), total)) if progress else None
-        result = _fit(scenario, free, max_nfev, step)
+        result = _fit(scenario, free, max_nfev, step, until)
         refitted = with_fit(scenario, result.values)
         stable = _same_routes(scenario, refitted)
         scenario = refitted
@@ -167,9 +180,9 @@ def calibrate(scenario: Scenario, free: list[str] | None = None, max_nfev: int =
 
 
 def _fit(scenario: Scenario, free: list[str], max_nfev: int,
-         progress: Callable[[int, int], None] | None) -> CalibrationResult:
+         progress: Callable[[int, int], None] | None, until: int | None) -> CalibrationResult:
     """One least-squares fit on the scenario's route set."""
-    t = _targets(scenario)
+    t = _targets(scenario, until)
     observed = t["observed"].to_numpy(dtype=float)
     error = t["error"].to_numpy(dtype=float)
     defaults = scenario.defaults()
@@ -192,7 +205,7 @@ def _fit(scenario: Scenario, free: list[str], max_nfev: int,
             step = np.where(x + step > xhi, -step, step)   # a coefficient at its upper bound steps down
             pts = [x] + [x + step * np.eye(len(x))[i] for i in range(len(x))]
             vals = pd.DataFrame([from_x(p) for p in pts], columns=free)
-            model = evaluate(scenario, vals)
+            model = evaluate(scenario, vals, until)
             r = np.log(np.maximum(model, 1e-12) / observed) / error
             jac = (r[1:] - r[0]) / step[:, None]
             cache.clear()
@@ -206,14 +219,18 @@ def _fit(scenario: Scenario, free: list[str], max_nfev: int,
     fit = least_squares(lambda x: batch(x)[0], x0, jac=lambda x: batch(x)[1], bounds=(xlo, xhi),
                         max_nfev=max_nfev, x_scale="jac")
     values = dict(zip(free, (float(v) for v in from_x(fit.x))))
-    modelled = evaluate(scenario, pd.DataFrame([values]))[0]
+    settled = []
+    modelled = evaluate(scenario, pd.DataFrame([values]), until, settled)[0]
     table = pd.DataFrame({"target": t["id"].to_numpy(), "metric": t["metric"].to_numpy(),
                           "year": t["year"].to_numpy(), "observed": observed, "modelled": modelled,
                           "unit": t["unit"].to_numpy(), "source": t["source"].to_numpy(), "error": error})
     table["rel_error"] = table["modelled"] / table["observed"] - 1.0
     table["within_error"] = np.abs(np.log(np.maximum(modelled, 1e-12) / observed)) <= error
-    return CalibrationResult(values=values, table=table, cost=float(fit.cost), success=bool(fit.success),
-                             message=str(fit.message))
+    message = str(fit.message)
+    if not settled[0]:
+        message = "the equilibrium did not settle at the fitted values in every year; " + message
+    return CalibrationResult(values=values, table=table, cost=float(fit.cost),
+                             success=bool(fit.success) and settled[0], message=message)
 
 
 def write_calibration(scenario: Scenario, result: CalibrationResult, folder: Path) -> Path:

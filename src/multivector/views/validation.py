@@ -4,8 +4,15 @@ The observations come from a file, or from the dataset's own ``observations.csv`
 ``output``; :func:`dataset_observations`). An observations file has the columns ``output,year,value,source``; ``output`` is a dotted path into the
 run document (``corridors.NAME.tonnes``, ``gateways.NODE.tonnes``, ``stocks.NAME``). The
 model runs an ensemble over the years the file spans — by default parameters drawn from their stated
-ranges (``prior``), or the default parameters over the model's own random streams (``default``) — and
-each observation is set against the ensemble's median and 5–95% band.
+ranges (``prior``), the default parameters over the model's own random streams (``default``), or the
+network's free coefficients drawn from the dataset's stored posterior (``posterior``) — and each
+observation is set against the ensemble's median and 5–95% band.
+
+With ``fit_until`` the network's free coefficients are first refitted to the calibration targets up to
+that year (``multivector calibrate``'s least squares, started from the dataset's own defaults rather
+than the stored fit, which has seen the later targets; its route set rebuilt for the refit), and the
+observations after it are the held-out ones: a rolling-origin back-test. The summary then counts the
+held-out rows only.
 """
 
 from __future__ import annotations
@@ -24,8 +31,9 @@ from multivector.model.compiled import simulate
 from multivector.views.document import document_value, run_document, runs_last
 
 COLUMNS = ("output", "year", "value", "source")
-#: Where the ensemble's runs come from: parameters drawn from their ranges, or the defaults.
-ENSEMBLES = ("prior", "default")
+#: Where the ensemble's runs come from: parameters drawn from their ranges, the defaults, or the network's
+#: free coefficients drawn from the dataset's stored posterior (the rest at their defaults).
+ENSEMBLES = ("prior", "default", "posterior")
 #: An observation "within 20%" of the ensemble's median (the summary line's first share).
 CLOSE = 0.20
 
@@ -148,16 +156,39 @@ def _values(doc: dict, obs: pd.DataFrame, years: list[int], check: bool = False)
 
 
 def backtest(scenario: Scenario, obs: pd.DataFrame, runs: int = 200, seed: int = 0,
-             ensemble: str = "prior") -> pd.DataFrame:
+             ensemble: str = "prior", fit_until: int | None = None) -> pd.DataFrame:
     """Each observation against the ensemble: ``output, year, observed, median, p5, p95, rel_error,
-    in_band, source`` (``rel_error`` of the median; ``in_band``: inside 5–95%)."""
+    in_band, held_out, source`` (``rel_error`` of the median; ``in_band``: inside 5–95%; ``held_out``:
+    after ``fit_until``, or every row without it)."""
     if ensemble not in ENSEMBLES:
         raise InputError(f"unknown ensemble '{ensemble}'", hint="one of " + ", ".join(ENSEMBLES))
     if runs < 1:
         raise InputError("--runs must be at least 1")
     years = _years(scenario, obs)
+    held_out = np.ones(len(obs), dtype=bool)
+    refit = None
+    if fit_until is not None:
+        held_out = obs["year"].to_numpy() > fit_until
+        if not held_out.any():
+            raise InputError(f"no observation after {fit_until} to predict",
+                             file=obs.attrs.get("path", "observations"),
+                             hint=f"give --fit-until a year before the file's last ({int(obs['year'].max())})")
+        from multivector.model.calibrate import calibrate, with_fit
+
+        # from the dataset's own defaults, not the stored fit, which has seen the later targets
+        unfitted = with_fit(scenario, {})
+        refit = calibrate(unfitted, until=fit_until)
+        scenario = with_fit(unfitted, refit.values)
     _values(run_document(simulate(scenario, 1, years=years, seed=seed)), obs, years, check=True)
-    samples = make_design(scenario, runs, "lhs", seed).samples() if ensemble == "prior" else None
+    samples = None
+    if ensemble == "prior":
+        samples = make_design(scenario, runs, "lhs", seed).samples()
+    elif ensemble == "posterior":
+        from multivector.model.posterior import posterior_of, sample_posterior
+
+        # a refit samples its own posterior from the targets up to fit_until (the stored one saw them all)
+        post = sample_posterior(scenario, seed=seed, until=fit_until) if refit is not None else posterior_of(scenario)
+        samples = post.draw(runs, seed)
     ds = simulate(scenario, runs, years=years, seed=seed, samples=samples)
     # one document that keeps every run (no bottleneck list: the paths read series): [obs, runs]
     per_run = _values(run_document(ds, top=0, reduce=runs_last), obs, years)
@@ -168,13 +199,17 @@ def backtest(scenario: Scenario, obs: pd.DataFrame, runs: int = 200, seed: int =
         rel = np.where(observed != 0, median / observed - 1.0, np.nan)
     table = pd.DataFrame({"output": obs["output"], "year": obs["year"], "observed": observed, "median": median,
                           "p5": p5, "p95": p95, "rel_error": rel,
-                          "in_band": (observed >= p5) & (observed <= p95), "source": obs["source"]})
+                          "in_band": (observed >= p5) & (observed <= p95), "held_out": held_out,
+                          "source": obs["source"]})
     table.attrs.update(ensemble=ensemble, runs=int(ds.sizes["run"]), seed=seed)
+    if refit is not None:
+        table.attrs.update(fit_until=int(fit_until), refit=dict(refit.values))
     return table
 
 
 def summary(table: pd.DataFrame) -> dict:
-    """The share of observations within 20% of the median, and the 5–95% band's coverage."""
-    close = np.abs(table["rel_error"]) <= CLOSE
-    return {"observations": len(table), "within_20pct": float(close.mean()),
-            "band_coverage": float(table["in_band"].mean()), **table.attrs}
+    """The share of the held-out observations within 20% of the median, and the 5–95% band's coverage."""
+    held = table[table["held_out"]] if "held_out" in table else table
+    close = np.abs(held["rel_error"]) <= CLOSE
+    return {"observations": len(held), "within_20pct": float(close.mean()),
+            "band_coverage": float(held["in_band"].mean()), **table.attrs}

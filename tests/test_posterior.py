@@ -1,0 +1,151 @@
+"""The free coefficients' posterior (calibrate --posterior), its checks at load, and the back-test that
+draws from it or refits first (validate --from posterior, --fit-until)."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import multivector as mv
+from multivector.errors import InputError
+from multivector.interfaces.cli import app
+
+emcee = pytest.importorskip("emcee")
+DATA = Path(__file__).parent / "data"
+
+
+def cli(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def sampled(tmp_path_factory):
+    """The tiny dataset with a posterior written by the CLI (40 steps of 16 walkers)."""
+    folder = tmp_path_factory.mktemp("post") / "tiny"
+    shutil.copytree(DATA / "tiny", folder)
+    r = cli("calibrate", folder, "--posterior", "--steps", 40, "--write", "--json")
+    assert r.exit_code == 0, r.output
+    return folder, json.loads(r.stdout)
+
+
+def test_the_posterior_is_stored_checked_and_reproducible(sampled):
+    folder, doc = sampled
+    s = mv.load(folder)
+    p = s.parameters["logit_scale_container"]
+    samples = s.posterior_samples
+    assert list(samples.columns) == ["logit_scale_container", "log_prob"]
+    assert len(samples) == 16 * 20                                   # walkers x steps after burn-in
+    assert samples["logit_scale_container"].between(p.min, p.max).all()
+    prov = s.posterior_provenance
+    assert prov["walkers"] == 16 and prov["burn_in"] == 20 and prov["targets_until"] == 2024
+    assert prov["prior"]["logit_scale_container"]["scale"] == "log-uniform"
+    assert 0 < prov["acceptance_fraction"] < 1
+    # the same seed gives the same chain
+    again = cli("calibrate", folder, "--posterior", "--steps", 40, "--json")
+    assert json.loads(again.stdout)["coefficients"] == doc["coefficients"]
+
+
+def test_the_posterior_reproduces_its_target(sampled):
+    """One 10,000 TEU target at ±10%: the posterior's draws put the modelled value around it."""
+    _, doc = sampled
+    (target,) = doc["targets"]
+    assert target["observed"] == 10000
+    assert abs(math.log(target["median"] / 10000)) < 0.1
+    assert target["p5"] < 10000 < target["p95"] and target["within"]
+
+
+def test_validate_draws_from_the_posterior(sampled, tmp_path):
+    folder, _ = sampled
+    obs = tmp_path / "obs.csv"
+    obs.write_text("output,year,value,source\ncorridors.middle.teu,2024,10000,A-TOY\n")
+    r = cli("validate", folder, "--observations", obs, "--from", "posterior", "--runs", 40, "--json")
+    assert r.exit_code == 0, r.output
+    (row,) = json.loads(r.stdout)["rows"]
+    assert row["p5"] < row["median"] < row["p95"], "draws of the coefficient give the band a width"
+    assert row["in_band"]
+
+
+@pytest.mark.parametrize("damage, where", [
+    (lambda f: (f / "posterior.toml").unlink(), "posterior.toml"),
+    (lambda f: (f / "posterior.csv").write_text("vot_container,log_prob\n1.0,-1\n"), "columns must be"),
+    (lambda f: (f / "posterior.csv").write_text("logit_scale_container,log_prob\n0.003,-1\n7,-2\n"),
+     "row 3, column 'logit_scale_container'"),
+    (lambda f: (f / "posterior.csv").write_text("logit_scale_container,log_prob\n0.003,nan\n"),
+     "column 'log_prob'"),
+])
+def test_a_damaged_posterior_is_refused_at_load(sampled, tmp_path, damage, where):
+    folder = tmp_path / "tiny"
+    shutil.copytree(sampled[0], folder)
+    damage(folder)
+    with pytest.raises(InputError, match="posterior") as exc:
+        mv.load(folder)
+    assert where in str(exc.value) and "--posterior --write" in str(exc.value)
+    r = cli("run", folder)
+    assert r.exit_code == 2 and "Traceback" not in r.output
+
+
+def test_without_a_posterior_validate_says_how_to_make_one(tmp_path):
+    folder = tmp_path / "tiny"
+    shutil.copytree(DATA / "tiny", folder)
+    obs = tmp_path / "obs.csv"
+    obs.write_text("output,year,value,source\ncorridors.middle.teu,2024,10000,A-TOY\n")
+    r = cli("validate", folder, "--observations", obs, "--from", "posterior")
+    assert r.exit_code == 2 and "no posterior" in r.output and "calibrate" in r.output
+
+
+def test_sampler_arguments_are_checked(tmp_path):
+    from multivector.model.posterior import sample_posterior
+
+    s = mv.load(DATA / "tiny")
+    with pytest.raises(InputError, match="walkers"):
+        sample_posterior(s, walkers=3)
+    with pytest.raises(InputError, match="steps"):
+        sample_posterior(s, steps=1)
+
+
+def test_fit_until_refuses_a_file_with_nothing_after_the_year(tmp_path):
+    obs = tmp_path / "obs.csv"
+    obs.write_text("output,year,value,source\ncorridors.middle.tonnes,2023,2764000,TITR-05\n")
+    r = cli("validate", "kazakhstan", "--observations", obs, "--fit-until", 2023, "--runs", 1)
+    assert r.exit_code == 2 and "no observation after 2023" in r.output
+
+
+def test_fit_until_refuses_a_year_without_targets(tmp_path):
+    obs = tmp_path / "obs.csv"
+    obs.write_text("output,year,value,source\ncorridors.middle.teu,2024,10000,A-TOY\n")
+    r = cli("validate", DATA / "tiny", "--observations", obs, "--fit-until", 2023, "--runs", 1)
+    assert r.exit_code == 2 and "no observation up to 2023" in r.output
+
+
+def test_a_2024_file_back_tested_on_a_refit_to_2023(tmp_path):
+    """The rolling-origin back-test of the done-when, with a known answer: the toy network carries the
+    same share of its demand on the middle corridor in 2023 and 2024 (9,000 of 90,000 and 10,000 of
+    100,000 TEU), so the coefficient refitted on 2023 alone predicts the held-out 2024 value."""
+    folder = tmp_path / "tiny"
+    shutil.copytree(DATA / "tiny", folder)
+    with open(folder / "demand.csv", "a") as fh:
+        fh.write("XIAN,DUISBURG,container,2023,90000,A-TOY\n")
+    with open(folder / "targets.csv", "a") as fh:
+        fh.write("T0,2023,corridor:middle:teu,9000,TEU,A-TOY,toy target a year earlier\n")
+    obs = tmp_path / "obs_2024.csv"
+    obs.write_text("output,year,value,source\ncorridors.middle.teu,2024,10000,A-TOY\n")
+    r = cli("validate", folder, "--observations", obs, "--fit-until", 2023, "--runs", 2, "--from", "default",
+            "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    (row,) = doc["rows"]
+    assert row["held_out"] and abs(row["rel_error"]) < 0.01
+    assert doc["summary"]["fit_until"] == 2023 and doc["summary"]["within_20pct"] == 1.0
+    # the refit saw 2023 only: it is the fit of T0 alone
+    from multivector.model.calibrate import calibrate, with_fit
+
+    alone = calibrate(with_fit(mv.load(folder), {}), until=2023)
+    assert doc["summary"]["refit"] == pytest.approx(alone.values)
+    assert list(alone.table["target"]) == ["T0"]
