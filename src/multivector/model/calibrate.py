@@ -129,8 +129,20 @@ def evaluate(scenario: Scenario, values: pd.DataFrame, until: int | None = None,
     return np.stack([metric_values(scenario, ds, m, y) for m, y in zip(t["metric"], t["year"])], axis=1)
 
 
-#: Fits on successively updated route sets before giving up on a stable one (two suffice for Kazakhstan).
+#: Fits on successively updated route sets before giving up on a stable one (Kazakhstan needs three).
 ROUTE_ROUNDS = 4
+
+
+def fit_scale(scenario: Scenario, free: list[str]):
+    """Where the free coefficients are fitted or sampled: on a log scale when their range is positive
+    (logit scales and factors span decades), else as they are. Returns the bounds on that scale, the
+    maps to and from it, and which coefficients are on the log scale."""
+    lo = np.array([scenario.parameters[p].min for p in free], dtype=float)
+    hi = np.array([scenario.parameters[p].max for p in free], dtype=float)
+    positive = lo > 0
+    to_x = lambda v: np.where(positive, np.log(np.maximum(v, 1e-300)), v)
+    from_x = lambda x: np.where(positive, np.exp(x), x)
+    return to_x(lo), to_x(hi), to_x, from_x, positive
 
 
 def with_fit(scenario: Scenario, values: dict[str, float]) -> Scenario:
@@ -186,15 +198,9 @@ def _fit(scenario: Scenario, free: list[str], max_nfev: int,
     observed = t["observed"].to_numpy(dtype=float)
     error = t["error"].to_numpy(dtype=float)
     defaults = scenario.defaults()
-    lo = np.array([scenario.parameters[p].min for p in free])
-    hi = np.array([scenario.parameters[p].max for p in free])
-    positive = lo > 0
-    # fit positive coefficients on a log scale (logit scales and factors span decades)
-    to_x = lambda v: np.where(positive, np.log(np.maximum(v, 1e-300)), v)
-    from_x = lambda x: np.where(positive, np.exp(x), x)
-    x0 = to_x(np.clip([defaults[p] for p in free], lo, hi))
-    xlo, xhi = to_x(lo), to_x(hi)
-    x0 = np.clip(x0, xlo + 1e-9 * (xhi - xlo), xhi - 1e-9 * (xhi - xlo))
+    xlo, xhi, to_x, from_x, _ = fit_scale(scenario, free)
+    x0 = np.clip(to_x(np.array([defaults[p] for p in free], dtype=float)),
+                 xlo + 1e-9 * (xhi - xlo), xhi - 1e-9 * (xhi - xlo))
     cache = {}
     total, done = max_nfev + 1, [0]
 

@@ -29,7 +29,7 @@ import pandas as pd
 from multivector.dataset import Scenario
 from multivector.errors import InputError
 from multivector.io import atomic_write, require
-from multivector.model.calibrate import _targets, calibrate, evaluate
+from multivector.model.calibrate import _targets, calibrate, evaluate, fit_scale
 
 #: The posterior's files in a dataset folder.
 SAMPLES_FILE, PROVENANCE_FILE = "posterior.csv", "posterior.toml"
@@ -44,15 +44,6 @@ class Posterior:
         """``n`` coefficient sets drawn from the samples (with replacement), for an ensemble."""
         rows = np.random.default_rng(seed).integers(0, len(self.samples), n)
         return self.samples.drop(columns=["log_prob"]).iloc[rows].reset_index(drop=True)
-
-
-def _scales(scenario: Scenario, free: list[str]):
-    lo = np.array([scenario.parameters[p].min for p in free], dtype=float)
-    hi = np.array([scenario.parameters[p].max for p in free], dtype=float)
-    positive = lo > 0
-    to_x = lambda v: np.where(positive, np.log(np.maximum(v, 1e-300)), v)
-    from_x = lambda x: np.where(positive, np.exp(x), x)
-    return to_x(lo), to_x(hi), to_x, from_x, positive
 
 
 def targets_hash(scenario: Scenario, until: int | None = None) -> str:
@@ -78,12 +69,11 @@ def sample_posterior(scenario: Scenario, walkers: int | None = None, steps: int 
                          hint=f"e.g. --walkers {max(16, 2 * d + 2)}")
     t = _targets(scenario, until)
     observed, error = t["observed"].to_numpy(float), t["error"].to_numpy(float)
-    xlo, xhi, to_x, from_x, positive = _scales(scenario, free)
+    xlo, xhi, to_x, from_x, positive = fit_scale(scenario, free)
     defaults = scenario.defaults()
     if not scenario.calibration.get("values"):     # no stored fit: start from the least-squares one
         defaults.update(calibrate(scenario, until=until).values)
-    centre = to_x(np.clip([defaults[p] for p in free], np.where(positive, np.exp(xlo), xlo),
-                          np.where(positive, np.exp(xhi), xhi)))
+    centre = to_x(np.array([defaults[p] for p in free], dtype=float))
     rng = np.random.default_rng(seed)
     width = xhi - xlo
     start = np.clip(centre + 1e-3 * width * rng.standard_normal((walkers, d)), xlo + 1e-9 * width,
