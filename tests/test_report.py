@@ -27,8 +27,32 @@ def test_report_of_one_run_is_offline_and_complete(tmp_path):
                     "Provenance", "mediation_activity=8"):
         assert section in text
     assert "Sensitivity needs an ensemble" in text           # says what a single run cannot show
+    # the calibration, for people to check: prior, fit and posterior of each free coefficient, each target
+    assert "Calibration: what the observations say" in text and "fig-calibration" in text
+    assert "logit_scale_container" in text and "posterior median" in text and "T-NR-2022" in text
     assert sorted(p.name for p in (tmp_path / "png").iterdir()) == ["map.png", "series.png"]
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in (tmp_path / "png").iterdir())
+
+
+def test_calibration_tables_read_the_stored_fit_and_posterior():
+    import numpy as np
+
+    import multivector as mv
+    from multivector.views.tables import calibration_tables
+
+    kz = mv.load("kazakhstan")
+    coefficients, targets = calibration_tables(kz)
+    assert list(coefficients["coefficient"]) == kz.model["calibration"]["free"]
+    post = kz.posterior_samples
+    row = coefficients.set_index("coefficient").loc["vot_container"]
+    assert row["fit"] == kz.calibration["values"]["vot_container"]
+    assert row["posterior median"] == post["vot_container"].median()
+    assert row["prior min"] <= row["posterior p5"] <= row["posterior p95"] <= row["prior max"]
+    # a target is inside when the fit's log miss is within the stated error
+    inside = np.abs(np.log(targets["modelled"] / targets["observed"])) <= \
+        np.log(targets["band_high"] / targets["observed"]) + 1e-12
+    assert (targets["inside"] == inside).all() and len(targets) == len(kz.targets)
+    assert calibration_tables(mv.load(__import__("pathlib").Path(__file__).parent / "data" / "tiny")) is None
 
 
 def test_report_of_an_exploration_has_sensitivity_prim_and_provenance(tmp_path, small_store):

@@ -297,6 +297,24 @@ def prim_box(box: pd.DataFrame, title: str = "The chosen box, within each parame
     return _layout(fig, title, height=max(220, 50 * len(names) + 120))
 
 
+def calibration_targets(targets: pd.DataFrame, title: str = "Calibration targets: fitted against observed") -> "object":
+    """Each target's fitted value as a ratio to its observation, beside the observation's error band
+    (a log axis: a 10% band is as wide on a pipeline as on a port)."""
+    go = _go()
+    fig = go.Figure()
+    names = [f"{t} ({y})" for t, y in zip(targets["target"], targets["year"])]
+    low, high = targets["band_low"] / targets["observed"], targets["band_high"] / targets["observed"]
+    fig.add_trace(go.Bar(y=names, x=high - low, base=low, orientation="h", marker_color="#d5d8dc",
+                         name="observation ± its error", hoverinfo="skip"))
+    ratio = targets["modelled"] / targets["observed"]
+    fig.add_trace(go.Scatter(y=names, x=ratio, mode="markers", name="fitted / observed",
+                             marker=dict(size=9, color=np.where(targets["inside"], "#1e8449", "#c0392b")),
+                             text=[f"{r:+.0%}" for r in targets["rel_error"]], hoverinfo="text+y"))
+    fig.update_xaxes(type="log", title="fitted / observed")
+    fig.update_layout(barmode="overlay")
+    return _layout(fig, title, height=max(260, 26 * len(names) + 140))
+
+
 # ------------------------------------------------------------------------------------------------
 # the feedback-loop diagram
 

@@ -26,8 +26,8 @@ from multivector.model import simulate
 from multivector.model.structure import causal_links, reliance
 from multivector.views import figures
 from multivector.views.document import bottlenecks
-from multivector.views.tables import (PERCENTILES, corridor_colours, flow_table, gateway_table, index_change, index_gain,
-                                      percentiles)
+from multivector.views.tables import (PERCENTILES, calibration_tables, corridor_colours, flow_table, gateway_table,
+                                      index_change, index_gain, percentiles)
 
 
 @dataclass
@@ -62,6 +62,7 @@ class ReportData:
     index_change: pd.DataFrame | None = None    # the index's change by component (the default run)
     index_gain: pd.DataFrame | None = None      # its gain over the counterfactual in the verdict's year
     gateways: pd.DataFrame | None = None        # year, node, name, kind, direction, tonnes, teu (the map's run)
+    calibration: tuple | None = None            # (coefficients: prior, fit, posterior; targets against the fit)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -123,7 +124,7 @@ def collect_run(scenario: Scenario, *, seed: int = 0, overrides: dict | None = N
                       bottlenecks=pd.DataFrame(bottlenecks(ds)), links=links, loops=_loops(scenario), assumptions=assumptions,
                       reliance=per_output, nodes=scenario.nodes, network_links=scenario.links, headline=headline,
                       index_change=index_change(ds), index_gain=index_gain(scenario, ds),
-                      gateways=gateway_table(ds),
+                      gateways=gateway_table(ds), calibration=calibration_tables(scenario),
                       sensitivity_note="Sensitivity needs an ensemble: run 'multivector explore' and report its run id.",
                       prim_note="Scenario discovery needs an ensemble: run 'multivector explore' and report its run id.")
 
@@ -219,7 +220,8 @@ def collect_exploration(store, run_id: str, progress: Callable[[int, int], None]
                       assumptions=assumptions, reliance=per_output, nodes=scenario.nodes,
                       network_links=scenario.links, headline=headline, sensitivity=sens, sensitivity_note=sens_note,
                       prim=prim_res, prim_note=prim_note, strategies=strat, index_change=index_change(ds),
-                      index_gain=index_gain(scenario, ds), gateways=gateway_table(ds))
+                      index_gain=index_gain(scenario, ds), gateways=gateway_table(ds),
+                      calibration=calibration_tables(scenario))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -275,10 +277,28 @@ def build_figures(data: ReportData) -> dict[str, object]:
         figs["prim_tradeoff"] = figures.prim_tradeoff(data.prim.trajectory, data.prim.chosen)
         if len(data.prim.box):
             figs["prim_box"] = figures.prim_box(data.prim.box)
+    if data.calibration is not None and len(data.calibration[1]):
+        figs["calibration"] = figures.calibration_targets(data.calibration[1])
     if len(data.links):
         stocks = list(dict.fromkeys([*data.links["source"], *data.links["target"]]))
         figs["loops"] = figures.loop_diagram(stocks, data.links)
     return figs
+
+
+def _calibration_html(data: ReportData, div: dict) -> str:
+    coefficients, targets = data.calibration
+    p = coefficients.attrs
+    if "walkers" in p:
+        post = (f"The posterior: {html.escape(str(p.get('method', '')))}; {p['walkers']} walkers × {p['steps']} steps "
+                f"({p['burn_in']} burn-in), acceptance {p['acceptance_fraction']:.2f}, autocorrelation up to "
+                f"{max(p['autocorrelation_steps'].values()):.0f} steps, about {p['effective_samples']:.0f} "
+                f"independent samples; targets up to {p['targets_until']} (hash {html.escape(p['targets_hash'])}).")
+    else:
+        post = "No posterior is stored: multivector calibrate DATASET --posterior --write samples one."
+    return ('<p class="note">Each free coefficient’s prior (its stated range), the least-squares fit the model '
+            f"runs with, and the posterior where one is stored. {post}</p>" + _table(coefficients)
+            + div.get("calibration", "") + '<p class="note">Each target: the observation with its stated error '
+            "band, the stored fit’s value, and whether it lies in the band.</p>" + _table(targets))
 
 
 def render(data: ReportData) -> str:
@@ -332,6 +352,8 @@ def render(data: ReportData) -> str:
                    + "<p>The stated assumptions in use, with their ranges" +
                    (", most influential first" if share is not None else "") + ":</p>" + _table(data.assumptions))
     sections.append(("assumptions", "What rests on assumptions", assumptions))
+    if data.calibration is not None:
+        sections.append(("calibration", "Calibration: what the observations say", _calibration_html(data, div)))
     sections.append(("provenance", "Provenance", _table(prov)))
     nav = "".join(f'<a href="#{k}">{html.escape(t.split(" (")[0])}</a>' for k, t, _ in sections)
     body = "".join(f'<section id="{k}"><h2>{html.escape(t)}</h2>{c}</section>' for k, t, c in sections)

@@ -160,3 +160,35 @@ def verdict_values(scenario: Scenario, ds: xr.Dataset) -> dict:
     if "year" in values:
         values["year"] = int(round(values["year"]))
     return values
+
+
+def calibration_tables(scenario: Scenario) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """What the stored calibration says, for people to check it: each free coefficient's prior (its
+    range), least-squares fit and posterior (median and 5–95%, where a posterior is stored), on the
+    coefficient's own scale; and each target, observed against the stored fit, with the observation's
+    error band and whether the fit lies inside it. ``None`` without a stored fit."""
+    fit = scenario.calibration.get("values")
+    if not fit:
+        return None
+    post = scenario.posterior_samples
+    rows = []
+    for name, value in fit.items():
+        p = scenario.parameters[name]
+        row = {"coefficient": name, "prior min": p.min, "prior max": p.max,
+               "prior": "log-uniform" if p.min > 0 else "uniform", "fit": float(value), "unit": p.unit}
+        if post is not None and name in post:
+            row.update({"posterior p5": float(post[name].quantile(0.05)),
+                        "posterior median": float(post[name].median()),
+                        "posterior p95": float(post[name].quantile(0.95))})
+        rows.append(row)
+    coefficients = pd.DataFrame(rows)
+    targets = pd.DataFrame(scenario.calibration.get("fit", []))
+    if len(targets):
+        targets = targets.assign(
+            band_low=targets["observed"] * np.exp(-targets["error"]),
+            band_high=targets["observed"] * np.exp(targets["error"]),
+            inside=np.abs(np.log(targets["modelled"] / targets["observed"])) <= targets["error"])
+        targets = targets[["target", "metric", "year", "observed", "band_low", "band_high", "modelled",
+                           "rel_error", "inside", "source"]]
+    coefficients.attrs.update(scenario.posterior_provenance)
+    return coefficients, targets
