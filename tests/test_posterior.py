@@ -149,3 +149,32 @@ def test_a_2024_file_back_tested_on_a_refit_to_2023(tmp_path):
     alone = calibrate(with_fit(mv.load(folder), {}), until=2023)
     assert doc["summary"]["refit"] == pytest.approx(alone.values)
     assert list(alone.table["target"]) == ["T0"]
+
+
+def test_explore_draws_the_free_coefficients_from_the_posterior(tmp_path):
+    """explore --from posterior: each run's free coefficients are one of the posterior's samples, the
+    design remembers it, and a stored run replays to the same outcomes."""
+    from multivector.explore.ensemble import explore, replay
+    from multivector.explore.store import Store
+
+    db = tmp_path / "post.duckdb"
+    r = cli("explore", "kazakhstan", "--n", 6, "--params", "mediation_activity,capital_decay_rate",
+            "--from", "posterior", "--db", db, "--run-id", "p6", "--json")
+    assert r.exit_code == 0, r.output
+    kz = mv.load("kazakhstan")
+    free = kz.model["calibration"]["free"]
+    with Store(db, read_only=True) as store:
+        runs = store.experiments("p6")
+        assert store.get_run("p6")["design"]["posterior"] is True
+        _, ds, run, _ = replay(store, "p6", 3, keep_routes=False)
+    samples = {tuple(row) for row in kz.posterior_samples[free].itertuples(index=False)}
+    assert all(tuple(row) in samples for row in runs[free].itertuples(index=False))
+    assert runs[free].drop_duplicates().shape[0] > 1, "different runs, different draws"
+    assert float(ds.sel(parameter="vot_container")["parameter_value"].values[0]) == runs.loc[3, "vot_container"]
+
+
+def test_explore_from_posterior_needs_one(tmp_path):
+    r = cli("explore", DATA / "landlocked", "--n", 2, "--from", "posterior", "--db", tmp_path / "x.duckdb")
+    assert r.exit_code == 2 and "no posterior" in r.output and not (tmp_path / "x.duckdb").exists()
+    r = cli("explore", DATA / "landlocked", "--n", 2, "--from", "nowhere", "--db", tmp_path / "x.duckdb")
+    assert r.exit_code == 2 and "prior or posterior" in r.output

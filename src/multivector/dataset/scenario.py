@@ -292,6 +292,8 @@ class Scenario:
             h.update(name.encode())
             h.update(pd.util.hash_pandas_object(self.tables[name], index=False).values.tobytes())
         h.update(repr(sorted(self.defaults().items())).encode())
+        if self.posterior_samples is not None:        # what explore --from posterior draws from
+            h.update(pd.util.hash_pandas_object(self.posterior_samples, index=False).values.tobytes())
         self._fingerprint = h.hexdigest()[:16]
         return self._fingerprint
 

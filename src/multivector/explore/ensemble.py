@@ -105,18 +105,20 @@ class Design:
     n: int
     seed: int
     policies: list[dict] | None = None       # lever settings crossed with every sample
+    posterior: bool = False                   # each run also draws the free coefficients from the posterior
 
     def problem(self) -> dict:
         return {"num_vars": len(self.names), "names": list(self.names), "bounds": [list(b) for b in self.bounds]}
 
     def to_json(self) -> dict:
         return {"names": self.names, "bounds": self.bounds, "sampler": self.sampler, "n": self.n,
-                "seed": self.seed, "policies": self.policies}
+                "seed": self.seed, "policies": self.policies, "posterior": self.posterior}
 
     @classmethod
     def from_json(cls, d: dict) -> "Design":
         return cls(names=list(d["names"]), bounds=[tuple(b) for b in d["bounds"]], sampler=d["sampler"],
-                   n=int(d["n"]), seed=int(d["seed"]), policies=d.get("policies"))
+                   n=int(d["n"]), seed=int(d["seed"]), policies=d.get("policies"),
+                   posterior=bool(d.get("posterior", False)))
 
     def samples(self) -> pd.DataFrame:
         """The full design, one row per run (deterministic in the seed)."""
@@ -156,9 +158,11 @@ class Design:
 
 
 def make_design(scenario: Scenario, n: int, sampler: str = "lhs", seed: int = 0, levers: str | Path | None = None,
-                names: Sequence[str] | None = None) -> Design:
+                names: Sequence[str] | None = None, posterior: bool = False) -> Design:
     """A design over the scenario's uncertain parameters and, with ``levers='all'``, its levers too;
-    with a levers CSV, every policy row is crossed with every sample."""
+    with a levers CSV, every policy row is crossed with every sample. With ``posterior``, every run also
+    takes the network's free coefficients from a draw of the dataset's posterior (they leave the design
+    if it named them)."""
     if sampler not in SAMPLERS:
         raise InputError(f"unknown sampler '{sampler}'", hint="one of " + ", ".join(SAMPLERS))
     if n < 1:
@@ -174,10 +178,30 @@ def make_design(scenario: Scenario, n: int, sampler: str = "lhs", seed: int = 0,
         names = [x for x in names if x not in table.columns]
         policies = table.to_dict(orient="records")
     scenario.check_names(names)
+    if posterior:
+        from multivector.model.posterior import posterior_of
+
+        drawn = set(posterior_of(scenario).samples.columns)
+        names = [x for x in names if x not in drawn]
     if not names:
         raise InputError("nothing to sample: the scenario declares no uncertain parameter")
     bounds = [(scenario.parameters[x].min, scenario.parameters[x].max) for x in names]
-    return Design(names=names, bounds=bounds, sampler=sampler, n=int(n), seed=int(seed), policies=policies)
+    return Design(names=names, bounds=bounds, sampler=sampler, n=int(n), seed=int(seed), policies=policies,
+                  posterior=bool(posterior))
+
+
+def design_samples(scenario: Scenario, design: Design) -> pd.DataFrame:
+    """The design's runs, one row each; with ``design.posterior`` the free coefficients of each run are a
+    draw from the dataset's posterior (deterministic in the design's seed, the same for every policy)."""
+    frame = design.samples()
+    if design.posterior:
+        from multivector.model.posterior import posterior_of
+
+        per_policy = len(design.policies) if design.policies else 1
+        draws = posterior_of(scenario).draw(len(frame) // per_policy, design.seed)
+        for name in draws.columns:
+            frame[name] = np.tile(draws[name].to_numpy(), per_policy)
+    return frame
 
 
 # ------------------------------------------------------------------------------------------------
@@ -359,8 +383,9 @@ def explore(scenario: str | Path, n: int = 100, *, sampler: str = "lhs", levers=
             seed: int = 0, run_id: str | None = None, db: str | Path = "multivector.duckdb",
             scheduler: str | None = None, chunk_size: int = 250, resume: str | None = None,
             progress: Callable[[int, int], None] | None = None, on_start: Callable[[str, int], None] | None = None,
-            names: Sequence[str] | None = None) -> str:
-    """Run (or resume) an exploration into the store; return its run id.
+            names: Sequence[str] | None = None, posterior: bool = False) -> str:
+    """Run (or resume) an exploration into the store; return its run id. With ``posterior`` each run
+    draws the network's free coefficients from the dataset's posterior (``explore --from posterior``).
 
     With ``scheduler="local"`` or ``"processes"``, worker processes start by importing the calling
     script, so a script must call this under ``if __name__ == "__main__":`` (as with any process pool).
@@ -376,7 +401,7 @@ def explore(scenario: str | Path, n: int = 100, *, sampler: str = "lhs", levers=
             raise InputError(f"scenario '{source}' has no political register to explore")
         if chunk_size < 1:
             raise InputError("--chunk-size must be at least 1")
-        design = make_design(s, n, sampler, seed, levers, names)
+        design = make_design(s, n, sampler, seed, levers, names, posterior)
         run_id = run_id or new_run_id(s.name)
         if not run_id.replace("-", "").replace("_", "").replace(".", "").isalnum():
             raise InputError(f"run id '{run_id}' may hold only letters, digits, '-', '_' and '.'")
@@ -399,7 +424,7 @@ def explore(scenario: str | Path, n: int = 100, *, sampler: str = "lhs", levers=
                                       "n": design.total, "chunk_size": chunk_size, "design": design.to_json()})
         if on_start:
             on_start(run_id, design.total)
-        samples = design.samples()
+        samples = design_samples(s, design)
         total = len(samples)
         done = store.finished_chunks(run_id)
         chunks = [(c, c * chunk_size, min(total, (c + 1) * chunk_size))
