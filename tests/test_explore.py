@@ -103,6 +103,14 @@ def test_sobol_and_morris_sensitivity(tmp_path):
     assert bad.exit_code == 2 and "middle_power_index" in bad.output
 
 
+def test_the_store_counts_runs_that_did_not_converge(small_store):
+    from multivector.explore.store import Store
+
+    with Store(small_store, read_only=True) as store:
+        flags = store.run_outcomes("lhs64")["converged"].astype(bool)
+        assert store.unconverged_runs("lhs64") == int((~flags).sum())
+
+
 def test_prim_matches_ema_workbench():
     ema_prim = pytest.importorskip("ema_workbench.analysis.prim")
     rng = np.random.default_rng(3)

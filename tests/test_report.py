@@ -65,6 +65,7 @@ def test_report_of_an_exploration_has_sensitivity_prim_and_provenance(tmp_path, 
     assert 'id="fig-sensitivity"' in text and 'id="fig-loops"' in text and 'id="fig-map"' in text
     assert "lhs64" in text and "scenario hash" in text
     assert re.search(r"Assumption-backed parameters account for <b>\d+%</b>", text)
+    assert re.search(r"runs whose route choice did not converge<b>\d+ \(\d+\.\d%\)</b>", text)
 
 
 def test_loop_diagram_links_have_measured_polarity():

@@ -166,6 +166,12 @@ class Store:
         return int(self.con.execute("SELECT coalesce(sum(stop - first), 0) FROM chunks WHERE run_id = ?",
                                     [run_id]).fetchone()[0])
 
+    def unconverged_runs(self, run_id: str) -> int:
+        """How many finished runs of ``run_id`` did not reach the route-choice equilibrium in some year
+        (their outcomes are the last iterate's; ``run_outcomes.converged`` flags each)."""
+        return int(self.con.execute("SELECT count(*) FROM run_outcomes WHERE run_id = ? AND NOT converged",
+                                    [run_id]).fetchone()[0])
+
     def finished_chunks(self, run_id: str) -> set[int]:
         return {r[0] for r in self.con.execute("SELECT chunk FROM chunks WHERE run_id = ?", [run_id]).fetchall()}
 

@@ -884,10 +884,18 @@ def explore(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
         rid = run_explore(scenario, n, sampler=sampler, levers=levers, seed=seed, run_id=run_id, db=db,
                           scheduler=scheduler, chunk_size=chunk_size, resume=resume, progress=bar,
                           on_start=on_start, names=names, posterior=ensemble == "posterior")
+    from multivector.explore.store import Store
+
+    with Store(db, read_only=True) as store:
+        unsettled = store.unconverged_runs(rid)
     if json_:
-        print(json.dumps({"run_id": rid, "runs": started.get("total"), "db": str(db)}))
+        print(json.dumps({"run_id": rid, "runs": started.get("total"), "db": str(db), "unconverged": unsettled}))
     else:
         out.print(f"finished {rid}: {started.get('total', 0):,} runs in {db}")
+        if unsettled:
+            out.print(f"[yellow]{unsettled:,} runs ({unsettled / max(started.get('total', 1), 1):.1%}) did not reach the "
+                      "route-choice equilibrium in some year[/]: their outcomes are the last iterate's, flagged "
+                      "'converged' = false in the run outcomes (export them to see which)")
 
 
 @app.command()

@@ -203,7 +203,9 @@ def collect_exploration(store, run_id: str, progress: Callable[[int, int], None]
     headline = {"runs": f"{len(res):,} of {int(meta['n']):,}", "consolidated": f"{res['consolidated'].mean():.1%}",
                 **({"consolidated over the test's own definition": f"{res['consolidated_over_definitions'].mean():.1%}"}
                    if "consolidated_over_definitions" in res else {}),
-                "final index, median [5–95%]": f"{final.median():.3f} [{final.quantile(.05):.3f}–{final.quantile(.95):.3f}]"}
+                "final index, median [5–95%]": f"{final.median():.3f} [{final.quantile(.05):.3f}–{final.quantile(.95):.3f}]",
+                "runs whose route choice did not converge": f"{int((~res['converged'].astype(bool)).sum()):,} "
+                                                            f"({(~res['converged'].astype(bool)).mean():.1%})"}
     prov = {"run id": run_id, "scenario": meta["scenario"], "scenario hash": meta["scenario_hash"],
             "code version": meta["code_version"], "seed": int(meta["seed"]), "sampler": meta["sampler"],
             "runs": f"{done:,} of {int(meta['n']):,}", "status": meta["status"],
