@@ -181,7 +181,8 @@ def make_design(scenario: Scenario, n: int, sampler: str = "lhs", seed: int = 0,
     if posterior:
         from multivector.model.posterior import posterior_of
 
-        drawn = set(posterior_of(scenario).samples.columns)
+        posterior_of(scenario)                                # there is one, or say how to make it
+        drawn = set(scenario.model.get("calibration", {}).get("free", []))
         names = [x for x in names if x not in drawn]
     if not names:
         raise InputError("nothing to sample: the scenario declares no uncertain parameter")

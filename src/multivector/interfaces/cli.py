@@ -486,25 +486,25 @@ def calibrate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
 
 def _calibrate_posterior(s, write: bool, json_: bool, walkers: int | None, steps: int, seed: int) -> None:
     from multivector.model.posterior import predictive_targets, sample_posterior, write_posterior
+    from multivector.views.tables import coefficient_table
 
     with progress_bar(f"sampling {s.name}'s posterior", "steps", quiet=json_) as bar:
         post = sample_posterior(s, walkers=walkers, steps=steps, seed=seed, progress=bar)
     fitted = predictive_targets(s, post, seed=seed)
-    coeffs = post.samples.drop(columns=["log_prob"])
-    stored = s.calibration.get("values", {})
-    rows = [{"coefficient": c, "fit": stored.get(c), "median": float(coeffs[c].median()),
-             "p5": float(coeffs[c].quantile(0.05)), "p95": float(coeffs[c].quantile(0.95)),
-             "min": s.parameters[c].min, "max": s.parameters[c].max} for c in coeffs.columns]
+    coeffs = coefficient_table(s, post.samples)
     if json_:
+        rows = coeffs.astype(object).where(coeffs.notna(), None).to_dict(orient="records")   # no fit: null
         print(json.dumps({"coefficients": rows, "targets": fitted.to_dict(orient="records"),
                           "provenance": post.provenance}, indent=2, default=float))
     else:
-        t = Table(title=f"Posterior of {s.name}'s free coefficients ({len(coeffs):,} samples)", title_justify="left")
+        t = Table(title=f"Posterior of {s.name}'s free coefficients ({len(post.samples):,} samples)",
+                  title_justify="left")
         for col in ("coefficient", "stored fit", "median", "5–95%", "range"):
             t.add_column(col, justify="left" if col == "coefficient" else "right")
-        for r in rows:
-            t.add_row(r["coefficient"], _fmt(r["fit"], ".4g") if r["fit"] is not None else "—",
-                      f"{r['median']:.4g}", f"{r['p5']:.4g}–{r['p95']:.4g}", f"{r['min']:g}–{r['max']:g}")
+        for r in coeffs.to_dict(orient="records"):
+            t.add_row(r["coefficient"], "—" if r["fit"] != r["fit"] else f"{r['fit']:.4g}",
+                      f"{r['posterior median']:.4g}", f"{r['posterior p5']:.4g}–{r['posterior p95']:.4g}",
+                      f"{r['prior min']:g}–{r['prior max']:g}")
         out.print(t)
         t = Table(title="Targets against 100 posterior draws (band: 5–95%)", title_justify="left")
         for col in ("target", "year", "observed", "median", "5–95%", "±error", "inside"):

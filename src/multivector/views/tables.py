@@ -162,26 +162,31 @@ def verdict_values(scenario: Scenario, ds: xr.Dataset) -> dict:
     return values
 
 
-def calibration_tables(scenario: Scenario) -> tuple[pd.DataFrame, pd.DataFrame] | None:
-    """What the stored calibration says, for people to check it: each free coefficient's prior (its
-    range), least-squares fit and posterior (median and 5–95%, where a posterior is stored), on the
-    coefficient's own scale; and each target, observed against the stored fit, with the observation's
-    error band and whether the fit lies inside it. ``None`` without a stored fit."""
-    fit = scenario.calibration.get("values")
-    if not fit:
-        return None
-    post = scenario.posterior_samples
+def coefficient_table(scenario: Scenario, samples: pd.DataFrame | None) -> pd.DataFrame:
+    """Each free coefficient's prior (its range), stored least-squares fit (NaN without one) and, given
+    posterior ``samples``, their median and 5–95% band."""
+    fit = scenario.calibration.get("values", {})
     rows = []
-    for name, value in fit.items():
+    for name in scenario.model.get("calibration", {}).get("free", []):
         p = scenario.parameters[name]
         row = {"coefficient": name, "prior min": p.min, "prior max": p.max,
-               "prior": "log-uniform" if p.min > 0 else "uniform", "fit": float(value), "unit": p.unit}
-        if post is not None and name in post:
-            row.update({"posterior p5": float(post[name].quantile(0.05)),
-                        "posterior median": float(post[name].median()),
-                        "posterior p95": float(post[name].quantile(0.95))})
+               "prior": "log-uniform" if p.min > 0 else "uniform", "fit": float(fit.get(name, np.nan)),
+               "unit": p.unit}
+        if samples is not None and name in samples:
+            row.update({"posterior p5": float(samples[name].quantile(0.05)),
+                        "posterior median": float(samples[name].median()),
+                        "posterior p95": float(samples[name].quantile(0.95))})
         rows.append(row)
-    coefficients = pd.DataFrame(rows)
+    return pd.DataFrame(rows)
+
+
+def calibration_tables(scenario: Scenario) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """What the stored calibration says, for people to check it: each free coefficient's prior, fit and
+    stored posterior (:func:`coefficient_table`); and each target, observed against the stored fit, with
+    the observation's error band and whether the fit lies inside it. ``None`` without a stored fit."""
+    if not scenario.calibration.get("values"):
+        return None
+    coefficients = coefficient_table(scenario, scenario.posterior_samples)
     targets = pd.DataFrame(scenario.calibration.get("fit", []))
     if len(targets):
         targets = targets.assign(
