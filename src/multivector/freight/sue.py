@@ -35,6 +35,13 @@ SLACK_TOLERANCE = 0.01
 EQUILIBRIUM_TOL = 1e-4
 #: Halvings of a Newton step before the line search takes the shortest one anyway.
 MAX_HALVINGS = 12
+#: Price steps a run takes freely in a solve (99% of run-years need at most 4). From then on each
+#: price has a trust radius: a step that turns back is held to half the step before it, and the
+#: radius grows by PRICE_RADIUS_GROWTH with each step that keeps its direction. This breaks the
+#: cycles of the price steps (research/price_loop_main.md) and leaves every run that needs no more
+#: than FREE_PRICE_STEPS steps bit for bit as it was.
+FREE_PRICE_STEPS = 8
+PRICE_RADIUS_GROWTH = 1.5
 
 
 @dataclass
@@ -313,6 +320,9 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     price = np.zeros((len(hard), n)) if start_price is None else np.array(start_price[hard], dtype=float)
     a_price = incidence[hard].T.tocsr() if len(hard) else None                     # [K, H]
     cap = capacity[hard] if len(hard) else np.zeros((0, n))
+    steps_taken = np.zeros(n, dtype=int)                    # price steps each run has taken
+    last_step = np.zeros((len(hard), n))                    # each price's last non-zero step
+    radius = np.full((len(hard), n), np.inf)                # its trust radius once guarded
 
     def delays(v, cols, step=0.0):
         """Delays ``[C, n]`` at loads ``v`` of the solved resources."""
@@ -389,7 +399,20 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
         step = np.where(active & over & flat, 4.0 * (u + price_unit), step)
         step = np.where(active & idle & (step >= 0), -u / 2, step)
         step = np.minimum(step, 4.0 * (u + price_unit))
+        # past FREE_PRICE_STEPS, a price whose step turns back is held to half its last step: the
+        # loads' response to a price can be far from linear (a class of freight switching routes
+        # over a small range of prices), and the full Newton step then cycles
+        last = last_step[:, cols]
+        guarded = steps_taken[cols] >= FREE_PRICE_STEPS
+        turned = guarded & (step * last < 0)
+        grown = np.where(guarded & (step * last > 0), PRICE_RADIUS_GROWTH * radius[:, cols], radius[:, cols])
+        bound = np.where(turned, np.minimum(grown, 0.5 * np.abs(last)), grown)
+        radius[:, cols] = bound
+        step = np.where(guarded, np.clip(step, -bound, bound), step)
         price[:, cols] = np.clip(u + step, 0.0, max_price)
+        moved = price[:, cols] - u
+        last_step[:, cols] = np.where(moved != 0, moved, last)
+        steps_taken[cols] += 1
 
     every = np.arange(n)
     if start is None:
