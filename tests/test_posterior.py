@@ -40,12 +40,15 @@ def test_the_posterior_is_stored_checked_and_reproducible(sampled):
     s = mv.load(folder)
     p = s.parameters["logit_scale_container"]
     samples = s.posterior_samples
-    assert list(samples.columns) == ["logit_scale_container", "log_prob"]
-    assert len(samples) == 16 * 20                                   # walkers x steps after burn-in
+    assert list(samples.columns) == ["logit_scale_container", "discrepancy", "log_prob"]
+    prov = s.posterior_provenance
+    assert len(samples) == 16 * (20 // prov["thin"])                 # walkers x kept steps after burn-in
     assert samples["logit_scale_container"].between(p.min, p.max).all()
     prov = s.posterior_provenance
     assert prov["walkers"] == 16 and prov["burn_in"] == 20 and prov["targets_until"] == 2024
     assert prov["prior"]["logit_scale_container"]["scale"] == "log-uniform"
+    assert prov["prior"]["discrepancy"] == {"min": 0.01, "max": 2.0, "scale": "log-uniform"}
+    assert "Student-t" in prov["likelihood"] and (samples["discrepancy"] > 0).all()
     assert 0 < prov["acceptance_fraction"] < 1
     # the same seed gives the same chain
     again = cli("calibrate", folder, "--posterior", "--steps", 40, "--json")
@@ -59,6 +62,34 @@ def test_the_posterior_reproduces_its_target(sampled):
     assert target["observed"] == 10000
     assert abs(math.log(target["median"] / 10000)) < 0.1
     assert target["p5"] < 10000 < target["p95"] and target["within"]
+
+
+def test_the_likelihood_is_a_student_t_with_the_discrepancy_added_to_the_error():
+    from scipy.stats import t
+
+    from multivector.model.posterior import STUDENT_DF, log_likelihood
+
+    miss, error = np.array([[0.3, -0.1, 0.0]]), np.array([0.05, 0.1, 0.2])
+    for delta in (0.01, 0.4):
+        expected = t.logpdf(miss, STUDENT_DF, scale=np.sqrt(error ** 2 + delta ** 2)).sum()
+        assert log_likelihood(miss, error, [delta])[0] == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("second, low, high", [(10000, 0.0, 0.15), (round(10000 * math.e), 0.35, 1.6)])
+def test_the_discrepancy_measures_what_no_coefficient_can_fit(tmp_path, second, low, high):
+    """Two observations of one quantity: when they agree the discrepancy stays small; one log unit apart
+    (at ±1% each), no coefficient fits both, and δ's posterior sits at the scale of that half-unit miss
+    each way (under a normal the marginal likelihood's mode would be |log b/a| / √2 ≈ 0.71)."""
+    folder = tmp_path / "tiny"
+    shutil.copytree(DATA / "tiny", folder)
+    (folder / "targets.csv").write_text(
+        "id,year,metric,observed,unit,source,note,error\n"
+        "T1,2024,corridor:middle:teu,10000,TEU,A-TOY,toy target,0.01\n"
+        f"T2,2024,corridor:middle:teu,{second},TEU,A-TOY,toy target,0.01\n")
+    from multivector.model.posterior import sample_posterior
+
+    post = sample_posterior(mv.load(folder), steps=150, seed=3)
+    assert low < post.samples["discrepancy"].median() < high
 
 
 def test_validate_draws_from_the_posterior(sampled, tmp_path):
@@ -75,10 +106,14 @@ def test_validate_draws_from_the_posterior(sampled, tmp_path):
 @pytest.mark.parametrize("damage, where", [
     (lambda f: (f / "posterior.toml").unlink(), "posterior.toml"),
     (lambda f: (f / "posterior.csv").write_text("vot_container,log_prob\n1.0,-1\n"), "columns must be"),
-    (lambda f: (f / "posterior.csv").write_text("logit_scale_container,log_prob\n0.003,-1\n7,-2\n"),
-     "row 3, column 'logit_scale_container'"),
-    (lambda f: (f / "posterior.csv").write_text("logit_scale_container,log_prob\n0.003,nan\n"),
+    (lambda f: (f / "posterior.csv").write_text("logit_scale_container,log_prob\n0.003,-1\n"),
+     "predates the model discrepancy"),
+    (lambda f: (f / "posterior.csv").write_text("logit_scale_container,discrepancy,log_prob\n0.003,0.1,-1\n"
+                                                 "7,0.1,-2\n"), "row 3, column 'logit_scale_container'"),
+    (lambda f: (f / "posterior.csv").write_text("logit_scale_container,discrepancy,log_prob\n0.003,0.1,nan\n"),
      "column 'log_prob'"),
+    (lambda f: (f / "posterior.csv").write_text("logit_scale_container,discrepancy,log_prob\n0.003,0,-1\n"),
+     "column 'discrepancy'"),
 ])
 def test_a_damaged_posterior_is_refused_at_load(sampled, tmp_path, damage, where):
     folder = tmp_path / "tiny"

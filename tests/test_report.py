@@ -30,6 +30,8 @@ def test_report_of_one_run_is_offline_and_complete(tmp_path):
     # the calibration, for people to check: prior, fit and posterior of each free coefficient, each target
     assert "Calibration: what the observations say" in text and "fig-calibration" in text
     assert "logit_scale_container" in text and "posterior median" in text and "T-NR-2022" in text
+    # the political register's history match: its constants and the observed stocks against the draws
+    assert "The political register's history" in text and "fig-history" in text and "nf_transfer_2024" in text
     assert sorted(p.name for p in (tmp_path / "png").iterdir()) == ["map.png", "series.png"]
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in (tmp_path / "png").iterdir())
 
@@ -42,7 +44,7 @@ def test_calibration_tables_read_the_stored_fit_and_posterior():
 
     kz = mv.load("kazakhstan")
     coefficients, targets = calibration_tables(kz)
-    assert list(coefficients["coefficient"]) == kz.model["calibration"]["free"]
+    assert list(coefficients["coefficient"]) == [*kz.model["calibration"]["free"], "discrepancy"]
     post = kz.posterior_samples
     row = coefficients.set_index("coefficient").loc["vot_container"]
     assert row["fit"] == kz.calibration["values"]["vot_container"]
@@ -65,6 +67,7 @@ def test_report_of_an_exploration_has_sensitivity_prim_and_provenance(tmp_path, 
     assert 'id="fig-sensitivity"' in text and 'id="fig-loops"' in text and 'id="fig-map"' in text
     assert "lhs64" in text and "scenario hash" in text
     assert re.search(r"Assumption-backed parameters account for <b>\d+%</b>", text)
+    assert re.search(r"never sampled against observations\) for <b>\d+%</b>", text)
     assert re.search(r"runs whose route choice did not converge<b>\d+ \(\d+\.\d%\)</b>", text)
 
 

@@ -65,6 +65,41 @@ class Counterfactual:
 
 
 @dataclass
+class SeriesLink:
+    """A variable tied to an observed series of ``observations.csv``: its values times ``scale`` (which
+    turns the series' unit into the variable's); for an initial stock, the ``year`` of the observation
+    (a year-end value, the stock at the start of the next year). An input may instead hold a stated
+    ``value`` over the whole history, with its ``source`` (e.g. a programme that had not begun)."""
+
+    series: str | None = None
+    scale: float = 1.0
+    year: int | None = None
+    value: float | None = None
+    source: str = ""
+    doc: str = ""
+
+
+@dataclass
+class History:
+    """``[history]``: the political register run over observed years, to match what it can of the past.
+
+    From ``start`` to ``stop`` (the integration ends at the start of ``stop``: a year-end stock of
+    ``stop - 1``), ``inputs`` replace constants, auxiliaries or exogenous inputs by observed series
+    (the value of year ``y`` holds on ``[y, y + 1)``; years between observations are interpolated,
+    years outside them take the nearest); ``initial`` sets stocks from an observed year-end value;
+    ``compare`` sets stocks, at each year's end, against observed year-end series. ``free`` are the
+    constants the history match samples (each with a range)."""
+
+    start: int
+    stop: int
+    free: list[str]
+    inputs: dict[str, SeriesLink]
+    initial: dict[str, SeriesLink]
+    compare: dict[str, SeriesLink]
+    doc: str = ""
+
+
+@dataclass
 class PoliticalModel:
     """An SD model with its coupling to the network, its loops and its consolidation test."""
 
@@ -82,6 +117,7 @@ class PoliticalModel:
     disruption: Disruption | None = None       # stochastic outages, by cause
     components: dict[str, str] = field(default_factory=dict)  # index component variable -> weight constant
     counterfactual: Counterfactual | None = None  # the verdict's reference policy (margins over its index)
+    history: History | None = None             # the register over observed years ([history])
 
 
 def load_politics(path: Path) -> PoliticalModel:
@@ -91,6 +127,7 @@ def load_politics(path: Path) -> PoliticalModel:
     coupling = data.pop("coupling", {})
     loops_raw = data.pop("loops", {})
     outcomes = data.pop("outcomes", {})
+    history_raw = data.pop("history", None)
     model = compile_model(parse_spec(data, file=path))
     names = set(model.stock_names) | set(model.flow_names) | set(model.aux_names)
     exogenous = set(model.spec.exogenous)
@@ -160,7 +197,74 @@ def load_politics(path: Path) -> PoliticalModel:
     return PoliticalModel(sd=model, to_network=to_network, modes=modes, from_network=from_network, loops=loops, index=index,
                           consolidation=consolidation, path=path, outcomes_doc=outcomes.get("doc", ""),
                           record=record, definitional=definitional, disruption=disruption,
-                          components=components, counterfactual=counterfactual)
+                          components=components, counterfactual=counterfactual,
+                          history=_history(history_raw, model, path))
+
+
+def _history(table, model: SDModel, path: Path) -> History | None:
+    """``[history]``: ``start``, ``stop``, ``free`` and the ``inputs``, ``initial`` and ``compare`` tables
+    (``[history.inputs.VARIABLE] series = ..., scale = ...``), each name checked against the model.
+    Whether the series exist is checked with the observations (``dataset.scenario``)."""
+    if table is None:
+        return None
+    where = "[history]"
+    if not isinstance(table, dict):
+        raise InputError(f"{where} must be a table", file=path)
+    extra = set(table) - {"start", "stop", "free", "inputs", "initial", "compare", "doc"}
+    if extra:
+        raise InputError(f"{where} has unknown key(s) {', '.join(sorted(extra))}", file=path,
+                         hint="start, stop, free, inputs, initial, compare, doc")
+    start, stop = table.get("start"), table.get("stop")
+    if not all(isinstance(y, int) and not isinstance(y, bool) for y in (start, stop)) or stop <= start:
+        raise InputError(f"{where} start and stop must be whole years with stop > start, not {start!r}, {stop!r}",
+                         file=path, hint="e.g. start = 2016, stop = 2025 (to the end of 2024)")
+    constants, stocks = model.spec.constants, set(model.stock_names)
+    replaceable = set(constants) | set(model.aux_names) | set(model.spec.exogenous)
+    free = table.get("free", [])
+    if not isinstance(free, list) or not free:
+        raise InputError(f"{where} free must list the constants the history match samples", file=path)
+    for name in free:
+        c = constants.get(name)
+        if c is None or c.min is None or c.max is None or not c.max > c.min:
+            raise InputError(f"{where} free: '{name}' is not a constant with a range (min < max)", file=path)
+    links = {}
+    for key, allowed, what in (("inputs", replaceable, "a constant, auxiliary or exogenous input"),
+                               ("initial", stocks, "a stock"), ("compare", stocks, "a stock")):
+        links[key] = {}
+        for name, body in table.get(key, {}).items():
+            here = f"[history.{key}.{name}]"
+            if name not in allowed:
+                raise InputError(f"{here}: '{name}' is not {what} of the model", file=path)
+            stated = key == "inputs" and isinstance(body, dict) and "value" in body
+            if stated:
+                value, source = body.get("value"), body.get("source")
+                if set(body) - {"value", "source", "doc"} or not isinstance(source, str) or not source \
+                        or isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise InputError(f"{here} with a stated value needs value (a number) and source (and may "
+                                     "have doc)", file=path)
+                links[key][name] = SeriesLink(value=float(value), source=source, doc=str(body.get("doc", "")))
+                continue
+            if not isinstance(body, dict) or not isinstance(body.get("series"), str) \
+                    or set(body) - {"series", "scale", "year", "doc"}:
+                raise InputError(f"{here} needs series (a series of observations.csv), and may have scale"
+                                 + (", year" if key == "initial" else "") + " and doc"
+                                 + ("; or a stated value and source" if key == "inputs" else ""), file=path)
+            scale, year = body.get("scale", 1.0), body.get("year")
+            if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
+                raise InputError(f"{here} scale must be a positive number, not {scale!r}", file=path)
+            if (key == "initial") != (year is not None) or (year is not None and year != start - 1):
+                raise InputError(f"{here} year: " + (f"the initial stock is the year-end value of {start - 1}, so "
+                                 f"year = {start - 1}" if key == "initial" else "only initial stocks take a year"),
+                                 file=path)
+            links[key][name] = SeriesLink(series=body["series"], scale=float(scale), year=year,
+                                          doc=str(body.get("doc", "")))
+    if not links["compare"]:
+        raise InputError(f"{where} compares nothing: add [history.compare.STOCK] series = ...", file=path)
+    for name in set(links["inputs"]) & set(free):
+        raise InputError(f"[history.inputs.{name}]: '{name}' is also free; an observed input is not sampled",
+                         file=path)
+    return History(start=start, stop=stop, free=list(free), inputs=links["inputs"], initial=links["initial"],
+                   compare=links["compare"], doc=str(table.get("doc", "")))
 
 
 def _counterfactual(table, model: SDModel, path: Path) -> Counterfactual | None:

@@ -55,8 +55,9 @@ TABLES = {
     "timeline.csv": ["year", "parameter", "value", "source"],
     "targets.csv": ["id", "year", "metric", "observed", "unit", "source", "note"],
 }
-#: Tables a dataset may leave out. ``observations.csv`` holds observed series (history, not model input):
-#: the back-test reads the rows that name an ``output``; nothing in the model reads it.
+#: Tables a dataset may leave out. ``observations.csv`` holds observed series (history, not forward-model
+#: input): the back-test reads the rows that name an ``output``; the political register's history match
+#: ([history] in politics.toml) reads the series it names.
 OPTIONAL_TABLES = {
     "observations.csv": ["series", "output", "year", "value", "error", "unit", "source", "note"],
 }
@@ -196,6 +197,10 @@ class Scenario:
     #: if the dataset stores them (``multivector calibrate --posterior --write``)
     posterior_samples: pd.DataFrame | None = None
     posterior_provenance: dict = field(default_factory=dict)
+    #: the political register's free constants given its history (history_posterior.csv / .toml), if
+    #: stored (``multivector calibrate --politics --write``)
+    history_posterior_samples: pd.DataFrame | None = None
+    history_posterior_provenance: dict = field(default_factory=dict)
     _fingerprint: str | None = field(default=None, repr=False)
 
     @property
@@ -292,8 +297,9 @@ class Scenario:
             h.update(name.encode())
             h.update(pd.util.hash_pandas_object(self.tables[name], index=False).values.tobytes())
         h.update(repr(sorted(self.defaults().items())).encode())
-        if self.posterior_samples is not None:        # what explore --from posterior draws from
-            h.update(pd.util.hash_pandas_object(self.posterior_samples, index=False).values.tobytes())
+        for samples in (self.posterior_samples, self.history_posterior_samples):   # explore --from posterior
+            if samples is not None:
+                h.update(pd.util.hash_pandas_object(samples, index=False).values.tobytes())
         self._fingerprint = h.hexdigest()[:16]
         return self._fingerprint
 
@@ -486,14 +492,23 @@ def load(name_or_dir: str | Path) -> Scenario:
                              hint=("did you mean " + ", ".join(close) + "?") if close else "see 'multivector params'")
     if (folder / "posterior.csv").is_file() or (folder / "posterior.toml").is_file():
         scenario.posterior_samples, scenario.posterior_provenance = _read_posterior(folder, free, parameters)
+    history = politics.history if politics is not None else None
+    if (folder / "history_posterior.csv").is_file() or (folder / "history_posterior.toml").is_file():
+        if history is None:
+            raise InputError("a history posterior is stored but politics.toml declares no [history]",
+                             file=folder / "history_posterior.csv", hint="remove the two history_posterior files")
+        scenario.history_posterior_samples, scenario.history_posterior_provenance = _read_posterior(
+            folder, history.free, parameters, stem="history_posterior", remake="--politics")
     return scenario
 
 
-def _read_posterior(folder: Path, free: list[str], parameters: dict) -> tuple[pd.DataFrame, dict]:
-    """posterior.csv (the free coefficients and log_prob, one row per sample) and posterior.toml, checked:
-    both files, exactly those columns, every value a finite number, every coefficient inside its range."""
-    csv_path, toml_path = folder / "posterior.csv", folder / "posterior.toml"
-    remake = f"multivector calibrate {folder} --posterior --write"
+def _read_posterior(folder: Path, free: list[str], parameters: dict, stem: str = "posterior",
+                    remake: str = "--posterior") -> tuple[pd.DataFrame, dict]:
+    """STEM.csv (the free coefficients, the model discrepancy and log_prob, one row per sample) and
+    STEM.toml, checked: both files, exactly those columns, every value a finite number, every
+    coefficient inside its range and the discrepancy positive."""
+    csv_path, toml_path = folder / f"{stem}.csv", folder / f"{stem}.toml"
+    remake = f"multivector calibrate {folder} {remake} --write"
     for path in (csv_path, toml_path):
         if not path.is_file():
             raise InputError("the posterior is stored in two files and this one is missing", file=path,
@@ -503,19 +518,22 @@ def _read_posterior(folder: Path, free: list[str], parameters: dict) -> tuple[pd
         samples = pd.read_csv(csv_path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(f"is not a readable CSV table: {exc}", file=csv_path, hint=remake) from None
-    expected = [*free, "log_prob"]
+    expected = [*free, "discrepancy", "log_prob"]
     if list(samples.columns) != expected or samples.empty:
-        raise InputError("columns must be the free coefficients of model.toml and log_prob, with one row "
-                         "or more: " + ", ".join(expected), file=csv_path,
-                         hint=f"the free coefficients changed since it was made? {remake}")
+        raise InputError("columns must be the free coefficients, discrepancy and log_prob, with "
+                         "one row or more: " + ", ".join(expected), file=csv_path,
+                         hint=f"the free coefficients changed since it was made, or it predates the model "
+                              f"discrepancy? {remake}")
     for column in expected:
         values = pd.to_numeric(samples[column], errors="coerce").to_numpy(dtype=float)
-        lo, hi = (parameters[column].min, parameters[column].max) if column in parameters else (-np.inf, np.inf)
+        lo, hi = ((parameters[column].min, parameters[column].max) if column in parameters else
+                  (1e-300, np.inf) if column == "discrepancy" else (-np.inf, np.inf))
         bad = ~np.isfinite(values) | (values < lo - 1e-9 * abs(lo)) | (values > hi + 1e-9 * abs(hi))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise InputError(f"'{samples[column].iloc[i]}' is not a finite number"
-                             + (f" inside {column}'s range {lo:g}–{hi:g}" if column in parameters else ""),
+                             + (f" inside {column}'s range {lo:g}–{hi:g}" if column in parameters else
+                                " above zero" if column == "discrepancy" else ""),
                              file=csv_path, row=i + 2, column=column, hint=remake)
         samples[column] = values
     return samples, provenance
@@ -680,6 +698,7 @@ def validate(s: Scenario) -> None:
                              hint="the relative error of the observation, e.g. 0.1; empty for the default 0.1")
     _check_targets_within_capacity(s)
     _check_observations(s)
+    _check_history(s)
 
     f = _file(s, "nodes.csv")
     for i, row in nodes.iterrows():
@@ -724,6 +743,35 @@ SERIES_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 def is_absolute_error(unit: str) -> bool:
     """Whether an observation's ``error`` is absolute (its unit ends in 'absolute error') or relative."""
     return unit.strip().endswith(ABSOLUTE_ERROR)
+
+
+def _check_history(s: Scenario) -> None:
+    """politics.toml's [history] against observations.csv: every series it names is there, with a value in
+    the history's years (an initial stock: in its year); a compared series has a relative error (the
+    match is on log misses)."""
+    h = s.politics.history if s.politics is not None else None
+    if h is None:
+        return
+    obs, f = s.observations, _file(s, "politics.toml")
+    for key in ("inputs", "initial", "compare"):
+        for name, link in getattr(h, key).items():
+            if link.series is None:        # a stated input value: its source must resolve
+                check_source_id(s, link.source, f, None, f"history.inputs.{name}.source")
+                continue
+            rows = obs[obs["series"] == link.series] if obs is not None and len(obs) else obs
+            here = f"[history.{key}.{name}] series '{link.series}'"
+            if rows is None or rows.empty:
+                raise InputError(f"{here} is not in observations.csv", file=f,
+                                 hint="multivector data observations DATASET lists the series")
+            years = set(rows["year"].astype(int))
+            wanted = {link.year} if key == "initial" else set(range(h.start, h.stop))
+            if not years & wanted:
+                raise InputError(f"{here} has no value in " + (f"{link.year}" if key == "initial" else
+                                 f"{h.start}–{h.stop - 1}") + f" (it has {', '.join(map(str, sorted(years)))})",
+                                 file=f)
+            if key == "compare" and is_absolute_error(rows["unit"].iloc[0]):
+                raise InputError(f"{here} states absolute errors; the history match compares log misses and "
+                                 "needs relative ones", file=f)
 
 
 def _check_observations(s: Scenario) -> None:

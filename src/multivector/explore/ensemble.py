@@ -161,8 +161,9 @@ def make_design(scenario: Scenario, n: int, sampler: str = "lhs", seed: int = 0,
                 names: Sequence[str] | None = None, posterior: bool = False) -> Design:
     """A design over the scenario's uncertain parameters and, with ``levers='all'``, its levers too;
     with a levers CSV, every policy row is crossed with every sample. With ``posterior``, every run also
-    takes the network's free coefficients from a draw of the dataset's posterior (they leave the design
-    if it named them)."""
+    takes the parameters the dataset's stored posteriors sample (the network's free coefficients, the
+    political constants its history match samples) from a draw of each (they leave the design if it
+    named them)."""
     if sampler not in SAMPLERS:
         raise InputError(f"unknown sampler '{sampler}'", hint="one of " + ", ".join(SAMPLERS))
     if n < 1:
@@ -179,11 +180,10 @@ def make_design(scenario: Scenario, n: int, sampler: str = "lhs", seed: int = 0,
         policies = table.to_dict(orient="records")
     scenario.check_names(names)
     if posterior:
-        from multivector.model.posterior import posterior_of
+        from multivector.model.posterior import DISCREPANCY, stored_posteriors
 
-        posterior_of(scenario)                                # there is one, or say how to make it
-        drawn = set(scenario.model.get("calibration", {}).get("free", []))
-        names = [x for x in names if x not in drawn]
+        drawn = {c for post in stored_posteriors(scenario) for c in post.samples.columns}   # or say how to make one
+        names = [x for x in names if x not in drawn - {DISCREPANCY, "log_prob"}]
     if not names:
         raise InputError("nothing to sample: the scenario declares no uncertain parameter")
     bounds = [(scenario.parameters[x].min, scenario.parameters[x].max) for x in names]
@@ -192,16 +192,18 @@ def make_design(scenario: Scenario, n: int, sampler: str = "lhs", seed: int = 0,
 
 
 def design_samples(scenario: Scenario, design: Design) -> pd.DataFrame:
-    """The design's runs, one row each; with ``design.posterior`` the free coefficients of each run are a
-    draw from the dataset's posterior (deterministic in the design's seed, the same for every policy)."""
+    """The design's runs, one row each; with ``design.posterior`` the parameters the dataset's posteriors
+    sample are, in each run, a draw from each (deterministic in the design's seed, the same for every
+    policy; the network's and the history's posteriors are drawn independently)."""
     frame = design.samples()
     if design.posterior:
-        from multivector.model.posterior import posterior_of
+        from multivector.model.posterior import stored_posteriors
 
         per_policy = len(design.policies) if design.policies else 1
-        draws = posterior_of(scenario).draw(len(frame) // per_policy, design.seed)
-        for name in draws.columns:
-            frame[name] = np.tile(draws[name].to_numpy(), per_policy)
+        for k, post in enumerate(stored_posteriors(scenario)):
+            draws = post.draw(len(frame) // per_policy, design.seed + k)
+            for name in draws.columns:
+                frame[name] = np.tile(draws[name].to_numpy(), per_policy)
     return frame
 
 

@@ -19,6 +19,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.markup import escape
 
 from multivector.dataset import default_dataset
 from multivector.views.document import RUN_BOTTLENECKS, RUN_GATEWAYS, RUN_SEEDS
@@ -50,17 +51,17 @@ def guarded(fn):
                 result = fn(*args, **kwargs)
             for w in caught:
                 if issubclass(w.category, ConvergenceWarning):
-                    err.print(f"[yellow]warning:[/] {w.message}")
+                    err.print(f"[yellow]warning:[/] {escape(str(w.message))}")
             return result
-        except (InputError, MissingDependency) as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        except (InputError, MissingDependency) as exc:     # escaped: "[history]" is text, not markup
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
             raise typer.Exit(2) from None
         except MultivectorError as exc:  # e.g. a simulation that produced NaN: say where, exit 1
-            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
             raise typer.Exit(1) from None
         except OSError as exc:                # a missing file, a full disk, a read-only folder, a lost connection
-            err.print(f"[bold red]error:[/] {exc.strerror or exc}"
-                      + (f": {exc.filename}" if getattr(exc, "filename", None) else ""), highlight=False)
+            err.print(f"[bold red]error:[/] {escape(str(exc.strerror or exc))}"
+                      + (f": {escape(str(exc.filename))}" if getattr(exc, "filename", None) else ""), highlight=False)
             raise typer.Exit(2) from None
         except (KeyboardInterrupt, typer.Exit, SystemExit):
             raise
@@ -445,10 +446,13 @@ def calibrate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
               max_evaluations: int = typer.Option(40, help="least-squares evaluations"),
               posterior: bool = typer.Option(False, "--posterior", help="sample the free coefficients' "
                                              "posterior (emcee) instead of the least-squares fit"),
+              politics: bool = typer.Option(False, "--politics", help="sample the political register's free "
+                                            "constants given its observed history ([history] in politics.toml)"),
               walkers: int = typer.Option(None, "--walkers", help="posterior: walkers (even, >= 2 x free)"),
               steps: int = typer.Option(300, "--steps", help="posterior: steps per walker (half burn-in)"),
               seed: int = typer.Option(0, "--seed", help="posterior: random seed")):
-    """Fit free coefficients to observed 2022–2024 volumes; print observed vs modelled."""
+    """Fit free coefficients to observed 2022–2024 volumes; print observed vs modelled. --posterior samples
+    their posterior; --politics samples the political register's constants given its history."""
     from multivector.dataset import is_builtin
     from multivector.model.calibrate import calibrate as fit, write_calibration
 
@@ -458,6 +462,11 @@ def calibrate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
             raise InputError(f"'{scenario}' is a built-in dataset",
                              hint=f"copy it first: multivector data copy {scenario} DIR; then "
                                   "multivector calibrate DIR --write")
+    if posterior and politics:
+        raise InputError("--posterior and --politics sample different posteriors: give one")
+    if politics:
+        _calibrate_politics(s, write, json_, walkers, steps, seed)
+        return
     if posterior:
         _calibrate_posterior(s, write, json_, walkers, steps, seed)
         return
@@ -484,6 +493,54 @@ def calibrate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
         err.print(f"wrote {path}")
 
 
+def _calibrate_politics(s, write: bool, json_: bool, walkers: int | None, steps: int, seed: int) -> None:
+    from multivector.model.history import HISTORY_STEM, predictive_history, sample_history
+    from multivector.model.posterior import write_posterior
+    from multivector.views.tables import constant_table
+
+    with progress_bar(f"matching {s.name}'s political history", "steps", quiet=json_) as bar:
+        post = sample_history(s, walkers=walkers, steps=steps, seed=seed, progress=bar)
+    fitted = predictive_history(s, post, seed=seed)
+    consts = constant_table(s, s.politics.history.free, post.samples)
+    if json_:
+        print(json.dumps({"constants": consts.to_dict(orient="records"), "observations": fitted.to_dict(orient="records"),
+                          "provenance": post.provenance}, indent=2, default=float))
+    else:
+        _print_posterior(consts, f"Posterior of {s.name}'s political constants given {post.provenance['history']} "
+                                 f"({len(post.samples):,} samples)", "stated")
+        t = Table(title="Observed year-end stocks against 200 posterior draws, model discrepancy included "
+                        "(band: 5–95%)", title_justify="left")
+        for col in ("stock", "year", "observed", "median", "5–95%", "±error", "inside"):
+            t.add_column(col, justify="left" if col == "stock" else "right")
+        for r in fitted.itertuples():
+            colour = "green" if r.within else "red"
+            t.add_row(r.stock, str(r.year), f"{r.observed:,.4g}", f"{r.median:,.4g}", f"{r.p5:,.4g}–{r.p95:,.4g}",
+                      f"{r.error:.0%}", f"[{colour}]{'yes' if r.within else 'no'}[/]")
+        out.print(t)
+        out.print(f"inside: {int(fitted['within'].sum())} of {len(fitted)}; " + _diagnostics(post.provenance))
+    if write:
+        for path in write_posterior(post, s.path, stem=HISTORY_STEM):
+            err.print(f"wrote {path}")
+
+
+def _print_posterior(table, title: str, fit_label: str) -> None:
+    """A coefficient table (:func:`views.tables.coefficient_table` or ``constant_table``) as a Rich table."""
+    t = Table(title=title, title_justify="left")
+    for col in ("coefficient", fit_label, "median", "5–95%", "range"):
+        t.add_column(col, justify="left" if col == "coefficient" else "right")
+    for r in table.to_dict(orient="records"):
+        t.add_row(r["coefficient"], "—" if r["fit"] != r["fit"] else f"{r['fit']:.4g}",
+                  f"{r['posterior median']:.4g}", f"{r['posterior p5']:.4g}–{r['posterior p95']:.4g}",
+                  f"{r['prior min']:g}–{r['prior max']:g}")
+    out.print(t)
+
+
+def _diagnostics(p: dict) -> str:
+    return (f"acceptance {p['acceptance_fraction']:.2f}; autocorrelation up to "
+            f"{max(p['autocorrelation_steps'].values()):.0f} steps; ~{p['effective_samples']:.0f} "
+            f"independent samples ({p['walkers']} walkers x {p['steps']} steps, {p['burn_in']} burn-in)")
+
+
 def _calibrate_posterior(s, write: bool, json_: bool, walkers: int | None, steps: int, seed: int) -> None:
     from multivector.model.posterior import predictive_targets, sample_posterior, write_posterior
     from multivector.views.tables import coefficient_table
@@ -497,16 +554,10 @@ def _calibrate_posterior(s, write: bool, json_: bool, walkers: int | None, steps
         print(json.dumps({"coefficients": rows, "targets": fitted.to_dict(orient="records"),
                           "provenance": post.provenance}, indent=2, default=float))
     else:
-        t = Table(title=f"Posterior of {s.name}'s free coefficients ({len(post.samples):,} samples)",
+        _print_posterior(coeffs, f"Posterior of {s.name}'s free coefficients ({len(post.samples):,} samples)",
+                         "stored fit")
+        t = Table(title="Targets against 100 posterior draws, model discrepancy included (band: 5–95%)",
                   title_justify="left")
-        for col in ("coefficient", "stored fit", "median", "5–95%", "range"):
-            t.add_column(col, justify="left" if col == "coefficient" else "right")
-        for r in coeffs.to_dict(orient="records"):
-            t.add_row(r["coefficient"], "—" if r["fit"] != r["fit"] else f"{r['fit']:.4g}",
-                      f"{r['posterior median']:.4g}", f"{r['posterior p5']:.4g}–{r['posterior p95']:.4g}",
-                      f"{r['prior min']:g}–{r['prior max']:g}")
-        out.print(t)
-        t = Table(title="Targets against 100 posterior draws (band: 5–95%)", title_justify="left")
         for col in ("target", "year", "observed", "median", "5–95%", "±error", "inside"):
             t.add_column(col, justify="left" if col == "target" else "right")
         for r in fitted.itertuples():
@@ -514,10 +565,7 @@ def _calibrate_posterior(s, write: bool, json_: bool, walkers: int | None, steps
             t.add_row(r.target, str(r.year), f"{r.observed:,.4g}", f"{r.median:,.4g}", f"{r.p5:,.4g}–{r.p95:,.4g}",
                       f"{r.error:.0%}", f"[{colour}]{'yes' if r.within else 'no'}[/]")
         out.print(t)
-        p = post.provenance
-        out.print(f"acceptance {p['acceptance_fraction']:.2f}; autocorrelation up to "
-                  f"{max(p['autocorrelation_steps'].values()):.0f} steps; ~{p['effective_samples']:.0f} "
-                  f"independent samples ({p['walkers']} walkers x {p['steps']} steps, {p['burn_in']} burn-in)")
+        out.print(_diagnostics(post.provenance))
     if write:
         for path in write_posterior(post, s.path):
             err.print(f"wrote {path}")
@@ -650,6 +698,9 @@ def validate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
     held = f"held-out observations (after {fit_until})" if fit_until is not None else "observations"
     out.print(f"{info['within_20pct']:.0%} of {info['observations']} {held} within 20% of the median; "
               f"the 5-95% band covers {info['band_coverage']:.0%}")
+    if "discrepancy" in info:
+        out.print(f"the posterior's bands carry its model discrepancy (median δ = {info['discrepancy']:.2f} on the "
+                  "log scale)")
 
 
 @data_app.command("observations")

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from multivector.dataset import Scenario, parameter_table, table_values
+from multivector.model.posterior import CONSTRAINED_BAND, band_ratios
 from multivector.sd.equations import names_in
 
 NETWORK_NODE = "freight network"
@@ -95,7 +96,10 @@ def reliance(scenario: Scenario, sensitivity: pd.DataFrame | None = None) -> tup
     Returns (per output: how many of the parameters upstream of it in the equations, through other
     variables and stocks over the horizon, are sourced and how many are assumptions, and whether
     it also reads the freight network; the assumption-backed parameters with their ranges and rationale, ranked
-    by sensitivity when an exploration supplies it).
+    by sensitivity when an exploration supplies it). With ``sensitivity`` the first table's attrs give
+    the share of the summed sensitivity on assumptions (``sensitivity_share``) and on assumptions that no
+    stored posterior constrains (``unconstrained_share``: its 5–95% band over half the prior's, or never
+    sampled); each assumption carries its ``posterior band / prior`` where a posterior samples it.
     """
     kinds = dict(zip(scenario.sources["id"], scenario.sources["kind"]))
     titles = dict(zip(scenario.sources["id"], scenario.sources["title"]))
@@ -138,18 +142,25 @@ def reliance(scenario: Scenario, sensitivity: pd.DataFrame | None = None) -> tup
                  "sourced": len(network_params) - len(net_assumed), "assumed": len(net_assumed),
                  "share_assumed": len(net_assumed) / max(1, len(network_params)), "reads_network": True})
     per_output = pd.DataFrame(rows)
+    # what the observations pin down: a stored posterior's band at most CONSTRAINED_BAND of the prior's
+    ratios = band_ratios(scenario)
+    constrained = {p for p, r in ratios.items() if r <= CONSTRAINED_BAND}
     if sensitivity is not None and len(sensitivity):
         col = next(c for c in ("ST", "S1", "mu_star") if c in sensitivity)
         weight = sensitivity[col].clip(lower=0)
+        total = float(weight.sum())
         assumed_w = sum(float(weight.get(p, 0)) for p in assumed_params)
-        per_output.attrs["sensitivity_share"] = assumed_w / float(weight.sum()) if weight.sum() > 0 else float("nan")
+        free_w = sum(float(weight.get(p, 0)) for p in assumed_params - constrained)
+        per_output.attrs["sensitivity_share"] = assumed_w / total if total > 0 else float("nan")
+        per_output.attrs["unconstrained_share"] = free_w / total if total > 0 else float("nan")
         per_output.attrs["sensitivity_measure"] = col
     arows = []
     defaults = scenario.defaults()
     for name, p in params.items():
         if name in assumed_params:
             arows.append({"parameter": name, "kind": p.kind, "value": defaults[name], "min": p.min, "max": p.max,
-                          "unit": p.unit, "source": p.source, "rationale": str(titles.get(p.source, ""))})
+                          "unit": p.unit, "source": p.source, "rationale": str(titles.get(p.source, "")),
+                          "posterior band / prior": ratios.get(name, float("nan"))})
     assumptions = pd.DataFrame(arows)
     if sensitivity is not None and len(sensitivity) and len(assumptions):
         col = per_output.attrs["sensitivity_measure"]

@@ -15,7 +15,7 @@ import pandas as pd
 from multivector.io import require
 from multivector.model.structure import NETWORK_NODE
 from multivector.views.outlines import BORDER_COLOUR, COAST_COLOUR, LAND_COLOUR, WATER_COLOUR, outlines
-from multivector.views.tables import INDEX_COLOUR, SHARE_COLOUR, node_throughput, short_name
+from multivector.views.tables import INDEX_COLOUR, PALETTE, SHARE_COLOUR, node_throughput, short_name
 
 # link widths (px) by flow class, as a share of the largest link flow in the figure
 WIDTH_CLASSES = ((0.0, 1.5), (0.02, 3.0), (0.08, 5.0), (0.2, 7.5), (0.4, 10.0), (0.7, 13.0))
@@ -313,6 +313,27 @@ def calibration_targets(targets: pd.DataFrame, title: str = "Calibration targets
     fig.update_xaxes(type="log", title="fitted / observed")
     fig.update_layout(barmode="overlay")
     return _layout(fig, title, height=max(260, 26 * len(names) + 140))
+
+
+def history_series(fitted: pd.DataFrame, title: str = "The political register's history: posterior against observed") -> "object":
+    """Each compared stock over the history: the posterior draws' median and 5–95% band (model discrepancy
+    included) as a line and a ribbon, and the observed year-end values with their stated error as points."""
+    go = _go()
+    fig = go.Figure()
+    for k, (stock, rows) in enumerate(fitted.groupby("stock", sort=False)):
+        colour = PALETTE[k % len(PALETTE)]
+        years = rows["year"].to_numpy()
+        fig.add_trace(go.Scatter(x=np.r_[years, years[::-1]], y=np.r_[rows["p95"], rows["p5"].to_numpy()[::-1]],
+                                 fill="toself", line=dict(width=0), fillcolor=_rgba(colour, 0.2), hoverinfo="skip",
+                                 name=f"{stock}: posterior 5–95%"))
+        fig.add_trace(go.Scatter(x=years, y=rows["median"], mode="lines", line=dict(color=colour),
+                                 name=f"{stock}: posterior median"))
+        err = rows["observed"] * rows["error"]
+        fig.add_trace(go.Scatter(x=years, y=rows["observed"], mode="markers", marker=dict(color="#17202a", size=8),
+                                 error_y=dict(type="data", array=err, visible=True),
+                                 name=f"{stock}: observed ({rows['series'].iloc[0]})"))
+    fig.update_xaxes(title="year end")
+    return _layout(fig, title, height=380)
 
 
 # ------------------------------------------------------------------------------------------------

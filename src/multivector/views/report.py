@@ -27,7 +27,7 @@ from multivector.model.structure import causal_links, reliance
 from multivector.views import figures
 from multivector.views.document import bottlenecks
 from multivector.views.tables import (PERCENTILES, calibration_tables, corridor_colours, flow_table, gateway_table,
-                                      index_change, index_gain, percentiles)
+                                      history_tables, index_change, index_gain, percentiles)
 
 
 @dataclass
@@ -63,6 +63,7 @@ class ReportData:
     index_gain: pd.DataFrame | None = None      # its gain over the counterfactual in the verdict's year
     gateways: pd.DataFrame | None = None        # year, node, name, kind, direction, tonnes, teu (the map's run)
     calibration: tuple | None = None            # (coefficients: prior, fit, posterior; targets against the fit)
+    history: tuple | None = None                # (political constants: prior, posterior; observed against draws)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -125,6 +126,7 @@ def collect_run(scenario: Scenario, *, seed: int = 0, overrides: dict | None = N
                       reliance=per_output, nodes=scenario.nodes, network_links=scenario.links, headline=headline,
                       index_change=index_change(ds), index_gain=index_gain(scenario, ds),
                       gateways=gateway_table(ds), calibration=calibration_tables(scenario),
+                      history=history_tables(scenario),
                       sensitivity_note="Sensitivity needs an ensemble: run 'multivector explore' and report its run id.",
                       prim_note="Scenario discovery needs an ensemble: run 'multivector explore' and report its run id.")
 
@@ -223,7 +225,8 @@ def collect_exploration(store, run_id: str, progress: Callable[[int, int], None]
                       network_links=scenario.links, headline=headline, sensitivity=sens, sensitivity_note=sens_note,
                       prim=prim_res, prim_note=prim_note, strategies=strat, index_change=index_change(ds),
                       index_gain=index_gain(scenario, ds), gateways=gateway_table(ds),
-                      calibration=calibration_tables(scenario))
+                      calibration=calibration_tables(scenario),
+                      history=history_tables(scenario))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -281,6 +284,8 @@ def build_figures(data: ReportData) -> dict[str, object]:
             figs["prim_box"] = figures.prim_box(data.prim.box)
     if data.calibration is not None and len(data.calibration[1]):
         figs["calibration"] = figures.calibration_targets(data.calibration[1])
+    if data.history is not None:
+        figs["history"] = figures.history_series(data.history[1])
     if len(data.links):
         stocks = list(dict.fromkeys([*data.links["source"], *data.links["target"]]))
         figs["loops"] = figures.loop_diagram(stocks, data.links)
@@ -301,6 +306,22 @@ def _calibration_html(data: ReportData, div: dict) -> str:
             f"runs with, and the posterior where one is stored. {post}</p>" + _table(coefficients)
             + div.get("calibration", "") + '<p class="note">Each target: the observation with its stated error '
             "band, the stored fit’s value, and whether it lies in the band.</p>" + _table(targets))
+
+
+def _history_html(data: ReportData, div: dict) -> str:
+    constants, fitted = data.history
+    p = constants.attrs
+    return ('<p class="note">The political register run over observed years '
+            f"({html.escape(str(p.get('history', '')))}, <code>[history]</code> in politics.toml): the inputs of "
+            f"those years observed ({html.escape(', '.join(f'{k}: {v}' for k, v in p.get('inputs', {}).items()))}), "
+            "and the constants below sampled by how well the register then reproduces the observed stocks. "
+            f"{html.escape(str(p.get('method', '')))}; {p['walkers']} walkers × {p['steps']} steps ({p['burn_in']} "
+            f"burn-in), acceptance {p['acceptance_fraction']:.2f}, autocorrelation up to "
+            f"{max(p['autocorrelation_steps'].values()):.0f} steps. <i>band / prior</i> is the posterior's 5–95% band "
+            "over the prior's: near 1, the history says little about that constant.</p>" + _table(constants)
+            + div.get("history", "") + f'<p class="note">Each observation against 200 posterior draws (model '
+            f"discrepancy included): {int(fitted['within'].sum())} of {len(fitted)} inside the band widened by "
+            "the observation's own error.</p>" + _table(fitted))
 
 
 def render(data: ReportData) -> str:
@@ -346,8 +367,11 @@ def render(data: ReportData) -> str:
     share = data.reliance.attrs.get("sensitivity_share")
     text = ""
     if share is not None and share == share:
+        free = data.reliance.attrs.get("unconstrained_share", float("nan"))
         text = (f"<p>Assumption-backed parameters account for <b>{share:.0%}</b> of the summed sensitivity "
-                f"({data.reliance.attrs['sensitivity_measure']}) of the final {data.index_label}.</p>")
+                f"({data.reliance.attrs['sensitivity_measure']}) of the final {data.index_label}; "
+                f"those that no stored posterior constrains (its 5–95% band wider than half the prior's, or "
+                f"never sampled against observations) for <b>{free:.0%}</b>.</p>")
     assumptions = (text + "<p>How many of the parameters upstream of each output (through the equations and stocks, "
                    "over the horizon) "
                    "rest on a sourced figure and how many on a stated assumption:</p>" + _table(data.reliance)
@@ -356,6 +380,8 @@ def render(data: ReportData) -> str:
     sections.append(("assumptions", "What rests on assumptions", assumptions))
     if data.calibration is not None:
         sections.append(("calibration", "Calibration: what the observations say", _calibration_html(data, div)))
+    if data.history is not None:
+        sections.append(("history", "The political register's history: what the past supports", _history_html(data, div)))
     sections.append(("provenance", "Provenance", _table(prov)))
     nav = "".join(f'<a href="#{k}">{html.escape(t.split(" (")[0])}</a>' for k, t, _ in sections)
     body = "".join(f'<section id="{k}"><h2>{html.escape(t)}</h2>{c}</section>' for k, t, c in sections)

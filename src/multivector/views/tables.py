@@ -12,6 +12,7 @@ import xarray as xr
 
 from multivector.dataset import Scenario
 from multivector.model import compiled
+from multivector.model.posterior import DISCREPANCY_RANGE, band_ratio
 from multivector.views.document import document_value, median_over_runs
 
 PERCENTILES = (5, 25, 50, 75, 95)
@@ -164,19 +165,34 @@ def verdict_values(scenario: Scenario, ds: xr.Dataset) -> dict:
 
 def coefficient_table(scenario: Scenario, samples: pd.DataFrame | None) -> pd.DataFrame:
     """Each free coefficient's prior (its range), stored least-squares fit (NaN without one) and, given
-    posterior ``samples``, their median and 5–95% band."""
-    fit = scenario.calibration.get("values", {})
+    posterior ``samples``, their median and 5–95% band; last, the model discrepancy's, when sampled."""
+    return constant_table(scenario, scenario.model.get("calibration", {}).get("free", []), samples,
+                          fit=scenario.calibration.get("values", {}))
+
+
+def constant_table(scenario: Scenario, names, samples: pd.DataFrame | None, fit: dict | None = None) -> pd.DataFrame:
+    """Each named parameter's prior (its range), ``fit`` (its stated value without one) and, given
+    posterior ``samples``, their median, 5–95% band and that band over the prior's (``band / prior``, on
+    the sampling scale); last, the model discrepancy's, when sampled."""
     rows = []
-    for name in scenario.model.get("calibration", {}).get("free", []):
+    for name in names:
         p = scenario.parameters[name]
         row = {"coefficient": name, "prior min": p.min, "prior max": p.max,
-               "prior": "log-uniform" if p.min > 0 else "uniform", "fit": float(fit.get(name, np.nan)),
+               "prior": "log-uniform" if p.min > 0 else "uniform",
+               "fit": float((fit or {}).get(name, np.nan)) if fit is not None else float(p.value),
                "unit": p.unit}
         if samples is not None and name in samples:
             row.update({"posterior p5": float(samples[name].quantile(0.05)),
                         "posterior median": float(samples[name].median()),
-                        "posterior p95": float(samples[name].quantile(0.95))})
+                        "posterior p95": float(samples[name].quantile(0.95)),
+                        "band / prior": band_ratio(scenario, name, samples[name])})
         rows.append(row)
+    if samples is not None and "discrepancy" in samples:   # the likelihood's own unknown, sampled beside them
+        d = samples["discrepancy"]
+        rows.append({"coefficient": "discrepancy", "prior min": DISCREPANCY_RANGE[0], "prior max": DISCREPANCY_RANGE[1],
+                     "prior": "log-uniform", "fit": np.nan, "unit": "log scale (sd)",
+                     "posterior p5": float(d.quantile(0.05)), "posterior median": float(d.median()),
+                     "posterior p95": float(d.quantile(0.95))})
     return pd.DataFrame(rows)
 
 
@@ -197,3 +213,19 @@ def calibration_tables(scenario: Scenario) -> tuple[pd.DataFrame, pd.DataFrame] 
                            "rel_error", "inside", "source"]]
     coefficients.attrs.update(scenario.posterior_provenance)
     return coefficients, targets
+
+
+def history_tables(scenario: Scenario) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """What the political register's history match says, for people to check it: each sampled constant's
+    prior, stated value and posterior (:func:`constant_table`), and each observed year-end against 200
+    posterior draws with the model discrepancy (``model.history.predictive_history``). ``None`` without a
+    stored history posterior."""
+    if scenario.history_posterior_samples is None:
+        return None
+    from multivector.model.history import history_posterior_of, predictive_history
+
+    post = history_posterior_of(scenario)
+    constants = constant_table(scenario, scenario.politics.history.free, post.samples)
+    constants.attrs.update(post.provenance)
+    return constants, predictive_history(scenario, post)
+

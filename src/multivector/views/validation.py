@@ -192,6 +192,8 @@ def backtest(scenario: Scenario, obs: pd.DataFrame, runs: int = 200, seed: int =
     ds = simulate(scenario, runs, years=years, seed=seed, samples=samples)
     # one document that keeps every run (no bottleneck list: the paths read series): [obs, runs]
     per_run = _values(run_document(ds, top=0, reduce=runs_last), obs, years)
+    if ensemble == "posterior":     # the posterior's prediction carries its model discrepancy
+        per_run = post.predictive(per_run, seed)
     median = np.nanmedian(per_run, axis=1)
     p5, p95 = np.nanpercentile(per_run, 5, axis=1), np.nanpercentile(per_run, 95, axis=1)
     observed = obs["value"].to_numpy(dtype=float)
@@ -202,6 +204,8 @@ def backtest(scenario: Scenario, obs: pd.DataFrame, runs: int = 200, seed: int =
                           "in_band": (observed >= p5) & (observed <= p95), "held_out": held_out,
                           "source": obs["source"]})
     table.attrs.update(ensemble=ensemble, runs=int(ds.sizes["run"]), seed=seed)
+    if ensemble == "posterior":
+        table.attrs.update(discrepancy=float(post.samples["discrepancy"].median()))
     if refit is not None:
         table.attrs.update(fit_until=int(fit_until), refit=dict(refit.values))
     return table

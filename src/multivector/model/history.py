@@ -1,0 +1,173 @@
+"""The political register over observed years, and the posterior of its constants that the history
+supports (``multivector calibrate DATASET --politics``).
+
+The register is written for its own horizon (from the base year on), with assumed initial stocks and
+constant levers. ``[history]`` in ``politics.toml`` says how to run the same equations over years that
+were observed: the register's time runs from ``start`` to ``stop``; named constants, auxiliaries or
+exogenous inputs become observed series (``observations.csv``, times a stated scale; the value of year
+``y`` holds on ``[y, y + 1)``, years between observations interpolated linearly, years outside them at
+the nearest) or stated values (a programme that had not begun); named stocks start at an observed
+year-end value. Everything else is the register as it stands. The stocks named under ``compare`` are
+then set, at each year's end, against their observed year-end series.
+
+The match is the network calibration's likelihood (:func:`multivector.model.posterior.log_likelihood`):
+each observation's log miss a Student t with scale ``sqrt(error² + δ²)``, ``δ`` the history's own model
+discrepancy, sampled with the ``free`` constants by emcee (uniform priors on the constants' stated
+ranges, log-uniform where positive). The observed inputs are taken as exact: their own errors are not
+propagated (a stated limitation). Stored beside the dataset as ``history_posterior.csv`` and
+``history_posterior.toml`` (method, prior, seed, the hash of the observations it saw, diagnostics).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import weakref
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from multivector.dataset import Scenario
+from multivector.errors import InputError
+from multivector.model.posterior import Posterior, posterior_of, sample_with_discrepancy
+from multivector.sd import SDModel, compile_model
+from multivector.sd.spec import ExogenousSpec
+
+#: The history posterior's files in a dataset folder.
+HISTORY_STEM = "history_posterior"
+
+_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _history(scenario: Scenario):
+    h = scenario.politics.history if scenario.politics is not None else None
+    if h is None:
+        raise InputError(f"'{scenario.name}' declares no history for its political register",
+                         hint="add a [history] table to politics.toml (start, stop, free, inputs, initial, compare)")
+    return h
+
+
+def _series(scenario: Scenario, name: str) -> pd.DataFrame:
+    obs = scenario.observations
+    return obs[obs["series"] == name].sort_values("year")
+
+
+def input_values(scenario: Scenario) -> dict[str, np.ndarray]:
+    """Each history input's value per year ``start .. stop - 1`` (``[years]``): the observed series times
+    its scale, interpolated between observations and held at the nearest outside them; or its stated value."""
+    h = _history(scenario)
+    years = np.arange(h.start, h.stop)
+    out = {}
+    for name, link in h.inputs.items():
+        if link.series is None:
+            out[name] = np.full(len(years), link.value)
+        else:
+            rows = _series(scenario, link.series)
+            out[name] = np.interp(years, rows["year"].to_numpy(float), rows["value"].to_numpy(float)) * link.scale
+    return out
+
+
+def history_model(scenario: Scenario) -> SDModel:
+    """The register's SD model rewritten for the history (module docstring), compiled once per scenario."""
+    model = _MODELS.get(scenario)
+    if model is not None:
+        return model
+    h = _history(scenario)
+    spec = scenario.politics.sd.spec
+    values = input_values(scenario)
+    exogenous = dict(spec.exogenous)
+    for name, link in h.inputs.items():
+        unit = (spec.constants.get(name) or spec.auxiliaries.get(name) or spec.exogenous[name]).unit
+        source = link.source if link.series is None else str(_series(scenario, link.series)["source"].iloc[0])
+        exogenous[name] = ExogenousSpec(name=name, unit=unit, default=float(values[name][0]), source=source,
+                                        doc=f"history: {link.series or 'stated'} x {link.scale:g}")
+    stocks = dict(spec.stocks)
+    for name, link in h.initial.items():
+        rows = _series(scenario, link.series)
+        value = float(rows.loc[rows["year"] == link.year, "value"].iloc[0]) * link.scale
+        stocks[name] = dataclasses.replace(stocks[name], initial=value)
+    rewritten = dataclasses.replace(
+        spec, sim=dataclasses.replace(spec.sim, start=float(h.start), stop=float(h.stop)),
+        constants={k: v for k, v in spec.constants.items() if k not in h.inputs},
+        auxiliaries={k: v for k, v in spec.auxiliaries.items() if k not in h.inputs},
+        exogenous=exogenous, stocks=stocks)
+    model = _MODELS[scenario] = compile_model(rewritten)
+    return model
+
+
+def history_observations(scenario: Scenario) -> pd.DataFrame:
+    """What the history is matched against: ``stock, series, year, observed, error, source``, one row per
+    observed year-end inside ``start .. stop - 1``."""
+    h = _history(scenario)
+    rows = []
+    for stock, link in h.compare.items():
+        s = _series(scenario, link.series)
+        s = s[(s["year"] >= h.start) & (s["year"] < h.stop)]
+        rows.append(pd.DataFrame({"stock": stock, "series": link.series, "year": s["year"].astype(int).to_numpy(),
+                                  "observed": s["value"].to_numpy(float) * link.scale,
+                                  "error": s["error"].to_numpy(float), "source": s["source"].to_numpy()}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def simulate_history(scenario: Scenario, values: pd.DataFrame | None = None) -> xr.Dataset:
+    """The register over the history for each row of ``values`` (free constants; the rest at their
+    defaults): a Dataset (run, time) at whole years."""
+    model = history_model(scenario)
+    n = 1 if values is None else len(values)
+    constants = {k: c.value for k, c in model.spec.constants.items()}
+    if values is not None:
+        constants.update({c: values[c].to_numpy(float) for c in values.columns})
+    return model.run(constants, n, exogenous=input_values(scenario), save_every=1.0)
+
+
+def evaluate_history(scenario: Scenario, values: pd.DataFrame | None = None) -> np.ndarray:
+    """The compared stocks at each observed year's end, ``[N, observations]``."""
+    obs = history_observations(scenario)
+    ds = simulate_history(scenario, values)
+    return np.stack([ds[stock].sel(time=float(year + 1)).values for stock, year in zip(obs["stock"], obs["year"])],
+                    axis=1)
+
+
+def observations_hash(scenario: Scenario) -> str:
+    """A short hash of what the history match saw: the compared observations and the inputs' values."""
+    obs = history_observations(scenario)[["stock", "year", "observed", "error"]]
+    h = hashlib.sha256(pd.util.hash_pandas_object(obs, index=False).values.tobytes())
+    for name, v in sorted(input_values(scenario).items()):
+        h.update(name.encode() + np.ascontiguousarray(v).tobytes())
+    return h.hexdigest()[:16]
+
+
+def sample_history(scenario: Scenario, walkers: int | None = None, steps: int = 300, seed: int = 0,
+                   progress: Callable[[int, int], None] | None = None) -> Posterior:
+    """The free constants' posterior given the register's history (module docstring)."""
+    h = _history(scenario)
+    obs = history_observations(scenario)
+    post = sample_with_discrepancy(
+        scenario, list(h.free), lambda values: evaluate_history(scenario, values), obs["observed"].to_numpy(float),
+        obs["error"].to_numpy(float), scenario.defaults(), walkers, steps, seed, progress,
+        what="calibrate --politics")
+    post.provenance.update({
+        "start": "a ball of 0.1% of each range around the constants' stated values",
+        "history": f"{h.start}-{h.stop - 1}", "observations": len(obs),
+        "observations_hash": observations_hash(scenario),
+        "inputs": {k: (v.series or f"stated {v.value:g} ({v.source})") + (f" x {v.scale:g}" if v.scale != 1 else "")
+                   for k, v in h.inputs.items()}})
+    return post
+
+
+def predictive_history(scenario: Scenario, posterior: Posterior, n: int = 200, seed: int = 0) -> pd.DataFrame:
+    """Each observation against ``n`` posterior draws, the discrepancy included: ``stock, series, year,
+    observed, error, median, p5, p95, within`` (``within``: inside the 5–95% band widened by its own error)."""
+    obs = history_observations(scenario)
+    model = posterior.predictive(evaluate_history(scenario, posterior.draw(n, seed)).T, seed).T
+    p5, median, p95 = np.percentile(model, [5, 50, 95], axis=0)
+    observed, error = obs["observed"].to_numpy(float), obs["error"].to_numpy(float)
+    within = (observed >= p5 * np.exp(-1.645 * error)) & (observed <= p95 * np.exp(1.645 * error))
+    return obs.assign(median=median, p5=p5, p95=p95, within=within)
+
+
+def history_posterior_of(scenario: Scenario) -> Posterior:
+    """The dataset's stored history posterior (checked at load), or an InputError saying how to make one."""
+    return posterior_of(scenario, stem=HISTORY_STEM)

@@ -1,0 +1,184 @@
+"""The political register over observed years ([history] in politics.toml) and the posterior of its
+constants that the history supports (calibrate --politics): a known answer recovered, the stored
+files checked at load, and every bad [history] refused with the file and what to fix."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import multivector as mv
+from multivector.errors import InputError
+from multivector.interfaces.cli import app
+
+emcee = pytest.importorskip("emcee")
+DATA = Path(__file__).parent / "data"
+TRUE = {"ore_royalty": 0.04, "recurrent_drain": 0.02}
+
+HISTORY = """
+[history]
+start = 2016
+stop = 2025
+free = ["ore_royalty", "recurrent_drain"]
+
+[history.inputs.ore_exports]
+series = "ore_mt"
+
+[history.inputs.corridor_budget]
+value = 0.0
+source = "A-LL-HIST"
+
+[history.initial.fiscal_buffer]
+series = "buffer_usd_bn"
+year = 2015
+
+[history.compare.fiscal_buffer]
+series = "buffer_usd_bn"
+"""
+ORE = {2015: 1.0, 2017: 1.6, 2019: 0.7, 2021: 1.4, 2024: 0.9}   # a volatile input: royalty and drain separate
+
+
+def cli(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def _observations(buffer: dict[int, float]) -> str:
+    rows = ["series,output,year,value,error,unit,source,note"]
+    rows += [f"ore_mt,,{y},{v},0.02,Mt,A-LL-HIST," for y, v in ORE.items()]
+    rows += [f"buffer_usd_bn,,{y},{v:.6g},0.01,USD bn,A-LL-HIST," for y, v in buffer.items()]
+    return "\n".join(rows) + "\n"
+
+
+def _landlocked(folder: Path, history: str = HISTORY, buffer: dict[int, float] | None = None) -> Path:
+    shutil.copytree(DATA / "landlocked", folder)
+    (folder / "politics.toml").write_text((folder / "politics.toml").read_text() + history)
+    with open(folder / "sources.csv", "a") as f:
+        f.write("A-LL-HIST,assumption,A made-up history for the test,,,,,\n")
+    (folder / "observations.csv").write_text(_observations(buffer or {2015: 0.3, 2018: 0.3, 2022: 0.3}))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def truth(tmp_path_factory):
+    """Landlockia with a history whose observed buffer the model itself made at TRUE constants."""
+    from multivector.model.history import evaluate_history, history_observations
+
+    folder = _landlocked(tmp_path_factory.mktemp("hist") / "ll",
+                         buffer={2015: 0.3, **{y: 0.3 for y in range(2016, 2025)}})
+    s = mv.load(folder)
+    made = evaluate_history(s, pd.DataFrame([TRUE]))[0]
+    years = history_observations(s)["year"].to_numpy()
+    buffer = {2015: 0.3, **{int(y): float(v) for y, v in zip(years, made)}}
+    (folder / "observations.csv").write_text(_observations(buffer))
+    return folder, buffer
+
+
+def test_the_history_runs_the_register_from_its_observed_start(truth):
+    from multivector.model.history import input_values, simulate_history
+
+    folder, buffer = truth
+    s = mv.load(folder)
+    ds = simulate_history(s)
+    assert float(ds["time"][0]) == 2016 and float(ds["time"][-1]) == 2025
+    assert float(ds["fiscal_buffer"].sel(time=2016.0)[0]) == pytest.approx(0.3)    # end-2015's observed value
+    ore = input_values(s)["ore_exports"]
+    assert ore[0] == pytest.approx(1.3) and ore[1] == pytest.approx(1.6)       # 2016 between 2015 and 2017
+    assert ore[-1] == pytest.approx(0.9) and input_values(s)["corridor_budget"].tolist() == [0.0] * 9
+
+
+def test_the_history_match_recovers_the_constants_that_made_it(truth):
+    """Observations made by the model at known constants (1% error): the posterior's 5–95% band holds
+    each constant, tightly, and every observation lies in the predictive band."""
+    from multivector.model.history import predictive_history, sample_history
+
+    folder, _ = truth
+    s = mv.load(folder)
+    post = sample_history(s, steps=400, seed=1)
+    for name, value in TRUE.items():
+        lo, hi = post.samples[name].quantile([0.05, 0.95])
+        p = s.parameters[name]
+        assert lo < value < hi and (hi - lo) < 0.5 * (p.max - p.min), (name, lo, hi)
+    assert post.samples["discrepancy"].median() < 0.05
+    assert predictive_history(s, post)["within"].all()
+    # stored, the two constants count as constrained: the summed sensitivity on unconstrained assumptions
+    # leaves them out (every Landlockia number is an assumption)
+    from multivector.model.posterior import write_posterior
+    from multivector.model.structure import reliance
+
+    write_posterior(post, folder, stem="history_posterior")
+    weights = pd.DataFrame({"mu_star": {"ore_royalty": 1.0, "recurrent_drain": 1.0, "buffer_start": 2.0}})
+    per_output, assumptions = reliance(mv.load(folder), weights)
+    assert per_output.attrs["sensitivity_share"] == 1.0 and per_output.attrs["unconstrained_share"] == 0.5
+    ratio = assumptions.set_index("parameter")["posterior band / prior"]
+    assert ratio["ore_royalty"] < 0.5 and ratio["recurrent_drain"] < 0.5 and np.isnan(ratio["buffer_start"])
+
+
+def test_calibrate_politics_writes_a_posterior_that_is_checked_at_load(truth, tmp_path):
+    folder = tmp_path / "ll"
+    shutil.copytree(truth[0], folder)
+    r = cli("calibrate", folder, "--politics", "--steps", 40, "--write", "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert [c["coefficient"] for c in doc["constants"]] == ["ore_royalty", "recurrent_drain", "discrepancy"]
+    assert doc["provenance"]["history"] == "2016-2024" and len(doc["observations"]) == 9
+    s = mv.load(folder)
+    assert list(s.history_posterior_samples.columns) == ["ore_royalty", "recurrent_drain", "discrepancy", "log_prob"]
+    assert s.history_posterior_provenance["observations_hash"]
+    (folder / "history_posterior.csv").write_text("ore_royalty,recurrent_drain,discrepancy,log_prob\n0.9,0.02,0.1,-1\n")
+    with pytest.raises(InputError, match="row 2, column 'ore_royalty'") as exc:
+        mv.load(folder)
+    assert "--politics --write" in str(exc.value)
+
+
+def test_without_a_history_calibrate_politics_says_how_to_declare_one():
+    r = cli("calibrate", DATA / "landlocked", "--politics")
+    assert r.exit_code == 2 and "[history]" in r.output and "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda h: h.replace('series = "ore_mt"', 'series = "ore_tonnes"'), "series 'ore_tonnes' is not in observations.csv"),
+    (lambda h: h.replace("[history.inputs.ore_exports]", "[history.inputs.ore_export]"), "ore_export"),
+    (lambda h: h.replace("[history.compare.fiscal_buffer]", "[history.compare.budget_spend]"), "is not a stock"),
+    (lambda h: h.replace("year = 2015", "year = 2016"), "year = 2015"),
+    (lambda h: h.replace('free = ["ore_royalty", "recurrent_drain"]', 'free = ["ore_royalti"]'),
+     "'ore_royalti' is not a constant with a range"),
+    (lambda h: h.replace("stop = 2025", "stop = 2016"), "stop > start"),
+    (lambda h: h.replace('source = "A-LL-HIST"', 'source = "A-LL-NOPE"'), "A-LL-NOPE"),
+    (lambda h: h.replace("[history.compare.fiscal_buffer]\nseries = \"buffer_usd_bn\"", ""), "compares nothing"),
+    (lambda h: h + "\n[history.inputs.ore_royalty]\nseries = \"ore_mt\"\n", "also free"),
+])
+def test_a_bad_history_is_refused_at_load(tmp_path, edit, message):
+    folder = _landlocked(tmp_path / "ll", history=edit(HISTORY))
+    with pytest.raises(InputError) as exc:
+        mv.load(folder)
+    assert message in str(exc.value) and "politics.toml" in str(exc.value)
+    r = cli("run", folder)
+    assert r.exit_code == 2 and "Traceback" not in r.output
+
+
+def test_a_compared_series_with_absolute_errors_is_refused(tmp_path):
+    folder = _landlocked(tmp_path / "ll")
+    obs = (folder / "observations.csv").read_text().replace(",USD bn,", ",\"USD bn, absolute error\",")
+    (folder / "observations.csv").write_text(obs)
+    with pytest.raises(InputError, match="needs relative ones"):
+        mv.load(folder)
+
+
+def test_kazakhstan_s_stored_history_posterior_saw_the_dataset_s_observations():
+    """The shipped history posterior was sampled on today's observations and inputs (sample it again
+    with calibrate --politics --write when they change), and its draws hold at least 80% of the
+    observed National Fund years in their predictive band."""
+    from multivector.model.history import history_posterior_of, observations_hash, predictive_history
+
+    s = mv.load("kazakhstan")
+    post = history_posterior_of(s)
+    assert post.provenance["observations_hash"] == observations_hash(s)
+    fitted = predictive_history(s, post)
+    assert len(fitted) >= 7 and fitted["within"].mean() >= 0.8
+    assert np.isfinite(post.samples.to_numpy()).all()
