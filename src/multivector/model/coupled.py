@@ -192,6 +192,8 @@ def simulate_coupled(model, n: int = 1, *, years: Sequence[int] | None = None,
     if n > own:                                      # split off the counterfactual half of the batch
         alt = ds.isel(run=slice(own, None))
         ds = ds.isel(run=slice(0, own))
+        # a run's verdict rests on its counterfactual too: it has converged only if both halves have
+        ds["converged"] = ds["converged"] & alt["converged"].values
         ds["counterfactual_index"] = (("run", "year"), alt[pol.index].values)
         if pol.components:
             ds["counterfactual_component"] = (("run", "year", "component"), alt["index_component"].values)
