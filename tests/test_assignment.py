@@ -71,6 +71,30 @@ def test_a_capacity_holds_and_its_price_is_the_one_that_clears_it(capacity):
     assert res.cost[0, 0] == pytest.approx(10.0 + u) and res.delay[0, 0] == 0.0   # a price, not a delay
 
 
+def test_a_capacity_price_is_paid_per_cost_unit_whatever_unit_the_flow_is_counted_in():
+    """The same market counted two ways: in cost units (a unit weighs 2e-5 of a load unit, as a 20 t
+    TEU-equivalent of bulk weighs 2e-5 Mt), or in load units whose costs are quoted per cost unit
+    (``price_weight`` 2e-5 per unit of flow weighing 1). The price, the shares and every route's cost per
+    cost unit must agree: a flow's unit is bookkeeping (the bug this guards against charged bulk the
+    price per Mt on a per-TEU-equivalent cost scale, 50,000 times too much)."""
+    w, theta, per_unit = 2e-5, 0.1, 50000.0               # load per cost unit; cost units per flow unit
+    demand = 30.0 / per_unit                              # 30 cost units' worth, in flow units
+    common = dict(vot=np.full((2, 1), 2.0), theta=np.full((2, 1), theta), available=np.ones((2, 1), bool),
+                  route_od=np.array([0, 0]), delay_fn=lambda load, cols: np.zeros_like(load), tol=1e-10,
+                  max_iter=5000, capacity=np.array([[12.0 * w], [np.nan]]), price_unit=1.0 / w, max_price=1e4 / w)
+    base = np.array([[10.0], [40.0]])
+    in_cost_units = solve_logit_sue(sparse.csr_matrix(np.eye(2)), np.full(2, w), base, demand=np.array([[30.0]]),
+                                    **common)
+    in_flow_units = solve_logit_sue(sparse.csr_matrix(np.eye(2)), np.full(2, w * per_unit), base,
+                                    demand=np.array([[demand]]), price_weight=np.full(2, w), **common)
+    assert in_cost_units.converged.all() and in_flow_units.converged.all()
+    assert in_flow_units.price[0, 0] == pytest.approx(in_cost_units.price[0, 0], rel=1e-6)
+    np.testing.assert_allclose(in_flow_units.flow[:, 0] * per_unit, in_cost_units.flow[:, 0], rtol=1e-6)
+    np.testing.assert_allclose(in_flow_units.cost, in_cost_units.cost, rtol=1e-9)
+    u = 30.0 + np.log(30.0 / in_cost_units.flow[0, 0] - 1) / theta      # the clearing price per cost unit, as above
+    assert in_flow_units.price[0, 0] * w == pytest.approx(u, rel=1e-6)
+
+
 def test_a_capacity_above_the_free_share_has_no_price():
     res = solve_logit_sue(sparse.csr_matrix(np.eye(2)), np.ones(2), np.array([[10.0], [40.0]]),
                           np.full((2, 1), 2.0), np.full((2, 1), 0.1), np.ones((2, 1), bool), np.array([0, 0]),

@@ -12,7 +12,9 @@ of a corridor offered, deep-sea outlets from Poti and Batumi, recalibrated); whe
 gateways, the overland share in tonnes and unserved demand per OD (every other number identical); when
 a bottleneck came to be listed in the earliest of its equally full years, with its full years; and when
 the northern corridor's 2022/2023 targets took ERA's own westbound split and the southern route gained
-its test-train bound (recalibrated until the fit's route set held).
+its test-train bound (recalibrated until the fit's route set held); and when capacity prices came to be
+charged per cost unit (bulk had paid them per Mt on its per-TEU-equivalent cost scale, 50,000 times too
+much; recalibrated).
 """
 
 from __future__ import annotations

@@ -120,6 +120,9 @@ class FreightModel:
         tpu = np.array([scenario.commodities[c].tonnes_per_unit for c in self.commodities])
         self.cpu = np.array([scenario.commodities[c].cost_units_per_unit for c in self.commodities])
         self.load_per_unit = tpu[self.route_comm] / 1e6
+        # Mt of load per cost unit: what a capacity price (USD per Mt) costs a route per cost unit, the
+        # unit its tariffs, value of time and logit scale are quoted in (a TEU-equivalent of bulk, a tonne of crude)
+        self.load_per_cost_unit = self.load_per_unit / self.cpu[self.route_comm]
         self.incidence = net.route_resources().T.tocsr()                    # [R, K]
         capacitated = ~np.isnan(net.resource_capacity)
         self.congestible = capacitated            # only a capacity makes a delay
@@ -200,7 +203,7 @@ class FreightModel:
                               np.broadcast_to(available[:, None], base.shape), net.route_od, demand,
                               costs.delay, tol=tol, max_iter=max_iter, congestible=self.congestible,
                               start=start, start_price=start_price, price_unit=PRICE_UNIT_USD_T * 1e6,
-                              max_price=MAX_PRICE_USD_T * 1e6,
+                              max_price=MAX_PRICE_USD_T * 1e6, price_weight=self.load_per_cost_unit,
                               capacity=self._side_constraints(costs.capacity) if len(self.priced_rows) else None)
         if not res.converged.all():
             warnings.warn(f"{year}: logit equilibrium did not reach gap {tol:g} in {max_iter} "
@@ -212,7 +215,7 @@ class FreightModel:
         unserved = np.stack([unserved_od[self.od_group == ci].sum(axis=0) for ci in range(len(self.commodities))])  # [C, N]
         cm = self.corr_matrix
         t_route = route_time + self.incidence.T @ res.delay
-        paid = route_money + self.load_per_unit[:, None] * (self.incidence.T @ res.price)   # tariffs + capacity prices
+        paid = route_money + self.load_per_cost_unit[:, None] * (self.incidence.T @ res.price)   # per cost unit
         w = h * self.cpu[route_comm][:, None]          # weights in cost units for means
         wsum = cm @ w
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -274,7 +274,8 @@ def _less_rank_one(pairs, qa, qb, cells, cell_ptr, slot_a, slot_b):
 
 def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot, theta, available,
                     route_od, demand, delay_fn, tol=EQUILIBRIUM_TOL, max_iter=200, congestible=None,
-                    start=None, capacity=None, start_price=None, price_unit=1.0, max_price=1e4) -> SUEResult:
+                    start=None, capacity=None, start_price=None, price_unit=1.0, max_price=1e4,
+                    price_weight=None) -> SUEResult:
     """Solve the batched logit SUE, with capacities as side constraints when ``capacity`` is given.
 
     incidence: [R, K] 0/1 resource-route incidence; load_per_unit: [K] Mt per unit of route flow;
@@ -291,7 +292,10 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
 
     ``capacity`` ([R, N] Mt, NaN where a resource has none) makes every capacity hard: each
     capacitated resource carries a price ``u`` (a Lagrange multiplier, in cost per unit of load, so a
-    route pays ``u`` times its load per unit — a tonne of bulk and a tonne of containers pay alike).
+    route pays ``u`` times the load of one of its cost units — a tonne of bulk and a tonne of containers
+    pay alike). ``price_weight`` ([K]) is that load per cost unit, where a commodity's costs are quoted per
+    a cost unit other than its flow's unit (bulk flows in Mt, priced per 20 t TEU-equivalent; default:
+    ``load_per_unit``, the flow's unit is the cost unit).
     When a run has reached the equilibrium under the present prices, the prices take one Newton step
     toward loads at capacity (see ``step_prices``: the equilibrium's own response of loads to prices,
     at most a fivefold rise above ``price_unit``), and Newton on the loads resumes from there; the
@@ -307,7 +311,8 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     starts = np.flatnonzero(np.r_[True, route_od[1:] != route_od[:-1]])
     bounds = np.r_[starts, len(route_od)].astype(np.int64)                    # each OD's routes
     per_route_demand = demand[route_od]
-    lf = load_per_unit[:, None]
+    lf = load_per_unit[:, None]                                                 # load per unit of route flow
+    pw = lf if price_weight is None else np.asarray(price_weight, dtype=float)[:, None]   # load per cost unit
     hard = np.flatnonzero(np.isfinite(capacity).any(axis=1)) if capacity is not None else np.zeros(0, int)
     used = np.diff(incidence.indptr) > 0
     live = used if congestible is None else used & np.asarray(congestible, dtype=bool)
@@ -332,7 +337,7 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
 
     def surcharge(cols):
         """``[K, n]``: what each route pays the capacity prices it passes."""
-        return lf * (a_price @ price[:, cols]) if len(hard) else 0.0
+        return pw * (a_price @ price[:, cols]) if len(hard) else 0.0
 
     def shares(v, cols):
         cost = base_cost[:, cols] + vot[:, cols] * (a_t @ delays(v, cols)) + surcharge(cols)
@@ -355,7 +360,7 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
         left = lf * theta[:, cols] * per_route_demand[:, cols] * p[:, cols]
         jac = jacobian.sensitivity(left, p[:, cols], vot[:, cols]) * slope.T[:, None, :]
         jac[:, np.arange(len(rows)), np.arange(len(rows))] += 1.0
-        by_price = jacobian.sensitivity(left, p[:, cols], np.broadcast_to(lf, left.shape)) if prices else None
+        by_price = jacobian.sensitivity(left, p[:, cols], np.broadcast_to(pw, left.shape)) if prices else None
         return jac, by_price
 
     def violations(load, cols):
