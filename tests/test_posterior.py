@@ -103,6 +103,25 @@ def test_validate_draws_from_the_posterior(sampled, tmp_path):
     assert row["in_band"]
 
 
+def test_the_discrepancy_widens_volumes_but_leaves_a_share_inside_0_and_1(sampled, tmp_path):
+    """The discrepancy was learnt on volumes: a volume's band carries it (wider than the coefficients'
+    spread alone), a share's does not (a log-scale spread would carry it past 1)."""
+    from multivector.model.posterior import posterior_of
+    from multivector.views.validation import backtest, read_observations
+
+    folder, _ = sampled
+    obs = tmp_path / "obs.csv"
+    obs.write_text("output,year,value,source\ncorridors.middle.teu,2024,10000,A-TOY\n"
+                   "focus_overland_share,2024,0.9,A-TOY\n")
+    s = mv.load(folder)
+    table = backtest(s, read_observations(obs), runs=60, ensemble="posterior").set_index("output")
+    plain = backtest(s, read_observations(obs), runs=60, ensemble="default").set_index("output")
+    assert table.loc["focus_overland_share", "p95"] <= 1.0
+    assert posterior_of(s).samples["discrepancy"].min() > 0
+    band = table.loc["corridors.middle.teu", "p95"] / table.loc["corridors.middle.teu", "p5"]
+    assert band > plain.loc["corridors.middle.teu", "p95"] / plain.loc["corridors.middle.teu", "p5"]
+
+
 @pytest.mark.parametrize("damage, where", [
     (lambda f: (f / "posterior.toml").unlink(), "posterior.toml"),
     (lambda f: (f / "posterior.csv").write_text("vot_container,log_prob\n1.0,-1\n"), "columns must be"),
