@@ -498,17 +498,18 @@ def load(name_or_dir: str | Path) -> Scenario:
             raise InputError("a history posterior is stored but politics.toml declares no [history]",
                              file=folder / "history_posterior.csv", hint="remove the two history_posterior files")
         scenario.history_posterior_samples, scenario.history_posterior_provenance = _read_posterior(
-            folder, history.free, parameters, stem="history_posterior", remake="--politics")
+            folder, history.free, parameters, stem="history_posterior", flag="--politics")
     return scenario
 
 
 def _read_posterior(folder: Path, free: list[str], parameters: dict, stem: str = "posterior",
-                    remake: str = "--posterior") -> tuple[pd.DataFrame, dict]:
+                    flag: str = "--posterior") -> tuple[pd.DataFrame, dict]:
     """STEM.csv (the free coefficients, the model discrepancy and log_prob, one row per sample) and
     STEM.toml, checked: both files, exactly those columns, every value a finite number, every
-    coefficient inside its range and the discrepancy positive."""
+    coefficient inside its range and the discrepancy positive; a bad file's error names ``calibrate
+    FOLDER FLAG --write``, the command that makes it again."""
     csv_path, toml_path = folder / f"{stem}.csv", folder / f"{stem}.toml"
-    remake = f"multivector calibrate {folder} {remake} --write"
+    remake = f"multivector calibrate {folder} {flag} --write"
     for path in (csv_path, toml_path):
         if not path.is_file():
             raise InputError("the posterior is stored in two files and this one is missing", file=path,

@@ -180,10 +180,10 @@ def make_design(scenario: Scenario, n: int, sampler: str = "lhs", seed: int = 0,
         policies = table.to_dict(orient="records")
     scenario.check_names(names)
     if posterior:
-        from multivector.model.posterior import DISCREPANCY, stored_posteriors
+        from multivector.model.posterior import stored_posteriors
 
-        drawn = {c for post in stored_posteriors(scenario) for c in post.samples.columns}   # or say how to make one
-        names = [x for x in names if x not in drawn - {DISCREPANCY, "log_prob"}]
+        drawn = {c for post in stored_posteriors(scenario) for c in post.draw(1).columns}   # or say how to make one
+        names = [x for x in names if x not in drawn]
     if not names:
         raise InputError("nothing to sample: the scenario declares no uncertain parameter")
     bounds = [(scenario.parameters[x].min, scenario.parameters[x].max) for x in names]

@@ -296,16 +296,21 @@ def _calibration_html(data: ReportData, div: dict) -> str:
     coefficients, targets = data.calibration
     p = coefficients.attrs
     if "walkers" in p:
-        post = (f"The posterior: {html.escape(str(p.get('method', '')))}; {p['walkers']} walkers × {p['steps']} steps "
-                f"({p['burn_in']} burn-in), acceptance {p['acceptance_fraction']:.2f}, autocorrelation up to "
-                f"{max(p['autocorrelation_steps'].values()):.0f} steps, about {p['effective_samples']:.0f} "
-                f"independent samples; targets up to {p['targets_until']} (hash {html.escape(p['targets_hash'])}).")
+        post = (f"The posterior: {_sampler_text(p)}, about {p['effective_samples']:.0f} independent samples; "
+                f"targets up to {p['targets_until']} (hash {html.escape(p['targets_hash'])}).")
     else:
         post = "No posterior is stored: multivector calibrate DATASET --posterior --write samples one."
     return ('<p class="note">Each free coefficient’s prior (its stated range), the least-squares fit the model '
             f"runs with, and the posterior where one is stored. {post}</p>" + _table(coefficients)
             + div.get("calibration", "") + '<p class="note">Each target: the observation with its stated error '
             "band, the stored fit’s value, and whether it lies in the band.</p>" + _table(targets))
+
+
+def _sampler_text(p: dict) -> str:
+    """How a stored posterior was sampled, from its provenance, in one clause."""
+    return (f"{html.escape(str(p.get('method', '')))}; {p['walkers']} walkers × {p['steps']} steps ({p['burn_in']} "
+            f"burn-in), acceptance {p['acceptance_fraction']:.2f}, autocorrelation up to "
+            f"{max(p['autocorrelation_steps'].values()):.0f} steps")
 
 
 def _history_html(data: ReportData, div: dict) -> str:
@@ -315,9 +320,7 @@ def _history_html(data: ReportData, div: dict) -> str:
             f"({html.escape(str(p.get('history', '')))}, <code>[history]</code> in politics.toml): the inputs of "
             f"those years observed ({html.escape(', '.join(f'{k}: {v}' for k, v in p.get('inputs', {}).items()))}), "
             "and the constants below sampled by how well the register then reproduces the observed stocks. "
-            f"{html.escape(str(p.get('method', '')))}; {p['walkers']} walkers × {p['steps']} steps ({p['burn_in']} "
-            f"burn-in), acceptance {p['acceptance_fraction']:.2f}, autocorrelation up to "
-            f"{max(p['autocorrelation_steps'].values()):.0f} steps. <i>band / prior</i> is the posterior's 5–95% band "
+            f"{_sampler_text(p)}. <i>band / prior</i> is the posterior's 5–95% band "
             "over the prior's: near 1, the history says little about that constant.</p>" + _table(constants)
             + div.get("history", "") + f'<p class="note">Each observation against 200 posterior draws (model '
             f"discrepancy included): {int(fitted['within'].sum())} of {len(fitted)} inside the band widened by "

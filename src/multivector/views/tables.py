@@ -179,7 +179,7 @@ def constant_table(scenario: Scenario, names, samples: pd.DataFrame | None, fit:
         p = scenario.parameters[name]
         row = {"coefficient": name, "prior min": p.min, "prior max": p.max,
                "prior": "log-uniform" if p.min > 0 else "uniform",
-               "fit": float((fit or {}).get(name, np.nan)) if fit is not None else float(p.value),
+               "fit": float(fit.get(name, np.nan)) if fit is not None else float(p.value),
                "unit": p.unit}
         if samples is not None and name in samples:
             row.update({"posterior p5": float(samples[name].quantile(0.05)),
