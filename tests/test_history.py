@@ -123,6 +123,25 @@ def test_the_history_match_recovers_the_constants_that_made_it(truth):
     assert per_output.attrs["unconstrained_share"] == pytest.approx(free / 4.0) and free < 4.0
 
 
+def test_a_compared_flow_is_its_total_over_the_year(tmp_path):
+    """Landlockia's buffer inflow is (1 − reinvest share) × toll income + royalty × ore exports: with the
+    ore observed per year, its yearly total is known exactly, year by year."""
+    from multivector.model.history import evaluate_history, history_observations, input_values
+
+    history = HISTORY + '\n[history.compare.buffer_inflow]\nseries = "inflow_usd_bn"\n'
+    folder = _landlocked(tmp_path / "ll", history=history)
+    with open(folder / "observations.csv", "a") as f:
+        f.writelines(f"inflow_usd_bn,,{y},0.05,0.05,USD bn/year,A-LL-HIST,\n" for y in range(2016, 2025))
+    s = mv.load(folder)
+    obs = history_observations(s)
+    flow = (obs["stock"] == "buffer_inflow").to_numpy()
+    got = evaluate_history(s, pd.DataFrame([TRUE]))[0, flow]
+    ore = input_values(s)["ore_exports"]                             # 2016 .. 2024
+    share, toll = s.parameters["toll_reinvest_share"].value, 0.01   # toll income: the input's default
+    np.testing.assert_allclose(got, (1 - share) * toll + TRUE["ore_royalty"] * ore[obs["year"][flow] - 2016],
+                               rtol=1e-12)
+
+
 def test_calibrate_politics_writes_a_posterior_that_is_checked_at_load(truth, tmp_path):
     folder = tmp_path / "ll"
     shutil.copytree(truth[0], folder)
@@ -148,7 +167,8 @@ def test_without_a_history_calibrate_politics_says_how_to_declare_one():
 @pytest.mark.parametrize("edit, message", [
     (lambda h: h.replace('series = "ore_mt"', 'series = "ore_tonnes"'), "series 'ore_tonnes' is not in observations.csv"),
     (lambda h: h.replace("[history.inputs.ore_exports]", "[history.inputs.ore_export]"), "ore_export"),
-    (lambda h: h.replace("[history.compare.fiscal_buffer]", "[history.compare.budget_spend]"), "is not a stock"),
+    (lambda h: h.replace("[history.compare.fiscal_buffer]", "[history.compare.budget_spend]"),
+     "is not a stock or a flow"),
     (lambda h: h.replace("year = 2015", "year = 2016"), "year = 2015"),
     (lambda h: h.replace('free = ["ore_royalty", "recurrent_drain"]', 'free = ["ore_royalti"]'),
      "'ore_royalti' is not a constant with a range"),

@@ -87,8 +87,9 @@ class History:
     ``stop - 1``), ``inputs`` replace constants, auxiliaries or exogenous inputs by observed series
     (the value of year ``y`` holds on ``[y, y + 1)``; years between observations are interpolated,
     years outside them take the nearest); ``initial`` sets stocks from an observed year-end value;
-    ``compare`` sets stocks, at each year's end, against observed year-end series. ``free`` are the
-    constants the history match samples (each with a range)."""
+    ``compare`` sets stocks, at each year's end, against observed year-end series, and flows, as their
+    total over each year, against observed yearly totals. ``free`` are the constants the history match
+    samples (each with a range)."""
 
     start: int
     stop: int
@@ -218,7 +219,7 @@ def _history(table, model: SDModel, path: Path) -> History | None:
     if not all(isinstance(y, int) and not isinstance(y, bool) for y in (start, stop)) or stop <= start:
         raise InputError(f"{where} start and stop must be whole years with stop > start, not {start!r}, {stop!r}",
                          file=path, hint="e.g. start = 2016, stop = 2025 (to the end of 2024)")
-    constants, stocks = model.spec.constants, set(model.stock_names)
+    constants, stocks, flows = model.spec.constants, set(model.stock_names), set(model.flow_names)
     replaceable = set(constants) | set(model.aux_names) | set(model.spec.exogenous)
     free = table.get("free", [])
     if not isinstance(free, list) or not free:
@@ -229,7 +230,7 @@ def _history(table, model: SDModel, path: Path) -> History | None:
             raise InputError(f"{where} free: '{name}' is not a constant with a range (min < max)", file=path)
     links = {}
     for key, allowed, what in (("inputs", replaceable, "a constant, auxiliary or exogenous input"),
-                               ("initial", stocks, "a stock"), ("compare", stocks, "a stock")):
+                               ("initial", stocks, "a stock"), ("compare", stocks | flows, "a stock or a flow")):
         links[key] = {}
         for name, body in table.get(key, {}).items():
             here = f"[history.{key}.{name}]"

@@ -8,7 +8,9 @@ exogenous inputs become observed series (``observations.csv``, times a stated sc
 ``y`` holds on ``[y, y + 1)``, years between observations interpolated linearly, years outside them at
 the nearest) or stated values (a programme that had not begun); named stocks start at an observed
 year-end value. Everything else is the register as it stands. The stocks named under ``compare`` are
-then set, at each year's end, against their observed year-end series.
+then set, at each year's end, against their observed year-end series, and the flows against observed
+yearly totals: a flow's total over ``[y, y + 1)`` is the mean of its values at the year's time steps
+(under Euler exactly what the stocks integrate).
 
 The match is the network calibration's likelihood (:func:`multivector.model.posterior.log_likelihood`):
 each observation's log miss a Student t with scale ``sqrt(error² + δ²)``, ``δ`` the history's own model
@@ -99,7 +101,7 @@ def history_model(scenario: Scenario) -> SDModel:
 
 def history_observations(scenario: Scenario) -> pd.DataFrame:
     """What the history is matched against: ``stock, series, year, observed, error, source``, one row per
-    observed year-end inside ``start .. stop - 1``."""
+    observed year inside ``start .. stop - 1`` (``stock``: the compared stock or flow)."""
     h = _history(scenario)
     rows = []
     for stock, link in h.compare.items():
@@ -113,21 +115,29 @@ def history_observations(scenario: Scenario) -> pd.DataFrame:
 
 def simulate_history(scenario: Scenario, values: pd.DataFrame | None = None) -> xr.Dataset:
     """The register over the history for each row of ``values`` (free constants; the rest at their
-    defaults): a Dataset (run, time) at whole years."""
+    defaults): a Dataset (run, time) at every time step."""
     model = history_model(scenario)
     n = 1 if values is None else len(values)
     constants = {k: c.value for k, c in model.spec.constants.items()}
     if values is not None:
         constants.update({c: values[c].to_numpy(float) for c in values.columns})
-    return model.run(constants, n, exogenous=input_values(scenario), save_every=1.0)
+    return model.run(constants, n, exogenous=input_values(scenario))
 
 
 def evaluate_history(scenario: Scenario, values: pd.DataFrame | None = None) -> np.ndarray:
-    """The compared stocks at each observed year's end, ``[N, observations]``."""
+    """The compared variables in each observed year, ``[N, observations]``: a stock at the year's end,
+    a flow as its total over the year."""
     obs = history_observations(scenario)
     ds = simulate_history(scenario, values)
-    return np.stack([ds[stock].sel(time=float(year + 1)).values for stock, year in zip(obs["stock"], obs["year"])],
-                    axis=1)
+    time = ds["time"].values
+    flows = set(history_model(scenario).flow_names)
+    out = []
+    for name, year in zip(obs["stock"], obs["year"]):
+        if name in flows:      # the year's total: the mean of the flow over its steps, times one year
+            out.append(ds[name].values[:, (time >= year - 1e-9) & (time < year + 1 - 1e-9)].mean(axis=1))
+        else:
+            out.append(ds[name].sel(time=float(year + 1)).values)
+    return np.stack(out, axis=1)
 
 
 def observations_hash(scenario: Scenario) -> str:
