@@ -67,10 +67,12 @@ def test_the_verdicts_own_constants_are_live_only_if_they_can_change_it(monkeypa
     assert live_definitions(s, ["consolidation_floor", "consolidation_margin"], futures, 0) == \
         {"consolidation_floor", "consolidation_margin"}
     # a floor whose whole range lies below any gain the model reaches can never decide the verdict
-    from multivector.model import verdict
+    # (patched where the scan reads it: patching the verdict module left the scan on the declared range,
+    # and the test passed only while the floor happened not to bind in these four futures)
+    from multivector.explore import checks
 
-    declared = verdict.definition_ranges
-    monkeypatch.setattr(verdict, "definition_ranges",
+    declared = checks.definition_ranges
+    monkeypatch.setattr(checks, "definition_ranges",
                         lambda pol: {**declared(pol), "consolidation_floor": (-1.0, -0.5)})
     assert live_definitions(s, ["consolidation_floor"], futures.iloc[:4], 0) == set()
 

@@ -142,6 +142,29 @@ def test_a_compared_flow_is_its_total_over_the_year(tmp_path):
                                rtol=1e-12)
 
 
+def test_a_series_divided_by_another_year_by_year(tmp_path):
+    """``per``: a series in local currency set against a flow in dollars, through the year's exchange
+    rate; the two relative errors add in quadrature."""
+    from multivector.model.history import history_observations
+
+    history = HISTORY + ('\n[history.compare.buffer_inflow]\nseries = "inflow_lcu_bn"\nper = "lcu_per_usd"\n'
+                         "scale = 1.0\n")
+    folder = _landlocked(tmp_path / "ll", history=history)
+    with open(folder / "observations.csv", "a") as f:
+        f.write("inflow_lcu_bn,,2020,20.0,0.04,LCU bn,A-LL-HIST,\ninflow_lcu_bn,,2022,33.0,0.04,LCU bn,A-LL-HIST,\n"
+                "lcu_per_usd,,2019,350,0.03,LCU per USD,A-LL-HIST,\nlcu_per_usd,,2022,440,0.03,LCU per USD,A-LL-HIST,\n")
+    obs = history_observations(mv.load(folder)).set_index(["stock", "year"])
+    row = obs.loc[("buffer_inflow", 2020)]
+    assert row["observed"] == pytest.approx(20.0 / 380.0) and row["error"] == pytest.approx(0.05)   # 2020 rate interpolated
+    assert obs.loc[("buffer_inflow", 2022), "observed"] == pytest.approx(33.0 / 440.0)
+    assert row["series"] == "inflow_lcu_bn / lcu_per_usd"
+    bad = _landlocked(tmp_path / "bad", history=history.replace("lcu_per_usd", "lcu_per_eur"))
+    with open(bad / "observations.csv", "a") as f:
+        f.write("inflow_lcu_bn,,2020,20.0,0.04,LCU bn,A-LL-HIST,\n")
+    with pytest.raises(InputError, match="per 'lcu_per_eur' is not a series"):
+        mv.load(bad)
+
+
 def test_calibrate_politics_writes_a_posterior_that_is_checked_at_load(truth, tmp_path):
     folder = tmp_path / "ll"
     shutil.copytree(truth[0], folder)

@@ -77,6 +77,7 @@ class SeriesLink:
     value: float | None = None
     source: str = ""
     doc: str = ""
+    per: str | None = None      # a series each value is divided by, year by year (e.g. an exchange rate)
 
 
 @dataclass
@@ -88,8 +89,9 @@ class History:
     (the value of year ``y`` holds on ``[y, y + 1)``; years between observations are interpolated,
     years outside them take the nearest); ``initial`` sets stocks from an observed year-end value;
     ``compare`` sets stocks, at each year's end, against observed year-end series, and flows, as their
-    total over each year, against observed yearly totals. ``free`` are the constants the history match
-    samples (each with a range)."""
+    total over each year, against observed yearly totals. A series may be divided, year by year, by
+    another (``per``, e.g. a tenge figure by the year's exchange rate). ``free`` are the constants the
+    history match samples (each with a range)."""
 
     start: int
     stop: int
@@ -246,8 +248,9 @@ def _history(table, model: SDModel, path: Path) -> History | None:
                 links[key][name] = SeriesLink(value=float(value), source=source, doc=str(body.get("doc", "")))
                 continue
             if not isinstance(body, dict) or not isinstance(body.get("series"), str) \
-                    or set(body) - {"series", "scale", "year", "doc"}:
-                raise InputError(f"{here} needs series (a series of observations.csv), and may have scale"
+                    or set(body) - {"series", "scale", "year", "doc", "per"} \
+                    or not isinstance(body.get("per", ""), str):
+                raise InputError(f"{here} needs series (a series of observations.csv), and may have scale, per"
                                  + (", year" if key == "initial" else "") + " and doc"
                                  + ("; or a stated value and source" if key == "inputs" else ""), file=path)
             scale, year = body.get("scale", 1.0), body.get("year")
@@ -258,7 +261,7 @@ def _history(table, model: SDModel, path: Path) -> History | None:
                                  f"year = {start - 1}" if key == "initial" else "only initial stocks take a year"),
                                  file=path)
             links[key][name] = SeriesLink(series=body["series"], scale=float(scale), year=year,
-                                          doc=str(body.get("doc", "")))
+                                          doc=str(body.get("doc", "")), per=body.get("per"))
     if not links["compare"]:
         raise InputError(f"{where} compares nothing: add [history.compare.STOCK] series = ...", file=path)
     for name in set(links["inputs"]) & set(free):

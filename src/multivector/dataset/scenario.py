@@ -773,6 +773,11 @@ def _check_history(s: Scenario) -> None:
             if key == "compare" and is_absolute_error(rows["unit"].iloc[0]):
                 raise InputError(f"{here} states absolute errors; the history match compares log misses and "
                                  "needs relative ones", file=f)
+            if link.per is not None:
+                per = obs[obs["series"] == link.per]
+                if per.empty or is_absolute_error(per["unit"].iloc[0]):
+                    raise InputError(f"[history.{key}.{name}] per '{link.per}' is not a series of observations.csv "
+                                     "with relative errors", file=f, hint="per names the series each value is divided by")
 
 
 def _check_observations(s: Scenario) -> None:

@@ -56,6 +56,22 @@ def _series(scenario: Scenario, name: str) -> pd.DataFrame:
     return obs[obs["series"] == name].sort_values("year")
 
 
+def _at(rows: pd.DataFrame, years, column: str = "value") -> np.ndarray:
+    """A series' ``column`` in ``years``: interpolated between its observed years, the nearest outside them."""
+    return np.interp(np.asarray(years, dtype=float), rows["year"].to_numpy(float), rows[column].to_numpy(float))
+
+
+def _linked(scenario: Scenario, link, years) -> tuple[np.ndarray, np.ndarray]:
+    """A link's values in ``years`` (its series, divided year by year by ``per`` if given, times its scale)
+    and their relative errors (the two series' errors added in quadrature)."""
+    rows = _series(scenario, link.series)
+    value, error = _at(rows, years), _at(rows, years, "error")
+    if link.per is not None:
+        per = _series(scenario, link.per)
+        value, error = value / _at(per, years), np.hypot(error, _at(per, years, "error"))
+    return value * link.scale, error
+
+
 def input_values(scenario: Scenario) -> dict[str, np.ndarray]:
     """Each history input's value per year ``start .. stop - 1`` (``[years]``): the observed series times
     its scale, interpolated between observations and held at the nearest outside them; or its stated value."""
@@ -63,11 +79,7 @@ def input_values(scenario: Scenario) -> dict[str, np.ndarray]:
     years = np.arange(h.start, h.stop)
     out = {}
     for name, link in h.inputs.items():
-        if link.series is None:
-            out[name] = np.full(len(years), link.value)
-        else:
-            rows = _series(scenario, link.series)
-            out[name] = np.interp(years, rows["year"].to_numpy(float), rows["value"].to_numpy(float)) * link.scale
+        out[name] = np.full(len(years), link.value) if link.series is None else _linked(scenario, link, years)[0]
     return out
 
 
@@ -86,10 +98,8 @@ def history_model(scenario: Scenario) -> SDModel:
         exogenous[name] = ExogenousSpec(name=name, unit=unit, default=float(values[name][0]), source=source,
                                         doc=f"history: {link.series or 'stated'} x {link.scale:g}")
     stocks = dict(spec.stocks)
-    for name, link in h.initial.items():
-        rows = _series(scenario, link.series)
-        value = float(rows.loc[rows["year"] == link.year, "value"].iloc[0]) * link.scale
-        stocks[name] = dataclasses.replace(stocks[name], initial=value)
+    for name, link in h.initial.items():        # _check_history made sure the series has that year
+        stocks[name] = dataclasses.replace(stocks[name], initial=float(_linked(scenario, link, [link.year])[0][0]))
     rewritten = dataclasses.replace(
         spec, sim=dataclasses.replace(spec.sim, start=float(h.start), stop=float(h.stop)),
         constants={k: v for k, v in spec.constants.items() if k not in h.inputs},
@@ -107,9 +117,10 @@ def history_observations(scenario: Scenario) -> pd.DataFrame:
     for stock, link in h.compare.items():
         s = _series(scenario, link.series)
         s = s[(s["year"] >= h.start) & (s["year"] < h.stop)]
-        rows.append(pd.DataFrame({"stock": stock, "series": link.series, "year": s["year"].astype(int).to_numpy(),
-                                  "observed": s["value"].to_numpy(float) * link.scale,
-                                  "error": s["error"].to_numpy(float), "source": s["source"].to_numpy()}))
+        value, error = _linked(scenario, link, s["year"].to_numpy())
+        rows.append(pd.DataFrame({"stock": stock, "series": link.series + (f" / {link.per}" if link.per else ""),
+                                  "year": s["year"].astype(int).to_numpy(), "observed": value, "error": error,
+                                  "source": s["source"].to_numpy()}))
     return pd.concat(rows, ignore_index=True)
 
 

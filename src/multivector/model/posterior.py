@@ -10,8 +10,8 @@ with the coefficients (as in Kennedy and O'Hagan's calibration, with the discrep
 targets). Without it every structural miss would be read as evidence about the coefficients, and their
 bands, and every band drawn from them, would be far too narrow (the 2024 back-test's bands held 0 of 9
 observations). The t's heavy tails keep a few gross misses (a sanctions year, a route bounded only by
-"test trains ran") from setting ``δ`` for every target: under a normal, Kazakhstan's three southern-route
-bounds alone would put ``δ`` near 1 and leave the pipeline's and ports' sharp observations saying nothing.
+"test trains ran") from setting ``δ`` for every target: under a normal, three such bounds, missed by
+factors of 20 to 80, put ``δ`` near 1 and left a pipeline's and a port's sharp observations saying nothing.
 With ``δ``, the least-squares fit is no longer the mode: a shared ``δ`` evens the weights of sharp and
 loose observations.
 Prior: uniform over each coefficient's stated range, on a log scale for coefficients whose range is
