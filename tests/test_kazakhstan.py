@@ -103,5 +103,5 @@ def test_stored_posterior_saw_the_dataset_s_targets(kz):
     prov = kz.posterior_provenance
     assert prov["targets_hash"] == targets_hash(kz)
     assert prov["targets_until"] <= 2024
-    assert list(kz.posterior_samples.columns) == [*kz.model["calibration"]["free"], "log_prob"]
-    assert len(kz.posterior_samples) == prov["walkers"] * (prov["steps"] - prov["burn_in"])
+    assert list(kz.posterior_samples.columns) == [*kz.model["calibration"]["free"], "discrepancy", "log_prob"]
+    assert len(kz.posterior_samples) == prov["walkers"] * ((prov["steps"] - prov["burn_in"]) // prov["thin"])
