@@ -503,20 +503,13 @@ def _calibrate_politics(s, write: bool, json_: bool, walkers: int | None, steps:
     fitted = predictive_history(s, post, seed=seed)
     consts = constant_table(s, s.politics.history.free, post.samples)
     if json_:
-        print(json.dumps({"constants": consts.to_dict(orient="records"), "observations": fitted.to_dict(orient="records"),
+        print(json.dumps({"constants": _records(consts), "observations": fitted.to_dict(orient="records"),
                           "provenance": post.provenance}, indent=2, default=float))
     else:
         _print_posterior(consts, f"Posterior of {s.name}'s political constants given {post.provenance['history']} "
                                  f"({len(post.samples):,} samples)", "stated")
-        t = Table(title="Observed year-end stocks against 200 posterior draws, model discrepancy included "
-                        "(band: 5–95%)", title_justify="left")
-        for col in ("stock", "year", "observed", "median", "5–95%", "±error", "inside"):
-            t.add_column(col, justify="left" if col == "stock" else "right")
-        for r in fitted.itertuples():
-            colour = "green" if r.within else "red"
-            t.add_row(r.stock, str(r.year), f"{r.observed:,.4g}", f"{r.median:,.4g}", f"{r.p5:,.4g}–{r.p95:,.4g}",
-                      f"{r.error:.0%}", f"[{colour}]{'yes' if r.within else 'no'}[/]")
-        out.print(t)
+        _print_predictive(fitted, "stock", "Observed stocks (year end) and flows (yearly totals) against 200 "
+                                           "posterior draws, model discrepancy included (band: 5–95%)")
         out.print(f"inside: {int(fitted['within'].sum())} of {len(fitted)}; " + _diagnostics(post.provenance))
     if write:
         for path in write_posterior(post, s.path, stem=HISTORY_STEM):
@@ -535,6 +528,25 @@ def _print_posterior(table, title: str, fit_label: str) -> None:
     out.print(t)
 
 
+def _print_predictive(table, label: str, title: str) -> None:
+    """Observations against a posterior's predictive band (``predictive_targets`` or ``predictive_history``),
+    each row named by its ``label`` column, as a Rich table."""
+    t = Table(title=title, title_justify="left")
+    for col in (label, "year", "observed", "median", "5–95%", "±error", "inside"):
+        t.add_column(col, justify="left" if col == label else "right")
+    for r in table.to_dict(orient="records"):
+        colour = "green" if r["within"] else "red"
+        t.add_row(str(r[label]), str(r["year"]), f"{r['observed']:,.4g}", f"{r['median']:,.4g}",
+                  f"{r['p5']:,.4g}–{r['p95']:,.4g}", f"{r['error']:.0%}",
+                  f"[{colour}]{'yes' if r['within'] else 'no'}[/]")
+    out.print(t)
+
+
+def _records(table) -> list[dict]:
+    """A table's rows for JSON, a missing value as null (NaN is not JSON)."""
+    return table.astype(object).where(table.notna(), None).to_dict(orient="records")
+
+
 def _diagnostics(p: dict) -> str:
     return (f"acceptance {p['acceptance_fraction']:.2f}; autocorrelation up to "
             f"{max(p['autocorrelation_steps'].values()):.0f} steps; ~{p['effective_samples']:.0f} "
@@ -550,21 +562,13 @@ def _calibrate_posterior(s, write: bool, json_: bool, walkers: int | None, steps
     fitted = predictive_targets(s, post, seed=seed)
     coeffs = coefficient_table(s, post.samples)
     if json_:
-        rows = coeffs.astype(object).where(coeffs.notna(), None).to_dict(orient="records")   # no fit: null
-        print(json.dumps({"coefficients": rows, "targets": fitted.to_dict(orient="records"),
+        print(json.dumps({"coefficients": _records(coeffs), "targets": fitted.to_dict(orient="records"),
                           "provenance": post.provenance}, indent=2, default=float))
     else:
         _print_posterior(coeffs, f"Posterior of {s.name}'s free coefficients ({len(post.samples):,} samples)",
                          "stored fit")
-        t = Table(title="Targets against 100 posterior draws, model discrepancy included (band: 5–95%)",
-                  title_justify="left")
-        for col in ("target", "year", "observed", "median", "5–95%", "±error", "inside"):
-            t.add_column(col, justify="left" if col == "target" else "right")
-        for r in fitted.itertuples():
-            colour = "green" if r.within else "red"
-            t.add_row(r.target, str(r.year), f"{r.observed:,.4g}", f"{r.median:,.4g}", f"{r.p5:,.4g}–{r.p95:,.4g}",
-                      f"{r.error:.0%}", f"[{colour}]{'yes' if r.within else 'no'}[/]")
-        out.print(t)
+        _print_predictive(fitted, "target", "Targets against 100 posterior draws, model discrepancy included "
+                                            "(band: 5–95%)")
         out.print(_diagnostics(post.provenance))
     if write:
         for path in write_posterior(post, s.path):

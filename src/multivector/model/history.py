@@ -33,7 +33,7 @@ import xarray as xr
 
 from multivector.dataset import Scenario
 from multivector.errors import InputError
-from multivector.model.posterior import Posterior, posterior_of, sample_with_discrepancy
+from multivector.model.posterior import Posterior, posterior_of, predictive_band, sample_with_discrepancy
 from multivector.sd import SDModel, compile_model
 from multivector.sd.spec import ExogenousSpec
 
@@ -182,11 +182,8 @@ def predictive_history(scenario: Scenario, posterior: Posterior, n: int = 200, s
     """Each observation against ``n`` posterior draws, the discrepancy included: ``stock, series, year,
     observed, error, median, p5, p95, within`` (``within``: inside the 5–95% band widened by its own error)."""
     obs = history_observations(scenario)
-    model = posterior.predictive(evaluate_history(scenario, posterior.draw(n, seed)).T, seed).T
-    p5, median, p95 = np.percentile(model, [5, 50, 95], axis=0)
-    observed, error = obs["observed"].to_numpy(float), obs["error"].to_numpy(float)
-    within = (observed >= p5 * np.exp(-1.645 * error)) & (observed <= p95 * np.exp(1.645 * error))
-    return obs.assign(median=median, p5=p5, p95=p95, within=within)
+    return obs.assign(**predictive_band(posterior, evaluate_history(scenario, posterior.draw(n, seed)),
+                                        obs["observed"].to_numpy(float), obs["error"].to_numpy(float), seed))
 
 
 def history_posterior_of(scenario: Scenario) -> Posterior:

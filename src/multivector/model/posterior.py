@@ -231,13 +231,21 @@ def predictive_targets(scenario: Scenario, posterior: Posterior, n: int = 100, s
     observed, error, median, p5, p95, within`` (``within``: the observation inside the draws' 5–95% band
     widened by its own error)."""
     t = _targets(scenario, until)
-    model = posterior.predictive(evaluate(scenario, posterior.draw(n, seed), until).T, seed).T   # [n, targets]
     observed, error = t["observed"].to_numpy(float), t["error"].to_numpy(float)
+    band = predictive_band(posterior, evaluate(scenario, posterior.draw(n, seed), until), observed, error, seed)
+    return pd.DataFrame({"target": t["id"].to_numpy(), "metric": t["metric"].to_numpy(),
+                         "year": t["year"].to_numpy(), "observed": observed, "error": error, **band})
+
+
+def predictive_band(posterior: Posterior, model: np.ndarray, observed: np.ndarray, error: np.ndarray,
+                    seed: int = 0) -> dict[str, np.ndarray]:
+    """Model values ``[n, observations]`` of ``posterior.draw(n, seed)``'s runs with the discrepancy
+    added: their ``median``, ``p5`` and ``p95``, and ``within``, each observation inside that 5–95% band
+    widened by its own error."""
+    model = posterior.predictive(model.T, seed).T
     p5, median, p95 = np.percentile(model, [5, 50, 95], axis=0)
     within = (observed >= p5 * np.exp(-1.645 * error)) & (observed <= p95 * np.exp(1.645 * error))
-    return pd.DataFrame({"target": t["id"].to_numpy(), "metric": t["metric"].to_numpy(),
-                         "year": t["year"].to_numpy(), "observed": observed, "error": error,
-                         "median": median, "p5": p5, "p95": p95, "within": within})
+    return {"median": median, "p5": p5, "p95": p95, "within": within}
 
 
 def write_posterior(posterior: Posterior, folder: Path, stem: str = "posterior") -> list[Path]:
