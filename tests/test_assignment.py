@@ -204,6 +204,23 @@ def test_congestion_moves_volume_off_a_tight_ferry(tiny_dir):
     assert m(tight) < m(loose)
 
 
+def test_a_gauge_change_queues_on_its_own_scale_and_a_port_on_the_ports(tiny_dir):
+    """The wait at a facility is its scale times the queueing curve at its utilisation: a gauge change
+    (rail to rail: Dostyk, Brest) takes ``queue_scale_rail_h``, a port call (Aktau, Baku) ``queue_scale_h``."""
+    s = mv.load(tiny_dir)
+    ds = mv.simulate(s, overrides={"queue_scale_rail_h": 48.0, "queue_scale_h": 12.0})
+    rho_max = float(ds["parameter_value"].sel(parameter="queue_max_ratio").isel(run=0))
+    d = ds.isel(run=0, year=0)
+    scale = lambda r: float(d["delay_h"].sel(resource=r)) / float(
+        queue_delay(np.array([float(d["utilisation"].sel(resource=r))]), np.array([1.0]), 1.0, rho_max)[0])
+    for r in ("T:DOSTYK:rail_1435|rail_1520", "T:BREST:rail_1520|rail_1435"):
+        assert float(d["utilisation"].sel(resource=r)) > 0.05
+        assert scale(r) == pytest.approx(48.0, rel=1e-9)
+    for r in ("T:AKTAU:rail_1520|water", "T:BAKU:water|rail_1435"):
+        assert float(d["utilisation"].sel(resource=r)) > 0.05
+        assert scale(r) == pytest.approx(12.0, rel=1e-9)
+
+
 def test_growth_after_last_demand_year(tiny_dir):
     ds = mv.simulate(mv.load(tiny_dir), years=[2024, 2026])
     total = ds["teu"].isel(run=0).sum("corridor").values

@@ -16,6 +16,8 @@ from multivector.explore.analysis import prim
 from multivector.interfaces.cli import app
 from multivector.explore.ensemble import explore
 from multivector.explore.store import Store
+from multivector import load
+from multivector.model.posterior import stored_posteriors
 
 runner = CliRunner()
 FEW = ["cpc_weather_rate", "mediation_activity", "eu_investment_willingness"]
@@ -30,7 +32,9 @@ def test_explore_writes_complete_chunks_and_lists_runs(tmp_path):
     assert json.loads(r.stdout)["run_id"] == "first"
     yearly, per_run, exp, problems = outcomes(db, "first")
     assert problems == []
-    assert len(per_run) == 6 and len(yearly) == 6 * 17 and list(exp.columns) == FEW
+    # Kazakhstan stores posteriors, so each run also draws their parameters (explore's default)
+    drawn = [c for post in stored_posteriors(load("kazakhstan")) for c in post.draw(1).columns]
+    assert len(per_run) == 6 and len(yearly) == 6 * 17 and list(exp.columns) == FEW + drawn
     listing = json.loads(runner.invoke(app, ["runs", "--db", str(db), "--json"]).stdout)
     assert listing[0]["status"] == "finished" and listing[0]["done"] == 6
     again = runner.invoke(app, ["explore", "--n", "6", "--db", str(db), "--run-id", "first"])
@@ -177,8 +181,9 @@ def test_bad_inputs(tmp_path):
 
 def test_runs_over_different_parameters_share_one_store(tmp_path):
     db = tmp_path / "mixed.duckdb"
-    explore("kazakhstan", n=4, names=FEW, db=db, run_id="few", chunk_size=4)
-    explore("kazakhstan", n=4, names=["capital_decay_rate"], db=db, run_id="one", chunk_size=4)
+    # the prior (``--from prior``): the experiments hold the named parameters only
+    explore("kazakhstan", n=4, names=FEW, db=db, run_id="few", chunk_size=4, posterior=False)
+    explore("kazakhstan", n=4, names=["capital_decay_rate"], db=db, run_id="one", chunk_size=4, posterior=False)
     _, _, exp_few, problems = outcomes(db, "few")
     _, _, exp_one, _ = outcomes(db, "one")
     assert problems == [] and list(exp_few.columns) == FEW and list(exp_one.columns) == ["capital_decay_rate"]

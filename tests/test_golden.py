@@ -14,7 +14,8 @@ a bottleneck came to be listed in the earliest of its equally full years, with i
 the northern corridor's 2022/2023 targets took ERA's own westbound split and the southern route gained
 its test-train bound (recalibrated until the fit's route set held); and when capacity prices came to be
 charged per cost unit (bulk had paid them per Mt on its per-TEU-equivalent cost scale, 50,000 times too
-much; recalibrated).
+much; recalibrated); and when queues became gentler (a gauge change waits on its own scale, the curve is
+linear from 80%) with transit times among the targets, and 2025 gained its timeline (recalibrated).
 """
 
 from __future__ import annotations

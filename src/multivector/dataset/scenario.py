@@ -39,6 +39,12 @@ DIRECTIONS = ("westbound", "eastbound", "northbound", "southbound")
 QUEUE_MODES = ("ferry", "lake_ferry", "tanker")
 
 
+def is_rail_transfer(between: str) -> bool:
+    """A transfer between two rail layers (``rail_1520|rail_1435``): a gauge change or rail border
+    crossing, which queues on its own scale (``queue_scale_rail_h``) rather than a port's."""
+    return all(layer.startswith("rail") for layer in between.split("|"))
+
+
 def link_layer(mode: str, gauge) -> str:
     """The layer a link of ``mode`` (and rail ``gauge``) runs in: rail_1435, rail_1520, water, ..."""
     if mode == "rail":
@@ -853,6 +859,8 @@ def required_parameters(s: Scenario) -> list[str]:
     needed += [f"demand_growth_{c}" for c in sorted(set(s.demand["commodity"]))]
     if len(s.transfers):
         needed += ["transfer_time_factor"]
+        if any(is_rail_transfer(b) for b in s.transfers["between"]):
+            needed += ["queue_scale_rail_h"]
         if s.transfers["capacity_mt"].notna().any():
             needed += ["capacity_factor_transfer"]
     return needed

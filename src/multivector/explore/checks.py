@@ -87,7 +87,7 @@ def outcome_values(ds: xr.Dataset, outcome: str) -> np.ndarray:
 def _futures(scenario: Scenario, n: int, seed: int) -> pd.DataFrame:
     """``n`` futures over the uncertain parameters (a Latin hypercube, deterministic in the seed)."""
     try:
-        return make_design(scenario, n, "lhs", seed).samples()
+        return make_design(scenario, n, "lhs", seed, posterior=False).samples()
     except InputError:              # nothing uncertain declared: the defaults are the one future
         return pd.DataFrame(index=range(n))
 

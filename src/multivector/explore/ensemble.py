@@ -158,12 +158,12 @@ class Design:
 
 
 def make_design(scenario: Scenario, n: int, sampler: str = "lhs", seed: int = 0, levers: str | Path | None = None,
-                names: Sequence[str] | None = None, posterior: bool = False) -> Design:
+                names: Sequence[str] | None = None, posterior: bool | None = None) -> Design:
     """A design over the scenario's uncertain parameters and, with ``levers='all'``, its levers too;
-    with a levers CSV, every policy row is crossed with every sample. With ``posterior``, every run also
-    takes the parameters the dataset's stored posteriors sample (the network's free coefficients, the
-    political constants its history match samples) from a draw of each (they leave the design if it
-    named them)."""
+    with a levers CSV, every policy row is crossed with every sample. With ``posterior`` (by default,
+    when the dataset stores one), every run also takes the parameters the dataset's stored posteriors
+    sample (the network's free coefficients, the political constants its history match samples) from a
+    draw of each (they leave the design if it named them); ``posterior=False`` explores the prior."""
     if sampler not in SAMPLERS:
         raise InputError(f"unknown sampler '{sampler}'", hint="one of " + ", ".join(SAMPLERS))
     if n < 1:
@@ -179,6 +179,10 @@ def make_design(scenario: Scenario, n: int, sampler: str = "lhs", seed: int = 0,
         names = [x for x in names if x not in table.columns]
         policies = table.to_dict(orient="records")
     scenario.check_names(names)
+    if posterior is None:
+        from multivector.model.posterior import has_stored_posterior
+
+        posterior = has_stored_posterior(scenario)
     if posterior:
         from multivector.model.posterior import stored_posteriors
 
@@ -386,9 +390,10 @@ def explore(scenario: str | Path, n: int = 100, *, sampler: str = "lhs", levers=
             seed: int = 0, run_id: str | None = None, db: str | Path = "multivector.duckdb",
             scheduler: str | None = None, chunk_size: int = 250, resume: str | None = None,
             progress: Callable[[int, int], None] | None = None, on_start: Callable[[str, int], None] | None = None,
-            names: Sequence[str] | None = None, posterior: bool = False) -> str:
-    """Run (or resume) an exploration into the store; return its run id. With ``posterior`` each run
-    draws the network's free coefficients from the dataset's posterior (``explore --from posterior``).
+            names: Sequence[str] | None = None, posterior: bool | None = None) -> str:
+    """Run (or resume) an exploration into the store; return its run id. Each run draws the parameters
+    the dataset's posteriors sample from them (``explore --from posterior``, the default when the
+    dataset stores one); ``posterior=False`` keeps them at their stated values or ranges (``--from prior``).
 
     With ``scheduler="local"`` or ``"processes"``, worker processes start by importing the calling
     script, so a script must call this under ``if __name__ == "__main__":`` (as with any process pool).

@@ -84,9 +84,13 @@ class _Costs:
         edge_of_res[net.edge_resource[has]] = np.flatnonzero(has)
         self.resource_free_time = self.edge_time[edge_of_res]                       # [R, N]
         self.alpha, self.beta = p["vdf_alpha"], p["vdf_beta"]       # required at load (scenario.validate)
-        self.queue_scale, self.rho_max = p["queue_scale_h"], p["queue_max_ratio"]
         self.bpr_rows = np.flatnonzero(capacitated & ~net.resource_queue)
         self.queue_rows = np.flatnonzero(capacitated & net.resource_queue)
+        # each queue's scale (its wait at half utilisation): a gauge change's own, else ports' and ferries'
+        rail = net.resource_rail_transfer[self.queue_rows][:, None]
+        self.queue_scale = np.where(rail, p["queue_scale_rail_h"], p["queue_scale_h"]) if rail.any() \
+            else np.broadcast_to(p["queue_scale_h"], (len(self.queue_rows), n))            # [Q, N]
+        self.rho_max = p["queue_max_ratio"]
 
     def delay(self, load, cols=None):
         """Congestion delay [R, n] of runs ``cols``: BPR on capacitated line-haul links, queueing at
@@ -98,7 +102,7 @@ class _Costs:
             out[b] = bpr_delay(load[b], self.capacity[b][:, cols], self.resource_free_time[b][:, cols],
                                self.alpha[cols], self.beta[cols])
         if len(q):
-            out[q] = queue_delay(load[q], self.capacity[q][:, cols], self.queue_scale[cols], self.rho_max[cols])
+            out[q] = queue_delay(load[q], self.capacity[q][:, cols], self.queue_scale[:, cols], self.rho_max[cols])
         return out
 
 

@@ -29,7 +29,7 @@ from scipy import sparse
 
 from multivector.dataset import Scenario
 from multivector.dataset import scenario as _scenario_module
-from multivector.dataset.scenario import DIRECTIONS, QUEUE_MODES, link_layer
+from multivector.dataset.scenario import DIRECTIONS, QUEUE_MODES, is_rail_transfer, link_layer
 from multivector.errors import InputError
 from multivector.io import atomic_write
 
@@ -54,6 +54,7 @@ class Network:
     resource_layer: np.ndarray    # [R] layer (or 'transfer')
     resource_capacity: np.ndarray  # [R] Mt/yr, nan = not binding
     resource_queue: np.ndarray    # [R] bool: queueing delay (ferries, transfers) instead of BPR
+    resource_rail_transfer: np.ndarray  # [R] bool: a transfer between two rail layers (a gauge change)
     resource_link: list[str]      # [R] link id or transfer node
     resource_group: list[str]     # [R] capacity group ('' for none): scaled by capacity_factor_<group>
     # routes
@@ -217,7 +218,7 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
             r = len(resources)
             resources.append(dict(id=f"{row['id']}:{tag}", label=f"{row['id']} {a}→{b}", kind="link",
                                   layer=layer, capacity=_num(row["capacity_mt"], math.nan),
-                                  queue=row["mode"] in QUEUE_MODES, link=row["id"],
+                                  queue=row["mode"] in QUEUE_MODES, rail_transfer=False, link=row["id"],
                                   group=str(row.get("capacity_group", "") or "")))
             edges.append(dict(u=(a, layer), v=(b, layer), layer=layer, length=row["length_km"],
                               time=_num(row["extra_time_h"]), cost=_num(row["extra_cost_usd"]),
@@ -237,7 +238,7 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
         r = len(resources)
         resources.append(dict(id=f"T:{node}:{row['between']}", label=f"{node} {a}↔{b}", kind="transfer",
                               layer="transfer", capacity=_num(row["capacity_mt"], math.nan), queue=True,
-                              link=node, group=str(row.get("capacity_group", "") or "")))
+                              rail_transfer=is_rail_transfer(row["between"]), link=node, group=str(row.get("capacity_group", "") or "")))
         comm = set(s.commodities)
         for u, v in ((a, b), (b, a)):
             edges.append(dict(u=(node, u), v=(node, v), layer="transfer", length=0.0,
@@ -311,6 +312,7 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
         resource_layer=np.array([r["layer"] for r in resources]),
         resource_capacity=np.array([r["capacity"] for r in resources], dtype=float),
         resource_queue=np.array([r["queue"] for r in resources], dtype=bool),
+        resource_rail_transfer=np.array([r["rail_transfer"] for r in resources], dtype=bool),
         resource_link=[r["link"] for r in resources],
         resource_group=[r.get("group", "") for r in resources],
         route_edges=route_edge,

@@ -918,13 +918,15 @@ def explore(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
             resume: Optional[str] = typer.Option(None, help="continue an interrupted run"),
             params_: Optional[str] = typer.Option(None, "--params",
                                                   help="comma-separated parameters to sample (default: all uncertain ones)"),
-            ensemble: str = typer.Option("prior", "--from", help="prior: the network's free coefficients at their "
-                                         "fit; posterior: each run draws them from the dataset's posterior"),
+            ensemble: Optional[str] = typer.Option(None, "--from", help="posterior (the default where the dataset "
+                                                   "stores one): each run draws the calibrated coefficients and the "
+                                                   "history-matched constants from the dataset's posteriors; prior: "
+                                                   "the fit's values and the stated ranges"),
             json_: bool = typer.Option(False, "--json")):
     """Run an ensemble of coupled simulations into the store, chunk by chunk (resumable)."""
     from multivector.explore.ensemble import explore as run_explore
 
-    if ensemble not in ("prior", "posterior"):
+    if ensemble not in (None, "prior", "posterior"):
         raise InputError(f"--from {ensemble}: unknown ensemble", hint="prior or posterior")
     started = {}
     with progress_bar("exploring", "runs", quiet=json_, resumable=True,
@@ -938,7 +940,7 @@ def explore(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
         names = [x.strip() for x in params_.split(",") if x.strip()] if params_ else None
         rid = run_explore(scenario, n, sampler=sampler, levers=levers, seed=seed, run_id=run_id, db=db,
                           scheduler=scheduler, chunk_size=chunk_size, resume=resume, progress=bar,
-                          on_start=on_start, names=names, posterior=ensemble == "posterior")
+                          on_start=on_start, names=names, posterior=None if ensemble is None else ensemble == "posterior")
     from multivector.explore.store import Store
 
     with Store(db, read_only=True) as store:

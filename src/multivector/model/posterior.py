@@ -258,6 +258,12 @@ def write_posterior(posterior: Posterior, folder: Path, stem: str = "posterior")
             atomic_write(folder / f"{stem}.toml", tomli_w.dumps(posterior.provenance))]
 
 
+def has_stored_posterior(scenario: Scenario) -> bool:
+    """Whether the dataset stores a posterior (the network's or its history match's): explorations then
+    draw from it unless told ``--from prior``."""
+    return scenario.posterior_samples is not None or scenario.history_posterior_samples is not None
+
+
 def stored_posteriors(scenario: Scenario) -> list[Posterior]:
     """Every posterior the dataset stores — the network's free coefficients given the calibration targets,
     the political register's constants given its history — or an InputError saying how to make one."""

@@ -184,7 +184,7 @@ def backtest(scenario: Scenario, obs: pd.DataFrame, runs: int = 200, seed: int =
     _values(run_document(simulate(scenario, 1, years=years, seed=seed)), obs, years, check=True)
     samples = None
     if ensemble == "prior":
-        samples = make_design(scenario, runs, "lhs", seed).samples()
+        samples = make_design(scenario, runs, "lhs", seed, posterior=False).samples()
     elif ensemble == "posterior":
         from multivector.model.posterior import posterior_of, sample_posterior
 
