@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 import multivector as mv
-from multivector.model.posterior import stored_posteriors
+from multivector.model.posterior import posterior_of, stored_posteriors
 from multivector.views.document import run_document, runs_last
 from multivector.views.validation import DISCREPANCY_KINDS, _values
 
@@ -61,7 +61,7 @@ def main(runs: int = 200, seed: int = 0) -> None:
                      events={("cpc_outage", 2025): CPC_2025})
     per_run = _values(run_document(ds, top=0, reduce=runs_last), obs, years)
     kind = obs["output"].str.rsplit(".", n=1).str[-1].isin(DISCREPANCY_KINDS).to_numpy()
-    network = next(p for p in posts if "discrepancy" in p.samples and "logit_scale_container" in p.samples)
+    network = posterior_of(scenario)           # the network's: its discrepancy widens volumes and times
     per_run[kind] = network.predictive(per_run[kind], seed)
     median = np.nanmedian(per_run, axis=1)
     p5, p95 = np.nanpercentile(per_run, 5, axis=1), np.nanpercentile(per_run, 95, axis=1)

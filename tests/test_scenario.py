@@ -90,6 +90,28 @@ def test_a_parameter_the_engine_reads_must_be_declared(tiny_dir):
         mv.load(tiny_dir)
 
 
+def test_a_gauge_change_without_a_capacity_needs_no_queue_scale(tiny_dir):
+    """``queue_scale_rail_h`` is required where a rail-to-rail transfer queues, i.e. has a capacity;
+    with the tiny network's gauge changes uncapacitated it would be dead, so it may go."""
+    with pytest.raises(InputError, match="queue_scale_rail_h"):
+        _without_rail_queue_scale(tiny_dir)
+        mv.load(tiny_dir)
+    transfers = tiny_dir / "transfers.csv"
+    lines = transfers.read_text().splitlines()
+    rows = [",".join([*l.split(",")[:2], "", *l.split(",")[3:]]) if l.split(",")[0] in ("DOSTYK", "BREST") else l
+            for l in lines]
+    transfers.write_text("\n".join(rows) + "\n")
+    mv.load(tiny_dir)
+
+
+def _without_rail_queue_scale(folder):
+    toml = folder / "model.toml"
+    text = toml.read_text()
+    start = text.index("[parameters.queue_scale_rail_h]")
+    end = text.index("[parameters.queue_scale_h]")
+    toml.write_text(text[:start] + text[end:])
+
+
 def test_route_sets_are_cached_by_what_they_are_compiled_from(tiny_dir, tmp_path, monkeypatch):
     import numpy as np
 

@@ -859,7 +859,8 @@ def required_parameters(s: Scenario) -> list[str]:
     needed += [f"demand_growth_{c}" for c in sorted(set(s.demand["commodity"]))]
     if len(s.transfers):
         needed += ["transfer_time_factor"]
-        if any(is_rail_transfer(b) for b in s.transfers["between"]):
+        # a gauge change queues only where it has a capacity; without one the scale would be dead
+        if any(is_rail_transfer(b) for b in s.transfers.loc[s.transfers["capacity_mt"].notna(), "between"]):
             needed += ["queue_scale_rail_h"]
         if s.transfers["capacity_mt"].notna().any():
             needed += ["capacity_factor_transfer"]

@@ -89,7 +89,7 @@ class _Costs:
         # each queue's scale (its wait at half utilisation): a gauge change's own, else ports' and ferries'
         rail = net.resource_rail_transfer[self.queue_rows][:, None]
         self.queue_scale = np.where(rail, p["queue_scale_rail_h"], p["queue_scale_h"]) if rail.any() \
-            else np.broadcast_to(p["queue_scale_h"], (len(self.queue_rows), n))            # [Q, N]
+            else p["queue_scale_h"][None, :]                                                # [Q or 1, N]
         self.rho_max = p["queue_max_ratio"]
 
     def delay(self, load, cols=None):

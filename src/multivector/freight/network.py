@@ -238,7 +238,8 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
         r = len(resources)
         resources.append(dict(id=f"T:{node}:{row['between']}", label=f"{node} {a}↔{b}", kind="transfer",
                               layer="transfer", capacity=_num(row["capacity_mt"], math.nan), queue=True,
-                              rail_transfer=is_rail_transfer(row["between"]), link=node, group=str(row.get("capacity_group", "") or "")))
+                              rail_transfer=is_rail_transfer(row["between"]), link=node,
+                              group=str(row.get("capacity_group", "") or "")))
         comm = set(s.commodities)
         for u, v in ((a, b), (b, a)):
             edges.append(dict(u=(node, u), v=(node, v), layer="transfer", length=0.0,
