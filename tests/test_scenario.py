@@ -81,11 +81,7 @@ def test_not_a_dataset(tmp_path):
 
 
 def test_a_parameter_the_engine_reads_must_be_declared(tiny_dir):
-    toml = tiny_dir / "model.toml"
-    text = toml.read_text()
-    start = text.index("[parameters.vdf_alpha]")
-    end = text.index("[parameters.vdf_beta]")
-    toml.write_text(text[:start] + text[end:])
+    _drop_parameter(tiny_dir, "vdf_alpha")
     with pytest.raises(InputError, match="no parameter 'vdf_alpha'"):
         mv.load(tiny_dir)
 
@@ -94,7 +90,7 @@ def test_a_gauge_change_without_a_capacity_needs_no_queue_scale(tiny_dir):
     """``queue_scale_rail_h`` is required where a rail-to-rail transfer queues, i.e. has a capacity;
     with the tiny network's gauge changes uncapacitated it would be dead, so it may go."""
     with pytest.raises(InputError, match="queue_scale_rail_h"):
-        _without_rail_queue_scale(tiny_dir)
+        _drop_parameter(tiny_dir, "queue_scale_rail_h")
         mv.load(tiny_dir)
     transfers = tiny_dir / "transfers.csv"
     lines = transfers.read_text().splitlines()
@@ -104,11 +100,12 @@ def test_a_gauge_change_without_a_capacity_needs_no_queue_scale(tiny_dir):
     mv.load(tiny_dir)
 
 
-def _without_rail_queue_scale(folder):
+def _drop_parameter(folder, name):
+    """Remove ``[parameters.NAME]`` (up to the next table) from a dataset folder's model.toml."""
     toml = folder / "model.toml"
     text = toml.read_text()
-    start = text.index("[parameters.queue_scale_rail_h]")
-    end = text.index("[parameters.queue_scale_h]")
+    start = text.index(f"[parameters.{name}]")
+    end = text.index("\n[", start) + 1
     toml.write_text(text[:start] + text[end:])
 
 
