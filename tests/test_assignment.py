@@ -136,6 +136,28 @@ def test_a_capacity_on_a_later_resource_holds_among_uncapacitated_congested_ones
     np.testing.assert_allclose(res.flow[:, 0], demand * p / p.sum(), rtol=1e-6)
 
 
+def test_two_capacities_in_series_price_the_tighter_one_only():
+    """A route through two capacitated facilities in series (a ferry and its port) and a free
+    alternative: the smaller capacity binds and carries the whole clearing price, the other none, in
+    each run whichever it is, also when last year's price sat on the wrong one. (Only the sum of the
+    two prices reaches a route, so a price step aimed at both, one over and one with room, used to
+    cancel out and the run never settled.)"""
+    theta, demand = 0.1, 30.0
+    incidence = sparse.csr_matrix(np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
+    capacity = np.array([[12.0, 8.0], [8.0, 12.0], [np.nan, np.nan]])     # run 0: the second binds
+    wrong = np.array([[30.0 + np.log(demand / 12.0 - 1) / theta, 0.0], [0.0, 0.0], [0.0, 0.0]])
+    for start_price in (None, wrong):
+        res = solve_logit_sue(incidence, np.ones(2), np.array([[10.0, 10.0], [40.0, 40.0]]), np.full((2, 2), 2.0),
+                              np.full((2, 2), theta), np.ones((2, 2), bool), np.array([0, 0]),
+                              np.array([[demand, demand]]), lambda load, cols: np.zeros_like(load), tol=1e-9,
+                              max_iter=500, capacity=capacity, start_price=start_price)
+        assert res.converged.all()
+        np.testing.assert_allclose(res.flow[0], 8.0, rtol=0.01)
+        u = 30.0 + np.log(demand / res.flow[0] - 1) / theta
+        np.testing.assert_allclose([res.price[1, 0], res.price[0, 1]], u, rtol=1e-6)
+        assert res.price[0, 0] == 0.0 and res.price[1, 1] == 0.0
+
+
 def test_prices_warm_started_from_an_earlier_year_reach_the_same_price_sooner():
     """Starting the prices from last year's (a nearby capacity) lands on this year's analytic price in
     fewer iterations than starting from zero."""

@@ -272,6 +272,27 @@ def _less_rank_one(pairs, qa, qb, cells, cell_ptr, slot_a, slot_b):
     return pairs
 
 
+def _implied(a: sparse.csr_matrix, cap: np.ndarray) -> np.ndarray:
+    """``[H, N]``: the capacities that another one implies, run by run. Where every route through ``x``
+    also passes ``y`` (``x``'s load can be no more than ``y``'s) and ``y``'s capacity is no larger, ``y``
+    full means ``x`` within its capacity. Such a pair in series carries the same flows, so the prices
+    could take any split of their sum, and a price step aimed at both at once (one over, one with room)
+    cancels out; dropping the implied one leaves the binding one to carry the price. Equal route sets
+    and equal capacities keep the first."""
+    if not a.shape[0]:
+        return np.zeros(cap.shape, dtype=bool)
+    a = (a != 0).astype(np.int64)
+    size = np.asarray(a.sum(axis=1)).ravel()
+    shared = (a @ a.T).toarray()
+    x, y = np.nonzero((shared == size[:, None]) & (size[:, None] > 0) & ~np.eye(len(size), dtype=bool))
+    same_set = size[x] == size[y]
+    implied = np.zeros(cap.shape, dtype=bool)
+    for xi, yi, same in zip(x, y, same_set):
+        tighter = cap[yi] < cap[xi] if same and xi < yi else cap[yi] <= cap[xi]
+        implied[xi] |= tighter
+    return implied
+
+
 def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot, theta, available,
                     route_od, demand, delay_fn, tol=EQUILIBRIUM_TOL, max_iter=200, congestible=None,
                     start=None, capacity=None, start_price=None, price_unit=1.0, max_price=1e4,
@@ -325,6 +346,9 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     price = np.zeros((len(hard), n)) if start_price is None else np.array(start_price[hard], dtype=float)
     a_price = incidence[hard].T.tocsr() if len(hard) else None                     # [K, H]
     cap = capacity[hard] if len(hard) else np.zeros((0, n))
+    implied = _implied(incidence[hard], cap)        # a constraint another implies takes no price
+    cap = np.where(implied, np.nan, cap)
+    price[implied] = 0.0
     steps_taken = np.zeros(n, dtype=int)                    # price steps each run has taken
     last_step = np.zeros((len(hard), n))                    # each price's last non-zero step
     radius = np.full((len(hard), n), np.inf)                # its trust radius once guarded
@@ -389,11 +413,12 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
         act = active.T
         system = np.where(act[:, :, None] & act[:, None, :], system, 0.0)
         system[:, np.arange(len(hard)), np.arange(len(hard))] += np.where(act, 0.0, 1.0)
-        target = np.log(1.0 - CAPACITY_TOLERANCE / 2) - np.log(ratio)
+        target = np.log(1.0 - CAPACITY_TOLERANCE / 2) - np.log(np.where(ratio > 0, ratio, 1.0))   # 0: no capacity
         rhs = np.where(active, target, 0.0).T[..., None]
         # each price in units of its own response (a small ferry answers a price far more than a main
         # line), then a pseudo-inverse: facilities in series carry the same flows, so only the sum of
-        # their prices is determined, and the least-norm step shares it between them
+        # their prices is determined, and the least-norm step shares it between them (where one's routes
+        # are all the other's and its capacity no smaller, ``_implied`` has already dropped it)
         diagonal = np.abs(np.diagonal(system, axis1=1, axis2=2))
         scale = np.where(diagonal > 0, diagonal, 1.0)
         step = ((np.linalg.pinv(system / scale[:, None, :], rcond=1e-4) @ rhs)[..., 0] / scale).T
