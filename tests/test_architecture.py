@@ -122,6 +122,21 @@ def test_the_run_command_does_not_import_the_server_plotting_or_dask(module):
     assert out == ""
 
 
+def test_route_sets_read_from_the_cache_do_not_import_networkx(tmp_path):
+    """networkx enumerates routes; a run whose route sets come from the disk cache never imports it."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, multivector as mv; from multivector.model.compiled import compiled; "
+            "compiled(mv.load('tiny_path')).network; print('networkx' in sys.modules)")
+    code = code.replace("tiny_path", str(Path(__file__).parent / "data" / "tiny"))
+    env = {**os.environ, "MULTIVECTOR_CACHE_DIR": str(tmp_path)}
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+            .stdout.strip() for _ in range(2)]
+    assert runs == ["True", "False"]      # compiled (and cached) first, then read back
+
+
 def test_one_atomic_writer_and_one_optional_import_helper():
     """Files are written through multivector.io only; optional packages through io.require only."""
     offenders = []

@@ -289,76 +289,76 @@ def _check_available(net: Network, available, demand, year):
 
 
 def results_dataset(scenario, model: FreightModel, table, years, per_year: list[dict], seed,
-                    keep_routes=False) -> xr.Dataset:
-    """Stack per-year result arrays into the labelled Dataset."""
+                    keep_routes=False, runs: int | None = None, extra: dict | None = None,
+                    coords: dict | None = None) -> xr.Dataset:
+    """Stack per-year result arrays into the labelled Dataset, built once: ``runs`` keeps the batch's
+    first runs only (default all), ``extra`` adds variables and ``coords`` coordinates (the coupled
+    model's political trajectory)."""
     net = model.net
-    n = len(table)
+    n = len(table) if runs is None else runs
     nodes = scenario.nodes.set_index("id")
-    stack = lambda key: np.stack([y[key] for y in per_year])
-    by_run = lambda key: np.moveaxis(stack(key), -1, 0)                 # runs first
+    by_run = lambda key: np.moveaxis(np.stack([y[key] for y in per_year]), -1, 0)[:n]   # runs first
     res_dims = ("run", "year", "resource")
-    ds = xr.Dataset(
-        {
-            "flow_mt": (res_dims, by_run("flow_mt")),
-            "delay_h": (res_dims, by_run("delay_h")),
-            "capacity_price": (res_dims, by_run("price_usd_t")),
-            "utilisation": (res_dims, by_run("utilisation")),
-            "volume": (("run", "year", "commodity", "corridor"), by_run("volume")),
-            "transit_time_h": (("run", "year", "corridor"), by_run("time_h")),
-            "cost_usd": (("run", "year", "corridor"), by_run("cost_usd")),
-            "gap": (("run", "year"), by_run("gap")),
-            "converged": (("run", "year"), by_run("converged")),
-            "unserved": (("run", "year", "commodity"), by_run("unserved")),
-            "unserved_od": (("run", "year", "od"), by_run("unserved_od")),
-            "focus_overland_share": (("run", "year"), by_run("focus_share")),
-            "focus_overland_share_tonnes": (("run", "year"), by_run("focus_share_tonnes")),
-            "gateway_volume": (("run", "year", "gateway", "direction", "commodity"),
-                               by_run("gateway").reshape(n, len(years), len(model.gateways), len(DIRECTIONS),
-                                                         len(net.commodities))),
-            "focus_transit_revenue": (("run", "year"), by_run("revenue")),
-            "iterations": (("year",), np.array([y["iterations"] for y in per_year])),
-            "parameter_value": (("run", "parameter"), table.to_numpy()),
-        },
-        coords={
-            "run": np.arange(n), "year": np.array(years), "resource": net.resource_id,
-            "resource_label": ("resource", net.resource_label),
-            "resource_kind": ("resource", net.resource_kind),
-            "resource_layer": ("resource", net.resource_layer),
-            "resource_link": ("resource", net.resource_link),
-            "resource_group": ("resource", net.resource_group),
-            "capacity_mt": ("resource", net.resource_capacity),
-            "corridor": model.corridor_names, "commodity": net.commodities,
-            "od": np.arange(len(net.od_origin)), "od_origin": ("od", net.od_origin),
-            "od_destination": ("od", net.od_destination), "od_commodity": ("od", net.od_commodity),
-            "gateway": list(model.gateways), "direction": list(DIRECTIONS),
-            "gateway_name": ("gateway", [nodes.at[g, "name"] for g in model.gateways]),
-            "gateway_kind": ("gateway", [nodes.at[g, "kind"] for g in model.gateways]),
-            "gateway_country": ("gateway", [nodes.at[g, "country"] for g in model.gateways]),
-            "parameter": list(table.columns),
-        },
-        attrs={"scenario": scenario.name, "scenario_hash": scenario.fingerprint(),
-               "code_version": __version__, "seed": seed, "focus_country": scenario.focus.country},
-    )
+    units = lambda v, unit: xr.Variable(v[0], v[1], attrs={"units": unit})
     tonnes = np.array([scenario.commodities[c].tonnes_per_unit for c in net.commodities])
-    is_teu = np.array([scenario.commodities[c].unit.upper() == "TEU" for c in net.commodities])
-    ds["tonnes"] = (ds["volume"] * xr.DataArray(tonnes, dims="commodity")).sum("commodity")
-    ds["teu"] = (ds["volume"] * xr.DataArray(is_teu.astype(float), dims="commodity")).sum("commodity")
-    ds["gateway_tonnes"] = (ds["gateway_volume"] * xr.DataArray(tonnes, dims="commodity")).sum("commodity")
-    ds["gateway_teu"] = (ds["gateway_volume"] * xr.DataArray(is_teu.astype(float), dims="commodity")).sum("commodity")
-    total_teu = ds["teu"].sum("corridor")
-    ds["share"] = (ds["teu"] / total_teu.where(total_teu > 0)).fillna(0.0)
-    ds["gateway_volume"].attrs["units"] = "commodity units (each commodity's unit)"
-    # how many routes of the route set cross each gateway each way with each commodity (whether or not
-    # they carry anything in a year): which directions and commodities a gateway can see at all
-    ds["gateway_routes"] = (("gateway", "direction", "commodity"),
-                            np.asarray(model.gateway_matrix.sum(axis=1)).reshape(
-                                len(model.gateways), len(DIRECTIONS), len(net.commodities)).astype(int))
-    for name, unit in (("tonnes", "t"), ("teu", "TEU"), ("gateway_tonnes", "t"), ("gateway_teu", "TEU"), ("flow_mt", "Mt/yr"), ("delay_h", "h"),
-                       ("transit_time_h", "h"), ("cost_usd", "USD per cost unit"),
-                       ("focus_transit_revenue", "USD bn/yr"), ("capacity_price", "USD/t")):
-        ds[name].attrs["units"] = unit
+    is_teu = np.array([scenario.commodities[c].unit.upper() == "TEU" for c in net.commodities], dtype=float)
+    volume = by_run("volume")                                                  # [run, year, commodity, corridor]
+    gateway = by_run("gateway").reshape(n, len(years), len(model.gateways), len(DIRECTIONS), len(net.commodities))
+    teu = np.einsum("nyck,c->nyk", volume, is_teu)
+    total_teu = teu.sum(axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(total_teu > 0, teu / np.where(total_teu > 0, total_teu, 1.0), 0.0)
+    data = {
+        "flow_mt": units((res_dims, by_run("flow_mt")), "Mt/yr"),
+        "delay_h": units((res_dims, by_run("delay_h")), "h"),
+        "capacity_price": units((res_dims, by_run("price_usd_t")), "USD/t"),
+        "utilisation": (res_dims, by_run("utilisation")),
+        "volume": (("run", "year", "commodity", "corridor"), volume),
+        "transit_time_h": units((("run", "year", "corridor"), by_run("time_h")), "h"),
+        "cost_usd": units((("run", "year", "corridor"), by_run("cost_usd")), "USD per cost unit"),
+        "gap": (("run", "year"), by_run("gap")),
+        "converged": (("run", "year"), by_run("converged")),
+        "unserved": (("run", "year", "commodity"), by_run("unserved")),
+        "unserved_od": (("run", "year", "od"), by_run("unserved_od")),
+        "focus_overland_share": (("run", "year"), by_run("focus_share")),
+        "focus_overland_share_tonnes": (("run", "year"), by_run("focus_share_tonnes")),
+        "gateway_volume": xr.Variable(("run", "year", "gateway", "direction", "commodity"), gateway,
+                                      attrs={"units": "commodity units (each commodity's unit)"}),
+        "focus_transit_revenue": units((("run", "year"), by_run("revenue")), "USD bn/yr"),
+        "iterations": (("year",), np.array([y["iterations"] for y in per_year])),
+        "parameter_value": (("run", "parameter"), table.to_numpy()[:n]),
+        "tonnes": units((("run", "year", "corridor"), np.einsum("nyck,c->nyk", volume, tonnes)), "t"),
+        "teu": units((("run", "year", "corridor"), teu), "TEU"),
+        "gateway_tonnes": units((("run", "year", "gateway", "direction"), gateway @ tonnes), "t"),
+        "gateway_teu": units((("run", "year", "gateway", "direction"), gateway @ is_teu), "TEU"),
+        "share": (("run", "year", "corridor"), share),
+        # how many routes of the route set cross each gateway each way with each commodity (whether or
+        # not they carry anything in a year): which directions and commodities a gateway can see at all
+        "gateway_routes": (("gateway", "direction", "commodity"),
+                           np.asarray(model.gateway_matrix.sum(axis=1)).reshape(
+                               len(model.gateways), len(DIRECTIONS), len(net.commodities)).astype(int)),
+    }
+    labels = {
+        "run": np.arange(n), "year": np.array(years), "resource": net.resource_id,
+        "resource_label": ("resource", net.resource_label),
+        "resource_kind": ("resource", net.resource_kind),
+        "resource_layer": ("resource", net.resource_layer),
+        "resource_link": ("resource", net.resource_link),
+        "resource_group": ("resource", net.resource_group),
+        "capacity_mt": ("resource", net.resource_capacity),
+        "corridor": model.corridor_names, "commodity": net.commodities,
+        "od": np.arange(len(net.od_origin)), "od_origin": ("od", net.od_origin),
+        "od_destination": ("od", net.od_destination), "od_commodity": ("od", net.od_commodity),
+        "gateway": list(model.gateways), "direction": list(DIRECTIONS),
+        "gateway_name": ("gateway", [nodes.at[g, "name"] for g in model.gateways]),
+        "gateway_kind": ("gateway", [nodes.at[g, "kind"] for g in model.gateways]),
+        "gateway_country": ("gateway", [nodes.at[g, "country"] for g in model.gateways]),
+        "parameter": list(table.columns),
+    }
     if keep_routes:
-        ds["route_flow"] = (("run", "year", "route"), by_run("flow"))
-        ds = ds.assign_coords(route_corridor=("route", [model.corridor_names[i] for i in net.route_corridor]),
-                              route_path=("route", [" > ".join(p) for p in net.route_nodes]))
-    return ds
+        data["route_flow"] = (("run", "year", "route"), by_run("flow"))
+        labels.update(route_corridor=("route", [model.corridor_names[i] for i in net.route_corridor]),
+                      route_path=("route", [" > ".join(p) for p in net.route_nodes]))
+    return xr.Dataset({**data, **(extra or {})}, coords={**labels, **(coords or {})},
+                      attrs={"scenario": scenario.name, "scenario_hash": scenario.fingerprint(),
+                             "code_version": __version__, "seed": seed, "focus_country": scenario.focus.country})

@@ -22,7 +22,6 @@ import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
-import networkx as nx
 import numpy as np
 import pandas as pd
 from scipy import sparse
@@ -263,6 +262,8 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
             edges.append(dict(u=(node, layer), v=("D", node), layer="connector", length=0.0, time=0.0,
                               cost=0.0, risk="", resource=-1, opens=-math.inf, comm=set(s.commodities)))
 
+    import networkx as nx     # only to enumerate routes: a network read from the cache never imports it
+
     corridors = list(s.corridors)
     defaults = s.defaults()
     routes_edges, route_od, route_corr, route_focus, route_nodes = [], [], [], [], []
@@ -365,6 +366,7 @@ def _routes_for_od(g, src, dst, s: Scenario, corridors: list[str], k: int):
     pass" is enforced on a two-copy graph (copy 1 is reached by entering one of the corridor's
     nodes), so every enumerated path counts.
     """
+    import networkx as nx
     if src not in g or dst not in g:
         return []
     found, seen, earlier = [], set(), set()
@@ -430,6 +432,7 @@ CANDIDATE_PATHS = 40
 def _k_cheapest(h, start, goal, accept, k: int) -> None:
     """Offer the cheapest simple paths from ``start`` to ``goal`` to ``accept`` (which keeps a path and
     says whether it did) until ``k`` are kept or ``CANDIDATE_PATHS`` have been examined."""
+    import networkx as nx
     kept = 0
     try:
         for tries, path in enumerate(nx.shortest_simple_paths(h, start, goal, weight="w"), start=1):

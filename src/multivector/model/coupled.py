@@ -171,38 +171,45 @@ def simulate_coupled(model, n: int = 1, *, years: Sequence[int] | None = None,
         if year < max(years):
             state = sd.advance(state, year, year + 1, exo)
     keep = [i for i, y in enumerate(range(first, max(years) + 1)) if y in set(years)]
-    ds = results_dataset(scenario, freight, table, years, [per_year[i] for i in keep], seed, keep_routes)
+    kept = [per_year[i] for i in keep]
     names, stacked = recorder.stacked()
-    ds["political"] = (("run", "year", "variable"), stacked[:, keep, :])
-    ds = ds.assign_coords(variable=names, variable_kind=("variable", [_kind(sd, v) for v in names]),
-                          variable_unit=("variable", [sd.attrs(v).get("units", "") for v in names]))
-    ds["coupled_parameter"] = (("run", "year", "coupled"),
-                               np.stack([np.stack([per_year[i]["network_parameters"][p] for p in pol.to_network],
-                                                  axis=-1) for i in keep], axis=1))
-    ds = ds.assign_coords(coupled=list(pol.to_network))
+    political = stacked[:, keep, :]                                                    # [n, Y, V]
+    index = political[:, :, names.index(pol.index)]
+    extra = {"political": (("run", "year", "variable"), political[:own]),
+             pol.index: (("run", "year"), index[:own]),
+             "run_id": ("run", run_ids[:own]),
+             "coupled_parameter": (("run", "year", "coupled"),
+                                   np.stack([np.stack([y["network_parameters"][p] for p in pol.to_network],
+                                                      axis=-1)[:own] for y in kept], axis=1))}
+    labels = {"variable": names, "variable_kind": ("variable", [_kind(sd, v) for v in names]),
+              "variable_unit": ("variable", [sd.attrs(v).get("units", "") for v in names]),
+              "coupled": list(pol.to_network)}
     if by_cause:
-        ds["disruption_by_cause"] = (("run", "year", "cause"), np.stack([by_cause[i] for i in keep], axis=1))
-        ds = ds.assign_coords(cause=list(disruption.causes))
-    ds[pol.index] = ds["political"].sel(variable=pol.index, drop=True)
-    if pol.components:
-        ds = ds.assign(index_component=index_components(ds, table, pol))
-    ds.attrs["index"] = pol.index
-    ds.attrs["record"] = list(pol.record)
-    ds["run_id"] = ("run", run_ids)
-    if n > own:                                      # split off the counterfactual half of the batch
-        alt = ds.isel(run=slice(own, None))
-        ds = ds.isel(run=slice(0, own))
+        extra["disruption_by_cause"] = (("run", "year", "cause"), np.stack([by_cause[i] for i in keep], axis=1)[:own])
+        labels["cause"] = list(disruption.causes)
+    parts = index_components(political, names, table, pol) if pol.components else None       # [n, Y, K]
+    if parts is not None:
+        extra["index_component"] = (("run", "year", "component"), parts[:own])
+        labels["component"] = list(pol.components)
+    converged = np.stack([y["converged"] for y in kept], axis=-1)                              # [n, Y]
+    if n > own:      # the counterfactual half of the batch: its index and components beside each run's
         # a run's verdict rests on its counterfactual too: it has converged only if both halves have
-        ds["converged"] = ds["converged"] & alt["converged"].values
-        ds["counterfactual_index"] = (("run", "year"), alt[pol.index].values)
-        if pol.components:
-            ds["counterfactual_component"] = (("run", "year", "component"), alt["index_component"].values)
-        ds.attrs["counterfactual"] = pol.counterfactual.label
+        converged = converged[:own] & converged[own:]
+        extra["counterfactual_index"] = (("run", "year"), index[own:])
+        if parts is not None:
+            extra["counterfactual_component"] = (("run", "year", "component"), parts[own:])
         table = table.iloc[:own]
-    ds["consolidated"] = consolidated(ds, table, pol)
+    extra["converged"] = (("run", "year"), converged[:own])
+    ds = results_dataset(scenario, freight, table, years, kept, seed, keep_routes, runs=own, extra=extra,
+                         coords=labels)
+    ds.attrs.update(index=pol.index, record=list(pol.record))
+    if n > own:
+        ds.attrs["counterfactual"] = pol.counterfactual.label
+    verdict = {"consolidated": consolidated(ds, table, pol)}
     robust = over_definition(ds, pol, seed=seed)
     if robust is not None:
-        ds["consolidated_over_definitions"] = robust
+        verdict["consolidated_over_definitions"] = robust
+    ds = ds.assign(verdict)
     ds.attrs["coupled"] = 1
     return ds
 

@@ -30,14 +30,13 @@ def counterfactual_values(ds: xr.Dataset, pol) -> np.ndarray | None:
     return ds["counterfactual_component"].values / (w / w.sum(axis=1, keepdims=True))[:, None, :]
 
 
-def index_components(ds: xr.Dataset, table: pd.DataFrame, pol) -> xr.DataArray:
-    """Each component's share of the index, ``[run, year, component]``: weight × value / Σ weights
+def index_components(political: np.ndarray, names: list, table: pd.DataFrame, pol) -> np.ndarray:
+    """Each component's share of the index, ``[run, year, component]``, from the recorded trajectory
+    (``political`` ``[run, year, variable]``, its variables ``names``): weight × value / Σ weights
     (``[outcomes] components``); they sum to the index when the index is that weighted mean."""
-    names = list(pol.components)
     weights = np.stack([table[w].to_numpy() for w in pol.components.values()], axis=-1)        # [N, K]
-    values = component_values(ds, pol)                                                          # [N, Y, K]
-    parts = values * (weights / weights.sum(axis=1, keepdims=True))[:, None, :]
-    return xr.DataArray(parts, dims=("run", "year", "component"), coords={"component": names})
+    values = political[:, :, [names.index(v) for v in pol.components]]                          # [N, Y, K]
+    return values * (weights / weights.sum(axis=1, keepdims=True))[:, None, :]
 
 
 def passes(score: np.ndarray, years: np.ndarray, threshold, floor, when) -> np.ndarray:

@@ -7,7 +7,7 @@ lookups (``tolerance_response(x)``). Nothing else is accepted: the text is parse
 ``ast.parse`` and every node is checked against the whitelist, then turned into a small tree of
 our own node classes. Raw strings are never evaluated.
 
-The tree is compiled to a closure ``f(env) -> array`` where ``env`` maps names to arrays shaped
+The tree is compiled to a function ``f(env) -> array`` where ``env`` maps names to arrays shaped
 ``[N]`` (one value per run) or scalars (``time``); every operation is a numpy ufunc over the whole
 batch, so there is no loop over runs.
 """
@@ -357,73 +357,56 @@ _NUMPY_CMP = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.great
 def compile_numpy(node: Node, lookups: dict[str, tuple[np.ndarray, np.ndarray]]):
     """Compile a checked node tree to ``f(env) -> value``; ``env`` maps names to arrays.
 
-    Constant sub-expressions are folded once, at compile time."""
-    return _compile(node, lookups)
+    The tree becomes the source of one Python function whose body is a single expression of numpy
+    calls (one call per operation, in the tree's order), so evaluating an equation costs one Python
+    call, not one per node. Constant sub-expressions are folded once, at compile time, and enter the
+    function as bound values; so do lookup tables. Only our own checked tree is turned into source:
+    names appear as string keys of ``env``, never as code."""
+    bound: dict[str, object] = {"np": np, "_step": _step, "_ramp": _ramp, "_clip": _clip, "_ite": _ite}
 
+    def bind(value) -> str:
+        key = f"_k{len(bound)}"
+        bound[key] = value
+        return key
 
-def _compile(node: Node, lookups):
-    if isinstance(node, Num):
-        v = node.value
-        return lambda env: v
-    if isinstance(node, Name):
-        key = node.id
-        return lambda env: env[key]
-    if not names_in(node):
-        with np.errstate(all="ignore"):
-            value = _compile_op(node, lookups)({})
-        return lambda env: value
-    return _compile_op(node, lookups)
+    def go(n: Node) -> str:
+        if isinstance(n, Num):
+            return bind(n.value)
+        if isinstance(n, Name):
+            return f"env[{n.id!r}]"
+        if not names_in(n):
+            with np.errstate(all="ignore"):
+                return bind(eval(compile(f"lambda env: {op(n)}", "<equation>", "eval"), bound)({}))
+        return op(n)
 
-
-def _compile_op(node: Node, lookups):
-    if isinstance(node, Unary):
-        f = _compile(node.operand, lookups)
-        if node.op == "-":
-            return lambda env: np.negative(f(env))
-        if node.op == "not":
-            return lambda env: np.logical_not(f(env))
-        return f
-    if isinstance(node, Bin):
-        op = _NUMPY_BIN[node.op]
-        a, b = _compile(node.left, lookups), _compile(node.right, lookups)
-        return lambda env: op(a(env), b(env))
-    if isinstance(node, Cmp):
-        op = _NUMPY_CMP[node.op]
-        a, b = _compile(node.left, lookups), _compile(node.right, lookups)
-        return lambda env: op(a(env), b(env))
-    if isinstance(node, BoolOp):
-        fs = [_compile(v, lookups) for v in node.values]
-        op = np.logical_and if node.op == "and" else np.logical_or
-
-        def boolop(env):
-            out = fs[0](env)
-            for f in fs[1:]:
-                out = op(out, f(env))
+    def op(n: Node) -> str:
+        if isinstance(n, Unary):
+            inner = go(n.operand)
+            return {"-": f"np.negative({inner})", "not": f"np.logical_not({inner})"}.get(n.op, inner)
+        if isinstance(n, Bin):
+            return f"{bind(_NUMPY_BIN[n.op])}({go(n.left)}, {go(n.right)})"
+        if isinstance(n, Cmp):
+            return f"{bind(_NUMPY_CMP[n.op])}({go(n.left)}, {go(n.right)})"
+        if isinstance(n, BoolOp):
+            fn = "np.logical_and" if n.op == "and" else "np.logical_or"
+            out = go(n.values[0])
+            for v in n.values[1:]:
+                out = f"{fn}({out}, {go(v)})"
             return out
+        if isinstance(n, Call):
+            args = [go(a) for a in n.args]
+            if n.func == "step":
+                return f"_step(env['time'], {args[0]}, {args[1]}, env.get('__dt__', 0.0))"
+            if n.func == "ramp":
+                return f"_ramp(env['time'], {', '.join(args)})"
+            if n.func in _NUMPY_FUNCS:
+                return f"{bind(_NUMPY_FUNCS[n.func])}({', '.join(args)})"
+            xp, fp = lookups[n.func]
+            return f"np.interp({args[0]}, {bind(xp)}, {bind(fp)})"
+        raise TypeError(f"cannot compile {n!r}")  # pragma: no cover - the parser rejects it first
 
-        return boolop
-    if isinstance(node, Call):
-        fs = [_compile(a, lookups) for a in node.args]
-        if node.func == "step":
-            h, t0 = fs
-            return lambda env: _step(env["time"], h(env), t0(env), env.get("__dt__", 0.0))
-        if node.func == "ramp":
-            s, t0, t1 = fs
-            return lambda env: _ramp(env["time"], s(env), t0(env), t1(env))
-        if node.func in _NUMPY_FUNCS:
-            fn = _NUMPY_FUNCS[node.func]
-            if len(fs) == 1:
-                (a,) = fs
-                return lambda env: fn(a(env))
-            if len(fs) == 2:
-                a, b = fs
-                return lambda env: fn(a(env), b(env))
-            a, b, c = fs
-            return lambda env: fn(a(env), b(env), c(env))
-        xp, fp = lookups[node.func]
-        (a,) = fs
-        return lambda env: np.interp(a(env), xp, fp)
-    raise TypeError(f"cannot compile {node!r}")  # pragma: no cover - the parser rejects it first
+    body = go(node)
+    return eval(compile(f"lambda env: {body}", "<equation>", "eval"), bound)
 
 
 # ---------------------------------------------------------------------------------------- units
