@@ -128,9 +128,9 @@ def test_route_sets_read_from_the_cache_do_not_import_networkx(tmp_path):
     import subprocess
     import sys
 
+    tiny = str(Path(__file__).parent / "data" / "tiny")
     code = ("import sys, multivector as mv; from multivector.model.compiled import compiled; "
-            "compiled(mv.load('tiny_path')).network; print('networkx' in sys.modules)")
-    code = code.replace("tiny_path", str(Path(__file__).parent / "data" / "tiny"))
+            f"compiled(mv.load({tiny!r})).network; print('networkx' in sys.modules)")
     env = {**os.environ, "MULTIVECTOR_CACHE_DIR": str(tmp_path)}
     runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
             .stdout.strip() for _ in range(2)]

@@ -299,38 +299,37 @@ def results_dataset(scenario, model: FreightModel, table, years, per_year: list[
     nodes = scenario.nodes.set_index("id")
     by_run = lambda key: np.moveaxis(np.stack([y[key] for y in per_year]), -1, 0)[:n]   # runs first
     res_dims = ("run", "year", "resource")
-    units = lambda v, unit: xr.Variable(v[0], v[1], attrs={"units": unit})
+    units = lambda dims, values, unit: xr.Variable(dims, values, attrs={"units": unit})
     tonnes = np.array([scenario.commodities[c].tonnes_per_unit for c in net.commodities])
     is_teu = np.array([scenario.commodities[c].unit.upper() == "TEU" for c in net.commodities], dtype=float)
     volume = by_run("volume")                                                  # [run, year, commodity, corridor]
     gateway = by_run("gateway").reshape(n, len(years), len(model.gateways), len(DIRECTIONS), len(net.commodities))
     teu = np.einsum("nyck,c->nyk", volume, is_teu)
     total_teu = teu.sum(axis=-1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.where(total_teu > 0, teu / np.where(total_teu > 0, total_teu, 1.0), 0.0)
+    share = np.where(total_teu > 0, teu / np.where(total_teu > 0, total_teu, 1.0), 0.0)
     data = {
-        "flow_mt": units((res_dims, by_run("flow_mt")), "Mt/yr"),
-        "delay_h": units((res_dims, by_run("delay_h")), "h"),
-        "capacity_price": units((res_dims, by_run("price_usd_t")), "USD/t"),
+        "flow_mt": units(res_dims, by_run("flow_mt"), "Mt/yr"),
+        "delay_h": units(res_dims, by_run("delay_h"), "h"),
+        "capacity_price": units(res_dims, by_run("price_usd_t"), "USD/t"),
         "utilisation": (res_dims, by_run("utilisation")),
         "volume": (("run", "year", "commodity", "corridor"), volume),
-        "transit_time_h": units((("run", "year", "corridor"), by_run("time_h")), "h"),
-        "cost_usd": units((("run", "year", "corridor"), by_run("cost_usd")), "USD per cost unit"),
+        "transit_time_h": units(("run", "year", "corridor"), by_run("time_h"), "h"),
+        "cost_usd": units(("run", "year", "corridor"), by_run("cost_usd"), "USD per cost unit"),
         "gap": (("run", "year"), by_run("gap")),
         "converged": (("run", "year"), by_run("converged")),
         "unserved": (("run", "year", "commodity"), by_run("unserved")),
         "unserved_od": (("run", "year", "od"), by_run("unserved_od")),
         "focus_overland_share": (("run", "year"), by_run("focus_share")),
         "focus_overland_share_tonnes": (("run", "year"), by_run("focus_share_tonnes")),
-        "gateway_volume": xr.Variable(("run", "year", "gateway", "direction", "commodity"), gateway,
-                                      attrs={"units": "commodity units (each commodity's unit)"}),
-        "focus_transit_revenue": units((("run", "year"), by_run("revenue")), "USD bn/yr"),
+        "gateway_volume": units(("run", "year", "gateway", "direction", "commodity"), gateway,
+                                "commodity units (each commodity's unit)"),
+        "focus_transit_revenue": units(("run", "year"), by_run("revenue"), "USD bn/yr"),
         "iterations": (("year",), np.array([y["iterations"] for y in per_year])),
         "parameter_value": (("run", "parameter"), table.to_numpy()[:n]),
-        "tonnes": units((("run", "year", "corridor"), np.einsum("nyck,c->nyk", volume, tonnes)), "t"),
-        "teu": units((("run", "year", "corridor"), teu), "TEU"),
-        "gateway_tonnes": units((("run", "year", "gateway", "direction"), gateway @ tonnes), "t"),
-        "gateway_teu": units((("run", "year", "gateway", "direction"), gateway @ is_teu), "TEU"),
+        "tonnes": units(("run", "year", "corridor"), np.einsum("nyck,c->nyk", volume, tonnes), "t"),
+        "teu": units(("run", "year", "corridor"), teu, "TEU"),
+        "gateway_tonnes": units(("run", "year", "gateway", "direction"), gateway @ tonnes, "t"),
+        "gateway_teu": units(("run", "year", "gateway", "direction"), gateway @ is_teu, "TEU"),
         "share": (("run", "year", "corridor"), share),
         # how many routes of the route set cross each gateway each way with each commodity (whether or
         # not they carry anything in a year): which directions and commodities a gateway can see at all

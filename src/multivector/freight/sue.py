@@ -275,10 +275,10 @@ def _less_rank_one(pairs, qa, qb, cells, cell_ptr, slot_a, slot_b):
 def _implied(a: sparse.csr_matrix, cap: np.ndarray) -> np.ndarray:
     """``[H, N]``: the capacities that another one implies, run by run. Where every route through ``x``
     also passes ``y`` (``x``'s load can be no more than ``y``'s) and ``y``'s capacity is no larger, ``y``
-    full means ``x`` within its capacity. Such a pair in series carries the same flows, so the prices
-    could take any split of their sum, and a price step aimed at both at once (one over, one with room)
-    cancels out; dropping the implied one leaves the binding one to carry the price. Equal route sets
-    and equal capacities keep the first."""
+    full means ``x`` within its capacity, so dropping ``x``'s constraint changes no equilibrium. Where
+    the two carry the same routes (a ferry and its port) only the sum of their prices reaches a route,
+    and a price step aimed at both at once (one over, one with room) cancels out; dropped, the binding
+    one carries the whole price. Equal route sets and equal capacities keep the first."""
     if not a.shape[0]:
         return np.zeros(cap.shape, dtype=bool)
     a = (a != 0).astype(np.int64)
