@@ -5,7 +5,7 @@ import pytest
 from scipy import sparse
 
 import multivector as mv
-from multivector.freight.sue import logit_split, solve_logit_sue
+from multivector.freight.sue import _least_norm, logit_split, solve_logit_sue
 from multivector.freight.vdf import bpr_delay, queue_delay
 
 
@@ -275,3 +275,26 @@ def test_compiled_od_sums_add_in_numpys_order():
         a = rng.uniform(0, 1, (size, 5)) * 10.0 ** rng.uniform(-8, 8, (size, 5))
         expected = np.add.reduceat(a, [0], axis=0)[0]
         assert [_od_sum(a, 0, size, j) for j in range(5)] == expected.tolist()
+
+
+def test_price_step_on_the_active_constraints_is_the_whole_systems_pseudo_inverse():
+    """The price step solves each run's active constraints alone; with the rest the identity, that is
+    the pseudo-inverse of the whole system, singular blocks (facilities in series) and cut-off included."""
+    rng = np.random.default_rng(3)
+    n, size = 6, 9
+    active = rng.random((n, size)) < 0.4
+    active[0] = False
+    active[0, 2] = True               # a single constraint
+    active[1] = True                  # every constraint: no identity rows to pad with
+    active[2] = False
+    active[2, [1, 4]] = True          # two facilities in series: nearly the same row twice
+    system = rng.normal(size=(n, size, size)) * 0.01
+    system[2, 4] = system[2, 1] + 3e-5 * rng.normal(size=size)     # nearly so: cut by 1e-4 of the unit rows
+    system = np.where(active[:, :, None] & active[:, None, :], system, 0.0)
+    system[:, np.arange(size), np.arange(size)] += np.where(active, 0.0, 1.0)
+    rhs = np.where(active, rng.normal(size=(n, size)), 0.0)
+    whole = (np.linalg.pinv(system, rcond=1e-4) @ rhs[..., None])[..., 0]
+    np.testing.assert_allclose(_least_norm(system, rhs, active), whole, rtol=1e-9, atol=1e-12)
+    for j in range(n):                # alone, a run's padding is all that carries the unit rows
+        np.testing.assert_allclose(_least_norm(system[j:j + 1], rhs[j:j + 1], active[j:j + 1]), whole[j:j + 1],
+                                   rtol=1e-9, atol=1e-12)

@@ -15,7 +15,9 @@ the northern corridor's 2022/2023 targets took ERA's own westbound split and the
 its test-train bound (recalibrated until the fit's route set held); and when capacity prices came to be
 charged per cost unit (bulk had paid them per Mt on its per-TEU-equivalent cost scale, 50,000 times too
 much; recalibrated); and when queues became gentler (a gauge change waits on its own scale, the curve is
-linear from 80%) with transit times among the targets, and 2025 gained its timeline (recalibrated).
+linear from 80%) with transit times among the targets, and 2025 gained its timeline (recalibrated); and
+when the capacity prices' least-norm step came to be solved on each run's active constraints alone
+(round-off: no number but the gap itself moved by more than 1e-10 relative).
 """
 
 from __future__ import annotations

@@ -293,6 +293,28 @@ def _implied(a: sparse.csr_matrix, cap: np.ndarray) -> np.ndarray:
     return implied
 
 
+def _least_norm(system, rhs, active, rcond=1e-4):
+    """``pinv(system) @ rhs`` (``[n, H, H]``, ``[n, H]`` -> ``[n, H]``) for systems that are the identity
+    outside each run's ``active`` rows and columns, on those rows alone: a few of the many capacities are
+    in play at once, and the SVD's cost grows with the cube of the size. Each run's active rows come
+    first, padded with identity rows to the batch's largest count plus one (while any row is inactive),
+    so that the cut-off, ``rcond`` times the largest singular value, sees the same singular values of one
+    as the whole system does."""
+    n, size = active.shape
+    m = min(int(active.sum(axis=1).max()) + 1, size)
+    order = np.argsort(~active, axis=1, kind="stable")[:, :m]        # each run's active rows first
+    inside = np.take_along_axis(active, order, axis=1)                   # [n, m]: which are real
+    runs = np.arange(n)[:, None, None]
+    sub = system[runs, order[:, :, None], order[:, None, :]]
+    sub = np.where(inside[:, :, None] & inside[:, None, :], sub, 0.0)
+    sub[:, np.arange(m), np.arange(m)] += np.where(inside, 0.0, 1.0)
+    b = np.where(inside, np.take_along_axis(rhs, order, axis=1), 0.0)
+    x = (np.linalg.pinv(sub, rcond=rcond) @ b[..., None])[..., 0]
+    out = np.zeros((n, size))
+    np.put_along_axis(out, order, np.where(inside, x, 0.0), axis=1)
+    return out
+
+
 def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot, theta, available,
                     route_od, demand, delay_fn, tol=EQUILIBRIUM_TOL, max_iter=200, congestible=None,
                     start=None, capacity=None, start_price=None, price_unit=1.0, max_price=1e4,
@@ -421,7 +443,7 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
         # are all the other's and its capacity no smaller, ``_implied`` has already dropped it)
         diagonal = np.abs(np.diagonal(system, axis1=1, axis2=2))
         scale = np.where(diagonal > 0, diagonal, 1.0)
-        step = ((np.linalg.pinv(system / scale[:, None, :], rcond=1e-4) @ rhs)[..., 0] / scale).T
+        step = (_least_norm(system / scale[:, None, :], rhs[..., 0], act) / scale).T
         step = np.where(active & np.isfinite(step), step, 0.0)
         # a load no price moves (no alternative route) rises fivefold while over capacity; a priced
         # facility with room whose step would not lower its price halves it
