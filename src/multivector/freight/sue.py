@@ -430,7 +430,10 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
         _, ratio, over, idle = violations(load, cols)
         active = ((u > 0) & (u < max_price)) | over | ((u >= max_price) & idle)
         jac, by_price = newton_matrix(v[:, cols], cols, prices=True)
-        response = -np.linalg.solve(jac, by_price[:, :, hard_pos])[:, hard_pos, :]   # [n, H, H]: dv_h/du
+        # [n, H, H]: dv_h/du, solved for the prices in play in any of these runs (the rest take no step)
+        play = np.flatnonzero(active.any(axis=1))
+        response = np.zeros((len(cols), len(hard), len(hard)))
+        response[:, play[:, None], play] = -np.linalg.solve(jac, by_price[:, :, hard_pos[play]])[:, hard_pos[play], :]
         system = response / load.T[:, :, None]                                        # d ln v / du
         act = active.T
         system = np.where(act[:, :, None] & act[:, None, :], system, 0.0)
