@@ -137,6 +137,20 @@ def test_route_sets_read_from_the_cache_do_not_import_networkx(tmp_path):
     assert runs == ["True", "False"]      # compiled (and cached) first, then read back
 
 
+def test_a_coupled_run_does_not_import_scipy_stats():
+    """``scipy.stats`` takes a second to import; a run's draws (disruptions, the verdict's definitions)
+    come from ``scipy.special`` and NumPy instead (``model/randomness.py``)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, warnings, multivector as mv; warnings.simplefilter('ignore'); "
+            "ds = mv.simulate(mv.load('kazakhstan'), 2); assert 'consolidated_over_definitions' in ds, list(ds); "
+            "print('scipy.stats' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
 def test_one_atomic_writer_and_one_optional_import_helper():
     """Files are written through multivector.io only; optional packages through io.require only."""
     offenders = []

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 import multivector as mv
 from multivector.interfaces.cli import app
-from multivector.model.randomness import draw_disruption, uniform_stream
+from multivector.model.randomness import draw_disruption, latin_hypercube, poisson_quantile, uniform_stream
 
 runner = CliRunner()
 
@@ -75,6 +75,21 @@ def test_random_stream_is_a_function_of_seed_run_and_year():
     assert not np.array_equal(a, uniform_stream(4, np.arange(1000), 2030))
     loss = draw_disruption(1, np.arange(20000), 2030, np.full(20000, 2.0), 0.33, 0.1)
     assert loss.mean() == pytest.approx(2.0 * 0.033, rel=0.05)   # Poisson mean × severity × duration
+
+
+def test_the_runs_draws_are_scipy_stats_own():
+    """Disruption counts are Poisson quantiles and the verdict's definitions a Latin hypercube, computed
+    without importing scipy.stats: the numbers must be the ones scipy.stats gives."""
+    from scipy.stats import poisson, qmc
+
+    u = uniform_stream(3, np.arange(20_000), 2030)
+    for mean in (0.0, 1e-6, 0.05, 0.4, 1.0, 7.5):
+        np.testing.assert_array_equal(poisson_quantile(u, mean), poisson.ppf(u, mean))
+    mixed = np.linspace(0.0, 3.0, len(u))
+    np.testing.assert_array_equal(poisson_quantile(u, mixed), poisson.ppf(u, mixed))
+    assert poisson_quantile(1.0, 0.3) == poisson.ppf(1.0, 0.3) == np.inf
+    for d, n, seed in ((1, 1, 0), (4, 200, 0), (7, 33, 12)):
+        np.testing.assert_array_equal(latin_hypercube(d, n, seed), qmc.LatinHypercube(d=d, seed=seed).random(n))
 
 
 def test_cpc_disruptions_cut_cpc_throughput(kz):

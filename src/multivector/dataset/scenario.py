@@ -894,17 +894,14 @@ def _check_risk(s: Scenario, risk: str, f, r: int) -> None:
 
 def check_source_id(s: Scenario, sid: str, f, r, column: str) -> None:
     """Refuse a source id that is neither in the dataset's sources nor an ``assumption:`` note."""
-    ids = set(s.sources["id"])
     if not sid:
         raise InputError("no source given", file=f, row=r, column=column,
                          hint="name a figure id or an assumption id (A-...) from sources.csv")
-    if sid.startswith("assumption:"):
+    if sid.startswith("assumption:") or (s.sources["id"] == sid).any():
         return
-    if sid not in ids:
-        close = difflib.get_close_matches(sid, list(ids), n=3)
-        raise InputError(f"source '{sid}' is not in sources.csv", file=f, row=r, column=column,
-                         hint=("did you mean " + ", ".join(close) + "?") if close else
-                         "add a row to sources.csv")
+    close = difflib.get_close_matches(sid, list(s.sources["id"]), n=3)
+    raise InputError(f"source '{sid}' is not in sources.csv", file=f, row=r, column=column,
+                     hint=("did you mean " + ", ".join(close) + "?") if close else "add a row to sources.csv")
 
 
 def _check_sources(s: Scenario, row, f, r: int, fields: list[str]) -> None:

@@ -1,13 +1,15 @@
 """Counter-based random numbers: each run draws the same numbers in any batch, chunk, order or executor.
 
 A run's uniform number for a year is a hash (SplitMix64) of (seed, run id, year, stream), so no
-generator state is carried between runs.
+generator state is carried between runs. Its draws come from ``scipy.special`` and NumPy: the two
+distributions a run needs are written here as ``scipy.stats`` computes them (tested against it), since
+importing ``scipy.stats`` would cost every command a second before it starts.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import poisson
+from scipy.special import pdtr, pdtrik
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -38,5 +40,26 @@ def draw_disruption(seed, run_ids, year, hazard, severity, duration, stream: int
     """Share of a facility's capacity lost in ``year``: Poisson(hazard) events, each losing severity × duration
     (each cause of outages draws from its own ``stream``)."""
     u = uniform_stream(seed, run_ids, year, stream=stream)
-    events = poisson.ppf(u, np.maximum(hazard, 0.0))
+    events = poisson_quantile(u, np.maximum(hazard, 0.0))
     return np.clip(events * severity * duration, 0.0, 1.0)
+
+
+def poisson_quantile(u, mean) -> np.ndarray:
+    """``scipy.stats.poisson.ppf(u, mean)``, the smallest count whose CDF reaches ``u``, from the same
+    special functions it uses (importing ``scipy.stats`` costs a second of every command's start)."""
+    u, mean = np.broadcast_arrays(np.asarray(u, dtype=float), np.asarray(mean, dtype=float))
+    above = np.ceil(pdtrik(u, mean))
+    below = np.maximum(above - 1.0, 0.0)
+    return np.where(u >= 1.0, np.inf, np.where(pdtr(below, mean) >= u, below, above))
+
+
+def latin_hypercube(d: int, n: int, seed: int) -> np.ndarray:
+    """``scipy.stats.qmc.LatinHypercube(d=d, seed=seed).random(n)`` (scrambled, unoptimised): one point
+    in each of ``n`` strata per dimension, the strata shuffled dimension by dimension, drawn in the same
+    order from the same generator, so the points are the same (tested)."""
+    rng = np.random.default_rng(seed)
+    jitter = rng.uniform(size=(n, d))
+    strata = np.tile(np.arange(1, n + 1), (d, 1))
+    for row in strata:
+        rng.shuffle(row)
+    return (strata.T - jitter) / n

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.stats import qmc
+
+from multivector.model.randomness import latin_hypercube
 
 
 DEFINITION_DRAWS = 200
@@ -96,7 +97,7 @@ def over_definition(ds: xr.Dataset, pol, draws: int = DEFINITION_DRAWS, seed: in
         return None
     ranges = definition_ranges(pol)
     lo, hi = np.array([r[0] for r in ranges.values()]), np.array([r[1] for r in ranges.values()])
-    unit = qmc.LatinHypercube(d=len(ranges), seed=seed).random(draws)
+    unit = latin_hypercube(len(ranges), draws, seed)
     _, ok = rescore(ds, pol, pd.DataFrame(lo + unit * (hi - lo), columns=list(ranges)))
     return xr.DataArray(ok.mean(axis=0), dims="run", attrs={"draws": int(draws)})
 
