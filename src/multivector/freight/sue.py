@@ -206,21 +206,36 @@ class _Jacobian:
         return np.moveaxis(_less_rank_one(pairs, qa, qb, self.cells, self.cell_ptr, self.slot_a, self.slot_b), -1, 0)
 
 
-_JACOBIANS: dict[int, tuple[weakref.ref, dict]] = {}
+class _Structure:
+    """What a solve needs from the route sets alone, for the solved resources ``rows`` and the
+    capacitated ``hard``: their incidence (``a``, its transpose, loads per route flow ``a_load``), the
+    prices' incidence ``a_price``, the :class:`_Jacobian`, and the pairs of capacities whose routes nest
+    (``nested``: each ``x``, ``y`` with every route through ``x`` passing ``y``, and whether they carry the
+    same routes; :func:`_implied` reads them)."""
+
+    def __init__(self, incidence, rows, hard, route_od, load_per_unit):
+        self.a = incidence[rows]                                          # [C, K]
+        self.a_load = self.a @ sparse.diags(load_per_unit)
+        self.a_t = self.a.T.tocsr()
+        self.jacobian = _Jacobian(self.a, route_od)
+        self.a_price = incidence[hard].T.tocsr() if len(hard) else None   # [K, H]
+        self.nested = _nested(incidence[hard])
 
 
-def _jacobian_for(incidence: sparse.csr_matrix, rows: np.ndarray, a: sparse.csr_matrix,
-                  route_od: np.ndarray) -> _Jacobian:
-    """The :class:`_Jacobian` of ``a = incidence[rows]``, kept while ``incidence`` lives: a model solves
-    every year on the same route sets, and building the structure costs more than a year's solve.
-    (Sparse matrices are not hashable, so the cache is keyed by identity, guarded by a weak reference.)"""
-    entry = _JACOBIANS.get(id(incidence))
+_STRUCTURES: dict[int, tuple[weakref.ref, dict]] = {}
+
+
+def _structure_for(incidence: sparse.csr_matrix, rows, hard, route_od, load_per_unit) -> _Structure:
+    """The :class:`_Structure`, kept while ``incidence`` lives: a model solves every year on the same
+    route sets, and building it costs more than a year's solve. (Sparse matrices are not hashable, so
+    the cache is keyed by identity, guarded by a weak reference.)"""
+    entry = _STRUCTURES.get(id(incidence))
     if entry is None or entry[0]() is not incidence:
-        entry = (weakref.ref(incidence, lambda _, i=id(incidence): _JACOBIANS.pop(i, None)), {})
-        _JACOBIANS[id(incidence)] = entry
-    key = (rows.tobytes(), np.asarray(route_od).tobytes())
+        entry = (weakref.ref(incidence, lambda _, i=id(incidence): _STRUCTURES.pop(i, None)), {})
+        _STRUCTURES[id(incidence)] = entry
+    key = tuple(np.ascontiguousarray(x).tobytes() for x in (rows, hard, route_od, load_per_unit))
     if key not in entry[1]:
-        entry[1][key] = _Jacobian(a, route_od)
+        entry[1][key] = _Structure(incidence, rows, hard, route_od, load_per_unit)
     return entry[1][key]
 
 
@@ -272,22 +287,26 @@ def _less_rank_one(pairs, qa, qb, cells, cell_ptr, slot_a, slot_b):
     return pairs
 
 
-def _implied(a: sparse.csr_matrix, cap: np.ndarray) -> np.ndarray:
-    """``[H, N]``: the capacities that another one implies, run by run. Where every route through ``x``
-    also passes ``y`` (``x``'s load can be no more than ``y``'s) and ``y``'s capacity is no larger, ``y``
-    full means ``x`` within its capacity, so dropping ``x``'s constraint changes no equilibrium. Where
-    the two carry the same routes (a ferry and its port) only the sum of their prices reaches a route,
-    and a price step aimed at both at once (one over, one with room) cancels out; dropped, the binding
-    one carries the whole price. Equal route sets and equal capacities keep the first."""
-    if not a.shape[0]:
-        return np.zeros(cap.shape, dtype=bool)
+def _nested(a: sparse.csr_matrix):
+    """The pairs ``x``, ``y`` of rows of ``a`` (``[H, K]`` incidence) where every route through ``x`` also
+    passes ``y``, and whether the two carry the same routes."""
     a = (a != 0).astype(np.int64)
     size = np.asarray(a.sum(axis=1)).ravel()
     shared = (a @ a.T).toarray()
     x, y = np.nonzero((shared == size[:, None]) & (size[:, None] > 0) & ~np.eye(len(size), dtype=bool))
-    same_set = size[x] == size[y]
+    return x, y, size[x] == size[y]
+
+
+def _implied(nested, cap: np.ndarray) -> np.ndarray:
+    """``[H, N]``: the capacities that another one implies, run by run (``nested`` from :func:`_nested`).
+    Where every route through ``x`` also passes ``y`` (``x``'s load can be no more than ``y``'s) and
+    ``y``'s capacity is no larger, ``y`` full means ``x`` within its capacity, so dropping ``x``'s
+    constraint changes no equilibrium. Where the two carry the same routes (a ferry and its port) only
+    the sum of their prices reaches a route, and a price step aimed at both at once (one over, one with
+    room) cancels out; dropped, the binding one carries the whole price. Equal route sets and equal
+    capacities keep the first."""
     implied = np.zeros(cap.shape, dtype=bool)
-    for xi, yi, same in zip(x, y, same_set):
+    for xi, yi, same in zip(*nested):
         tighter = cap[yi] < cap[xi] if same and xi < yi else cap[yi] <= cap[xi]
         implied[xi] |= tighter
     return implied
@@ -360,15 +379,12 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     used = np.diff(incidence.indptr) > 0
     live = used if congestible is None else used & np.asarray(congestible, dtype=bool)
     rows = np.union1d(np.flatnonzero(live), hard)             # the resources Newton solves for
-    a = incidence[rows]                                         # [C, K]
-    a_load = a @ sparse.diags(load_per_unit)                    # loads from route flows
-    a_t = a.T.tocsr()
-    jacobian = _jacobian_for(incidence, rows, a, route_od)
+    structure = _structure_for(incidence, rows, hard, route_od, load_per_unit)
+    a_load, a_t, a_price, jacobian = structure.a_load, structure.a_t, structure.a_price, structure.jacobian
     hard_pos = np.searchsorted(rows, hard)
     price = np.zeros((len(hard), n)) if start_price is None else np.array(start_price[hard], dtype=float)
-    a_price = incidence[hard].T.tocsr() if len(hard) else None                     # [K, H]
     cap = capacity[hard] if len(hard) else np.zeros((0, n))
-    implied = _implied(incidence[hard], cap)        # a constraint another implies takes no price
+    implied = _implied(structure.nested, cap)       # a constraint another implies takes no price
     cap = np.where(implied, np.nan, cap)
     price[implied] = 0.0
     steps_taken = np.zeros(n, dtype=int)                    # price steps each run has taken
