@@ -95,6 +95,25 @@ def test_no_facility_carries_more_than_its_capacity(kz):
         float(runs[0]["political"].sel(variable="oil_export_realised").mean())
 
 
+def test_a_facility_over_capacity_beside_a_priced_partner_is_priced_too(kz):
+    """Where a back-test's refit steps (the unfitted dataset, 2022): the least-norm price step left
+    the Trans-Caspian line L-KZ-01 at 147% of its capacity with no price while the step went to
+    L-KZ-02, which shares most of its routes, every time; all runs spent 3,000 iterations without
+    settling (research/price_loop_refit.md). An overfull facility's own price now rises once a run is
+    stuck, and the year settles within every capacity."""
+    from multivector.model.calibrate import with_fit
+    from multivector.model.compiled import simulate
+
+    point = {"logit_scale_container": 0.00173, "risk_russia_transit": 588.64435, "capacity_factor_water": 0.78241,
+             "logit_scale_bulk": 0.00434, "logit_scale_crude": 0.10585, "risk_iran_sanctions": 2407.3221,
+             "vot_container": 0.90789}
+    ds = simulate(with_fit(kz, {}), samples=pd.DataFrame([point]), years=[2022], tol=1e-5, max_iter=3000,
+                  coupled=False)
+    assert bool(ds["converged"].all())
+    assert int(ds["iterations"].max()) < 1000
+    assert float(ds["utilisation"].max()) <= 1.005
+
+
 def test_stored_posterior_saw_the_dataset_s_targets(kz):
     """posterior.csv was sampled against the targets the dataset holds now (their hash), on the stored
     fit's free coefficients; edit a target and this fails until the posterior is sampled again."""

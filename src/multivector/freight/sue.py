@@ -42,6 +42,10 @@ MAX_HALVINGS = 12
 #: than FREE_PRICE_STEPS steps bit for bit as it was.
 FREE_PRICE_STEPS = 8
 PRICE_RADIUS_GROWTH = 1.5
+#: Price steps after which an overfull facility's own price must rise (see ``step_prices``): the
+#: joint step can leave it at zero for ever while its partner's price cycles. Set well past the
+#: steps any settling run-year needs, so that those are untouched.
+STUCK_PRICE_STEPS = 40
 
 
 @dataclass
@@ -469,12 +473,20 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
         flat = diagonal.T * (u + price_unit) < 1e-6
         step = np.where(active & over & flat, 4.0 * (u + price_unit), step)
         step = np.where(active & idle & (step >= 0), -u / 2, step)
+        guarded = steps_taken[cols] >= FREE_PRICE_STEPS
+        # past STUCK_PRICE_STEPS, an overfull facility's price no longer falls or stays: where the joint
+        # least-norm step would leave it (it shares routes with another full facility, and the step
+        # goes to the other, in a cycle), it takes its own Newton step, its load's response to its own
+        # price alone (research/price_loop_refit.md)
+        own = target / np.diagonal(system, axis1=1, axis2=2).T
+        own = np.where(np.isfinite(own) & (own > 0), own, 4.0 * (u + price_unit))
+        stuck = steps_taken[cols] >= STUCK_PRICE_STEPS
+        step = np.where(stuck & active & over & (step <= 0), own, step)
         step = np.minimum(step, 4.0 * (u + price_unit))
         # past FREE_PRICE_STEPS, a price whose step turns back is held to half its last step: the
         # loads' response to a price can be far from linear (a class of freight switching routes
         # over a small range of prices), and the full Newton step then cycles
         last = last_step[:, cols]
-        guarded = steps_taken[cols] >= FREE_PRICE_STEPS
         turned = guarded & (step * last < 0)
         grown = np.where(guarded & (step * last > 0), PRICE_RADIUS_GROWTH * radius[:, cols], radius[:, cols])
         bound = np.where(turned, np.minimum(grown, 0.5 * np.abs(last)), grown)
