@@ -212,16 +212,16 @@ class _Jacobian:
 
 class _Structure:
     """What a solve needs from the route sets alone, for the solved resources ``rows`` and the
-    capacitated ``hard``: their incidence (``a``, its transpose, loads per route flow ``a_load``), the
+    capacitated ``hard``: the solved incidence's transpose ``a_t`` and loads per route flow ``a_load``, the
     prices' incidence ``a_price``, the :class:`_Jacobian`, and the pairs of capacities whose routes nest
     (``nested``: each ``x``, ``y`` with every route through ``x`` passing ``y``, and whether they carry the
     same routes; :func:`_implied` reads them)."""
 
     def __init__(self, incidence, rows, hard, route_od, load_per_unit):
-        self.a = incidence[rows]                                          # [C, K]
-        self.a_load = self.a @ sparse.diags(load_per_unit)
-        self.a_t = self.a.T.tocsr()
-        self.jacobian = _Jacobian(self.a, route_od)
+        a = incidence[rows]                                               # [C, K]
+        self.a_load = a @ sparse.diags(load_per_unit)
+        self.a_t = a.T.tocsr()
+        self.jacobian = _Jacobian(a, route_od)
         self.a_price = incidence[hard].T.tocsr() if len(hard) else None   # [K, H]
         self.nested = _nested(incidence[hard])
 
@@ -478,7 +478,8 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
         # least-norm step would leave it (it shares routes with another full facility, and the step
         # goes to the other, in a cycle), it takes its own Newton step, its load's response to its own
         # price alone (research/price_loop_refit.md)
-        own = target / np.diagonal(system, axis1=1, axis2=2).T
+        with np.errstate(divide="ignore", invalid="ignore"):   # a flat response: the fivefold rise
+            own = target / np.diagonal(system, axis1=1, axis2=2).T
         own = np.where(np.isfinite(own) & (own > 0), own, 4.0 * (u + price_unit))
         stuck = steps_taken[cols] >= STUCK_PRICE_STEPS
         step = np.where(stuck & active & over & (step <= 0), own, step)
