@@ -178,10 +178,8 @@ def test_fit_until_refuses_a_year_without_targets(tmp_path):
     assert r.exit_code == 2 and "no observation up to 2023" in r.output
 
 
-def test_a_2024_file_back_tested_on_a_refit_to_2023(tmp_path):
-    """The rolling-origin back-test of the done-when, with a known answer: the toy network carries the
-    same share of its demand on the middle corridor in 2023 and 2024 (9,000 of 90,000 and 10,000 of
-    100,000 TEU), so the coefficient refitted on 2023 alone predicts the held-out 2024 value."""
+def _refit_case(tmp_path):
+    """The toy network with a 2023 demand and target, and a 2024 observation to hold out."""
     folder = tmp_path / "tiny"
     shutil.copytree(DATA / "tiny", folder)
     with open(folder / "demand.csv", "a") as fh:
@@ -190,6 +188,28 @@ def test_a_2024_file_back_tested_on_a_refit_to_2023(tmp_path):
         fh.write("T0,2023,corridor:middle:teu,9000,TEU,A-TOY,toy target a year earlier\n")
     obs = tmp_path / "obs_2024.csv"
     obs.write_text("output,year,value,source\ncorridors.middle.teu,2024,10000,A-TOY\n")
+    return folder, obs
+
+
+def test_a_back_test_reports_the_progress_of_each_long_step(tmp_path):
+    """A refitting back-test takes minutes on the default dataset: stderr shows the refit's evaluations,
+    the refit's posterior's steps and the ensemble's years as they go (a line each without a terminal)."""
+    folder, obs = _refit_case(tmp_path)
+    r = cli("validate", folder, "--observations", obs, "--fit-until", 2023, "--runs", 2, "--from", "posterior")
+    assert r.exit_code == 0, r.output
+    for stage in ("refitting to the targets up to 2023: ", "sampling the posterior to 2023: ", "simulating 2 runs: "):
+        lines = [x for x in r.stderr.splitlines() if x.startswith(stage)]
+        assert lines, (stage, r.stderr[-500:])
+        done, total = lines[-1][len(stage):].split()[0].split("/")
+        assert done == total
+    assert "held-out observations (after 2023)" in r.stdout
+
+
+def test_a_2024_file_back_tested_on_a_refit_to_2023(tmp_path):
+    """The rolling-origin back-test of the done-when, with a known answer: the toy network carries the
+    same share of its demand on the middle corridor in 2023 and 2024 (9,000 of 90,000 and 10,000 of
+    100,000 TEU), so the coefficient refitted on 2023 alone predicts the held-out 2024 value."""
+    folder, obs = _refit_case(tmp_path)
     r = cli("validate", folder, "--observations", obs, "--fit-until", 2023, "--runs", 2, "--from", "default",
             "--json")
     assert r.exit_code == 0, r.output

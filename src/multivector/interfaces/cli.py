@@ -680,7 +680,8 @@ def validate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
 
     s = _load(scenario)
     obs = read_observations(observations) if observations is not None else dataset_observations(s)
-    table = backtest(s, obs, runs=runs, seed=seed, ensemble=ensemble, fit_until=fit_until)
+    stage = lambda description, unit: progress_bar(description, unit, quiet=json_)
+    table = backtest(s, obs, runs=runs, seed=seed, ensemble=ensemble, fit_until=fit_until, stage=stage)
     info = summary(table)
     if json_:
         print(json.dumps({"summary": info, "rows": table.to_dict(orient="records")}, indent=2, default=float))

@@ -17,7 +17,9 @@ held-out rows only.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -157,11 +159,20 @@ def _values(doc: dict, obs: pd.DataFrame, years: list[int], check: bool = False)
     return np.array(out)
 
 
+@contextlib.contextmanager
+def _silent(description: str, unit: str):
+    yield None
+
+
 def backtest(scenario: Scenario, obs: pd.DataFrame, runs: int = 200, seed: int = 0,
-             ensemble: str = "prior", fit_until: int | None = None) -> pd.DataFrame:
+             ensemble: str = "prior", fit_until: int | None = None,
+             stage: Callable[[str, str], contextlib.AbstractContextManager] = _silent) -> pd.DataFrame:
     """Each observation against the ensemble: ``output, year, observed, median, p5, p95, rel_error,
     in_band, held_out, source`` (``rel_error`` of the median; ``in_band``: inside 5–95%; ``held_out``:
-    after ``fit_until``, or every row without it)."""
+    after ``fit_until``, or every row without it).
+
+    ``stage(description, unit)`` opens each long step's progress (the refit's evaluations, the refit's
+    posterior's steps, the ensemble's years) and yields its ``(done, total)`` callback, or None."""
     if ensemble not in ENSEMBLES:
         raise InputError(f"unknown ensemble '{ensemble}'", hint="one of " + ", ".join(ENSEMBLES))
     if runs < 1:
@@ -179,7 +190,8 @@ def backtest(scenario: Scenario, obs: pd.DataFrame, runs: int = 200, seed: int =
 
         # from the dataset's own defaults, not the stored fit, which has seen the later targets
         unfitted = with_fit(scenario, {})
-        refit = calibrate(unfitted, until=fit_until)
+        with stage(f"refitting to the targets up to {fit_until}", "evaluations") as progress:
+            refit = calibrate(unfitted, until=fit_until, progress=progress)
         scenario = with_fit(unfitted, refit.values)
     _values(run_document(simulate(scenario, 1, years=years, seed=seed)), obs, years, check=True)
     samples = None
@@ -189,9 +201,14 @@ def backtest(scenario: Scenario, obs: pd.DataFrame, runs: int = 200, seed: int =
         from multivector.model.posterior import posterior_of, sample_posterior
 
         # a refit samples its own posterior from the targets up to fit_until (the stored one saw them all)
-        post = sample_posterior(scenario, seed=seed, until=fit_until) if refit is not None else posterior_of(scenario)
+        if refit is not None:
+            with stage(f"sampling the posterior to {fit_until}", "steps") as progress:
+                post = sample_posterior(scenario, seed=seed, until=fit_until, progress=progress)
+        else:
+            post = posterior_of(scenario)
         samples = post.draw(runs, seed)
-    ds = simulate(scenario, runs, years=years, seed=seed, samples=samples)
+    with stage(f"simulating {runs} runs", "years") as progress:
+        ds = simulate(scenario, runs, years=years, seed=seed, samples=samples, progress=progress)
     # one document that keeps every run (no bottleneck list: the paths read series): [obs, runs]
     per_run = _values(run_document(ds, top=0, reduce=runs_last), obs, years)
     if ensemble == "posterior":     # the posterior's prediction carries its model discrepancy
