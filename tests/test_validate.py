@@ -90,3 +90,23 @@ def test_the_kazakhstan_2024_file_runs(tmp_path):
     rows = {row["output"]: row for row in json.loads(r.stdout)["rows"]}
     assert len(rows) == 9
     assert 0.75 <= rows["focus_overland_share"]["median"] <= 0.90
+
+
+def test_run_shows_each_observed_figure_beside_the_model():
+    """History is visible in `run`: every calibration target the run document reports (corridor volumes
+    and times, gateway volumes by direction) and every observations.csv row that names an output is
+    printed beside the modelled value, in its year; the JSON document stays the model's alone."""
+    from multivector.views.validation import observed_points
+
+    s = mv.load("kazakhstan")
+    points = observed_points(s)
+    assert points[("corridors.middle.tonnes", 2023)] == 2_764_000
+    assert points[("corridors.northern.transit_time_h", 2024)] == 360
+    assert points[("corridors.oil_cpc.tonnes", 2022)] == pytest.approx(52.2e6)    # observations.csv, an output
+    assert not any(path.startswith(("link.", "transfer.")) for path, _ in points)   # no document path
+    r = cli("run", "kazakhstan", "--years", "2022:2024")
+    assert r.exit_code == 0, r.output
+    assert "2,023,598 (obs 2,764,000)" in r.stdout     # the Middle Corridor's tonnes in 2023
+    assert "(obs 360)" in r.stdout                     # the northern corridor's transit time
+    r = cli("run", "kazakhstan", "--years", "2022:2024", "--json")
+    assert "obs" not in json.dumps(json.loads(r.stdout)["corridors"])

@@ -305,12 +305,16 @@ def _print_gateways(doc, focus: tuple[str, str] | None = None):
 
 
 def _print_run(s, ds, doc, all_gateways: bool = False):
+    """The run's tables; where a figure was observed (a calibration target, or an observations.csv row
+    that names an output) the observation is shown beside the model."""
     from multivector.views.tables import focus_rows
+    from multivector.views.validation import observed_points
 
     years = doc["years"]
+    observed = observed_points(s)
     index = ds.attrs.get("index")
     if index:
-        header, rows = focus_rows(s, doc)
+        header, rows = focus_rows(s, doc, observed)
         t = Table(title=f"{s.model.get('title', s.name)} — coupled trajectory", title_justify="left")
         for name in header:
             t.add_column(name, justify="right")
@@ -328,8 +332,10 @@ def _print_run(s, ds, doc, all_gateways: bool = False):
         for name, c in doc["corridors"].items():
             if not (c["teu"][i] or c["tonnes"][i]):
                 continue
-            t.add_row(name, _fmt(c["teu"][i]), _fmt(c["tonnes"][i]), _fmt(c["share"][i], ".1%"),
-                      _fmt(c["transit_time_h"][i], ",.0f"), _fmt(c["cost_usd"][i], ",.0f"))
+            beside = lambda key, spec=",.0f": _fmt(c[key][i], spec) + (
+                "" if (seen := observed.get((f"corridors.{name}.{key}", y))) is None else f" (obs {_fmt(seen, spec)})")
+            t.add_row(name, beside("teu"), beside("tonnes"), _fmt(c["share"][i], ".1%"),
+                      beside("transit_time_h"), _fmt(c["cost_usd"][i], ",.0f"))
         out.print(t)
         share = doc["focus_overland_share"][i]
         share_t = doc["focus_overland_share_tonnes"][i]

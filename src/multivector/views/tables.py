@@ -108,8 +108,10 @@ def percentiles(yearly: pd.DataFrame, outcome: str) -> pd.DataFrame:
     return pd.DataFrame({f"p{p}": g.quantile(p / 100) for p in PERCENTILES})
 
 
-def focus_rows(scenario: Scenario, doc: dict) -> tuple[list[str], list[list[str]]]:
-    """The per-year table a dataset declares in ``[focus] table``: header and formatted rows."""
+def focus_rows(scenario: Scenario, doc: dict, observed: dict | None = None) -> tuple[list[str], list[list[str]]]:
+    """The per-year table a dataset declares in ``[focus] table``: header and formatted rows. With
+    ``observed`` (``{(output path, year): value}``, :func:`multivector.views.validation.observed_points`)
+    a cell whose column and year were observed shows the observation beside the model: ``model (obs X)``."""
     columns = scenario.focus.table
     header = ["year"] + [c.label for c in columns]
     rows = []
@@ -117,7 +119,9 @@ def focus_rows(scenario: Scenario, doc: dict) -> tuple[list[str], list[list[str]
         row = [str(year)]
         for c in columns:
             v = document_value(doc, c.value, i)
-            row.append("–" if v is None else format(v * c.scale, c.format))
+            cell = "–" if v is None else format(v * c.scale, c.format)
+            seen = (observed or {}).get((c.value, int(year)))
+            row.append(cell if seen is None else f"{cell} (obs {format(seen * c.scale, c.format)})")
         rows.append(row)
     return header, rows
 

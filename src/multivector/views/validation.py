@@ -110,6 +110,30 @@ def dataset_observations(scenario: Scenario) -> pd.DataFrame:
     return out
 
 
+#: Where a calibration target's metric sits in the run document (``{id}``, ``{unit}``, ``{direction}``).
+_TARGET_PATHS = {("corridor", "teu"): "corridors.{id}.teu", ("corridor", "tonnes"): "corridors.{id}.tonnes",
+                 ("corridor", "time_h"): "corridors.{id}.transit_time_h",
+                 ("gateway", "teu"): "gateways.{id}.teu", ("gateway", "tonnes"): "gateways.{id}.tonnes"}
+
+
+def observed_points(scenario: Scenario) -> dict[tuple[str, int], float]:
+    """Every observed value the run document can be set beside, ``{(output path, year): value}``: the
+    calibration targets whose metric the document reports (corridor volumes and times, gateway
+    volumes) and the rows of observations.csv that name an output. A target wins where both exist."""
+    points = {}
+    obs = scenario.observations
+    if obs is not None and not obs.empty:
+        for r in obs[obs["output"] != ""].itertuples():
+            points[(r.output, int(r.year))] = float(r.value)
+    for r in scenario.targets.itertuples():
+        kind, ident, unit, *direction = r.metric.split(":")
+        path = _TARGET_PATHS.get((kind, unit))
+        if path is not None:
+            path = path.format(id=ident) if not direction else f"gateways.{ident}.directions.{direction[0]}.{unit}"
+            points[(path, int(r.year))] = float(r.observed)
+    return points
+
+
 def observation_series(scenario: Scenario) -> list[dict]:
     """One entry per series of the dataset's observations.csv: years covered, count, unit, error (relative
     or absolute), output (empty when the model does not report it) and source ids, in file order."""
