@@ -115,3 +115,21 @@ def test_report_of_an_unfinished_exploration_says_so(tmp_path):
     assert r.exit_code == 0, r.output
     text = out.read_text()
     assert "unfinished (4 of 8 runs)" in text and "4 of 8" in text
+
+
+def test_the_series_figure_draws_observations_beside_the_model():
+    """Observed corridor tonnes and the observed overland share are crosses on the series panels, in
+    the plotted years only (an observation from before the run's first year is not drawn)."""
+    import pandas as pd
+
+    from multivector.views.figures import time_series
+
+    years = [2024, 2025, 2026]
+    band = lambda v: pd.DataFrame({f"p{p}": v for p in (5, 25, 50, 75, 95)}, index=years)
+    observed = {("corridors.middle.tonnes", 2024): 4.484e6, ("corridors.middle.tonnes", 2021): 1.0e6,
+                ("focus_overland_share", 2025): 0.8, ("corridors.northern.teu", 2024): 412_000}
+    fig = time_series({"middle_mt": band([3.0, 3.2, 3.4]), "focus_overland_share": band([0.7, 0.8, 0.9])},
+                      ["middle"], False, {"middle": "#123456"}, "Kazakhstan", None, observed=observed)
+    marks = {t.name: (list(t.x), list(t.y)) for t in fig.data if t.name.endswith("observed")}
+    assert marks == {"middle observed": ([2024], [pytest.approx(4.484)]),
+                     "overland share observed": ([2025], [0.8])}

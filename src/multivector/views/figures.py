@@ -207,11 +207,25 @@ def _rgba(hex_colour: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
+def _observed(fig, go, observed: dict, path: str, years, name: str, colour: str, scale: float, row: int, col: int):
+    """The observations of one document path within the plotted ``years``, as markers (``observed``:
+    ``{(path, year): value}``)."""
+    first, last = min(years), max(years)
+    points = sorted((year, value * scale) for (p, year), value in observed.items() if p == path and first <= year <= last)
+    if points:
+        fig.add_trace(go.Scatter(x=[y for y, _ in points], y=[v for _, v in points], mode="markers",
+                                 marker=dict(color=colour, size=9, symbol="x"), name=f"{name} observed",
+                                 legendgroup=name), row=row, col=col)
+
+
 def time_series(bands: dict[str, pd.DataFrame], corridors: list[str], many: bool, colours: dict,
-                focus_name: str, index: str | None, title: str = "", index_label: str | None = None) -> "object":
+                focus_name: str, index: str | None, title: str = "", index_label: str | None = None,
+                observed: dict | None = None) -> "object":
     """Three panels over the years: corridor volumes (Mt), the focus country's overland share and the
     headline index. ``bands`` maps outcome -> percentiles per year (see :func:`views.tables.percentiles`);
-    with ``many`` runs, medians are drawn with 25–75 and 5–95 percentile bands."""
+    with ``many`` runs, medians are drawn with 25–75 and 5–95 percentile bands. ``observed``
+    (``{(document path, year): value}``) draws the corridors' observed tonnes and the observed share as
+    crosses beside the model."""
     go = _go()
     from plotly.subplots import make_subplots
 
@@ -219,11 +233,16 @@ def time_series(bands: dict[str, pd.DataFrame], corridors: list[str], many: bool
     fig = make_subplots(rows=1, cols=3, subplot_titles=("corridor volume, Mt",
                                                          f"{focus_name}'s overland share (transit TEU)", label),
                         horizontal_spacing=0.07)
+    observed = observed or {}
     for c in corridors:
         if f"{c}_mt" in bands:
             _band(fig, go, bands[f"{c}_mt"], c, colours.get(c, "#555555"), many, 1, 1)
+            _observed(fig, go, observed, f"corridors.{c}.tonnes", bands[f"{c}_mt"].index, c,
+                      colours.get(c, "#555555"), 1e-6, 1, 1)
     if "focus_overland_share" in bands:
         _band(fig, go, bands["focus_overland_share"], "overland share", SHARE_COLOUR, many, 1, 2)
+        _observed(fig, go, observed, "focus_overland_share", bands["focus_overland_share"].index, "overland share",
+                  SHARE_COLOUR, 1.0, 1, 2)
     if index and index in bands:
         _band(fig, go, bands[index], label, INDEX_COLOUR, many, 1, 3)
     fig.update_yaxes(rangemode="tozero", row=1, col=1)

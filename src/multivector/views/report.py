@@ -28,6 +28,7 @@ from multivector.views import figures
 from multivector.views.document import bottlenecks
 from multivector.views.tables import (PERCENTILES, calibration_tables, corridor_colours, flow_table, gateway_table,
                                       history_tables, index_change, index_gain, percentiles)
+from multivector.views.validation import observed_points
 
 
 @dataclass
@@ -64,6 +65,7 @@ class ReportData:
     gateways: pd.DataFrame | None = None        # year, node, name, kind, direction, tonnes, teu (the map's run)
     calibration: tuple | None = None            # (coefficients: prior, fit, posterior; targets against the fit)
     history: tuple | None = None                # (political constants: prior, posterior; observed against draws)
+    observed: dict = field(default_factory=dict)  # (output path, year) -> observed value, drawn beside the model
 
 
 # ------------------------------------------------------------------------------------------------
@@ -126,7 +128,7 @@ def collect_run(scenario: Scenario, *, seed: int = 0, overrides: dict | None = N
                       reliance=per_output, nodes=scenario.nodes, network_links=scenario.links, headline=headline,
                       index_change=index_change(ds), index_gain=index_gain(scenario, ds),
                       gateways=gateway_table(ds), calibration=calibration_tables(scenario),
-                      history=history_tables(scenario),
+                      history=history_tables(scenario), observed=observed_points(scenario),
                       sensitivity_note="Sensitivity needs an ensemble: run 'multivector explore' and report its run id.",
                       prim_note="Scenario discovery needs an ensemble: run 'multivector explore' and report its run id.")
 
@@ -226,7 +228,7 @@ def collect_exploration(store, run_id: str, progress: Callable[[int, int], None]
                       prim=prim_res, prim_note=prim_note, strategies=strat, index_change=index_change(ds),
                       index_gain=index_gain(scenario, ds), gateways=gateway_table(ds),
                       calibration=calibration_tables(scenario),
-                      history=history_tables(scenario))
+                      history=history_tables(scenario), observed=observed_points(scenario))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -274,7 +276,7 @@ def build_figures(data: ReportData) -> dict[str, object]:
                                         title=f"Freight flows by corridor ({data.map_note}; width ∝ Mt)",
                                         gateways=data.gateways),
             "series": figures.time_series(data.bands, data.corridors, data.many, data.colours, data.focus_name,
-                                          data.index, index_label=data.index_label)}
+                                          data.index, index_label=data.index_label, observed=data.observed)}
     if data.sensitivity is not None:
         figs["sensitivity"] = figures.sensitivity_bars(
             data.sensitivity, f"Sensitivity of the final {data.index_label} ({data.sensitivity.attrs.get('method', '')})")
