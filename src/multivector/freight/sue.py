@@ -66,18 +66,20 @@ def logit_split(cost, theta, available, starts):
     cost = np.ascontiguousarray(cost, dtype=float)
     theta = np.ascontiguousarray(np.broadcast_to(theta, cost.shape), dtype=float)
     available = np.ascontiguousarray(np.broadcast_to(available, cost.shape), dtype=bool)
-    return _logit_split(cost, theta, available, np.r_[starts, len(cost)].astype(np.int64))
+    bounds = np.r_[starts, len(cost)].astype(np.int64)
+    return _split(_exponent(cost, theta, available, np.arange(cost.shape[1]), bounds), bounds)
 
 
-def _logit_split(cost, theta, available, bounds):
-    """The split by two compiled passes around NumPy's ``exp``, which is vectorised (a compiled loop
-    calls the scalar libm one: slower, and different in the last bit)."""
-    return _normalise(np.exp(_exponent(cost, theta, available, bounds)), bounds)
+def _split(exponent, bounds):
+    """The logit split from its exponents: NumPy's ``exp`` between compiled passes, since it is
+    vectorised (a compiled loop calls the scalar libm one: slower, and different in the last bit)."""
+    return _normalise(np.exp(exponent), bounds)
 
 
 @numba.njit(cache=True)
-def _exponent(cost, theta, available, bounds):
-    """``-theta · (cost − the OD's cheapest available cost)``; ``-inf`` where a route is unavailable."""
+def _exponent(cost, theta, available, cols, bounds):
+    """``-theta · (cost − the OD's cheapest available cost)``; ``-inf`` where a route is unavailable.
+    ``cost`` is ``[K, n]`` for the runs ``cols`` of ``theta`` and ``available`` (``[K, N]``)."""
     k, n = cost.shape
     out = np.full((k, n), -np.inf)
     low = np.empty(n)
@@ -85,13 +87,41 @@ def _exponent(cost, theta, available, bounds):
         low[:] = np.inf
         for r in range(bounds[d], bounds[d + 1]):
             for j in range(n):
-                if available[r, j] and cost[r, j] < low[j]:
+                if available[r, cols[j]] and cost[r, j] < low[j]:
                     low[j] = cost[r, j]
         for r in range(bounds[d], bounds[d + 1]):
             for j in range(n):
-                if available[r, j]:
-                    out[r, j] = -theta[r, j] * (cost[r, j] - low[j])
+                if available[r, cols[j]]:
+                    out[r, j] = -theta[r, cols[j]] * (cost[r, j] - low[j])
     return out
+
+
+@numba.njit(cache=True)
+def _route_exponent(base_cost, vot, theta, available, cols, at_ptr, at_idx, at_val, delay, ap_ptr, ap_idx, ap_val,
+                    price, pw, bounds):
+    """:func:`_exponent` of the route costs of runs ``cols`` at the solved resources' ``delay`` (``[C, n]``)
+    and the capacities' ``price`` (``[H, n]``): ``base + vot · Σ delay + pw · Σ price`` over each route's
+    resources (``at_*``, ``ap_*``: the CSR arrays of the route-resource and route-capacity incidence),
+    summed in the order of the sparse products it replaces, so the costs are those bit for bit."""
+    k_n, n = base_cost.shape[0], len(cols)
+    cost = np.zeros((k_n, n))
+    paid = np.empty(n)
+    for k in range(k_n):
+        for e in range(at_ptr[k], at_ptr[k + 1]):       # the delays waited, runs innermost
+            a, r = at_val[e], at_idx[e]
+            for j in range(n):
+                cost[k, j] += a * delay[r, j]
+        for j in range(n):
+            cost[k, j] = base_cost[k, cols[j]] + vot[k, cols[j]] * cost[k, j]
+        if len(ap_ptr):                                 # the capacity prices paid
+            paid[:] = 0.0
+            for e in range(ap_ptr[k], ap_ptr[k + 1]):
+                a, r = ap_val[e], ap_idx[e]
+                for j in range(n):
+                    paid[j] += a * price[r, j]
+            for j in range(n):
+                cost[k, j] = cost[k, j] + pw[k] * paid[j]
+    return _exponent(cost, theta, available, cols, bounds)
 
 
 @numba.njit(cache=True)
@@ -385,6 +415,14 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     rows = np.union1d(np.flatnonzero(live), hard)             # the resources Newton solves for
     structure = _structure_for(incidence, rows, hard, route_od, load_per_unit)
     a_load, a_t, a_price, jacobian = structure.a_load, structure.a_t, structure.a_price, structure.jacobian
+    # the compiled cost pass reads the whole [K, N] arrays and the incidence's CSR arrays
+    base_cost, vot, theta = (np.ascontiguousarray(np.broadcast_to(x, base_cost.shape), dtype=float)
+                             for x in (base_cost, vot, theta))
+    available = np.ascontiguousarray(np.broadcast_to(available, base_cost.shape), dtype=bool)
+    at_csr = (a_t.indptr, a_t.indices, a_t.data.astype(float))
+    ap_csr = (a_price.indptr, a_price.indices, a_price.data.astype(float)) if len(hard) else \
+        (np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
+    pw_k = np.ascontiguousarray(np.broadcast_to(pw, (len(route_od), 1))[:, 0], dtype=float)
     hard_pos = np.searchsorted(rows, hard)
     price = np.zeros((len(hard), n)) if start_price is None else np.array(start_price[hard], dtype=float)
     cap = capacity[hard] if len(hard) else np.zeros((0, n))
@@ -406,8 +444,9 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
         return pw * (a_price @ price[:, cols]) if len(hard) else 0.0
 
     def shares(v, cols):
-        cost = base_cost[:, cols] + vot[:, cols] * (a_t @ delays(v, cols)) + surcharge(cols)
-        return _logit_split(cost, theta[:, cols], available[:, cols], bounds)
+        """Route shares at loads ``v``: the logit split of the route costs, in one compiled pass."""
+        return _split(_route_exponent(base_cost, vot, theta, available, np.asarray(cols, dtype=np.int64), *at_csr,
+                                      delays(v, cols), *ap_csr, price[:, cols], pw_k, bounds), bounds)
 
     def point(v, cols):
         """Route shares and flows at loads ``v``, the loads those flows make (``F(v)``), and the
