@@ -11,9 +11,10 @@ positive semi-definite because those four are constant within an OD (one commodi
 Newton system is non-singular. A backtracking line search on ``|v - F(v)|²`` makes each step a
 descent; near the solution the full step is taken and convergence is quadratic.
 
-The hot loops (the logit split per OD, the gap, the assembly of ``M``) are Numba kernels over the
-whole batch, runs innermost. They sum in the order NumPy's ``reduceat`` and batched matrix product
-did, so the solver's answers are bit for bit those of the NumPy version (tests/test_golden.py).
+The hot loops (the route costs and their logit split per OD, the gap, the assembly of ``M``) are Numba
+kernels over the whole batch, runs innermost. They sum in the order the sparse products, NumPy's
+``reduceat`` and batched matrix product did, so the solver's answers are bit for bit those of the
+NumPy version (tests/test_golden.py).
 """
 
 from __future__ import annotations
