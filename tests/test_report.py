@@ -133,3 +133,24 @@ def test_the_series_figure_draws_observations_beside_the_model():
     marks = {t.name: (list(t.x), list(t.y)) for t in fig.data if t.name.endswith("observed")}
     assert marks == {"middle observed": ([2024], [pytest.approx(4.484)]),
                      "overland share observed": ([2025], [0.8])}
+
+
+def test_the_series_png_draws_observations_beside_the_model(tmp_path, monkeypatch):
+    """The matplotlib version of the series (report --png) draws the same crosses."""
+    import pandas as pd
+
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from multivector.views import plotting
+
+    years = [2024, 2025]
+    band = pd.DataFrame({f"p{p}": [3.0, 3.2] for p in (5, 25, 50, 75, 95)}, index=years)
+    drawn, scatter = [], plt.Axes.scatter
+    monkeypatch.setattr(plt.Axes, "scatter",
+                        lambda self, x, y, **kw: drawn.append((list(x), list(y), kw.get("label"))) or scatter(self, x, y, **kw))
+    plotting.bands_png({"middle_mt": band}, ["middle"], False, tmp_path / "series.png", {"middle": "#123456"},
+                       "Kazakhstan", None, observed={("corridors.middle.tonnes", 2024): 4.484e6,
+                                                     ("corridors.middle.tonnes", 2019): 1e6})
+    assert drawn == [([2024], [pytest.approx(4.484)], "middle observed")]
+    assert (tmp_path / "series.png").stat().st_size > 0

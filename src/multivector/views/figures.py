@@ -15,7 +15,7 @@ import pandas as pd
 from multivector.io import require
 from multivector.model.structure import NETWORK_NODE
 from multivector.views.outlines import BORDER_COLOUR, COAST_COLOUR, LAND_COLOUR, WATER_COLOUR, outlines
-from multivector.views.tables import INDEX_COLOUR, PALETTE, SHARE_COLOUR, node_throughput, short_name
+from multivector.views.tables import INDEX_COLOUR, PALETTE, SHARE_COLOUR, node_throughput, observed_within, short_name
 
 # link widths (px) by flow class, as a share of the largest link flow in the figure
 WIDTH_CLASSES = ((0.0, 1.5), (0.02, 3.0), (0.08, 5.0), (0.2, 7.5), (0.4, 10.0), (0.7, 13.0))
@@ -208,10 +208,8 @@ def _rgba(hex_colour: str, alpha: float) -> str:
 
 
 def _observed(fig, go, observed: dict, path: str, years, name: str, colour: str, scale: float, row: int, col: int):
-    """The observations of one document path within the plotted ``years``, as markers (``observed``:
-    ``{(path, year): value}``)."""
-    first, last = min(years), max(years)
-    points = sorted((year, value * scale) for (p, year), value in observed.items() if p == path and first <= year <= last)
+    """The observations of one document path within the plotted ``years``, as markers."""
+    points = observed_within(observed, path, years, scale)
     if points:
         fig.add_trace(go.Scatter(x=[y for y, _ in points], y=[v for _, v in points], mode="markers",
                                  marker=dict(color=colour, size=9, symbol="x"), name=f"{name} observed",
@@ -233,7 +231,6 @@ def time_series(bands: dict[str, pd.DataFrame], corridors: list[str], many: bool
     fig = make_subplots(rows=1, cols=3, subplot_titles=("corridor volume, Mt",
                                                          f"{focus_name}'s overland share (transit TEU)", label),
                         horizontal_spacing=0.07)
-    observed = observed or {}
     for c in corridors:
         if f"{c}_mt" in bands:
             _band(fig, go, bands[f"{c}_mt"], c, colours.get(c, "#555555"), many, 1, 1)

@@ -11,7 +11,7 @@ from multivector.dataset import Scenario
 from multivector.io import atomic_file, atomic_folder
 from multivector.views.outlines import BORDER_COLOUR, COAST_COLOUR, LAND_COLOUR, WATER_COLOUR, outlines
 from multivector.views.tables import (INDEX_COLOUR, SHARE_COLOUR, corridor_colours, flow_table, node_throughput,
-                                      short_name)
+                                      observed_within, short_name)
 
 def _pyplot():
     import matplotlib
@@ -118,18 +118,19 @@ def write_run_folder(scenario: Scenario, ds: xr.Dataset, doc: dict, folder: Path
 
 
 def bands_png(bands: dict, corridors: list[str], many: bool, path: Path, colours: dict, focus_name: str,
-              index: str | None, index_label: str | None = None) -> Path:
+              index: str | None, index_label: str | None = None, observed: dict | None = None) -> Path:
     """Corridor volumes, the focus country's overland share and the headline index per year, with
-    percentile bands."""
+    percentile bands; ``observed`` corridor tonnes and shares as crosses beside them."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.5), dpi=110)
     label = index_label or (index or "").replace("_", " ")
-    panels = [(axes[0], [(f"{c}_mt", c, colours.get(c, "#555555")) for c in corridors], "corridor volume, Mt"),
-              (axes[1], [("focus_overland_share", "overland share", SHARE_COLOUR)],
+    panels = [(axes[0], [(f"{c}_mt", c, colours.get(c, "#555555"), f"corridors.{c}.tonnes", 1e-6)
+                         for c in corridors], "corridor volume, Mt"),
+              (axes[1], [("focus_overland_share", "overland share", SHARE_COLOUR, "focus_overland_share", 1.0)],
                f"{focus_name}'s overland share (transit TEU)"),
-              (axes[2], [(index, label, INDEX_COLOUR)] if index else [], label)]
+              (axes[2], [(index, label, INDEX_COLOUR, None, 1.0)] if index else [], label)]
     for ax, series, title in panels:
-        for key, label, colour in series:
+        for key, label, colour, path_in_doc, scale in series:
             if key not in bands:
                 continue
             q = bands[key]
@@ -137,6 +138,9 @@ def bands_png(bands: dict, corridors: list[str], many: bool, path: Path, colours
                 ax.fill_between(q.index, q["p5"], q["p95"], color=colour, alpha=0.15, lw=0)
                 ax.fill_between(q.index, q["p25"], q["p75"], color=colour, alpha=0.3, lw=0)
             ax.plot(q.index, q["p50"], color=colour, lw=2, label=label)
+            points = observed_within(observed, path_in_doc, q.index, scale) if path_in_doc else []
+            if points:
+                ax.scatter(*zip(*points), color=colour, marker="x", s=50, label=f"{label} observed", zorder=3)
         ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.set_ylim(0, None if ax is axes[0] else 1.02)

@@ -407,7 +407,7 @@ def write_pngs(data: ReportData, folder: Path) -> list[Path]:
         map_png(data.nodes, data.network_links, data.map_flows, tmp / "map.png", year, data.colours,
                 title=f"Link flows by corridor, {year} ({data.map_note})")
         bands_png(data.bands, data.corridors, data.many, tmp / "series.png", data.colours, data.focus_name,
-                  data.index, data.index_label)
+                  data.index, data.index_label, observed=data.observed)
         if data.sensitivity is not None:
             sensitivity_png(data.sensitivity, tmp / "sensitivity.png")
 

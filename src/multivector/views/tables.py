@@ -108,6 +108,14 @@ def percentiles(yearly: pd.DataFrame, outcome: str) -> pd.DataFrame:
     return pd.DataFrame({f"p{p}": g.quantile(p / 100) for p in PERCENTILES})
 
 
+def observed_within(observed: dict | None, path: str, years, scale: float = 1.0) -> list[tuple[int, float]]:
+    """The observations of one run-document ``path`` in the span of ``years``, scaled, by year
+    (``observed``: ``{(path, year): value}``, :func:`multivector.views.validation.observed_points`)."""
+    first, last = min(years), max(years)
+    return sorted((int(year), value * scale) for (p, year), value in (observed or {}).items()
+                  if p == path and first <= year <= last)
+
+
 def focus_rows(scenario: Scenario, doc: dict, observed: dict | None = None) -> tuple[list[str], list[list[str]]]:
     """The per-year table a dataset declares in ``[focus] table``: header and formatted rows. With
     ``observed`` (``{(output path, year): value}``, :func:`multivector.views.validation.observed_points`)
