@@ -243,17 +243,20 @@ class _Jacobian:
 
 class _Structure:
     """What a solve needs from the route sets alone, for the solved resources ``rows`` and the
-    capacitated ``hard``: the solved incidence's transpose ``a_t`` and loads per route flow ``a_load``, the
-    prices' incidence ``a_price``, the :class:`_Jacobian`, and the pairs of capacities whose routes nest
-    (``nested``: each ``x``, ``y`` with every route through ``x`` passing ``y``, and whether they carry the
-    same routes; :func:`_implied` reads them)."""
+    capacitated ``hard``: loads per route flow ``a_load``, the route-resource and route-capacity
+    incidence as the CSR arrays the compiled cost pass reads (``at_csr``, ``ap_csr``: indptr, indices,
+    data; empty without capacities) and the latter as a matrix (``a_price``), the :class:`_Jacobian`,
+    and the pairs of capacities whose routes nest (``nested``: each ``x``, ``y`` with every route through
+    ``x`` passing ``y``, and whether they carry the same routes; :func:`_implied` reads them)."""
 
     def __init__(self, incidence, rows, hard, route_od, load_per_unit):
         a = incidence[rows]                                               # [C, K]
         self.a_load = a @ sparse.diags(load_per_unit)
-        self.a_t = a.T.tocsr()
         self.jacobian = _Jacobian(a, route_od)
         self.a_price = incidence[hard].T.tocsr() if len(hard) else None   # [K, H]
+        csr = lambda m: (m.indptr, m.indices, m.data.astype(float))
+        self.at_csr = csr(a.T.tocsr())
+        self.ap_csr = csr(self.a_price) if len(hard) else (np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
         self.nested = _nested(incidence[hard])
 
 
@@ -415,15 +418,12 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     live = used if congestible is None else used & np.asarray(congestible, dtype=bool)
     rows = np.union1d(np.flatnonzero(live), hard)             # the resources Newton solves for
     structure = _structure_for(incidence, rows, hard, route_od, load_per_unit)
-    a_load, a_t, a_price, jacobian = structure.a_load, structure.a_t, structure.a_price, structure.jacobian
-    # the compiled cost pass reads the whole [K, N] arrays and the incidence's CSR arrays
+    a_load, jacobian = structure.a_load, structure.jacobian
+    # the compiled cost pass reads the whole [K, N] arrays
     base_cost, vot, theta = (np.ascontiguousarray(np.broadcast_to(x, base_cost.shape), dtype=float)
                              for x in (base_cost, vot, theta))
     available = np.ascontiguousarray(np.broadcast_to(available, base_cost.shape), dtype=bool)
-    at_csr = (a_t.indptr, a_t.indices, a_t.data.astype(float))
-    ap_csr = (a_price.indptr, a_price.indices, a_price.data.astype(float)) if len(hard) else \
-        (np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
-    pw_k = np.ascontiguousarray(np.broadcast_to(pw, (len(route_od), 1))[:, 0], dtype=float)
+    pw_k = np.ascontiguousarray(pw[:, 0], dtype=float)
     hard_pos = np.searchsorted(rows, hard)
     price = np.zeros((len(hard), n)) if start_price is None else np.array(start_price[hard], dtype=float)
     cap = capacity[hard] if len(hard) else np.zeros((0, n))
@@ -440,14 +440,11 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
         load[rows] = v + step
         return delay_fn(load, cols)[rows]
 
-    def surcharge(cols):
-        """``[K, n]``: what each route pays the capacity prices it passes."""
-        return pw * (a_price @ price[:, cols]) if len(hard) else 0.0
-
     def shares(v, cols):
         """Route shares at loads ``v``: the logit split of the route costs, in one compiled pass."""
-        return _split(_route_exponent(base_cost, vot, theta, available, np.asarray(cols, dtype=np.int64), *at_csr,
-                                      delays(v, cols), *ap_csr, price[:, cols], pw_k, bounds), bounds)
+        return _split(_route_exponent(base_cost, vot, theta, available, np.asarray(cols, dtype=np.int64),
+                                      *structure.at_csr, delays(v, cols), *structure.ap_csr, price[:, cols], pw_k,
+                                      bounds), bounds)
 
     def point(v, cols):
         """Route shares and flows at loads ``v``, the loads those flows make (``F(v)``), and the
@@ -589,7 +586,8 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     delay = delay_fn(load, every)
     full = np.zeros_like(load)
     full[hard] = price
-    cost = base_cost + vot * (incidence.T @ delay) + surcharge(every)
+    paid = pw * (structure.a_price @ price) if len(hard) else 0.0      # what each route pays the prices
+    cost = base_cost + vot * (incidence.T @ delay) + paid
     feasible = ~violations(load[hard], every)[2].any(axis=0) if len(hard) else np.ones(n, dtype=bool)
     return SUEResult(flow=h, load=load, delay=delay, cost=cost, gap=gap, iterations=it,
                      converged=(gap <= tol) & feasible, price=full)

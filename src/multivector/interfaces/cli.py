@@ -307,7 +307,7 @@ def _print_gateways(doc, focus: tuple[str, str] | None = None):
 def _print_run(s, ds, doc, all_gateways: bool = False):
     """The run's tables; where a figure was observed (a calibration target, or an observations.csv row
     that names an output) the observation is shown beside the model."""
-    from multivector.views.tables import focus_rows
+    from multivector.views.tables import beside, focus_rows
     from multivector.views.validation import observed_points
 
     years = doc["years"]
@@ -332,10 +332,9 @@ def _print_run(s, ds, doc, all_gateways: bool = False):
         for name, c in doc["corridors"].items():
             if not (c["teu"][i] or c["tonnes"][i]):
                 continue
-            beside = lambda key, spec=",.0f": _fmt(c[key][i], spec) + (
-                "" if (seen := observed.get((f"corridors.{name}.{key}", y))) is None else f" (obs {_fmt(seen, spec)})")
-            t.add_row(name, beside("teu"), beside("tonnes"), _fmt(c["share"][i], ".1%"),
-                      beside("transit_time_h"), _fmt(c["cost_usd"][i], ",.0f"))
+            cell = lambda key: beside(c[key][i], observed.get((f"corridors.{name}.{key}", y)), ",.0f")
+            t.add_row(name, cell("teu"), cell("tonnes"), _fmt(c["share"][i], ".1%"), cell("transit_time_h"),
+                      _fmt(c["cost_usd"][i], ",.0f"))
         out.print(t)
         share = doc["focus_overland_share"][i]
         share_t = doc["focus_overland_share_tonnes"][i]

@@ -116,6 +116,13 @@ def observed_within(observed: dict | None, path: str, years, scale: float = 1.0)
                   if p == path and first <= year <= last)
 
 
+def beside(value, seen, spec: str) -> str:
+    """A modelled ``value`` formatted with ``spec`` ("–" when missing), and the observation ``seen``
+    beside it when there is one: ``model (obs X)``."""
+    cell = "–" if value is None else format(value, spec)
+    return cell if seen is None else f"{cell} (obs {format(seen, spec)})"
+
+
 def focus_rows(scenario: Scenario, doc: dict, observed: dict | None = None) -> tuple[list[str], list[list[str]]]:
     """The per-year table a dataset declares in ``[focus] table``: header and formatted rows. With
     ``observed`` (``{(output path, year): value}``, :func:`multivector.views.validation.observed_points`)
@@ -126,10 +133,8 @@ def focus_rows(scenario: Scenario, doc: dict, observed: dict | None = None) -> t
     for i, year in enumerate(doc["years"]):
         row = [str(year)]
         for c in columns:
-            v = document_value(doc, c.value, i)
-            cell = "–" if v is None else format(v * c.scale, c.format)
-            seen = (observed or {}).get((c.value, int(year)))
-            row.append(cell if seen is None else f"{cell} (obs {format(seen * c.scale, c.format)})")
+            v, seen = document_value(doc, c.value, i), (observed or {}).get((c.value, int(year)))
+            row.append(beside(None if v is None else v * c.scale, None if seen is None else seen * c.scale, c.format))
         rows.append(row)
     return header, rows
 

@@ -110,7 +110,8 @@ def dataset_observations(scenario: Scenario) -> pd.DataFrame:
     return out
 
 
-#: Where a calibration target's metric sits in the run document (``{id}``, ``{unit}``, ``{direction}``).
+#: Where a calibration target's metric (kind, unit) sits in the run document, ``{id}`` its id; a gateway
+#: metric with a direction sits under the gateway's ``directions``.
 _TARGET_PATHS = {("corridor", "teu"): "corridors.{id}.teu", ("corridor", "tonnes"): "corridors.{id}.tonnes",
                  ("corridor", "time_h"): "corridors.{id}.transit_time_h",
                  ("gateway", "teu"): "gateways.{id}.teu", ("gateway", "tonnes"): "gateways.{id}.tonnes"}
