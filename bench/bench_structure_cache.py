@@ -2,9 +2,9 @@
 
     python bench/bench_structure_cache.py [--repeats 5] [--batch 200]
 
-``_Jacobian`` (the OD and resource slots that ``M = A S Aᵀ`` sums over) depends only on the route sets,
+``_Structure`` (the OD and resource slots that ``M = A S Aᵀ`` sums over, the CSR arrays) depends only on the route sets,
 yet was built every simulated year. This measures, alternating the two in one process: one warm default
-coupled run (2024-2040) and one coupled batch, with the structure kept (``_jacobian_for``, the code) and
+coupled run (2024-2040) and one coupled batch, with the structure kept (``_structure_for``, the code) and
 rebuilt every call (the baseline). Results are bit for bit the same (checked). Writes
 bench/results/structure_cache.md.
 """
@@ -27,8 +27,8 @@ from multivector.freight import sue
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def rebuilt(incidence, rows, a, route_od):
-    return sue._Jacobian(a, route_od)
+def rebuilt(incidence, rows, hard, route_od, load_per_unit):
+    return sue._Structure(incidence, rows, hard, route_od, load_per_unit)
 
 
 def timed(fn):
@@ -46,17 +46,17 @@ def main():
     warnings.simplefilter("ignore")
     s = mv.load("kazakhstan")
     mv.simulate(s)                                     # compile, warm the kernels
-    kept = sue._jacobian_for
+    kept = sue._structure_for
     times = {("single", "kept"): [], ("single", "rebuilt"): [], ("batch", "kept"): [], ("batch", "rebuilt"): []}
     results = {}
     for _ in range(args.repeats):
         for variant, fn in (("rebuilt", rebuilt), ("kept", kept)):
-            sue._jacobian_for = fn
+            sue._structure_for = fn
             try:
                 t1, one = timed(lambda: mv.simulate(s))
                 tb, many = timed(lambda: mv.simulate(s, args.batch))
             finally:
-                sue._jacobian_for = kept
+                sue._structure_for = kept
             times[("single", variant)].append(t1)
             times[("batch", variant)].append(tb)
             results[variant] = many["middle_power_index"].values

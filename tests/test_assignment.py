@@ -6,7 +6,7 @@ from scipy import sparse
 
 import multivector as mv
 from multivector.freight.sue import _least_norm, logit_split, solve_logit_sue
-from multivector.freight.vdf import bpr_delay, queue_delay
+from multivector.freight.vdf import DelayCurves, bpr_delay, queue_delay
 
 
 def test_bpr_known_values():
@@ -29,7 +29,7 @@ def _two_routes(theta, demand=30.0, n=1):
     slopes = np.array([[2.0], [1.0]])
     return solve_logit_sue(inc, np.ones(2), np.tile([[10.0], [20.0]], (1, n)), np.ones((2, n)),
                            np.full((2, n), theta), np.ones((2, n), bool), np.array([0, 0]),
-                           np.full((1, n), demand), lambda load, cols: slopes * load, tol=1e-10, max_iter=5000)
+                           np.full((1, n), demand), DelayCurves.linear(np.tile(slopes, (1, n))), tol=1e-10, max_iter=5000)
 
 
 def test_sue_conserves_demand_and_matches_logit_fixed_point():
@@ -60,7 +60,7 @@ def test_a_capacity_holds_and_its_price_is_the_one_that_clears_it(capacity):
     cap = np.array([[capacity], [np.nan]])
     res = solve_logit_sue(sparse.csr_matrix(np.eye(2)), np.ones(2), np.array([[10.0], [40.0]]),
                           np.full((2, 1), vot), np.full((2, 1), theta), np.ones((2, 1), bool), np.array([0, 0]),
-                          np.array([[demand]]), lambda load, cols: np.zeros_like(load), tol=1e-9, max_iter=5000,
+                          np.array([[demand]]), DelayCurves.none(2), tol=1e-9, max_iter=5000,
                           capacity=cap)
     free = demand / (1 + np.exp(-theta * 30.0))                 # the share without a capacity: 28.6
     assert res.converged.all() and res.flow.sum() == pytest.approx(demand)
@@ -80,7 +80,7 @@ def test_a_capacity_price_is_paid_per_cost_unit_whatever_unit_the_flow_is_counte
     w, theta, per_unit = 2e-5, 0.1, 50000.0               # load per cost unit; cost units per flow unit
     demand = 30.0 / per_unit                              # 30 cost units' worth, in flow units
     common = dict(vot=np.full((2, 1), 2.0), theta=np.full((2, 1), theta), available=np.ones((2, 1), bool),
-                  route_od=np.array([0, 0]), delay_fn=lambda load, cols: np.zeros_like(load), tol=1e-10,
+                  route_od=np.array([0, 0]), curves=DelayCurves.none(2), tol=1e-10,
                   max_iter=5000, capacity=np.array([[12.0 * w], [np.nan]]), price_unit=1.0 / w, max_price=1e4 / w)
     base = np.array([[10.0], [40.0]])
     in_cost_units = solve_logit_sue(sparse.csr_matrix(np.eye(2)), np.full(2, w), base, demand=np.array([[30.0]]),
@@ -98,7 +98,7 @@ def test_a_capacity_price_is_paid_per_cost_unit_whatever_unit_the_flow_is_counte
 def test_a_capacity_above_the_free_share_has_no_price():
     res = solve_logit_sue(sparse.csr_matrix(np.eye(2)), np.ones(2), np.array([[10.0], [40.0]]),
                           np.full((2, 1), 2.0), np.full((2, 1), 0.1), np.ones((2, 1), bool), np.array([0, 0]),
-                          np.array([[30.0]]), lambda load, cols: np.zeros_like(load), tol=1e-9, max_iter=500,
+                          np.array([[30.0]]), DelayCurves.none(2), tol=1e-9, max_iter=500,
                           capacity=np.array([[29.0], [np.nan]]))
     assert res.converged.all() and res.price[0, 0] == 0.0
     assert res.flow[0, 0] == pytest.approx(30.0 / (1 + np.exp(-3.0)), rel=1e-6)
@@ -111,7 +111,7 @@ def test_a_capacity_prices_a_tonne_alike_whatever_the_unit():
     lpu = np.array([1.0, 1.0, 3.0, 3.0])
     res = solve_logit_sue(inc, lpu, np.array([[10.0], [40.0], [10.0], [60.0]]), np.full((4, 1), 2.0),
                           np.full((4, 1), 0.1), np.ones((4, 1), bool), np.array([0, 0, 1, 1]),
-                          np.array([[20.0], [10.0]]), lambda load, cols: np.zeros_like(load), tol=1e-10,
+                          np.array([[20.0], [10.0]]), DelayCurves.none(2), tol=1e-10,
                           max_iter=500, capacity=np.array([[20.0], [np.nan]]))
     u = res.price[0, 0]
     assert res.converged.all() and u > 0 and res.load[0, 0] == pytest.approx(20.0, rel=0.005)
@@ -127,7 +127,7 @@ def test_a_capacity_on_a_later_resource_holds_among_uncapacitated_congested_ones
     slopes = np.array([[1.0], [0.0], [0.0]])
     res = solve_logit_sue(sparse.csr_matrix(np.eye(3)), np.ones(3), np.array([[30.0], [40.0], [10.0]]),
                           np.full((3, 1), vot), np.full((3, 1), theta), np.ones((3, 1), bool), np.array([0, 0, 0]),
-                          np.array([[demand]]), lambda load, cols: slopes * load, tol=1e-10, max_iter=500,
+                          np.array([[demand]]), DelayCurves.linear(slopes), tol=1e-10, max_iter=500,
                           capacity=np.array([[np.nan], [np.nan], [capacity]]))
     assert res.converged.all() and res.flow.sum() == pytest.approx(demand)
     assert capacity * (1 - SLACK_TOLERANCE) <= res.flow[2, 0] <= capacity * (1 + CAPACITY_TOLERANCE)
@@ -149,7 +149,7 @@ def test_two_capacities_in_series_price_the_tighter_one_only():
     for start_price in (None, wrong):
         res = solve_logit_sue(incidence, np.ones(2), np.array([[10.0, 10.0], [40.0, 40.0]]), np.full((2, 2), 2.0),
                               np.full((2, 2), theta), np.ones((2, 2), bool), np.array([0, 0]),
-                              np.array([[demand, demand]]), lambda load, cols: np.zeros_like(load), tol=1e-9,
+                              np.array([[demand, demand]]), DelayCurves.none(3, 2), tol=1e-9,
                               max_iter=500, capacity=capacity, start_price=start_price)
         assert res.converged.all()
         np.testing.assert_allclose(res.flow[0], 8.0, rtol=0.01)
@@ -166,7 +166,7 @@ def test_prices_warm_started_from_an_earlier_year_reach_the_same_price_sooner():
     def solve(capacity, start_price=None):
         return solve_logit_sue(sparse.csr_matrix(np.eye(2)), np.ones(2), np.array([[10.0], [40.0]]),
                                np.full((2, 1), vot), np.full((2, 1), theta), np.ones((2, 1), bool),
-                               np.array([0, 0]), np.array([[demand]]), lambda load, cols: np.zeros_like(load),
+                               np.array([0, 0]), np.array([[demand]]), DelayCurves.none(2),
                                tol=1e-9, max_iter=5000, capacity=np.array([[capacity], [np.nan]]),
                                start_price=start_price)
 
@@ -181,7 +181,7 @@ def test_demand_no_route_can_take_reaches_the_highest_price_and_the_model_ration
     the caller to ration (crude shut in, freight deferred)."""
     res = solve_logit_sue(sparse.csr_matrix(np.eye(1)), np.ones(1), np.array([[10.0]]), np.ones((1, 1)),
                           np.full((1, 1), 0.1), np.ones((1, 1), bool), np.array([0]), np.array([[30.0]]),
-                          lambda load, cols: np.zeros_like(load), tol=1e-9, max_iter=500,
+                          DelayCurves.none(1), tol=1e-9, max_iter=500,
                           capacity=np.array([[10.0]]), max_price=500.0)
     assert res.price[0, 0] == 500.0 and res.flow[0, 0] == pytest.approx(30.0) and res.converged.all()
 
@@ -266,20 +266,9 @@ def test_default_tolerance_lands_within_1e4_of_the_exact_equilibrium():
     assert np.max(np.abs(d - e)[carried] / e[carried]) < 1e-4
 
 
-def test_compiled_od_sums_add_in_numpys_order():
-    """The compiled solver sums each OD's routes as ``np.add.reduceat`` does (the first row, then
-    NumPy's pairwise sum), so its answers, and the stored golden documents, stay bit for bit."""
-    from multivector.freight.sue import _od_sum
-    rng = np.random.default_rng(3)
-    for size in (1, 2, 7, 8, 9, 17, 129, 300):
-        a = rng.uniform(0, 1, (size, 5)) * 10.0 ** rng.uniform(-8, 8, (size, 5))
-        expected = np.add.reduceat(a, [0], axis=0)[0]
-        assert [_od_sum(a, 0, size, j) for j in range(5)] == expected.tolist()
-
-
 def test_price_step_on_the_active_constraints_is_the_whole_systems_pseudo_inverse():
-    """The price step solves each run's active constraints alone; with the rest the identity, that is
-    the pseudo-inverse of the whole system, singular blocks (facilities in series) and cut-off included."""
+    """The price step solves a run's active constraints alone; with the rest the identity, that is the
+    pseudo-inverse of the whole system, singular blocks (facilities in series) and cut-off included."""
     rng = np.random.default_rng(3)
     n, size = 6, 9
     active = rng.random((n, size)) < 0.4
@@ -294,7 +283,5 @@ def test_price_step_on_the_active_constraints_is_the_whole_systems_pseudo_invers
     system[:, np.arange(size), np.arange(size)] += np.where(active, 0.0, 1.0)
     rhs = np.where(active, rng.normal(size=(n, size)), 0.0)
     whole = (np.linalg.pinv(system, rcond=1e-4) @ rhs[..., None])[..., 0]
-    np.testing.assert_allclose(_least_norm(system, rhs, active), whole, rtol=1e-9, atol=1e-12)
-    for j in range(n):                # alone, a run's padding is all that carries the unit rows
-        np.testing.assert_allclose(_least_norm(system[j:j + 1], rhs[j:j + 1], active[j:j + 1]), whole[j:j + 1],
-                                   rtol=1e-9, atol=1e-12)
+    for j in range(n):
+        np.testing.assert_allclose(_least_norm(system[j], rhs[j], active[j]), whole[j], rtol=1e-9, atol=1e-12)

@@ -17,7 +17,9 @@ charged per cost unit (bulk had paid them per Mt on its per-TEU-equivalent cost 
 much; recalibrated); and when queues became gentler (a gauge change waits on its own scale, the curve is
 linear from 80%) with transit times among the targets, and 2025 gained its timeline (recalibrated); and
 when the capacity prices' least-norm step came to be solved on each run's active constraints alone
-(round-off: no number but the gap itself moved by more than 1e-10 relative).
+(round-off: no number but the gap itself moved by more than 1e-10 relative); and when each run's
+equilibrium became one compiled kernel with the capacity prices' steps inside it (round-off again: no
+number but the gap moved by more than 6e-10 relative).
 """
 
 from __future__ import annotations

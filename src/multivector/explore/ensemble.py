@@ -285,11 +285,22 @@ class _InProcess:
         pass
 
 
+def _on_one_thread(fn, *args):
+    """``fn(*args)`` with the compiled kernels on one thread (numba's setting is per thread): in a worker
+    process, of which there is one a core already."""
+    import numba
+
+    numba.set_num_threads(1)
+    return fn(*args)
+
+
 class _Processes:
     def __init__(self, workers: int):
+        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        self.pool = ProcessPoolExecutor(max_workers=workers)
+        # spawned, not forked: the compiled kernels' OpenMP threads do not survive a fork
+        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
         self.workers = workers
 
     def map(self, fn, tasks):
@@ -302,7 +313,7 @@ class _Processes:
                 task = next(tasks, None)
                 if task is None:
                     break
-                pending[self.pool.submit(fn, *task[1:])] = task[0]
+                pending[self.pool.submit(_on_one_thread, fn, *task[1:])] = task[0]
             if not pending:
                 return
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -345,14 +356,14 @@ class _Dask:
             task = next(tasks, None)
             if task is None:
                 break
-            f = self.client.submit(fn, *task[1:], pure=False, retries=3)
+            f = self.client.submit(_on_one_thread, fn, *task[1:], pure=False, retries=3)
             futures[f] = task[0]
             ac.add(f)
         for f in ac:
             yield futures.pop(f), f.result()
             task = next(tasks, None)
             if task is not None:
-                g = self.client.submit(fn, *task[1:], pure=False, retries=3)
+                g = self.client.submit(_on_one_thread, fn, *task[1:], pure=False, retries=3)
                 futures[g] = task[0]
                 ac.add(g)
 

@@ -19,7 +19,7 @@ from multivector.dataset.scenario import DIRECTIONS
 from multivector.errors import ConvergenceWarning, InputError
 from multivector.freight.network import Network, focus_country_nodes, gateway_crossings
 from multivector.freight.sue import solve_logit_sue
-from multivector.freight.vdf import bpr_delay, queue_delay
+from multivector.freight.vdf import BPR, NO_DELAY, QUEUE, DelayCurves
 
 #: Layers whose capacity is allocated by rationing: what a pipeline or a tanker berth cannot take is
 #: not shipped (crude is shut in, pro rata), instead of waiting as freight does at a ferry or a border.
@@ -41,69 +41,65 @@ def _per_layer(p: Values, prefix: str, names, default: float, n: int) -> np.ndar
         if names else np.zeros((0, n))
 
 
+class _CostLayout:
+    """What the per-year cost arrays are indexed by, from the network alone (built once per model): each
+    edge's layer and risk class, each resource's capacity factors, edge and delay curve."""
+
+    def __init__(self, net: Network):
+        self.layers = sorted(set(net.edge_layer))
+        self.edge_layer = np.searchsorted(self.layers, net.edge_layer)
+        self.free_layers = np.isin(np.array(self.layers), ["transfer", "connector"])
+        self.risks = sorted(set(net.edge_risk) - {""})
+        self.edge_risk = np.array([self.risks.index(r) + 1 if r else 0 for r in net.edge_risk], dtype=int)
+        self.is_transfer = (net.edge_layer == "transfer")[:, None]
+        # each resource's capacity factor: its layer's (or transfers') times its group's (a resource
+        # without a capacity is not binding: it takes the neutral last row, 1)
+        capacitated = ~np.isnan(net.resource_capacity)
+        keys = ["capacity_factor_transfer" if k == "transfer" else f"capacity_factor_{l}"
+                for k, l in zip(net.resource_kind, net.resource_layer)]
+        self.factors = sorted({k for k, c in zip(keys, capacitated) if c} |
+                              {f"capacity_factor_{g}" for g, c in zip(net.resource_group, capacitated) if g and c})
+        index = {k: i for i, k in enumerate(self.factors)}
+        self.layer_factor = np.array([index[k] if c else len(self.factors) for k, c in zip(keys, capacitated)],
+                                     dtype=int)
+        self.group_factor = np.array([index[f"capacity_factor_{g}"] if g and c else len(self.factors)
+                                      for g, c in zip(net.resource_group, capacitated)], dtype=int)
+        self.edge_of_resource = np.full(net.n_resources, -1)
+        has = net.edge_resource >= 0
+        self.edge_of_resource[net.edge_resource[has]] = np.flatnonzero(has)
+        # delay curves: BPR on capacitated line-haul links, queueing at ferries and transfers
+        self.curve = np.where(capacitated, np.where(net.resource_queue, QUEUE, BPR), NO_DELAY)
+        self.rail_queue = net.resource_rail_transfer[:, None]
+
+
 class _Costs:
     """Per-year cost arrays of the network for a batch of runs."""
 
-    def __init__(self, net: Network, p: Values, n: int):
-        layers = sorted(set(net.edge_layer))
-        li = np.searchsorted(layers, net.edge_layer)
-        free_layers = np.isin(np.array(layers), ["transfer", "connector"])
-        speed = _per_layer(p, "speed_", layers, np.inf, n)
-        speed[free_layers] = np.inf
-        tariff = _per_layer(p, "tariff_", layers, 0.0, n)
-        tariff[free_layers] = 0.0
-        risks = sorted(set(net.edge_risk) - {""})
-        ri = np.array([risks.index(r) + 1 if r else 0 for r in net.edge_risk])
-        risk = np.vstack([np.zeros((1, n))] + [p[f"risk_{r}"][None, :] for r in risks])
+    def __init__(self, net: Network, layout: _CostLayout, p: Values, n: int):
+        li = layout.edge_layer
+        speed = _per_layer(p, "speed_", layout.layers, np.inf, n)
+        speed[layout.free_layers] = np.inf
+        tariff = _per_layer(p, "tariff_", layout.layers, 0.0, n)
+        tariff[layout.free_layers] = 0.0
+        risk = np.vstack([np.zeros((1, n))] + [p[f"risk_{r}"][None, :] for r in layout.risks])
         length = net.edge_length[:, None]
-        is_transfer = (net.edge_layer == "transfer")[:, None]
+        is_transfer = layout.is_transfer
         dwell = np.where(is_transfer, p["transfer_time_factor"], 1.0) if is_transfer.any() else 1.0
         tariff_factor = np.where(net.edge_focus[:, None], p["focus_tariff_factor"], 1.0)
         self.edge_time = length / speed[li] + net.edge_extra_time[:, None] * dwell      # [E, N]
         self.edge_tariff = length * tariff[li] * tariff_factor                           # [E, N]
-        self.edge_money = self.edge_tariff + net.edge_extra_cost[:, None] + risk[ri]     # [E, N]
-        # resources
-        # each resource's capacity factor: its layer's (or transfers') times its group's
-        # (a resource without a capacity is not binding: it takes the neutral last row, 1)
-        ones = np.ones(n)
-        capacitated = ~np.isnan(net.resource_capacity)
-        keys = ["capacity_factor_transfer" if k == "transfer" else f"capacity_factor_{l}"
-                for k, l in zip(net.resource_kind, net.resource_layer)]
-        names = sorted({k for k, c in zip(keys, capacitated) if c} |
-                       {f"capacity_factor_{g}" for g, c in zip(net.resource_group, capacitated) if g and c})
-        factors = np.stack([p[k] for k in names] + [ones])                      # [F + 1, N]
-        index = {k: i for i, k in enumerate(names)}
-        layer_i = np.array([index[k] if c else len(names) for k, c in zip(keys, capacitated)], dtype=int)
-        group_i = np.array([index[f"capacity_factor_{g}"] if g and c else len(names)
-                            for g, c in zip(net.resource_group, capacitated)], dtype=int)
-        cap_factor = factors[layer_i] * factors[group_i] if net.n_resources else np.zeros((0, n))
+        self.edge_money = self.edge_tariff + net.edge_extra_cost[:, None] + risk[layout.edge_risk]   # [E, N]
+        factors = np.stack([p[k] for k in layout.factors] + [np.ones(n)])                  # [F + 1, N]
+        cap_factor = factors[layout.layer_factor] * factors[layout.group_factor] if net.n_resources \
+            else np.zeros((0, n))
         # a facility scaled to zero capacity is closed: a tiny capacity keeps its delay huge but finite
         self.capacity = np.maximum(net.resource_capacity[:, None] * cap_factor, 1e-6)  # [R, N] (NaN kept)
-        edge_of_res = np.full(net.n_resources, -1)
-        has = net.edge_resource >= 0
-        edge_of_res[net.edge_resource[has]] = np.flatnonzero(has)
-        self.resource_free_time = self.edge_time[edge_of_res]                       # [R, N]
-        self.alpha, self.beta = p["vdf_alpha"], p["vdf_beta"]       # required at load (scenario.validate)
-        self.bpr_rows = np.flatnonzero(capacitated & ~net.resource_queue)
-        self.queue_rows = np.flatnonzero(capacitated & net.resource_queue)
+        self.resource_free_time = self.edge_time[layout.edge_of_resource]             # [R, N]
         # each queue's scale (its wait at half utilisation): a gauge change's own, else ports' and ferries'
-        rail = net.resource_rail_transfer[self.queue_rows][:, None]
-        self.queue_scale = np.where(rail, p["queue_scale_rail_h"], p["queue_scale_h"]) if rail.any() \
-            else p["queue_scale_h"][None, :]                                                # [Q or 1, N]
-        self.rho_max = p["queue_max_ratio"]
-
-    def delay(self, load, cols=None):
-        """Congestion delay [R, n] of runs ``cols``: BPR on capacitated line-haul links, queueing at
-        ferries and transfers."""
-        cols = slice(None) if cols is None else cols
-        out = np.zeros_like(load)
-        b, q = self.bpr_rows, self.queue_rows
-        if len(b):
-            out[b] = bpr_delay(load[b], self.capacity[b][:, cols], self.resource_free_time[b][:, cols],
-                               self.alpha[cols], self.beta[cols])
-        if len(q):
-            out[q] = queue_delay(load[q], self.capacity[q][:, cols], self.queue_scale[:, cols], self.rho_max[cols])
-        return out
+        rail = layout.rail_queue
+        scale = np.where(rail, p["queue_scale_rail_h"], p["queue_scale_h"]) if rail.any() else p["queue_scale_h"]
+        self.curves = DelayCurves(layout.curve, self.capacity, self.resource_free_time, p["vdf_alpha"],
+                                  p["vdf_beta"], scale, p["queue_max_ratio"])   # vdf_* required at load
 
 
 class FreightModel:
@@ -128,6 +124,7 @@ class FreightModel:
         # unit its tariffs, value of time and logit scale are quoted in (a TEU-equivalent of bulk, a tonne of crude)
         self.load_per_cost_unit = self.load_per_unit / self.cpu[self.route_comm]
         self.incidence = net.route_resources().T.tocsr()                    # [R, K]
+        self.cost_layout = _CostLayout(net)
         capacitated = ~np.isnan(net.resource_capacity)
         self.congestible = capacitated            # only a capacity makes a delay
         rationed = capacitated & np.isin(net.resource_layer, RATIONED_LAYERS)
@@ -193,7 +190,7 @@ class FreightModel:
         ([R, N], USD per Mt)."""
         net, route_comm, route_edges = self.net, self.route_comm, self.net.route_edges
         n = len(next(iter(yt.values())))
-        costs = _Costs(net, yt, n)
+        costs = _Costs(net, self.cost_layout, yt, n)
         demand = self.demand(year, yt, n)
         vot = np.stack([yt[f"vot_{c}"] for c in self.commodities])[route_comm]                 # [K, N]
         theta = np.stack([yt[f"logit_scale_{c}"] for c in self.commodities])[route_comm]
@@ -205,7 +202,7 @@ class FreightModel:
         _check_available(net, available, demand, year)
         res = solve_logit_sue(self.incidence, self.load_per_unit, base, vot, theta,
                               np.broadcast_to(available[:, None], base.shape), net.route_od, demand,
-                              costs.delay, tol=tol, max_iter=max_iter, congestible=self.congestible,
+                              costs.curves, tol=tol, max_iter=max_iter, congestible=self.congestible,
                               start=start, start_price=start_price, price_unit=PRICE_UNIT_USD_T * 1e6,
                               max_price=MAX_PRICE_USD_T * 1e6, price_weight=self.load_per_cost_unit,
                               capacity=self._side_constraints(costs.capacity) if len(self.priced_rows) else None)

@@ -11,10 +11,11 @@ positive semi-definite because those four are constant within an OD (one commodi
 Newton system is non-singular. A backtracking line search on ``|v - F(v)|²`` makes each step a
 descent; near the solution the full step is taken and convergence is quadratic.
 
-The hot loops (the route costs and their logit split per OD, the gap, the assembly of ``M``) are Numba
-kernels over the whole batch, runs innermost. They sum in the order the sparse products, NumPy's
-``reduceat`` and batched matrix product did, so the solver's answers are bit for bit those of the
-NumPy version (tests/test_golden.py).
+Each run's whole equilibrium is one compiled Numba kernel (:func:`_equilibrium`, runs split across
+threads): Newton on the loads until the run is at the equilibrium under its present capacity prices,
+then a price step (:func:`_run_price_step`) and Newton again, until no capacity is violated. The delay
+curves are declared (:class:`~multivector.freight.vdf.DelayCurves`) so that the kernel evaluates them
+itself.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 from scipy import sparse
+
+from multivector.freight.vdf import DelayCurves, curve_delay
 
 
 #: Side constraints: a capacity is met within this share (the reality checks allow 0.5%).
@@ -43,7 +46,7 @@ MAX_HALVINGS = 12
 #: than FREE_PRICE_STEPS steps bit for bit as it was.
 FREE_PRICE_STEPS = 8
 PRICE_RADIUS_GROWTH = 1.5
-#: Price steps after which an overfull facility's own price must rise (see ``step_prices``): the
+#: Price steps after which an overfull facility's own price must rise (see :func:`_run_price_step`): the
 #: joint step can leave it at zero for ever while its partner's price cycles. Set well past the
 #: steps any settling run-year needs, so that those are untouched.
 STUCK_PRICE_STEPS = 40
@@ -64,132 +67,36 @@ class SUEResult:
 def logit_split(cost, theta, available, starts):
     """Route shares within each OD: softmax of ``-theta * cost`` over the OD's available routes
     (``[K, n]``; ``starts``: each OD's first route, routes sorted by OD)."""
-    cost = np.ascontiguousarray(cost, dtype=float)
-    theta = np.ascontiguousarray(np.broadcast_to(theta, cost.shape), dtype=float)
-    available = np.ascontiguousarray(np.broadcast_to(available, cost.shape), dtype=bool)
+    cost = np.asarray(cost, dtype=float)
+    theta = np.broadcast_to(theta, cost.shape).astype(float)
+    available = np.broadcast_to(available, cost.shape)
     bounds = np.r_[starts, len(cost)].astype(np.int64)
-    return _split(_exponent(cost, theta, available, np.arange(cost.shape[1]), bounds), bounds)
-
-
-def _split(exponent, bounds):
-    """The logit split from its exponents: NumPy's ``exp`` between compiled passes, since it is
-    vectorised (a compiled loop calls the scalar libm one: slower, and different in the last bit)."""
-    return _normalise(np.exp(exponent), bounds)
+    return np.stack([_logit(cost[:, j].copy(), theta[:, j].copy(), available[:, j].copy(), bounds)
+                     for j in range(cost.shape[1])], axis=1)
 
 
 @numba.njit(cache=True)
-def _exponent(cost, theta, available, cols, bounds):
-    """``-theta · (cost − the OD's cheapest available cost)``; ``-inf`` where a route is unavailable.
-    ``cost`` is ``[K, n]`` for the runs ``cols`` of ``theta`` and ``available`` (``[K, N]``)."""
-    k, n = cost.shape
-    out = np.full((k, n), -np.inf)
-    low = np.empty(n)
+def _logit(cost, theta, available, bounds):
+    """``[K]`` route shares: within each OD, ``exp(-theta · (cost − the cheapest available))`` over the
+    available routes, normalised (zero where the OD has no available route)."""
+    share = np.zeros(len(cost))
     for d in range(len(bounds) - 1):
-        low[:] = np.inf
-        for r in range(bounds[d], bounds[d + 1]):
-            for j in range(n):
-                if available[r, cols[j]] and cost[r, j] < low[j]:
-                    low[j] = cost[r, j]
-        for r in range(bounds[d], bounds[d + 1]):
-            for j in range(n):
-                if available[r, cols[j]]:
-                    out[r, j] = -theta[r, cols[j]] * (cost[r, j] - low[j])
-    return out
-
-
-@numba.njit(cache=True)
-def _route_exponent(base_cost, vot, theta, available, cols, at_ptr, at_idx, at_val, delay, ap_ptr, ap_idx, ap_val,
-                    price, pw, bounds):
-    """:func:`_exponent` of the route costs of runs ``cols`` at the solved resources' ``delay`` (``[C, n]``)
-    and the capacities' ``price`` (``[H, n]``): ``base + vot · Σ delay + pw · Σ price`` over each route's
-    resources (``at_*``, ``ap_*``: the CSR arrays of the route-resource and route-capacity incidence),
-    summed in the order of the sparse products it replaces, so the costs are those bit for bit."""
-    k_n, n = base_cost.shape[0], len(cols)
-    cost = np.zeros((k_n, n))
-    paid = np.empty(n)
-    for k in range(k_n):
-        for e in range(at_ptr[k], at_ptr[k + 1]):       # the delays waited, runs innermost
-            a, r = at_val[e], at_idx[e]
-            for j in range(n):
-                cost[k, j] += a * delay[r, j]
-        for j in range(n):
-            cost[k, j] = base_cost[k, cols[j]] + vot[k, cols[j]] * cost[k, j]
-        if len(ap_ptr):                                 # the capacity prices paid
-            paid[:] = 0.0
-            for e in range(ap_ptr[k], ap_ptr[k + 1]):
-                a, r = ap_val[e], ap_idx[e]
-                for j in range(n):
-                    paid[j] += a * price[r, j]
-            for j in range(n):
-                cost[k, j] = cost[k, j] + pw[k] * paid[j]
-    return _exponent(cost, theta, available, cols, bounds)
-
-
-@numba.njit(cache=True)
-def _normalise(weight, bounds):
-    """Each OD's weights divided by their sum, in place (zero where the OD has no available route)."""
-    for d in range(len(bounds) - 1):
-        for j in range(weight.shape[1]):
-            total = _od_sum(weight, bounds[d], bounds[d + 1], j)
-            for r in range(bounds[d], bounds[d + 1]):
-                weight[r, j] = weight[r, j] / total if total > 0 else 0.0
-    return weight
-
-
-@numba.njit(cache=True)
-def _od_gap(target, flow, bounds, od_demand):
-    """``[n]``: the worst over ODs of ``Σ_k∈od |target_k − flow_k| / demand``."""
-    moved = np.abs(target - flow)
-    gap = np.zeros(flow.shape[1])
-    for d in range(len(bounds) - 1):
-        for j in range(flow.shape[1]):
-            gap[j] = max(gap[j], _od_sum(moved, bounds[d], bounds[d + 1], j) / od_demand[d, j])
-    return gap
-
-
-@numba.njit(cache=True)
-def _od_sum(a, first, last, j):
-    """``Σ a[first:last, j]`` in the order ``np.add.reduceat`` sums it (the first row, then a pairwise
-    sum of the rest), so that the compiled solver's results are bit for bit those of NumPy's."""
-    return a[first, j] + _pairwise_sum(a, first + 1, last, j)
-
-
-@numba.njit(cache=True)
-def _pairwise_sum(a, first, last, j):
-    """NumPy's pairwise summation of ``a[first:last, j]``: sequential below 8 terms, eight running
-    sums up to 128, halves above."""
-    n = last - first
-    if n < 8:
+        low = np.inf
+        for k in range(bounds[d], bounds[d + 1]):
+            if available[k] and cost[k] < low:
+                low = cost[k]
         total = 0.0
-        for r in range(first, last):
-            total += a[r, j]
-        return total
-    if n > 128:
-        half = n // 2
-        half -= half % 8
-        return _pairwise_sum(a, first, first + half, j) + _pairwise_sum(a, first + half, last, j)
-    r0, r1, r2, r3 = a[first, j], a[first + 1, j], a[first + 2, j], a[first + 3, j]
-    r4, r5, r6, r7 = a[first + 4, j], a[first + 5, j], a[first + 6, j], a[first + 7, j]
-    i = first + 8
-    while i < last - n % 8:
-        r0 += a[i, j]
-        r1 += a[i + 1, j]
-        r2 += a[i + 2, j]
-        r3 += a[i + 3, j]
-        r4 += a[i + 4, j]
-        r5 += a[i + 5, j]
-        r6 += a[i + 6, j]
-        r7 += a[i + 7, j]
-        i += 8
-    total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    while i < last:
-        total += a[i, j]
-        i += 1
-    return total
+        for k in range(bounds[d], bounds[d + 1]):
+            if available[k]:
+                share[k] = np.exp(-theta[k] * (cost[k] - low))
+                total += share[k]
+        for k in range(bounds[d], bounds[d + 1]):
+            share[k] = share[k] / total if total > 0 else 0.0
+    return share
 
 
 class _Jacobian:
-    """Assembles ``M = A S Aᵀ`` for a batch from the route sets' OD structure (fixed for a model).
+    """The route sets' OD structure from which :func:`_run_sensitivity` assembles ``M = A S Aᵀ``.
 
     Only ODs with two or more routes contribute (a single route's logit covariance is zero). Their
     ``routes`` (ascending), each route's solved resources ``route_res`` and the same resources'
@@ -230,16 +137,6 @@ class _Jacobian:
         self.slot_a, self.slot_b = a[order].astype(np.int64), b[order].astype(np.int64)
         self.slots = len(slot_res)
 
-    def sensitivity(self, left, share, weight):
-        """``M`` (``[n, C, C]``): minus the derivative of the loads ``F`` with respect to the delays,
-        ``M_sr = Σ_k A_sk left_k weight_k A_rk − Σ_od (Σ_k∈od A_sk left_k) (Σ_j∈od A_rj share_j weight_j)``
-        with ``left = load per unit · theta · demand · share`` (``[K, n]``) and ``weight`` the value of
-        time (or the load per unit, for the prices)."""
-        pairs, qa, qb = _route_sums(np.ascontiguousarray(left), np.ascontiguousarray(share),
-                                    np.ascontiguousarray(weight, dtype=float), self.c, self.slots,
-                                    self.routes, self.route_ptr, self.route_res, self.route_slot)
-        return np.moveaxis(_less_rank_one(pairs, qa, qb, self.cells, self.cell_ptr, self.slot_a, self.slot_b), -1, 0)
-
 
 class _Structure:
     """What a solve needs from the route sets alone, for the solved resources ``rows`` and the
@@ -256,6 +153,7 @@ class _Structure:
         self.a_price = incidence[hard].T.tocsr() if len(hard) else None   # [K, H]
         csr = lambda m: (m.indptr, m.indices, m.data.astype(float))
         self.at_csr = csr(a.T.tocsr())
+        self.al_csr = csr(sparse.csr_matrix(self.a_load))
         self.ap_csr = csr(self.a_price) if len(hard) else (np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
         self.nested = _nested(incidence[hard])
 
@@ -275,54 +173,6 @@ def _structure_for(incidence: sparse.csr_matrix, rows, hard, route_od, load_per_
     if key not in entry[1]:
         entry[1][key] = _Structure(incidence, rows, hard, route_od, load_per_unit)
     return entry[1][key]
-
-
-@numba.njit(cache=True)
-def _route_sums(left, share, weight, c, slots, routes, route_ptr, route_res, route_slot):
-    """``[C, C, n]`` sums of ``left · weight`` over the routes through both resources, and
-    ``[slots, n]`` sums of ``left`` and of ``share · weight`` over each OD's routes through each of
-    its resources. The runs are innermost, and routes are added in ascending order (as the sparse
-    products of the NumPy version did)."""
-    n = left.shape[1]
-    pairs = np.zeros((c, c, n))
-    qa = np.zeros((slots, n))
-    qb = np.zeros((slots, n))
-    w = np.empty(n)
-    sw = np.empty(n)
-    for i in range(len(routes)):
-        k = routes[i]
-        for j in range(n):
-            w[j] = left[k, j] * weight[k, j]
-            sw[j] = share[k, j] * weight[k, j]
-        for e in range(route_ptr[i], route_ptr[i + 1]):
-            x, slot = route_res[e], route_slot[e]
-            for j in range(n):
-                qa[slot, j] += left[k, j]
-                qb[slot, j] += sw[j]
-            for f in range(route_ptr[i], route_ptr[i + 1]):
-                y = route_res[f]
-                for j in range(n):
-                    pairs[x, y, j] += w[j]
-    return pairs, qa, qb
-
-
-@numba.njit(cache=True, fastmath={"contract"})
-def _less_rank_one(pairs, qa, qb, cells, cell_ptr, slot_a, slot_b):
-    """``pairs − Σ_od qa_od qb_odᵀ`` in place (``[C, C, n]``), cell by cell. The sum over ODs runs in
-    ascending order with fused multiply-adds, as NumPy's batched matrix product did, so that the
-    result is bit for bit the same."""
-    c, n = pairs.shape[0], pairs.shape[2]
-    total = np.empty(n)
-    for i in range(len(cells)):
-        x, y = cells[i] // c, cells[i] % c
-        total[:] = 0.0
-        for e in range(cell_ptr[i], cell_ptr[i + 1]):
-            a, b = slot_a[e], slot_b[e]
-            for j in range(n):
-                total[j] += qa[a, j] * qb[b, j]
-        for j in range(n):
-            pairs[x, y, j] -= total[j]
-    return pairs
 
 
 def _nested(a: sparse.csr_matrix):
@@ -350,30 +200,294 @@ def _implied(nested, cap: np.ndarray) -> np.ndarray:
     return implied
 
 
+@numba.njit(cache=True)
 def _least_norm(system, rhs, active, rcond=1e-4):
-    """``pinv(system) @ rhs`` (``[n, H, H]``, ``[n, H]`` -> ``[n, H]``) for systems that are the identity
-    outside each run's ``active`` rows and columns, on those rows alone: a few of the many capacities are
-    in play at once, and the SVD's cost grows with the cube of the size. Each run's active rows come
-    first, padded with identity rows to the batch's largest count plus one (while any row is inactive),
-    so that the cut-off, ``rcond`` times the largest singular value, sees the same singular values of one
-    as the whole system does."""
-    n, size = active.shape
-    m = min(int(active.sum(axis=1).max()) + 1, size)
-    order = np.argsort(~active, axis=1, kind="stable")[:, :m]        # each run's active rows first
-    inside = np.take_along_axis(active, order, axis=1)                   # [n, m]: which are real
-    runs = np.arange(n)[:, None, None]
-    sub = system[runs, order[:, :, None], order[:, None, :]]
-    sub = np.where(inside[:, :, None] & inside[:, None, :], sub, 0.0)
-    sub[:, np.arange(m), np.arange(m)] += np.where(inside, 0.0, 1.0)
-    b = np.where(inside, np.take_along_axis(rhs, order, axis=1), 0.0)
-    x = (np.linalg.pinv(sub, rcond=rcond) @ b[..., None])[..., 0]
-    out = np.zeros((n, size))
-    np.put_along_axis(out, order, np.where(inside, x, 0.0), axis=1)
+    """``pinv(system) @ rhs`` (``[H, H]``, ``[H]``) for a system that is the identity outside the
+    ``active`` rows and columns, taken on those rows alone (a few of the many capacities are in play at
+    once, and the SVD's cost grows with the cube of the size), padded with one identity row while any
+    row is inactive, so that the cut-off, ``rcond`` times the largest singular value, sees the singular
+    value of one that the whole system has."""
+    size = len(active)
+    idx = np.flatnonzero(active)
+    count = len(idx)
+    m = min(count + 1, size)
+    sub = np.zeros((m, m))
+    b = np.zeros(m)
+    for a in range(count):
+        b[a] = rhs[idx[a]]
+        for c in range(count):
+            sub[a, c] = system[idx[a], idx[c]]
+    for a in range(count, m):
+        sub[a, a] = 1.0
+    x = np.linalg.pinv(sub, rcond) @ b
+    out = np.zeros(size)
+    for a in range(count):
+        out[idx[a]] = x[a]
     return out
 
 
+@numba.njit(cache=True)
+def _run_shares(v, j, base_cost, vot, theta, available, bounds, at_ptr, at_idx, at_val, ap_ptr, ap_idx, ap_val,
+                price, pw, kind, capacity, free_time, alpha, beta, scale, rho_max):
+    """Run ``j``'s route shares ``[K]`` at loads ``v`` of the solved resources: the logit split of the
+    route costs ``base + vot · Σ delay + pw · Σ price`` over each route's resources and capacities
+    (``at_*``, ``ap_*``: CSR arrays of the route-resource and route-capacity incidence)."""
+    delay = np.empty(len(v))
+    for c in range(len(v)):
+        delay[c] = curve_delay(kind[c], v[c], capacity[c, j], free_time[c, j], alpha[j], beta[j], scale[c, j],
+                               rho_max[j])
+    k_n = len(at_ptr) - 1
+    cost = np.empty(k_n)
+    for k in range(k_n):
+        waited = 0.0
+        for e in range(at_ptr[k], at_ptr[k + 1]):
+            waited += at_val[e] * delay[at_idx[e]]
+        cost[k] = base_cost[k, j] + vot[k, j] * waited
+        if len(ap_ptr):
+            paid = 0.0
+            for e in range(ap_ptr[k], ap_ptr[k + 1]):
+                paid += ap_val[e] * price[ap_idx[e], j]
+            cost[k] = cost[k] + pw[k] * paid
+    return _logit(cost, theta[:, j], available[:, j], bounds)
+
+
+@numba.njit(cache=True)
+def _run_point(v, j, route_demand, al_ptr, al_idx, al_val, *cost_args):
+    """Run ``j`` at loads ``v``: route shares, route flows, the loads those flows make (``F(v)``) and
+    ``|v − F(v)|²``."""
+    share = _run_shares(v, j, *cost_args)
+    flow = route_demand[:, j] * share
+    load = np.zeros(len(v))
+    residual = 0.0
+    for c in range(len(v)):
+        for e in range(al_ptr[c], al_ptr[c + 1]):
+            load[c] += al_val[e] * flow[al_idx[e]]
+        residual += (v[c] - load[c]) ** 2
+    return share, flow, load, residual
+
+
+@numba.njit(cache=True)
+def _run_sensitivity(left, share, weight, n_c, routes, route_ptr, route_res, route_slot, slots, cells, cell_ptr,
+                     slot_a, slot_b):
+    """``M`` (``[C, C]``) of one run: minus the derivative of the loads ``F`` with respect to the delays,
+    ``M_sr = Σ_k A_sk left_k weight_k A_rk − Σ_od (Σ_k∈od A_sk left_k) (Σ_j∈od A_rj share_j weight_j)``
+    with ``left = load per unit · theta · demand · share`` (``[K]``) and ``weight`` the value of time
+    (or the load per cost unit, for the prices); the structure's arrays are :class:`_Jacobian`'s."""
+    m = np.zeros((n_c, n_c))
+    qa = np.zeros(slots)
+    qb = np.zeros(slots)
+    for i in range(len(routes)):
+        k = routes[i]
+        w = left[k] * weight[k]
+        sw = share[k] * weight[k]
+        for e in range(route_ptr[i], route_ptr[i + 1]):
+            qa[route_slot[e]] += left[k]
+            qb[route_slot[e]] += sw
+            x = route_res[e]
+            for f in range(route_ptr[i], route_ptr[i + 1]):
+                m[x, route_res[f]] += w
+    for i in range(len(cells)):
+        total = 0.0
+        for e in range(cell_ptr[i], cell_ptr[i + 1]):
+            total += qa[slot_a[e]] * qb[slot_b[e]]
+        m[cells[i] // n_c, cells[i] % n_c] -= total
+    return m
+
+
+@numba.njit(cache=True, parallel=True)
+def _shares(v, cols, base_cost, vot, theta, available, bounds, at_ptr, at_idx, at_val, ap_ptr, ap_idx, ap_val,
+            price, pw, kind, capacity, free_time, alpha, beta, scale, rho_max):
+    """:func:`_run_shares` of the runs ``cols`` at their loads ``v`` (``[C, n]``): ``[K, n]``."""
+    out = np.empty((base_cost.shape[0], len(cols)))
+    for i in numba.prange(len(cols)):
+        out[:, i] = _run_shares(v[:, i].copy(), cols[i], base_cost, vot, theta, available, bounds, at_ptr, at_idx,
+                                at_val, ap_ptr, ap_idx, ap_val, price, pw, kind, capacity, free_time, alpha, beta,
+                                scale, rho_max)
+    return out
+
+
+@numba.njit(cache=True)
+def _run_jacobian(vj, p, j, prices, route_demand, lf, routes, route_ptr, route_res, route_slot, slots, cells, cell_ptr,
+                  slot_a, slot_b, base_cost, vot, theta, available, bounds, at_ptr, at_idx, at_val, ap_ptr, ap_idx,
+                  ap_val, price, pw, kind, capacity, free_time, alpha, beta, scale, rho_max):
+    """Run ``j``'s Newton matrix ``I + M T'`` at loads ``vj`` (route shares ``p``), ``T'`` the delays'
+    slopes by forward differences, and, if ``prices``, ``M`` with the prices' weights in place of the value
+    of time (minus the loads' derivative in each resource's price): two ``[C, C]``."""
+    n_c = len(vj)
+    left = lf * theta[:, j] * route_demand[:, j] * p
+    m = _run_sensitivity(left, p, vot[:, j], n_c, routes, route_ptr, route_res, route_slot, slots, cells, cell_ptr,
+                         slot_a, slot_b)
+    by_price = _run_sensitivity(left, p, pw, n_c, routes, route_ptr, route_res, route_slot, slots, cells, cell_ptr,
+                                slot_a, slot_b) if prices else np.zeros((0, 0))
+    for c in range(n_c):
+        at = curve_delay(kind[c], vj[c], capacity[c, j], free_time[c, j], alpha[j], beta[j], scale[c, j], rho_max[j])
+        bump = 1e-7 * (1.0 + abs(vj[c]))
+        slope = (curve_delay(kind[c], vj[c] + bump, capacity[c, j], free_time[c, j], alpha[j], beta[j], scale[c, j],
+                             rho_max[j]) - at) / bump
+        for x in range(n_c):
+            m[x, c] *= slope
+        m[c, c] += 1.0
+    return m, by_price
+
+
+@numba.njit(cache=True)
+def _over_idle(load, cap, u, max_price):
+    """A capacity's state at ``load``: over (above capacity while its price can still rise) and idle
+    (priced with room to spare); and its load / capacity (0 where it has no capacity)."""
+    ratio = 0.0 if np.isnan(cap) else load / cap
+    return (ratio > 1.0 + CAPACITY_TOLERANCE) and (u < max_price), (u > 0) and (ratio < 1.0 - SLACK_TOLERANCE), ratio
+
+
+@numba.njit(cache=True)
+def _run_price_step(j, f, jac, by_price, hard_pos, cap, price, price_unit, max_price, steps_taken, last_step, radius):
+    """One Newton step of run ``j``'s prices (the run at an equilibrium under them, its loads ``F`` =
+    ``f``) toward loads just under capacity, on log-loads so that a price far above the one that clears
+    a facility (its load a logistic tail) comes back in a few steps. The loads' response to the prices is
+    the equilibrium's own: ``dv/du = −(I + M T')⁻¹ M_u``. The prices that take part are those of full
+    facilities and of overfull ones whose price can still rise; the others stay. At most a fivefold rise
+    a step above ``price_unit``; never below zero or above ``max_price``. Updates ``price[:, j]`` and
+    the run's step history in place."""
+    n_h = len(hard_pos)
+    load = np.empty(n_h)
+    ratio = np.empty(n_h)
+    over = np.zeros(n_h, dtype=np.bool_)
+    idle = np.zeros(n_h, dtype=np.bool_)
+    active = np.zeros(n_h, dtype=np.bool_)
+    u = price[:, j].copy()
+    for h in range(n_h):
+        load[h] = max(f[hard_pos[h]], 1e-9 * cap[h, j]) if not np.isnan(cap[h, j]) else f[hard_pos[h]]
+        o, i, r = _over_idle(load[h], cap[h, j], u[h], max_price)
+        over[h], idle[h], ratio[h] = o, i, r
+        active[h] = (u[h] > 0 and u[h] < max_price) or over[h] or (u[h] >= max_price and idle[h])
+    play = np.flatnonzero(active)
+    # d ln v / du over the prices in play: the loads' response to them, divided by each load; the
+    # identity elsewhere
+    rhs_cols = np.empty((jac.shape[0], len(play)))
+    for b in range(len(play)):
+        rhs_cols[:, b] = by_price[:, hard_pos[play[b]]]
+    response = np.linalg.solve(jac, rhs_cols) if len(play) else np.zeros((jac.shape[0], 0))
+    system = np.eye(n_h)
+    for a in range(len(play)):
+        for b in range(len(play)):
+            system[play[a], play[b]] = -response[hard_pos[play[a]], b] / load[play[a]]
+    target = np.empty(n_h)
+    rhs = np.zeros(n_h)
+    diagonal = np.empty(n_h)
+    for h in range(n_h):
+        target[h] = np.log(1.0 - CAPACITY_TOLERANCE / 2) - np.log(ratio[h] if ratio[h] > 0 else 1.0)
+        if active[h]:
+            rhs[h] = target[h]
+        diagonal[h] = abs(system[h, h])
+    # each price in units of its own response (a small ferry answers a price far more than a main line),
+    # then a pseudo-inverse: facilities in series carry the same flows, so only the sum of their prices
+    # is determined, and the least-norm step shares it between them (where one's routes are all the
+    # other's and its capacity no smaller, ``_implied`` has already dropped it)
+    unit = np.empty(n_h)
+    for h in range(n_h):
+        unit[h] = diagonal[h] if diagonal[h] > 0 else 1.0
+    scaled = system / unit.reshape((1, n_h))
+    step = _least_norm(scaled, rhs, active) / unit
+    guarded = steps_taken[j] >= FREE_PRICE_STEPS
+    stuck = steps_taken[j] >= STUCK_PRICE_STEPS
+    for h in range(n_h):
+        rise = 4.0 * (u[h] + price_unit)
+        sh = step[h] if active[h] and np.isfinite(step[h]) else 0.0
+        # a load no price moves (no alternative route) rises fivefold while over capacity; a priced
+        # facility with room whose step would not lower its price halves it
+        if active[h] and over[h] and diagonal[h] * (u[h] + price_unit) < 1e-6:
+            sh = rise
+        if active[h] and idle[h] and sh >= 0:
+            sh = -u[h] / 2
+        # past STUCK_PRICE_STEPS, an overfull facility's price no longer falls or stays: where the joint
+        # least-norm step would leave it (it shares routes with another full facility, and the step goes
+        # to the other, in a cycle), it takes its own Newton step, its load's response to its own price
+        # alone (research/price_loop_refit.md)
+        if stuck and active[h] and over[h] and sh <= 0:
+            own = target[h] / system[h, h]
+            sh = own if np.isfinite(own) and own > 0 else rise
+        sh = min(sh, rise)
+        # past FREE_PRICE_STEPS, a price whose step turns back is held to half its last step: the loads'
+        # response to a price can be far from linear (a class of freight switching routes over a small
+        # range of prices), and the full Newton step then cycles
+        last = last_step[h, j]
+        if guarded:
+            bound = PRICE_RADIUS_GROWTH * radius[h, j] if sh * last > 0 else radius[h, j]
+            if sh * last < 0:
+                bound = min(bound, 0.5 * abs(last))
+            radius[h, j] = bound
+            sh = min(max(sh, -bound), bound)
+        new = min(max(u[h] + sh, 0.0), max_price)
+        price[h, j] = new
+        if new - u[h] != 0:
+            last_step[h, j] = new - u[h]
+    steps_taken[j] += 1
+
+
+@numba.njit(cache=True, parallel=True)
+def _equilibrium(max_iter, tol, v, share, flow, load, residual, gap, steps, route_demand, od_demand, lf, al_ptr,
+                 al_idx, al_val, hard_pos, cap, price_unit, max_price, steps_taken, last_step, radius, routes,
+                 route_ptr, route_res, route_slot, slots, cells, cell_ptr, slot_a, slot_b, base_cost, vot, theta,
+                 available, bounds, at_ptr, at_idx, at_val, ap_ptr, ap_idx, ap_val, price, pw, kind, capacity,
+                 free_time, alpha, beta, scale, rho_max):
+    """Each run's equilibrium (runs in parallel): damped Newton on its solved loads ``v`` until its gap is
+    at most ``tol``; then, while the equilibrium violates a capacity, a price step and Newton again from
+    there; at most ``max_iter`` Newton steps in all (``steps``). Writes each run's loads, route shares,
+    flows, ``F(v)``, residual, gap and prices back in place."""
+    n_c = v.shape[0]
+    for j in numba.prange(v.shape[1]):
+        jac_args = (routes, route_ptr, route_res, route_slot, slots, cells, cell_ptr, slot_a, slot_b)
+        cost_args = (base_cost, vot, theta, available, bounds, at_ptr, at_idx, at_val, ap_ptr, ap_idx, ap_val,
+                     price, pw, kind, capacity, free_time, alpha, beta, scale, rho_max)
+        vj = v[:, j].copy()
+        p, h, f, res = _run_point(vj, j, route_demand, al_ptr, al_idx, al_val, *cost_args)
+        measure = True
+        while True:
+            if measure:   # the gap of the flows h(v): how far the logit split at their loads moves them
+                target = _run_shares(f, j, *cost_args)
+                g = 0.0
+                for d in range(len(bounds) - 1):
+                    moved = 0.0
+                    for r in range(bounds[d], bounds[d + 1]):
+                        moved += abs(route_demand[r, j] * target[r] - h[r])
+                    g = max(g, moved / od_demand[d, j])
+                gap[j] = g
+                if g <= tol:   # an equilibrium under the present prices: reprice what it violates
+                    violated = False
+                    for k in range(len(hard_pos)):
+                        over, idle, _ = _over_idle(f[hard_pos[k]], cap[k, j], price[k, j], max_price)
+                        violated = violated or over or idle
+                    if not violated or steps[j] >= max_iter:
+                        break
+                    jac, by_price = _run_jacobian(vj, p, j, True, route_demand, lf, *jac_args, *cost_args)
+                    _run_price_step(j, f, jac, by_price, hard_pos, cap, price, price_unit, max_price, steps_taken,
+                                    last_step, radius)
+                    p, h, f, res = _run_point(vj, j, route_demand, al_ptr, al_idx, al_val, *cost_args)
+            measure = True
+            if steps[j] >= max_iter:
+                break
+            steps[j] += 1
+            # the Newton step: (I + M T') dv = F(v) − v
+            step = f - vj
+            if n_c:
+                step = np.linalg.solve(_run_jacobian(vj, p, j, False, route_demand, lf, *jac_args, *cost_args)[0], step)
+            # backtracking on |v − F(v)|²
+            a = 1.0
+            for halving in range(MAX_HALVINGS + 1):
+                trial = np.maximum(vj + a * step, 0.0)
+                tp, th, tf, tr = _run_point(trial, j, route_demand, al_ptr, al_idx, al_val, *cost_args)
+                if tr <= (1.0 - 1e-4 * a) * res or halving == MAX_HALVINGS:
+                    vj, p, h, f, res = trial, tp, th, tf, tr
+                    break
+                a *= 0.5
+        v[:, j] = vj
+        share[:, j] = p
+        flow[:, j] = h
+        load[:, j] = f
+        residual[j] = res
+
+
 def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot, theta, available,
-                    route_od, demand, delay_fn, tol=EQUILIBRIUM_TOL, max_iter=200, congestible=None,
+                    route_od, demand, curves: DelayCurves, tol=EQUILIBRIUM_TOL, max_iter=200, congestible=None,
                     start=None, capacity=None, start_price=None, price_unit=1.0, max_price=1e4,
                     price_weight=None) -> SUEResult:
     """Solve the batched logit SUE, with capacities as side constraints when ``capacity`` is given.
@@ -381,9 +495,9 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     incidence: [R, K] 0/1 resource-route incidence; load_per_unit: [K] Mt per unit of route flow;
     base_cost: [K, N] free-flow generalised cost; vot: [K, N] cost per hour of delay; theta: [K, N]
     logit scale (one value per OD and run); available: [K, N] bool; route_od: [K] OD index, sorted;
-    demand: [D, N]; delay_fn(load [R, n], cols [n]) -> delay [R, n] for the runs ``cols``, each
-    resource's delay a function of its own load; congestible: [R] bool, the resources whose delay
-    can be non-zero (default: every resource a route uses). ``start`` ([K, N] route flows, e.g. last
+    demand: [D, N]; curves: each resource's delay curve (:class:`~multivector.freight.vdf.DelayCurves`, a
+    function of its own load); congestible: [R] bool, the resources whose delay can be non-zero
+    (default: every resource a route uses). ``start`` ([K, N] route flows, e.g. last
     year's solution) warm-starts the iteration, rescaled to this demand.
 
     The gap is the distance to the fixed point in route flows: the worst over ODs of
@@ -397,17 +511,18 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     a cost unit other than its flow's unit (bulk flows in Mt, priced per 20 t TEU-equivalent; default:
     ``load_per_unit``, the flow's unit is the cost unit).
     When a run has reached the equilibrium under the present prices, the prices take one Newton step
-    toward loads at capacity (see ``step_prices``: the equilibrium's own response of loads to prices,
+    toward loads at capacity (see :func:`_run_price_step`: the equilibrium's own response of loads to prices,
     at most a fivefold rise above ``price_unit``), and Newton on the loads resumes from there; the
     run is done when its equilibrium violates no constraint: every load within
     ``CAPACITY_TOLERANCE`` of its capacity or its price at ``max_price`` (demand no route can take:
     the caller rations it), and no price on a resource more than ``SLACK_TOLERANCE`` below capacity.
     The prices begin at ``start_price`` (``[R, N]``, e.g. last year's) or at zero.
 
-    Each iteration works on the runs not yet converged only; a converged run stops moving, so its
+    Each run iterates on its own in one compiled kernel (:func:`_equilibrium`, runs in parallel), so its
     result does not depend on what else is in the batch.
+    ``iterations`` is one more than the most Newton steps any run took (the last pass only measures).
     """
-    n_res, n = incidence.shape[0], base_cost.shape[1]
+    n = base_cost.shape[1]
     starts = np.flatnonzero(np.r_[True, route_od[1:] != route_od[:-1]])
     bounds = np.r_[starts, len(route_od)].astype(np.int64)                    # each OD's routes
     per_route_demand = demand[route_od]
@@ -430,111 +545,14 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     implied = _implied(structure.nested, cap)       # a constraint another implies takes no price
     cap = np.where(implied, np.nan, cap)
     price[implied] = 0.0
-    steps_taken = np.zeros(n, dtype=int)                    # price steps each run has taken
+    steps_taken = np.zeros(n, dtype=np.int64)               # price steps each run has taken
     last_step = np.zeros((len(hard), n))                    # each price's last non-zero step
     radius = np.full((len(hard), n), np.inf)                # its trust radius once guarded
-
-    def delays(v, cols, step=0.0):
-        """Delays ``[C, n]`` at loads ``v`` of the solved resources."""
-        load = np.zeros((n_res, len(cols)))
-        load[rows] = v + step
-        return delay_fn(load, cols)[rows]
-
-    def shares(v, cols):
-        """Route shares at loads ``v``: the logit split of the route costs, in one compiled pass."""
-        return _split(_route_exponent(base_cost, vot, theta, available, np.asarray(cols, dtype=np.int64),
-                                      *structure.at_csr, delays(v, cols), *structure.ap_csr, price[:, cols], pw_k,
-                                      bounds), bounds)
-
-    def point(v, cols):
-        """Route shares and flows at loads ``v``, the loads those flows make (``F(v)``), and the
-        squared residual ``|v − F(v)|²``."""
-        p = shares(v, cols)
-        h = per_route_demand[:, cols] * p
-        f = a_load @ h
-        return p, h, f, ((v - f) ** 2).sum(axis=0)
-
-    def newton_matrix(vc, cols, prices=False):
-        """``I + M T'`` (``[n, C, C]``) at loads ``vc``, and ``M`` with the prices' weights in place of
-        the value of time (``[n, C, C]``: minus the loads' derivative in each resource's price)."""
-        base = delays(vc, cols)
-        bump = 1e-7 * (1.0 + np.abs(vc))
-        slope = (delays(vc, cols, bump) - base) / bump      # T': each delay's slope (a forward difference)
-        left = lf * theta[:, cols] * per_route_demand[:, cols] * p[:, cols]
-        jac = jacobian.sensitivity(left, p[:, cols], vot[:, cols]) * slope.T[:, None, :]
-        jac[:, np.arange(len(rows)), np.arange(len(rows))] += 1.0
-        by_price = jacobian.sensitivity(left, p[:, cols], np.broadcast_to(pw, left.shape)) if prices else None
-        return jac, by_price
-
-    def violations(load, cols):
-        """``[H, n]`` for the hard resources' loads ``load``: violated (over or idle), the load over
-        capacity, over (above capacity while the price can still rise) and idle (priced with room to spare)."""
-        ratio = np.nan_to_num(load / cap[:, cols], nan=0.0)
-        u = price[:, cols]
-        over = (ratio > 1.0 + CAPACITY_TOLERANCE) & (u < max_price)
-        idle = (u > 0) & (ratio < 1.0 - SLACK_TOLERANCE)
-        return over | idle, ratio, over, idle
-
-    def step_prices(cols):
-        """One Newton step of the prices of runs ``cols`` (each at an equilibrium under its present
-        prices) toward loads just under capacity, on log-loads so that a price far above the one that
-        clears a facility (its load a logistic tail) comes back in a few steps. The loads' response to
-        the prices is the equilibrium's own: ``dv/du = −(I + M T')⁻¹ M_u``. The prices that take part are
-        those of full facilities and of overfull ones whose price can still rise; the others stay.
-        At most a fivefold rise a step above ``price_unit``; never below zero or above ``max_price``."""
-        load = np.maximum(f[hard_pos][:, cols], 1e-9 * cap[:, cols])
-        u = price[:, cols]
-        _, ratio, over, idle = violations(load, cols)
-        active = ((u > 0) & (u < max_price)) | over | ((u >= max_price) & idle)
-        jac, by_price = newton_matrix(v[:, cols], cols, prices=True)
-        # [n, H, H]: dv_h/du, solved for the prices in play in any of these runs (the rest take no step)
-        play = np.flatnonzero(active.any(axis=1))
-        response = np.zeros((len(cols), len(hard), len(hard)))
-        response[:, play[:, None], play] = -np.linalg.solve(jac, by_price[:, :, hard_pos[play]])[:, hard_pos[play], :]
-        system = response / load.T[:, :, None]                                        # d ln v / du
-        act = active.T
-        system = np.where(act[:, :, None] & act[:, None, :], system, 0.0)
-        system[:, np.arange(len(hard)), np.arange(len(hard))] += np.where(act, 0.0, 1.0)
-        target = np.log(1.0 - CAPACITY_TOLERANCE / 2) - np.log(np.where(ratio > 0, ratio, 1.0))   # 0: no capacity
-        rhs = np.where(active, target, 0.0).T[..., None]
-        # each price in units of its own response (a small ferry answers a price far more than a main
-        # line), then a pseudo-inverse: facilities in series carry the same flows, so only the sum of
-        # their prices is determined, and the least-norm step shares it between them (where one's routes
-        # are all the other's and its capacity no smaller, ``_implied`` has already dropped it)
-        diagonal = np.abs(np.diagonal(system, axis1=1, axis2=2))
-        scale = np.where(diagonal > 0, diagonal, 1.0)
-        step = (_least_norm(system / scale[:, None, :], rhs[..., 0], act) / scale).T
-        step = np.where(active & np.isfinite(step), step, 0.0)
-        # a load no price moves (no alternative route) rises fivefold while over capacity; a priced
-        # facility with room whose step would not lower its price halves it
-        flat = diagonal.T * (u + price_unit) < 1e-6
-        step = np.where(active & over & flat, 4.0 * (u + price_unit), step)
-        step = np.where(active & idle & (step >= 0), -u / 2, step)
-        guarded = steps_taken[cols] >= FREE_PRICE_STEPS
-        # past STUCK_PRICE_STEPS, an overfull facility's price no longer falls or stays: where the joint
-        # least-norm step would leave it (it shares routes with another full facility, and the step
-        # goes to the other, in a cycle), it takes its own Newton step, its load's response to its own
-        # price alone (research/price_loop_refit.md)
-        with np.errstate(divide="ignore", invalid="ignore"):   # a flat response: the fivefold rise
-            own = target / np.diagonal(system, axis1=1, axis2=2).T
-        own = np.where(np.isfinite(own) & (own > 0), own, 4.0 * (u + price_unit))
-        stuck = steps_taken[cols] >= STUCK_PRICE_STEPS
-        step = np.where(stuck & active & over & (step <= 0), own, step)
-        step = np.minimum(step, 4.0 * (u + price_unit))
-        # past FREE_PRICE_STEPS, a price whose step turns back is held to half its last step: the
-        # loads' response to a price can be far from linear (a class of freight switching routes
-        # over a small range of prices), and the full Newton step then cycles
-        last = last_step[:, cols]
-        turned = guarded & (step * last < 0)
-        grown = np.where(guarded & (step * last > 0), PRICE_RADIUS_GROWTH * radius[:, cols], radius[:, cols])
-        bound = np.where(turned, np.minimum(grown, 0.5 * np.abs(last)), grown)
-        radius[:, cols] = bound
-        step = np.where(guarded, np.clip(step, -bound, bound), step)
-        price[:, cols] = np.clip(u + step, 0.0, max_price)
-        moved = price[:, cols] - u
-        last_step[:, cols] = np.where(moved != 0, moved, last)
-        steps_taken[cols] += 1
-
+    solved = curves.rows(rows)
+    jc = jacobian
+    # what the compiled route costs read (the prices change in place)
+    cost_args = (base_cost, vot, theta, available, bounds, *structure.at_csr, *structure.ap_csr, price, pw_k,
+                 solved.kind, solved.capacity, solved.free_time, solved.alpha, solved.beta, solved.scale, solved.rho_max)
     every = np.arange(n)
     if start is None:
         v = np.zeros((len(rows), n))
@@ -542,52 +560,26 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
         h0 = np.where(available, np.maximum(start, 0.0), 0.0)
         od_total = np.add.reduceat(h0, starts, axis=0)[route_od]
         share = np.divide(h0, od_total, out=np.zeros_like(h0), where=od_total > 0)
-        share = np.where(od_total > 0, share, shares(np.zeros((len(rows), n)), every))
+        share = np.where(od_total > 0, share, _shares(np.zeros((len(rows), n)), every, *cost_args))
         v = a_load @ (per_route_demand * share)
-    p, h, f, residual = point(v, every)
-    od_demand = np.where(demand > 0, demand, np.inf)
-    gap = np.full(n, np.inf)
-    cols = every
-    it = 0
-    for it in range(1, max_iter + 1):
-        # the gap of the route flows h(v): how far the logit split of the costs at their loads moves them
-        gap[cols] = _od_gap(per_route_demand[:, cols] * shares(f[:, cols], cols), h[:, cols], bounds,
-                            od_demand[:, cols])
-        moving = gap[cols] > tol
-        if len(hard):   # an equilibrium under the present prices: reprice the constraints it violates
-            reprice = ~moving & violations(f[hard_pos][:, cols], cols)[0].any(axis=0)
-            if reprice.any():
-                rc = cols[reprice]
-                step_prices(rc)
-                p[:, rc], h[:, rc], f[:, rc], residual[rc] = point(v[:, rc], rc)
-                moving |= reprice
-        if not moving.any():
-            break
-        cols = cols[moving]
-        vc = v[:, cols]
-        # the Newton step: (I + M T') dv = F(v) − v
-        step = np.linalg.solve(newton_matrix(vc, cols)[0], (f[:, cols] - vc).T[..., None])[..., 0].T
-        # backtracking on |v − F(v)|²; runs whose step already descends stop halving
-        alpha = np.ones(len(cols))
-        todo = np.arange(len(cols))
-        for halving in range(MAX_HALVINGS + 1):
-            tc = cols[todo]
-            trial = np.maximum(vc[:, todo] + alpha[todo] * step[:, todo], 0.0)
-            tp, th, tf, tr = point(trial, tc)
-            ok = (tr <= (1.0 - 1e-4 * alpha[todo]) * residual[tc]) | (halving == MAX_HALVINGS)
-            keep = tc[ok]
-            v[:, keep], p[:, keep], h[:, keep], f[:, keep], residual[keep] = \
-                trial[:, ok], tp[:, ok], th[:, ok], tf[:, ok], tr[ok]
-            todo = todo[~ok]
-            if not len(todo):
-                break
-            alpha[todo] *= 0.5
+    k_n = len(route_od)
+    p, h, f = np.zeros((k_n, n)), np.zeros((k_n, n)), np.zeros((len(rows), n))
+    residual, gap, steps = np.zeros(n), np.full(n, np.inf), np.zeros(n, dtype=np.int64)
+    od_demand = np.ascontiguousarray(np.where(demand > 0, demand, np.inf), dtype=float)
+    _equilibrium(max_iter, tol, np.ascontiguousarray(v, dtype=float), p, h, f, residual, gap, steps,
+                 np.ascontiguousarray(per_route_demand, dtype=float), od_demand,
+                 np.ascontiguousarray(load_per_unit, dtype=float), *structure.al_csr, hard_pos.astype(np.int64),
+                 np.ascontiguousarray(cap, dtype=float), float(price_unit), float(max_price), steps_taken, last_step,
+                 radius, jc.routes, jc.route_ptr, jc.route_res, jc.route_slot, jc.slots, jc.cells, jc.cell_ptr,
+                 jc.slot_a, jc.slot_b, *cost_args)
     load = incidence @ (h * lf)
-    delay = delay_fn(load, every)
+    delay = curves.delay(load)
     full = np.zeros_like(load)
     full[hard] = price
     paid = pw * (structure.a_price @ price) if len(hard) else 0.0      # what each route pays the prices
     cost = base_cost + vot * (incidence.T @ delay) + paid
-    feasible = ~violations(load[hard], every)[2].any(axis=0) if len(hard) else np.ones(n, dtype=bool)
-    return SUEResult(flow=h, load=load, delay=delay, cost=cost, gap=gap, iterations=it,
+    with np.errstate(invalid="ignore"):
+        over = (load[hard] / cap > 1.0 + CAPACITY_TOLERANCE) & (price < max_price)    # NaN capacity: never over
+    feasible = ~over.any(axis=0)
+    return SUEResult(flow=h, load=load, delay=delay, cost=cost, gap=gap, iterations=min(int(steps.max(initial=0)) + 1, max_iter),
                      converged=(gap <= tol) & feasible, price=full)

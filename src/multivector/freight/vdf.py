@@ -9,6 +9,7 @@ the queueing curve continues linearly beyond ``rho_max``.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 
@@ -71,3 +72,74 @@ def queue_delay(load, capacity, scale_h, rho_max):
     slope = 1.0 / (1.0 - rho_max) ** 2
     value = value + np.maximum(rho - rho_max, 0.0) * slope
     return scale_h * value
+
+
+#: The kinds of :class:`DelayCurves`: no delay, the BPR curve, the queueing curve.
+NO_DELAY, BPR, QUEUE = 0, 1, 2
+
+
+class DelayCurves:
+    """Each resource's delay curve declared rather than passed as a function, so that the compiled
+    equilibrium evaluates it inside its loops: ``kind`` ``[R]`` (:data:`NO_DELAY`, :data:`BPR`,
+    :data:`QUEUE`), ``capacity`` ``[R, N]`` (NaN: no delay), the BPR free time ``[R, N]`` with ``alpha``
+    and ``beta`` ``[N]``, the queues' ``scale`` ``[R, N]`` (hours at half load) and ``rho_max`` ``[N]``.
+    The formulas are those of :func:`bpr_delay` and :func:`queue_delay`."""
+
+    def __init__(self, kind, capacity, free_time=0.0, alpha=0.0, beta=1.0, scale=0.0, rho_max=0.8):
+        self.kind = np.ascontiguousarray(kind, dtype=np.int64)
+        shape = np.shape(capacity)
+        full = lambda x: np.ascontiguousarray(np.broadcast_to(x, shape), dtype=float)
+        per_run = lambda x: np.ascontiguousarray(np.broadcast_to(x, shape[1:]), dtype=float)
+        self.capacity, self.free_time, self.scale = full(capacity), full(free_time), full(scale)
+        self.alpha, self.beta, self.rho_max = per_run(alpha), per_run(beta), per_run(rho_max)
+
+    @classmethod
+    def linear(cls, slope):
+        """``delay = slope · load`` (``slope`` ``[R, N]``): the BPR curve with capacity 1, alpha and beta 1."""
+        slope = np.asarray(slope, dtype=float)
+        return cls(np.full(slope.shape[0], BPR), np.ones(slope.shape), free_time=slope, alpha=1.0, beta=1.0)
+
+    @classmethod
+    def none(cls, n_resources: int, n_runs: int = 1):
+        """No resource has a delay."""
+        return cls(np.zeros(n_resources), np.full((n_resources, n_runs), np.nan))
+
+    def rows(self, rows):
+        """The curves of resources ``rows`` only."""
+        return DelayCurves(self.kind[rows], self.capacity[rows], self.free_time[rows], self.alpha,
+                           self.beta, self.scale[rows], self.rho_max)
+
+    def delay(self, load, cols=None):
+        """Delays ``[R, n]`` at ``load`` ``[R, n]`` of the runs ``cols`` (default: every run)."""
+        cols = np.arange(self.capacity.shape[1]) if cols is None else np.asarray(cols, dtype=np.int64)
+        return _delays(self.kind, np.ascontiguousarray(load, dtype=float), cols, self.capacity,
+                       self.free_time, self.alpha, self.beta, self.scale, self.rho_max)
+
+
+@numba.njit(cache=True)
+def curve_delay(kind, load, capacity, free_time, alpha, beta, scale, rho_max):
+    """One resource's delay at ``load`` (hours), by its curve's ``kind``."""
+    if kind == BPR:
+        if not (np.isfinite(capacity) and capacity > 0):
+            return 0.0
+        return free_time * alpha * max(load / capacity, 0.0) ** beta
+    if kind == QUEUE:
+        if np.isnan(capacity):
+            return 0.0
+        rho = max(load / capacity, 0.0)
+        r = min(rho, rho_max)
+        return scale * (r / (1.0 - r) + max(rho - rho_max, 0.0) * (1.0 / (1.0 - rho_max) ** 2))
+    return 0.0
+
+
+@numba.njit(cache=True)
+def _delays(kind, load, cols, capacity, free_time, alpha, beta, scale, rho_max):
+    out = np.zeros(load.shape)
+    for r in range(load.shape[0]):
+        if kind[r] == NO_DELAY:
+            continue
+        for j in range(load.shape[1]):
+            c = cols[j]
+            out[r, j] = curve_delay(kind[r], load[r, j], capacity[r, c], free_time[r, c], alpha[c], beta[c],
+                                    scale[r, c], rho_max[c])
+    return out
