@@ -251,19 +251,23 @@ def test_growth_after_last_demand_year(tiny_dir):
 
 @pytest.mark.slow
 def test_default_tolerance_lands_within_1e4_of_the_exact_equilibrium():
-    """At the default gap, corridor volumes of the Kazakhstan network (hard capacities, 2022-2024, a few
-    parameter sets) lie within 1e-4 (relative) of the equilibrium solved to a gap of 1e-10."""
+    """At the default gap, every corridor's volume of the Kazakhstan network (hard capacities) lies within
+    1e-4 (relative) of the equilibrium solved to a gap of 1e-10: a few parameter sets over 2022-2024, and
+    the coupled run of the accuracy benchmark's design where crude through BTC, a small part of its OD,
+    was 1.8e-3 off at a gap of 1e-4 (the gap is relative to the OD's demand)."""
     from multivector.explore.ensemble import make_design
 
     kz = mv.load("kazakhstan")
-    samples = make_design(kz, 4, seed=2).samples()
-    years = [2022, 2023, 2024]
-    default = mv.simulate(kz, samples=samples, years=years, coupled=False)
-    exact = mv.simulate(kz, samples=samples, years=years, coupled=False, tol=1e-10)
-    assert bool(default["converged"].all()) and bool(exact["converged"].all())
-    e, d = exact["tonnes"].values, default["tonnes"].values
-    carried = e >= 1e-3 * e.sum(axis=-1, keepdims=True)
-    assert np.max(np.abs(d - e)[carried] / e[carried]) < 1e-4
+    worst = make_design(kz, 200, seed=11).samples().iloc[[113]].reset_index(drop=True)
+    cases = [dict(samples=make_design(kz, 4, seed=2).samples(), years=[2022, 2023, 2024], coupled=False),
+             dict(samples=worst, run_ids=[113])]
+    for case in cases:
+        default = mv.simulate(kz, **case)
+        exact = mv.simulate(kz, **case, tol=1e-10)
+        assert bool(default["converged"].all()) and bool(exact["converged"].all())
+        e, d = exact["tonnes"].values, default["tonnes"].values
+        carried = e >= 1e-3 * e.sum(axis=-1, keepdims=True)
+        assert np.max(np.abs(d - e)[carried] / e[carried]) < 1e-4
 
 
 def test_price_step_on_the_active_constraints_is_the_whole_systems_pseudo_inverse():

@@ -34,9 +34,11 @@ from multivector.freight.vdf import DelayCurves, curve_delay
 CAPACITY_TOLERANCE = 0.004
 #: A resource with a price must be this close to full (below it the price is lowered): slackness.
 SLACK_TOLERANCE = 0.01
-#: The default gap: corridor volumes then lie within about 1e-5 of the exact equilibrium
-#: (bench/results/solver_accuracy.md).
-EQUILIBRIUM_TOL = 1e-4
+#: The default gap: every corridor's volume then lies within 1e-5 of the equilibrium solved to 1e-10
+#: (bench/results/solver_accuracy.md). The gap is relative to each OD's demand, so at 1e-4 a corridor
+#: that carries a small part of its OD's freight (crude through BTC, ~2% of the Kazakh crude) could be
+#: off by 2e-3 of its own volume; 1e-6 costs about a tenth more time.
+EQUILIBRIUM_TOL = 1e-6
 #: Halvings of a Newton step before the line search takes the shortest one anyway.
 MAX_HALVINGS = 12
 #: Price steps a run takes freely in a solve (99% of run-years need at most 4). From then on each

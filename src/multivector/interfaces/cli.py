@@ -186,7 +186,7 @@ def run(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
         seeds: int = typer.Option(RUN_SEEDS, min=1, max=10_000,
                                   help="runs with their own disruption streams; the verdict is a probability over them"),
         network_only: bool = typer.Option(False, "--network-only", help="solve the freight network alone"),
-        tol: Optional[float] = typer.Option(None, help="route-choice gap to reach (default 1e-4)")):
+        tol: Optional[float] = typer.Option(None, help="route-choice gap to reach (default 1e-6)")):
     """Simulate a scenario and print corridor volumes, shares, bottlenecks and, with a political
     register, the trajectory of its headline index."""
     from multivector.model import simulate

@@ -67,7 +67,7 @@ class Model:
         registers are coupled year by year over its horizon unless ``coupled=False``; without one, the
         network alone is solved for ``years`` (default: the base year). ``seed`` and ``run_ids`` fix
         each run's random stream; ``events`` places outages (``{(name, year): share}``, coupled runs only).
-        ``tol`` is the route-choice gap to reach (default ``EQUILIBRIUM_TOL``, 1e-4). Results:
+        ``tol`` is the route-choice gap to reach (default ``EQUILIBRIUM_TOL``, 1e-6). Results:
         ``xarray.Dataset`` with dimensions ``run``, ``year``, ``resource``, ``corridor``, ``commodity``
         (and ``variable`` for the political trajectory).
         ``progress(done, total)`` is called after each solved year (years solved, years to solve).
