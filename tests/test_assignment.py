@@ -289,3 +289,31 @@ def test_price_step_on_the_active_constraints_is_the_whole_systems_pseudo_invers
     whole = (np.linalg.pinv(system, rcond=1e-4) @ rhs[..., None])[..., 0]
     for j in range(n):
         np.testing.assert_allclose(_least_norm(system[j], rhs[j], active[j]), whole[j], rtol=1e-9, atol=1e-12)
+
+
+def test_threads_split_a_batch_without_changing_it_and_a_forked_child_can_solve():
+    """The equilibrium splits a batch's runs across threads: one thread or two give the same answer bit
+    for bit, and a process forked after a run (a user's process pool) solves too (the thread pool is not
+    inherited; OpenMP's threads would have aborted it)."""
+    import multiprocessing
+
+    from multivector.explore.ensemble import make_design
+    from multivector.freight import sue
+
+    kz = mv.load("kazakhstan")
+    kw = dict(samples=make_design(kz, 4, seed=2).samples(), years=[2022, 2023], coupled=False)
+    try:
+        sue.use_threads(1)
+        one = mv.simulate(kz, **kw)["tonnes"].values
+        sue.use_threads(2)
+        two = mv.simulate(kz, **kw)["tonnes"].values
+    finally:
+        sue.use_threads(None)
+    assert np.array_equal(one, two)
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        child = pool.apply(_tonnes_in_child, (kw,))
+    assert np.array_equal(child, two)
+
+
+def _tonnes_in_child(kw):
+    return mv.simulate(mv.load("kazakhstan"), **kw)["tonnes"].values

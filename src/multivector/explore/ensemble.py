@@ -286,21 +286,19 @@ class _InProcess:
 
 
 def _on_one_thread(fn, *args):
-    """``fn(*args)`` with the compiled kernels on one thread (numba's setting is per thread): in a worker
-    process, of which there is one a core already."""
-    import numba
+    """``fn(*args)`` with the equilibrium on one thread: in a worker process, of which there is one a
+    core already."""
+    from multivector.freight.sue import use_threads
 
-    numba.set_num_threads(1)
+    use_threads(1)
     return fn(*args)
 
 
 class _Processes:
     def __init__(self, workers: int):
-        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        # spawned, not forked: the compiled kernels' OpenMP threads do not survive a fork
-        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        self.pool = ProcessPoolExecutor(max_workers=workers)
         self.workers = workers
 
     def map(self, fn, tasks):

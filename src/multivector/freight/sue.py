@@ -11,8 +11,8 @@ positive semi-definite because those four are constant within an OD (one commodi
 Newton system is non-singular. A backtracking line search on ``|v - F(v)|²`` makes each step a
 descent; near the solution the full step is taken and convergence is quadratic.
 
-Each run's whole equilibrium is one compiled Numba kernel (:func:`_equilibrium`, runs split across
-threads): Newton on the loads until the run is at the equilibrium under its present capacity prices,
+Each run's whole equilibrium is one compiled Numba kernel (:func:`_equilibrium`; a batch's runs split
+across threads, the kernel releasing the GIL): Newton on the loads until the run is at the equilibrium under its present capacity prices,
 then a price step (:func:`_run_price_step`) and Newton again, until no capacity is violated. The delay
 curves are declared (:class:`~multivector.freight.vdf.DelayCurves`) so that the kernel evaluates them
 itself.
@@ -20,7 +20,9 @@ itself.
 
 from __future__ import annotations
 
+import os
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba
@@ -52,6 +54,39 @@ PRICE_RADIUS_GROWTH = 1.5
 #: joint step can leave it at zero for ever while its partner's price cycles. Set well past the
 #: steps any settling run-year needs, so that those are untouched.
 STUCK_PRICE_STEPS = 40
+
+
+_threads: int | None = None
+_pool: ThreadPoolExecutor | None = None
+
+
+def use_threads(count: int | None) -> None:
+    """How many threads the equilibrium splits a batch's runs across (``None``: one a core). A worker
+    process of a pool that has one process a core should use one."""
+    global _threads
+    _threads = count
+
+
+def _forget_pool() -> None:
+    global _pool
+    _pool = None          # a forked child inherits the pool object but not its threads
+
+
+os.register_at_fork(after_in_child=_forget_pool)
+
+
+def _in_threads(kernel, n: int, *args) -> None:
+    """``kernel(cols, *args)`` over the runs ``0 .. n-1``, in equal parts on the threads (the kernels
+    release the GIL, and each writes only its runs' columns)."""
+    global _pool
+    count = min(_threads or os.cpu_count() or 1, n)
+    if count <= 1:
+        kernel(np.arange(n), *args)
+        return
+    if _pool is None or _pool._max_workers < count:
+        _pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="multivector-equilibrium")
+    for done in [_pool.submit(kernel, cols, *args) for cols in np.array_split(np.arange(n), count)]:
+        done.result()
 
 
 @dataclass
@@ -296,12 +331,12 @@ def _run_sensitivity(left, share, weight, n_c, routes, route_ptr, route_res, rou
     return m
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True)
 def _shares(v, cols, base_cost, vot, theta, available, bounds, at_ptr, at_idx, at_val, ap_ptr, ap_idx, ap_val,
             price, pw, kind, capacity, free_time, alpha, beta, scale, rho_max):
     """:func:`_run_shares` of the runs ``cols`` at their loads ``v`` (``[C, n]``): ``[K, n]``."""
     out = np.empty((base_cost.shape[0], len(cols)))
-    for i in numba.prange(len(cols)):
+    for i in range(len(cols)):
         out[:, i] = _run_shares(v[:, i].copy(), cols[i], base_cost, vot, theta, available, bounds, at_ptr, at_idx,
                                 at_val, ap_ptr, ap_idx, ap_val, price, pw, kind, capacity, free_time, alpha, beta,
                                 scale, rho_max)
@@ -425,18 +460,19 @@ def _run_price_step(j, f, jac, by_price, hard_pos, cap, price, price_unit, max_p
     steps_taken[j] += 1
 
 
-@numba.njit(cache=True, parallel=True)
-def _equilibrium(max_iter, tol, v, share, flow, load, residual, gap, steps, route_demand, od_demand, lf, al_ptr,
+@numba.njit(cache=True, nogil=True)
+def _equilibrium(cols, max_iter, tol, v, share, flow, load, residual, gap, steps, route_demand, od_demand, lf, al_ptr,
                  al_idx, al_val, hard_pos, cap, price_unit, max_price, steps_taken, last_step, radius, routes,
                  route_ptr, route_res, route_slot, slots, cells, cell_ptr, slot_a, slot_b, base_cost, vot, theta,
                  available, bounds, at_ptr, at_idx, at_val, ap_ptr, ap_idx, ap_val, price, pw, kind, capacity,
                  free_time, alpha, beta, scale, rho_max):
-    """Each run's equilibrium (runs in parallel): damped Newton on its solved loads ``v`` until its gap is
+    """The equilibrium of each run in ``cols``: damped Newton on its solved loads ``v`` until its gap is
     at most ``tol``; then, while the equilibrium violates a capacity, a price step and Newton again from
     there; at most ``max_iter`` Newton steps in all (``steps``). Writes each run's loads, route shares,
-    flows, ``F(v)``, residual, gap and prices back in place."""
+    flows, ``F(v)``, residual, gap and prices back in place, in its own column only, so that threads can
+    share the arrays (the GIL is released)."""
     n_c = v.shape[0]
-    for j in numba.prange(v.shape[1]):
+    for j in cols:
         jac_args = (routes, route_ptr, route_res, route_slot, slots, cells, cell_ptr, slot_a, slot_b)
         cost_args = (base_cost, vot, theta, available, bounds, at_ptr, at_idx, at_val, ap_ptr, ap_idx, ap_val,
                      price, pw, kind, capacity, free_time, alpha, beta, scale, rho_max)
@@ -520,8 +556,8 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     the caller rations it), and no price on a resource more than ``SLACK_TOLERANCE`` below capacity.
     The prices begin at ``start_price`` (``[R, N]``, e.g. last year's) or at zero.
 
-    Each run iterates on its own in one compiled kernel (:func:`_equilibrium`, runs in parallel), so its
-    result does not depend on what else is in the batch.
+    Each run iterates on its own in one compiled kernel (:func:`_equilibrium`; runs split across threads
+    by :func:`use_threads`), so its result does not depend on what else is in the batch.
     ``iterations`` is one more than the most Newton steps any run took (the last pass only measures).
     """
     n = base_cost.shape[1]
@@ -568,7 +604,7 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     p, h, f = np.zeros((k_n, n)), np.zeros((k_n, n)), np.zeros((len(rows), n))
     residual, gap, steps = np.zeros(n), np.full(n, np.inf), np.zeros(n, dtype=np.int64)
     od_demand = np.ascontiguousarray(np.where(demand > 0, demand, np.inf), dtype=float)
-    _equilibrium(max_iter, tol, np.ascontiguousarray(v, dtype=float), p, h, f, residual, gap, steps,
+    _in_threads(_equilibrium, n, max_iter, tol, np.ascontiguousarray(v, dtype=float), p, h, f, residual, gap, steps,
                  np.ascontiguousarray(per_route_demand, dtype=float), od_demand,
                  np.ascontiguousarray(load_per_unit, dtype=float), *structure.al_csr, hard_pos.astype(np.int64),
                  np.ascontiguousarray(cap, dtype=float), float(price_unit), float(max_price), steps_taken, last_step,
