@@ -6,20 +6,27 @@ from scipy import sparse
 
 import multivector as mv
 from multivector.freight.sue import _least_norm, logit_split, solve_logit_sue
-from multivector.freight.vdf import DelayCurves, bpr_delay, queue_delay
+from multivector.freight.vdf import BPR, QUEUE, DelayCurves
+
+
+def _delay(kind, load, capacity, **params):
+    """The delay curves of one run: resource ``i`` of the given ``kind`` at ``load[i]``."""
+    load = np.asarray(load, dtype=float)
+    curves = DelayCurves(np.full(len(load), kind), np.asarray(capacity, dtype=float)[:, None], **params)
+    return curves.delay(load[:, None])[:, 0]
 
 
 def test_bpr_known_values():
-    d = bpr_delay(np.array([0.0, 5.0, 10.0]), np.array([10.0, 10.0, 10.0]), 2.0, 0.15, 4.0)
+    d = _delay(BPR, [0.0, 5.0, 10.0], [10.0, 10.0, 10.0], free_time=2.0, alpha=0.15, beta=4.0)
     np.testing.assert_allclose(d, [0.0, 2.0 * 0.15 * 0.5 ** 4, 0.3])
-    assert bpr_delay(np.array([5.0]), np.array([np.nan]), 2.0, 0.15, 4.0)[0] == 0.0
+    assert _delay(BPR, [5.0], [np.nan], free_time=2.0, alpha=0.15, beta=4.0)[0] == 0.0
 
 
 def test_queue_delay_grows_and_stays_finite_beyond_capacity():
     load = np.linspace(0, 3, 301)
-    d = queue_delay(load, np.full_like(load, 1.0), 24.0, 0.95)
+    d = _delay(QUEUE, load, np.full_like(load, 1.0), scale=24.0, rho_max=0.95)
     assert d[0] == 0.0
-    np.testing.assert_allclose(queue_delay(np.array([0.5]), np.array([1.0]), 24.0, 0.95), [24.0])
+    np.testing.assert_allclose(_delay(QUEUE, [0.5], [1.0], scale=24.0, rho_max=0.95), [24.0])
     assert np.all(np.diff(d) > 0) and np.all(np.isfinite(d))
 
 
@@ -234,7 +241,7 @@ def test_a_gauge_change_queues_on_its_own_scale_and_a_port_on_the_ports(tiny_dir
     rho_max = float(ds["parameter_value"].sel(parameter="queue_max_ratio").isel(run=0))
     d = ds.isel(run=0, year=0)
     scale = lambda r: float(d["delay_h"].sel(resource=r)) / float(
-        queue_delay(np.array([float(d["utilisation"].sel(resource=r))]), np.array([1.0]), 1.0, rho_max)[0])
+        _delay(QUEUE, [float(d["utilisation"].sel(resource=r))], [1.0], scale=1.0, rho_max=rho_max)[0])
     for r in ("T:DOSTYK:rail_1435|rail_1520", "T:BREST:rail_1520|rail_1435"):
         assert float(d["utilisation"].sel(resource=r)) > 0.05
         assert scale(r) == pytest.approx(48.0, rel=1e-9)

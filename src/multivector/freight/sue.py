@@ -58,6 +58,7 @@ STUCK_PRICE_STEPS = 40
 
 _threads: int | None = None
 _pool: ThreadPoolExecutor | None = None
+_pool_size = 0
 
 
 def use_threads(count: int | None) -> None:
@@ -68,8 +69,8 @@ def use_threads(count: int | None) -> None:
 
 
 def _forget_pool() -> None:
-    global _pool
-    _pool = None          # a forked child inherits the pool object but not its threads
+    global _pool, _pool_size
+    _pool, _pool_size = None, 0     # a forked child inherits the pool object but not its threads
 
 
 os.register_at_fork(after_in_child=_forget_pool)
@@ -78,13 +79,14 @@ os.register_at_fork(after_in_child=_forget_pool)
 def _in_threads(kernel, n: int, *args) -> None:
     """``kernel(cols, *args)`` over the runs ``0 .. n-1``, in equal parts on the threads (the kernels
     release the GIL, and each writes only its runs' columns)."""
-    global _pool
+    global _pool, _pool_size
     count = min(_threads or os.cpu_count() or 1, n)
     if count <= 1:
         kernel(np.arange(n), *args)
         return
-    if _pool is None or _pool._max_workers < count:
+    if _pool_size < count:
         _pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="multivector-equilibrium")
+        _pool_size = count
     for done in [_pool.submit(kernel, cols, *args) for cols in np.array_split(np.arange(n), count)]:
         done.result()
 
@@ -104,12 +106,19 @@ class SUEResult:
 def logit_split(cost, theta, available, starts):
     """Route shares within each OD: softmax of ``-theta * cost`` over the OD's available routes
     (``[K, n]``; ``starts``: each OD's first route, routes sorted by OD)."""
-    cost = np.asarray(cost, dtype=float)
-    theta = np.broadcast_to(theta, cost.shape).astype(float)
-    available = np.broadcast_to(available, cost.shape)
-    bounds = np.r_[starts, len(cost)].astype(np.int64)
-    return np.stack([_logit(cost[:, j].copy(), theta[:, j].copy(), available[:, j].copy(), bounds)
-                     for j in range(cost.shape[1])], axis=1)
+    cost = np.ascontiguousarray(cost, dtype=float)
+    theta = np.ascontiguousarray(np.broadcast_to(theta, cost.shape), dtype=float)
+    available = np.ascontiguousarray(np.broadcast_to(available, cost.shape), dtype=bool)
+    return _logit_runs(cost, theta, available, np.r_[starts, len(cost)].astype(np.int64))
+
+
+@numba.njit(cache=True)
+def _logit_runs(cost, theta, available, bounds):
+    """:func:`_logit` of every run (``[K, n]`` in and out)."""
+    out = np.empty(cost.shape)
+    for j in range(cost.shape[1]):
+        out[:, j] = _logit(cost[:, j], theta[:, j], available[:, j], bounds)
+    return out
 
 
 @numba.njit(cache=True)

@@ -1,4 +1,4 @@
-"""Volume-delay functions: extra hours a facility adds as it fills, vectorised over runs.
+"""Volume-delay functions: extra hours a facility adds as it fills, for every run of a batch.
 
 Two forms: the BPR curve for line-haul links (a rail line slows gradually as trains queue for
 paths), and a queueing form for ferries, ports and border crossings, whose waiting time grows as
@@ -57,23 +57,6 @@ class Bpr:
             + self.free_time * self.alpha * load * np.power(self.ratio(load), self.beta) / (self.beta + 1.0)
 
 
-def bpr_delay(load, capacity, free_time, alpha, beta):
-    """BPR delay ``t0 * alpha * (v / c) ** beta`` (hours); no delay where capacity is NaN."""
-    return Bpr(free_time, capacity, alpha, beta).delay(load)
-
-
-def queue_delay(load, capacity, scale_h, rho_max):
-    """Queueing delay ``scale * rho / (1 - rho)`` (hours), linear beyond ``rho_max``."""
-    free = np.isnan(capacity)
-    rho = np.where(free, 0.0, load / np.where(free, 1.0, capacity))
-    rho = np.maximum(rho, 0.0)
-    r = np.minimum(rho, rho_max)
-    value = r / (1.0 - r)
-    slope = 1.0 / (1.0 - rho_max) ** 2
-    value = value + np.maximum(rho - rho_max, 0.0) * slope
-    return scale_h * value
-
-
 #: The kinds of :class:`DelayCurves`: no delay, the BPR curve, the queueing curve.
 NO_DELAY, BPR, QUEUE = 0, 1, 2
 
@@ -83,7 +66,8 @@ class DelayCurves:
     equilibrium evaluates it inside its loops: ``kind`` ``[R]`` (:data:`NO_DELAY`, :data:`BPR`,
     :data:`QUEUE`), ``capacity`` ``[R, N]`` (NaN: no delay), the BPR free time ``[R, N]`` with ``alpha``
     and ``beta`` ``[N]``, the queues' ``scale`` ``[R, N]`` (hours at half load) and ``rho_max`` ``[N]``.
-    The formulas are those of :func:`bpr_delay` and :func:`queue_delay`."""
+    The BPR delay is :class:`Bpr`'s, ``t0 · alpha · (v / c) ** beta``; the queue's is
+    ``scale · rho / (1 − rho)``, linear beyond ``rho_max`` (:func:`curve_delay`)."""
 
     def __init__(self, kind, capacity, free_time=0.0, alpha=0.0, beta=1.0, scale=0.0, rho_max=0.8):
         self.kind = np.ascontiguousarray(kind, dtype=np.int64)
