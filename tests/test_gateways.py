@@ -169,3 +169,64 @@ def test_gateway_kinds_choose_the_gateways_and_targets_may_name_them(tmp_path):
         targets.write_text(targets.read_text().replace(targets.read_text().splitlines()[-1].split(",")[2], bad))
         with pytest.raises(InputError, match=message):
             load(target)
+
+
+def _one_way_dostyk(folder: Path, eastbound_capacity: str) -> None:
+    """The tiny dataset's Dostyk as a crossing with a limit per direction, and freight going east too."""
+    path = folder / "transfers.csv"
+    text = path.read_text().replace("DOSTYK,rail_1435|rail_1520,5,", "DOSTYK,rail_1435>rail_1520,5,")
+    path.write_text(text + f"DOSTYK,rail_1520>rail_1435,{eastbound_capacity},12,100,,*=A-TOY\n")
+    with open(folder / "demand.csv", "a") as fh:
+        fh.write("DUISBURG,XIAN,container,2024,60000,A-TOY\n")
+
+
+def test_a_one_way_transfer_carries_only_its_direction_within_its_own_capacity(tiny_dir):
+    """Dostyk's limits are agreed per direction (trains accepted from China, trains handed to it): with an
+    ``a>b`` row for each, westbound and eastbound freight each use their own resource, and a tight
+    eastbound limit holds the eastbound flow without touching the westbound one."""
+    _one_way_dostyk(tiny_dir, "0.05")
+    s = load(tiny_dir)
+    ds = simulate(s, 1, years=[2024], coupled=False, keep_routes=True)
+    one = ds.isel(run=0, year=0)
+    west = one.sel(resource="T:DOSTYK:rail_1435>rail_1520", gateway="DOSTYK")
+    east = one.sel(resource="T:DOSTYK:rail_1520>rail_1435", gateway="DOSTYK")
+    assert str(west["resource_label"].values) == "DOSTYK rail_1435→rail_1520"
+    # each resource carries exactly what crosses the gateway its way (Mt against tonnes)
+    assert float(west["flow_mt"]) * 1e6 == pytest.approx(float(west["gateway_tonnes"].sel(direction="westbound")))
+    assert float(east["flow_mt"]) * 1e6 == pytest.approx(float(east["gateway_tonnes"].sel(direction="eastbound")))
+    assert float(east["flow_mt"]) > 0.01 and float(west["flow_mt"]) > 0.5
+    assert float(east["utilisation"]) <= 1.005            # the hard capacity holds for the eastbound row
+    assert float(west["utilisation"]) < 0.5
+
+    # widen the eastbound limit: more goes east through Dostyk, the westbound resource barely notices
+    wide = tiny_dir.parent / "wide"
+    shutil.copytree(DATA / "tiny", wide)
+    _one_way_dostyk(wide, "5")
+    ds2 = simulate(load(wide), 1, years=[2024], coupled=False, keep_routes=True)
+    east2 = ds2.isel(run=0, year=0).sel(resource="T:DOSTYK:rail_1520>rail_1435")
+    assert float(east2["flow_mt"]) > 2 * float(east["flow_mt"])
+
+
+def test_a_crossing_closed_one_way_sends_that_direction_elsewhere(tiny_dir):
+    """Without an eastbound row, Dostyk cannot be crossed eastward: no eastbound route passes it."""
+    path = tiny_dir / "transfers.csv"
+    path.write_text(path.read_text().replace("DOSTYK,rail_1435|rail_1520,", "DOSTYK,rail_1435>rail_1520,"))
+    with open(tiny_dir / "demand.csv", "a") as fh:
+        fh.write("DUISBURG,XIAN,container,2024,60000,A-TOY\n")
+    ds = simulate(load(tiny_dir), 1, years=[2024], coupled=False)
+    tonnes = ds["gateway_tonnes"].sel(gateway="DOSTYK").isel(run=0, year=0)
+    assert float(tonnes.sel(direction="eastbound")) == 0.0
+    assert float(tonnes.sel(direction="westbound")) > 0.0
+
+
+@pytest.mark.parametrize("rows, expect", [
+    (["DOSTYK,rail_1435>rail_1520,5,12,100,,*=A-TOY"], "another row already serves that direction"),
+    (["DOSTYK,rail_1435>rail_1435,5,12,100,,*=A-TOY"], "not two different layers"),
+    (["DOSTYK,rail_1435>rail_1520>water,5,12,100,,*=A-TOY"], "not two different layers"),
+])
+def test_transfer_rows_that_clash_or_misread_are_refused_with_their_row(tiny_dir, rows, expect):
+    path = tiny_dir / "transfers.csv"
+    path.write_text(path.read_text() + "\n".join(rows) + "\n")
+    with pytest.raises(InputError) as info:
+        load(tiny_dir)
+    assert expect in str(info.value) and "transfers.csv" in str(info.value) and "row 7" in str(info.value)

@@ -21,7 +21,10 @@ when the capacity prices' least-norm step came to be solved on each run's active
 equilibrium became one compiled kernel with the capacity prices' steps inside it (round-off again: no
 number but the gap moved by more than 6e-10 relative); and when the default gap became 1e-6 (crude through
 BTC had been 1.8e-3 away from the exact equilibrium in a coupled run at 1e-4: every number moved by at
-most 1.1e-4 relative, and two bottlenecks equally full, at 99.8%, swapped places).
+most 1.1e-4 relative, and two bottlenecks equally full, at 99.8%, swapped places); and when the China
+crossings' limits became directional (the westbound container flow had shared the eastbound all-freight
+handover limit, and its 2025 rise, with the eastbound bulk; recalibrated: the 2024 overland share went
+from 78.7% to 85.0%, and Malaszewicze's transfer joined the full facilities in 2035).
 """
 
 from __future__ import annotations

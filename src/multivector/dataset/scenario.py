@@ -39,10 +39,20 @@ DIRECTIONS = ("westbound", "eastbound", "northbound", "southbound")
 QUEUE_MODES = ("ferry", "lake_ferry", "tanker")
 
 
+def transfer_layers(between: str) -> tuple[list[str], bool]:
+    """The layers a transfer's ``between`` joins, and whether it works both ways.
+
+    ``a|b`` is one facility used both ways, with one capacity; ``a>b`` works from ``a`` to ``b`` only,
+    with a capacity of its own: a border crossing whose limit is agreed per direction has two such rows.
+    """
+    one_way = ">" in between
+    return between.split(">" if one_way else "|"), not one_way
+
+
 def is_rail_transfer(between: str) -> bool:
     """A transfer between two rail layers (``rail_1520|rail_1435``): a gauge change or rail border
     crossing, which queues on its own scale (``queue_scale_rail_h``) rather than a port's."""
-    return all(layer.startswith("rail") for layer in between.split("|"))
+    return all(layer.startswith("rail") for layer in transfer_layers(between)[0])
 
 
 def link_layer(mode: str, gauge) -> str:
@@ -650,15 +660,17 @@ def validate(s: Scenario) -> None:
         r = i + 2
         if row["node"] not in node_ids:
             raise InputError(f"unknown node '{row['node']}'", file=f, row=r, column="node")
-        pair = row["between"].split("|")
+        pair, both_ways = transfer_layers(row["between"])
         if len(pair) != 2 or any(p not in LAYERS for p in pair) or pair[0] == pair[1]:
-            raise InputError(f"'{row['between']}' is not two different layers joined by '|'",
-                             file=f, row=r, column="between", hint="layers: " + ", ".join(LAYERS))
-        key = (row["node"], frozenset(pair))
-        if key in seen:
-            raise InputError(f"duplicate transfer {row['between']} at {row['node']}", file=f, row=r,
-                             column="between")
-        seen.add(key)
+            raise InputError(f"'{row['between']}' is not two different layers joined by '|' (both ways) "
+                             "or '>' (one way)", file=f, row=r, column="between",
+                             hint="e.g. rail_1435|rail_1520 or rail_1435>rail_1520; layers: " + ", ".join(LAYERS))
+        ways = {(row["node"], *pair)} | ({(row["node"], *pair[::-1])} if both_ways else set())
+        if ways & seen:
+            raise InputError(f"transfer {row['between']} at {row['node']}: another row already serves "
+                             "that direction", file=f, row=r, column="between",
+                             hint="keep one 'a|b' row, or one 'a>b' row per direction")
+        seen |= ways
         _check_risk(s, row["risk_class"], f, r)
         _check_sources(s, row, f, r, ["capacity_mt", "time_h", "cost_usd"])
 

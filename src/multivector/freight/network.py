@@ -28,7 +28,7 @@ from scipy import sparse
 
 from multivector.dataset import Scenario
 from multivector.dataset import scenario as _scenario_module
-from multivector.dataset.scenario import DIRECTIONS, QUEUE_MODES, is_rail_transfer, link_layer
+from multivector.dataset.scenario import DIRECTIONS, QUEUE_MODES, is_rail_transfer, link_layer, transfer_layers
 from multivector.errors import InputError
 from multivector.io import atomic_write
 
@@ -47,7 +47,7 @@ class Network:
     edge_opens: np.ndarray        # [E] first year available
     edge_focus: np.ndarray        # [E] bool: a line-haul edge inside the focus country (tariff policy, revenue)
     # resources (capacity-bound facilities and link directions)
-    resource_id: list[str]        # [R] e.g. 'L-01:fwd', 'T:PORT:rail_1520|water'
+    resource_id: list[str]        # [R] e.g. 'L-01:fwd', 'T:PORT:rail_1520|water', 'T:BORDER:rail_1435>rail_1520'
     resource_label: list[str]     # [R] readable name
     resource_kind: np.ndarray     # [R] 'link' or 'transfer'
     resource_layer: np.ndarray    # [R] layer (or 'transfer')
@@ -225,7 +225,7 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
                               focus=a in focus_nodes and b in focus_nodes))
 
     for i, row in transfers.iterrows():
-        a, b = row["between"].split("|")
+        (a, b), both_ways = transfer_layers(row["between"])
         node = row["node"]
         present = layers_at.get(node, set())
         for layer in (a, b):
@@ -235,12 +235,12 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
                                  row=i + 2, column="between",
                                  hint=f"add a {layer} link at {node} or remove the transfer")
         r = len(resources)
-        resources.append(dict(id=f"T:{node}:{row['between']}", label=f"{node} {a}↔{b}", kind="transfer",
+        resources.append(dict(id=f"T:{node}:{row['between']}", label=f"{node} {a}{'↔' if both_ways else '→'}{b}", kind="transfer",
                               layer="transfer", capacity=_num(row["capacity_mt"], math.nan), queue=True,
                               rail_transfer=is_rail_transfer(row["between"]), link=node,
                               group=str(row.get("capacity_group", "") or "")))
         comm = set(s.commodities)
-        for u, v in ((a, b), (b, a)):
+        for u, v in ((a, b), (b, a)) if both_ways else ((a, b),):
             edges.append(dict(u=(node, u), v=(node, v), layer="transfer", length=0.0,
                               time=_num(row["time_h"]), cost=_num(row["cost_usd"]),
                               risk=row["risk_class"], resource=r, opens=-math.inf, comm=comm))
