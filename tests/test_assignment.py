@@ -225,6 +225,31 @@ def test_tiny_network_corridors_and_shares(tiny_dir):
     assert bool(ds["converged"].all())
 
 
+def test_a_detour_bound_drops_routes_longer_than_its_multiple_of_the_shortest(tiny_dir):
+    """The toy sea route (21,100 km) is 2.4 times the northern one (8,850 km): a bound of 3 keeps it, a
+    bound of 2 drops it and the overland corridors share the freight; a bound of 1 or less is refused."""
+    from multivector.errors import InputError
+    from multivector.model import compiled
+
+    toml = tiny_dir / "model.toml"
+    text = toml.read_text()
+
+    def corridors(bound):
+        toml.write_text(text.replace('base_year = 2024', f'base_year = 2024\nroute_detour_max = {bound}'))
+        s = mv.load(tiny_dir)
+        net = compiled(s).network
+        return s, {net.corridors[c] for c in net.route_corridor}
+
+    assert corridors(3.0)[1] == {"sea", "middle", "north"}
+    s, offered = corridors(2.0)
+    assert offered == {"middle", "north"}
+    teu = mv.simulate(s)["teu"].isel(run=0, year=0)
+    assert float(teu.sel(corridor="sea")) == 0.0
+    assert float(teu.sum()) == pytest.approx(100000.0)
+    with pytest.raises(InputError, match="route_detour_max must be a number above 1"):
+        corridors(1.0)
+
+
 def test_congestion_moves_volume_off_a_tight_ferry(tiny_dir):
     s = mv.load(tiny_dir)
     loose = mv.simulate(s, overrides={"capacity_factor_water": 2.0})

@@ -27,6 +27,25 @@ def test_every_number_has_a_source(kz):
     assert r.exit_code == 0, r.output
 
 
+def test_kazakh_exports_to_china_are_offered_each_crossing_and_no_bulk_goes_round_through_china(kz):
+    """Exports to China are offered Dostyk and Altynkol (each gateway's cheapest way, as a corridor's
+    variants are); Kazakh bulk for Turkiye and Romania is no longer offered China's ports and Suez,
+    which the detour bound drops (3.3 to 7.7 times the shortest route)."""
+    from multivector.model import compiled
+
+    net = compiled(kz).network
+    crossings = set()
+    for k, places in enumerate(net.route_nodes):
+        o = net.route_od[k]
+        if net.od_commodity[o] != "bulk":
+            continue
+        if net.od_destination[o] == "N-CN-URC":
+            crossings |= {p for p in places if p in ("N-BX-DOS", "N-BX-KHG")}
+        else:
+            assert not any(p.startswith("N-CN-") for p in places), places
+    assert crossings == {"N-BX-DOS", "N-BX-KHG"}
+
+
 def test_every_corridor_offered_to_every_container_od(kz):
     from multivector.model import compiled
 

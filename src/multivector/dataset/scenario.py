@@ -256,6 +256,13 @@ class Scenario:
         return list(self.model.get("overland_corridors", []))
 
     @property
+    def route_detour_max(self) -> float | None:
+        """No route offered to an OD is longer than this multiple of the shortest route offered to it
+        (``None``: no bound). Keeps the route set plausible where a commodity barely tells routes apart."""
+        value = self.model.get("route_detour_max")
+        return None if value is None else float(value)
+
+    @property
     def capacities(self) -> str:
         """``hard``: no facility ships more than its capacity (a full ferry, port, border or line is
         priced; what the highest price cannot clear is deferred); ``soft``: freight queues past
@@ -570,6 +577,11 @@ def _check_model_section(model: dict, path: Path) -> None:
     if model.get("capacities", "soft") not in CAPACITIES:
         raise InputError(f"[model] capacities must be one of {', '.join(CAPACITIES)}, not {model.get('capacities')!r}",
                          file=path, hint='"hard": no facility above its capacity; "soft": freight queues past it')
+    detour = model.get("route_detour_max")
+    if detour is not None and (isinstance(detour, bool) or not isinstance(detour, (int, float)) or not detour > 1):
+        raise InputError(f"[model] route_detour_max must be a number above 1, not {detour!r}", file=path,
+                         hint="e.g. route_detour_max = 3.0 (no route longer than 3 times the shortest), "
+                              "or leave it out for no bound")
     kinds = model.get("gateway_kinds", GATEWAY_KINDS)
     if not isinstance(kinds, (list, tuple)) or not all(isinstance(k, str) for k in kinds):
         raise InputError(f"[model] gateway_kinds must be a list of node kinds, not {kinds!r}", file=path,

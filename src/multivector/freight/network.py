@@ -118,7 +118,8 @@ def network_key(s: Scenario, k_per_corridor: int = 2) -> str:
         h.update(pd.util.hash_pandas_object(table.astype(str), index=False).to_numpy().tobytes())
     h.update(json.dumps({"corridors": {n: c.model_dump() for n, c in s.corridors.items()},
                          "commodities": list(s.commodities), "defaults": s.defaults(),
-                         "focus": s.focus.country}, sort_keys=True, default=str).encode())
+                         "focus": s.focus.country, "detour": s.route_detour_max}, sort_keys=True,
+                        default=str).encode())
     return h.hexdigest()
 
 
@@ -279,6 +280,8 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
         for d, od in ods[ods["commodity"] == commodity].iterrows():
             src, dst = ("O", od["origin"]), ("D", od["destination"])
             found = _routes_for_od(g, src, dst, s, corridors, k_per_corridor)
+            if found and s.route_detour_max is not None:
+                found = _without_detours(found, g, edges, s.route_detour_max)
             if not found:
                 raise InputError(
                     f"no path for {commodity} from {od['origin']} to {od['destination']}",
@@ -421,7 +424,27 @@ def _routes_for_od(g, src, dst, s: Scenario, corridors: list[str], k: int):
         return True
 
     _k_cheapest(h, src, dst, accept_other, k)
+    # and, as a corridor offers each of its variants, the cheapest way through each gateway outside the
+    # corridors: Kazakhstan's exports to China are offered Altynkol as well as the two ways to Dostyk
+    if src in h and dst in h:
+        to_gate, path_in = nx.single_source_dijkstra(h, src, weight="w")
+        from_gate, path_out = nx.single_source_dijkstra(h.reverse(copy=False), dst, weight="w")
+        for gateway in s.gateways:
+            ends = [v for v in to_gate if v in from_gate and not _is_zone(v) and v[0] == gateway]
+            if ends:
+                v = min(ends, key=lambda v: to_gate[v] + from_gate[v])
+                accept_other(path_in[v] + path_out[v][::-1][1:])
     return found
+
+
+def _without_detours(found, g, edges: list[dict], detour_max: float):
+    """The routes no longer than ``detour_max`` times the shortest of them (lengths in km, summed over
+    the route's links): a bulk train from Karaganda to Constanța is not offered a way through China's
+    ports and Suez, which a commodity that barely tells costs apart would otherwise take."""
+    lengths = [sum(edges[g[a][b]["idx"]]["length"] for a, b in zip(path[:-1], path[1:]))
+               for _, path in found]
+    shortest = min(lengths)
+    return [route for route, length in zip(found, lengths) if length <= detour_max * shortest]
 
 
 #: Simple paths examined, cheapest first, for one corridor's (or the outside routes') k routes: candidates
