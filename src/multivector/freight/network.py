@@ -400,16 +400,11 @@ def _routes_for_od(g, src, dst, s: Scenario, corridors: list[str], k: int):
             found.append((ci, path))
             return True
 
-        # the cheapest route through each gateway, so that every variant of the corridor is offered:
-        # the cheapest way from the origin to one of the gateway's layers, in either copy, joined to
-        # the cheapest way from there to the destination (which must still pass a corridor node)
-        to_gate, path_in = nx.single_source_dijkstra(h, start, weight="w")
-        from_gate, path_out = nx.single_source_dijkstra(h.reverse(copy=False), goal, weight="w")
-        for gateway in [*s.corridors[name].via_nodes, *s.corridors[name].variants]:
-            ends = [v for v in to_gate if v in from_gate and not _is_zone(v[0]) and v[0][0] == gateway]
-            if ends:
-                v = min(ends, key=lambda v: to_gate[v] + from_gate[v])
-                accept([x for x, _ in path_in[v] + path_out[v][::-1][1:]])
+        # the cheapest route through each gateway, so that every variant of the corridor is offered
+        # (a vertex here is (place, copy); the way out must still pass a corridor node)
+        gateways = [*s.corridors[name].via_nodes, *s.corridors[name].variants]
+        for path in _cheapest_through(h, start, goal, gateways, lambda v: v[0]):
+            accept([x for x, _ in path])
         # and the k cheapest routes of the corridor overall
         _k_cheapest(h, start, goal, lambda path: accept([v for v, _ in path]), k)
     # and the k cheapest routes outside every named corridor (China to Central Asia, domestic flows):
@@ -427,14 +422,25 @@ def _routes_for_od(g, src, dst, s: Scenario, corridors: list[str], k: int):
     # and, as a corridor offers each of its variants, the cheapest way through each gateway outside the
     # corridors: Kazakhstan's exports to China are offered Altynkol as well as the two ways to Dostyk
     if src in h and dst in h:
-        to_gate, path_in = nx.single_source_dijkstra(h, src, weight="w")
-        from_gate, path_out = nx.single_source_dijkstra(h.reverse(copy=False), dst, weight="w")
-        for gateway in s.gateways:
-            ends = [v for v in to_gate if v in from_gate and not _is_zone(v) and v[0] == gateway]
-            if ends:
-                v = min(ends, key=lambda v: to_gate[v] + from_gate[v])
-                accept_other(path_in[v] + path_out[v][::-1][1:])
+        for path in _cheapest_through(h, src, dst, s.gateways, lambda v: v):
+            accept_other(path)
     return found
+
+
+def _cheapest_through(h, start, goal, places, vertex_of):
+    """For each of ``places`` that a route from ``start`` to ``goal`` can pass, the cheapest such route:
+    the cheapest way from the start to one of the place's layers joined to the cheapest way from there
+    to the goal (``vertex_of`` maps a graph vertex to its ``(place, layer)``). It may loop; the caller
+    checks."""
+    import networkx as nx
+    to_place, path_in = nx.single_source_dijkstra(h, start, weight="w")
+    from_place, path_out = nx.single_source_dijkstra(h.reverse(copy=False), goal, weight="w")
+    for place in places:
+        ends = [v for v in to_place
+                if v in from_place and not _is_zone(vertex_of(v)) and vertex_of(v)[0] == place]
+        if ends:
+            v = min(ends, key=lambda v: to_place[v] + from_place[v])
+            yield path_in[v] + path_out[v][::-1][1:]
 
 
 def _without_detours(found, g, edges: list[dict], detour_max: float):
