@@ -236,7 +236,8 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
                                  row=i + 2, column="between",
                                  hint=f"add a {layer} link at {node} or remove the transfer")
         r = len(resources)
-        resources.append(dict(id=f"T:{node}:{row['between']}", label=f"{node} {a}{'↔' if both_ways else '→'}{b}", kind="transfer",
+        arrow = "↔" if both_ways else "→"
+        resources.append(dict(id=f"T:{node}:{row['between']}", label=f"{node} {a}{arrow}{b}", kind="transfer",
                               layer="transfer", capacity=_num(row["capacity_mt"], math.nan), queue=True,
                               rail_transfer=is_rail_transfer(row["between"]), link=node,
                               group=str(row.get("capacity_group", "") or "")))
@@ -435,11 +436,15 @@ def _cheapest_through(h, start, goal, places, vertex_of):
     import networkx as nx
     to_place, path_in = nx.single_source_dijkstra(h, start, weight="w")
     from_place, path_out = nx.single_source_dijkstra(h.reverse(copy=False), goal, weight="w")
+    best: dict = {}                      # place -> its vertex on the cheapest way through it
+    for v, cost in to_place.items():
+        if v in from_place and not _is_zone(vertex_of(v)):
+            place, total = vertex_of(v)[0], cost + from_place[v]
+            if place not in best or total < best[place][0]:
+                best[place] = (total, v)
     for place in places:
-        ends = [v for v in to_place
-                if v in from_place and not _is_zone(vertex_of(v)) and vertex_of(v)[0] == place]
-        if ends:
-            v = min(ends, key=lambda v: to_place[v] + from_place[v])
+        if place in best:
+            v = best[place][1]
             yield path_in[v] + path_out[v][::-1][1:]
 
 
