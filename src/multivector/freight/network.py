@@ -28,7 +28,8 @@ from scipy import sparse
 
 from multivector.dataset import Scenario
 from multivector.dataset import scenario as _scenario_module
-from multivector.dataset.scenario import DIRECTIONS, QUEUE_MODES, is_rail_transfer, link_layer, transfer_layers
+from multivector.dataset.scenario import (DIRECTIONS, QUEUE_MODES, is_rail_transfer, link_layer,
+                                         transfer_layers)
 from multivector.errors import InputError
 from multivector.io import atomic_write
 
@@ -47,7 +48,7 @@ class Network:
     edge_opens: np.ndarray        # [E] first year available
     edge_focus: np.ndarray        # [E] bool: a line-haul edge inside the focus country (tariff policy, revenue)
     # resources (capacity-bound facilities and link directions)
-    resource_id: list[str]        # [R] e.g. 'L-01:fwd', 'T:PORT:rail_1520|water', 'T:BORDER:rail_1435>rail_1520'
+    resource_id: list[str]        # [R] e.g. 'L-01:fwd', 'T:PORT:rail_1520|water', 'T:DOS:rail_1435>rail_1520'
     resource_label: list[str]     # [R] readable name
     resource_kind: np.ndarray     # [R] 'link' or 'transfer'
     resource_layer: np.ndarray    # [R] layer (or 'transfer')
@@ -281,15 +282,15 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
         for d, od in ods[ods["commodity"] == commodity].iterrows():
             src, dst = ("O", od["origin"]), ("D", od["destination"])
             found = _routes_for_od(g, src, dst, s, corridors, k_per_corridor)
-            if found and s.route_detour_max is not None:
-                found = _without_detours(found, g, edges, s.route_detour_max)
             if not found:
                 raise InputError(
                     f"no path for {commodity} from {od['origin']} to {od['destination']}",
                     file=(s.path / "demand.csv") if s.path else "demand.csv",
                     hint="check links.csv (commodities column, gauges) and transfers.csv")
-            for ci, path in found:
-                idx = [g[a][b]["idx"] for a, b in zip(path[:-1], path[1:])]
+            found = [(ci, path, [g[a][b]["idx"] for a, b in zip(path[:-1], path[1:])]) for ci, path in found]
+            if s.route_detour_max is not None:
+                found = _without_detours(found, edges, s.route_detour_max)
+            for ci, path, idx in found:
                 places = [v[0] for v in path[1:-1]]
                 places = [p for j, p in enumerate(places) if j == 0 or places[j - 1] != p]
                 routes_edges.append(idx)
@@ -448,12 +449,12 @@ def _cheapest_through(h, start, goal, places, vertex_of):
             yield path_in[v] + path_out[v][::-1][1:]
 
 
-def _without_detours(found, g, edges: list[dict], detour_max: float):
-    """The routes no longer than ``detour_max`` times the shortest of them (lengths in km, summed over
-    the route's links): a bulk train from Karaganda to Constanța is not offered a way through China's
-    ports and Suez, which a commodity that barely tells costs apart would otherwise take."""
-    lengths = [sum(edges[g[a][b]["idx"]]["length"] for a, b in zip(path[:-1], path[1:]))
-               for _, path in found]
+def _without_detours(found, edges: list[dict], detour_max: float):
+    """The routes ``(corridor, path, edge indices)`` no longer than ``detour_max`` times the shortest of
+    them (lengths in km, summed over the route's edges): a bulk train from Karaganda to Constanța is not
+    offered a way through China's ports and Suez, which a commodity that barely tells costs apart would
+    otherwise take."""
+    lengths = [sum(edges[i]["length"] for i in idx) for _, _, idx in found]
     shortest = min(lengths)
     return [route for route, length in zip(found, lengths) if length <= detour_max * shortest]
 
