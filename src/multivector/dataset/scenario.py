@@ -921,11 +921,21 @@ def check_source_id(s: Scenario, sid: str, f, r, column: str) -> None:
     if not sid:
         raise InputError("no source given", file=f, row=r, column=column,
                          hint="name a figure id or an assumption id (A-...) from sources.csv")
-    if sid.startswith("assumption:") or (s.sources["id"] == sid).any():
+    if sid.startswith("assumption:") or sid in _source_ids(s):
         return
     close = difflib.get_close_matches(sid, list(s.sources["id"]), n=3)
     raise InputError(f"source '{sid}' is not in sources.csv", file=f, row=r, column=column,
                      hint=("did you mean " + ", ".join(close) + "?") if close else "add a row to sources.csv")
+
+
+def _source_ids(s: Scenario) -> set:
+    """The ids in the scenario's sources table, kept while that table is the same object (a dataset's
+    load checks some 500 source ids against it)."""
+    frame = s.sources
+    kept = s.__dict__.get("_source_ids")
+    if kept is None or kept[0] is not frame:
+        kept = s.__dict__["_source_ids"] = (frame, set(frame["id"]))
+    return kept[1]
 
 
 def _check_sources(s: Scenario, row, f, r: int, fields: list[str]) -> None:

@@ -197,8 +197,7 @@ class FreightModel:
         route_time = route_edges @ costs.edge_time                                             # [K, N]
         route_money = route_edges @ costs.edge_money
         base = route_money + vot * route_time
-        opens = net.edge_opens > year
-        available = np.asarray(route_edges[:, opens].sum(axis=1)).ravel() == 0
+        available = route_edges @ (net.edge_opens > year).astype(float) == 0                 # no edge still to open
         _check_available(net, available, demand, year)
         res = solve_logit_sue(self.incidence, self.load_per_unit, base, vot, theta,
                               np.broadcast_to(available[:, None], base.shape), net.route_od, demand,
@@ -261,17 +260,17 @@ class FreightModel:
         if not len(self.hard_rows):
             return flow, load
         rows = self.hard_rows
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(load[rows] > capacity[rows], capacity[rows] / load[rows], 1.0)       # [H, N]
+        over = load[rows] > capacity[rows]                                                    # [H, N]
+        runs = np.flatnonzero(over.any(axis=0))
         inc = self.hard_incidence                                                             # [K, H] CSR
-        starts = inc.indptr[:-1]
         routed = np.flatnonzero(np.diff(inc.indptr) > 0)                                      # routes via one
-        keep = np.ones_like(flow)
-        if len(routed):
-            keep[routed] = np.minimum.reduceat(ratio[inc.indices], starts[routed], axis=0)
-        if np.all(keep == 1.0):
+        if not len(runs) or not len(routed):
             return flow, load
-        shipped = flow * keep
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(over[:, runs], capacity[rows][:, runs] / load[rows][:, runs], 1.0)
+        keep = np.minimum.reduceat(ratio[inc.indices], inc.indptr[:-1][routed], axis=0)    # [routed, runs]
+        shipped, cut = flow.copy(), flow[routed][:, runs] * keep
+        shipped[np.ix_(routed, runs)] = cut
         return shipped, self.incidence @ (shipped * self.load_per_unit[:, None])
 
 
@@ -294,7 +293,7 @@ def results_dataset(scenario, model: FreightModel, table, years, per_year: list[
     net = model.net
     n = len(table) if runs is None else runs
     nodes = scenario.nodes.set_index("id")
-    by_run = lambda key: np.moveaxis(np.stack([y[key] for y in per_year]), -1, 0)[:n]   # runs first
+    by_run = lambda key: np.moveaxis(np.stack([y[key][..., :n] for y in per_year]), -1, 0)   # runs first
     res_dims = ("run", "year", "resource")
     units = lambda dims, values, unit: xr.Variable(dims, values, attrs={"units": unit})
     tonnes = np.array([scenario.commodities[c].tonnes_per_unit for c in net.commodities])

@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.optimize import least_squares
 
 from multivector.dataset import Scenario
 from multivector.dataset.scenario import LAST_OBSERVED_YEAR
@@ -221,6 +220,8 @@ def _fit(scenario: Scenario, free: list[str], max_nfev: int,
                 if progress:
                     progress(done[0], total)
         return cache[key]
+
+    from scipy.optimize import least_squares   # imported here: `run` never needs it
 
     fit = least_squares(lambda x: batch(x)[0], x0, jac=lambda x: batch(x)[1], bounds=(xlo, xhi),
                         max_nfev=max_nfev, x_scale="jac")
