@@ -295,3 +295,19 @@ def test_a_ceasefire_stops_war_outages_but_not_the_others(kz):
     assert lost_on[:, years >= 2027, war].sum() > 0 and lost_off[:, years >= 2027, war].sum() == 0
     np.testing.assert_array_equal(lost_on[:, years < 2027, war], lost_off[:, years < 2027, war])
     assert float(off["political"].sel(variable="oil_revenue").sum()) >= float(on["political"].sel(variable="oil_revenue").sum())
+
+
+def test_an_observed_years_timeline_holds_over_a_fitted_coefficient_not_over_a_sampled_one(kz):
+    """2023's sea rate is observed (timeline.csv): a calibration's trial value or a posterior draw
+    (``fitted``) does not move that year, an exploration's sample or a user's override does, and a
+    parameter cannot be both sampled and fitted."""
+    kw = dict(years=[2023], coupled=False)
+    plain = mv.simulate(kz, **kw)["tonnes"].values
+    cheap = pd.DataFrame({"tariff_sea": [0.2]})
+    fitted = mv.simulate(kz, fitted=cheap, **kw)
+    assert np.array_equal(fitted["tonnes"].values, plain)
+    assert float(fitted["parameter_value"].sel(parameter="tariff_sea")[0]) == 0.2   # recorded as given
+    assert not np.allclose(mv.simulate(kz, samples=cheap, **kw)["tonnes"].values, plain)
+    assert not np.allclose(mv.simulate(kz, overrides={"tariff_sea": 0.2}, fitted=cheap, **kw)["tonnes"].values, plain)
+    with pytest.raises(mv.InputError, match="tariff_sea both sampled and fitted"):
+        mv.simulate(kz, samples=cheap, fitted=cheap, **kw)

@@ -5,7 +5,7 @@ in this layer models anything; it imports only :mod:`multivector.sd` (to check t
 register's equations) and the shared utilities.
 """
 
-from multivector.dataset.parameters import Values, parameter_table, table_values, timeline_by_year, year_values
+from multivector.dataset.parameters import Values, parameter_table, run_values, table_values, timeline_by_year, year_values
 from multivector.dataset.politics import Loop, PoliticalModel, load_politics
 from multivector.dataset.scenario import (Focus, Parameter, Scenario, builtin_datasets, check_source_id, check_sources_table,
                                           copy_dataset, count_numbers, dataset_path, default_dataset, is_builtin,
@@ -13,5 +13,5 @@ from multivector.dataset.scenario import (Focus, Parameter, Scenario, builtin_da
 
 __all__ = ["Focus", "Loop", "Parameter", "PoliticalModel", "Scenario", "Values", "builtin_datasets",
            "check_source_id", "check_sources_table", "copy_dataset", "count_numbers", "dataset_path", "default_dataset", "is_builtin",
-           "link_layer", "load", "load_politics", "parameter_table",
+           "link_layer", "load", "load_politics", "parameter_table", "run_values",
            "table_values", "timeline_by_year", "year_values"]

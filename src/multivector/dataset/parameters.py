@@ -47,6 +47,22 @@ def parameter_table(scenario: Scenario, n: int = 1, overrides: Mapping | None = 
     return table
 
 
+def run_values(scenario: Scenario, n: int = 1, overrides: Mapping | None = None,
+               samples: pd.DataFrame | None = None, fitted: pd.DataFrame | None = None) -> tuple[pd.DataFrame, set]:
+    """The runs' parameter table and the names ``timeline.csv`` must leave alone. A user's overrides and
+    an exploration's samples hold in every year. Fitted coefficients (a calibration's trial values, a
+    posterior's draws) stand where the dataset's own values would, so an observed year's timeline row
+    still holds over them: a premium that began in 2022 is 0 in 2021 whatever the fit says of 2022-2024."""
+    fixed = set(overrides or {}) | set(samples.columns if samples is not None else ())
+    if fitted is not None:
+        both = sorted(set(fitted.columns) & set(samples.columns if samples is not None else ()))
+        if both:
+            raise InputError(f"{', '.join(both)} both sampled and fitted", hint="give each parameter one role")
+        samples = fitted if samples is None else pd.concat([samples.reset_index(drop=True),
+                                                            fitted.reset_index(drop=True)], axis=1)
+    return parameter_table(scenario, n, overrides, samples), fixed
+
+
 def table_values(table: pd.DataFrame) -> Values:
     """The parameter table as a dict of ``[N]`` arrays (the form every year's arithmetic uses)."""
     return {c: table[c].to_numpy() for c in table.columns}

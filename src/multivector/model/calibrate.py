@@ -121,7 +121,7 @@ def evaluate(scenario: Scenario, values: pd.DataFrame, until: int | None = None,
     years = sorted(t["year"].unique())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        ds = simulate(scenario, samples=values, years=years, keep_routes=True, tol=1e-5, max_iter=3000,
+        ds = simulate(scenario, fitted=values, years=years, keep_routes=True, tol=1e-5, max_iter=3000,
                       coupled=False)
     if converged is not None:
         converged.extend(ds["converged"].values.all(axis=1).tolist())

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 import pandas as pd
 import xarray as xr
 
-from multivector.dataset import Scenario, check_sources_table, parameter_table, table_values, timeline_by_year, year_values
+from multivector.dataset import Scenario, check_sources_table, run_values, table_values, timeline_by_year, year_values
 from multivector.errors import InputError
 from multivector.freight.model import FreightModel, results_dataset
 from multivector.freight.network import Network, cached_network
@@ -56,14 +56,16 @@ class Model:
         return self._timeline
 
     def simulate(self, n: int = 1, *, years: Sequence[int] | None = None, overrides: Mapping | None = None,
-                 samples: pd.DataFrame | None = None, seed: int = 0, tol: float | None = None,
-                 max_iter: int = 1000, keep_routes: bool = False, coupled: bool | None = None,
-                 run_ids=None, events: Mapping | None = None,
+                 samples: pd.DataFrame | None = None, fitted: pd.DataFrame | None = None, seed: int = 0,
+                 tol: float | None = None, max_iter: int = 1000, keep_routes: bool = False,
+                 coupled: bool | None = None, run_ids=None, events: Mapping | None = None,
                  progress: Callable[[int, int], None] | None = None) -> xr.Dataset:
         """Simulate a batch of runs over years and return labelled results.
 
         ``samples`` (a DataFrame, one row per run) sets sampled parameters; ``overrides`` sets names to
-        scalars or ``[N]`` arrays for every run. With a political register (``politics.toml``) the two
+        scalars or ``[N]`` arrays for every run. Both hold in every year. ``fitted`` (one row per run)
+        sets coefficients under estimation or drawn from their posterior: like the dataset's own values,
+        they give way to ``timeline.csv`` in the years it covers (:func:`~multivector.dataset.run_values`). With a political register (``politics.toml``) the two
         registers are coupled year by year over its horizon unless ``coupled=False``; without one, the
         network alone is solved for ``years`` (default: the base year). ``seed`` and ``run_ids`` fix
         each run's random stream; ``events`` places outages (``{(name, year): share}``, coupled runs only).
@@ -78,15 +80,14 @@ class Model:
         if coupled:
             if s.politics is None:
                 raise InputError(f"scenario '{s.name}' has no political register (politics.toml)")
-            return simulate_coupled(self, n, years=years, overrides=overrides, samples=samples, seed=seed,
-                                    run_ids=run_ids, tol=tol, max_iter=max_iter, keep_routes=keep_routes,
-                                    events=events, progress=progress)
+            return simulate_coupled(self, n, years=years, overrides=overrides, samples=samples, fitted=fitted,
+                                    seed=seed, run_ids=run_ids, tol=tol, max_iter=max_iter,
+                                    keep_routes=keep_routes, events=events, progress=progress)
         if events:
             raise InputError("--event needs the coupled model (a political register and its years)")
         tol = EQUILIBRIUM_TOL if tol is None else tol
         freight = self.freight
-        table = parameter_table(s, n, overrides, samples)
-        fixed = set(overrides or {}) | (set(samples.columns) if samples is not None else set())
+        table, fixed = run_values(s, n, overrides, samples, fitted)
         years = list(years) if years is not None else [s.base_year]
         values = table_values(table)
         per_year = []

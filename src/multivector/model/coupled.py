@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from multivector.dataset import parameter_table, table_values, year_values
+from multivector.dataset import run_values, table_values, year_values
 from multivector.errors import InputError
 from multivector.freight.model import FreightModel, results_dataset
 from multivector.freight.sue import EQUILIBRIUM_TOL
@@ -83,7 +83,8 @@ def network_outputs(model: FreightModel, out: dict, wanted: Mapping[str, str]) -
 
 
 def simulate_coupled(model, n: int = 1, *, years: Sequence[int] | None = None,
-                     overrides: Mapping | None = None, samples: pd.DataFrame | None = None, seed: int = 0,
+                     overrides: Mapping | None = None, samples: pd.DataFrame | None = None,
+                     fitted: pd.DataFrame | None = None, seed: int = 0,
                      run_ids: np.ndarray | None = None, tol: float | None = None, max_iter: int = 1000,
                      keep_routes: bool = False, events: Mapping | None = None,
                      progress: Callable[[int, int], None] | None = None) -> xr.Dataset:
@@ -106,7 +107,7 @@ def simulate_coupled(model, n: int = 1, *, years: Sequence[int] | None = None,
     scenario, freight, timeline = model.scenario, model.freight, model.timeline
     pol = scenario.politics
     sd = pol.sd
-    table = parameter_table(scenario, n, overrides, samples)
+    table, fixed = run_values(scenario, n, overrides, samples, fitted)
     n = len(table)
     run_ids = np.arange(n) if run_ids is None else np.asarray(run_ids)
     own = n
@@ -114,7 +115,6 @@ def simulate_coupled(model, n: int = 1, *, years: Sequence[int] | None = None,
         table = pd.concat([table, table.assign(**pol.counterfactual.levers)], ignore_index=True)
         run_ids = np.concatenate([run_ids, run_ids])
         n = len(table)
-    fixed = set(overrides or {}) | (set(samples.columns) if samples is not None else set())
     first, last = int(sd.spec.sim.start), int(sd.spec.sim.stop)
     years = list(range(first, last + 1)) if years is None else [int(y) for y in years]
     if min(years) < first or max(years) > last:

@@ -219,7 +219,7 @@ def backtest(scenario: Scenario, obs: pd.DataFrame, runs: int = 200, seed: int =
             refit = calibrate(unfitted, until=fit_until, progress=progress)
         scenario = with_fit(unfitted, refit.values)
     _values(run_document(simulate(scenario, 1, years=years, seed=seed)), obs, years, check=True)
-    samples = None
+    samples = fitted = None
     if ensemble == "prior":
         samples = make_design(scenario, runs, "lhs", seed, posterior=False).samples()
     elif ensemble == "posterior":
@@ -231,9 +231,9 @@ def backtest(scenario: Scenario, obs: pd.DataFrame, runs: int = 200, seed: int =
                 post = sample_posterior(scenario, seed=seed, until=fit_until, progress=progress)
         else:
             post = posterior_of(scenario)
-        samples = post.draw(runs, seed)
+        fitted = post.draw(runs, seed)      # the dataset's coefficients, drawn: observed years keep their timeline
     with stage(f"simulating {runs} runs", "years") as progress:
-        ds = simulate(scenario, runs, years=years, seed=seed, samples=samples, progress=progress)
+        ds = simulate(scenario, runs, years=years, seed=seed, samples=samples, fitted=fitted, progress=progress)
     # one document that keeps every run (no bottleneck list: the paths read series): [obs, runs]
     per_run = _values(run_document(ds, top=0, reduce=runs_last), obs, years)
     if ensemble == "posterior":     # the posterior's prediction carries its model discrepancy
