@@ -1,8 +1,8 @@
 """Parameter values for a batch of runs: the ``[N, P]`` table and each year's values.
 
-A run's parameters are the dataset's defaults (calibrated where a fit is stored), then sampled
-columns, then overrides; in observed years ``timeline.csv`` sets the conditions of that year
-(unless the user fixed the parameter).
+A run's parameters are the dataset's defaults (calibrated where a fit is stored), then fitted and
+sampled columns, then overrides; in observed years ``timeline.csv`` sets the conditions of that year
+over defaults and fitted coefficients (a user's override or an exploration's sample holds).
 """
 
 from __future__ import annotations

@@ -65,9 +65,10 @@ class Model:
         ``samples`` (a DataFrame, one row per run) sets sampled parameters; ``overrides`` sets names to
         scalars or ``[N]`` arrays for every run. Both hold in every year. ``fitted`` (one row per run)
         sets coefficients under estimation or drawn from their posterior: like the dataset's own values,
-        they give way to ``timeline.csv`` in the years it covers (:func:`~multivector.dataset.run_values`). With a political register (``politics.toml``) the two
-        registers are coupled year by year over its horizon unless ``coupled=False``; without one, the
-        network alone is solved for ``years`` (default: the base year). ``seed`` and ``run_ids`` fix
+        they give way to ``timeline.csv`` in the years it covers (:func:`~multivector.dataset.run_values`).
+        With a political register (``politics.toml``) the two registers are coupled year by year over
+        its horizon unless ``coupled=False``; without one, the network alone is solved for ``years``
+        (default: the base year). ``seed`` and ``run_ids`` fix
         each run's random stream; ``events`` places outages (``{(name, year): share}``, coupled runs only).
         ``tol`` is the route-choice gap to reach (default ``EQUILIBRIUM_TOL``, 1e-6). Results:
         ``xarray.Dataset`` with dimensions ``run``, ``year``, ``resource``, ``corridor``, ``commodity``
