@@ -143,3 +143,17 @@ def test_stored_posterior_saw_the_dataset_s_targets(kz):
     assert prov["targets_until"] <= 2024
     assert list(kz.posterior_samples.columns) == [*kz.model["calibration"]["free"], "discrepancy", "log_prob"]
     assert len(kz.posterior_samples) == prov["walkers"] * ((prov["steps"] - prov["burn_in"]) // prov["thin"])
+
+
+def test_the_pre_war_years_run_with_their_observed_conditions():
+    """2019-2021 are a hindcast: the network runs them with the timeline's conditions (no Russia premium
+    before the 2022 sanctions, 2021's sea rates), and a user's premium still holds when set."""
+    kz = mv.load("kazakhstan")
+    ds = mv.simulate(kz, years=[2019, 2020, 2021], coupled=False)
+    assert ds["converged"].values.all()
+    northern = ds["teu"].sel(corridor="northern").values[0]
+    priced = mv.simulate(kz, years=[2019, 2020, 2021], coupled=False, overrides={"risk_russia_transit": 2000.0})
+    with_premium = priced["teu"].sel(corridor="northern").values[0]
+    assert (with_premium < northern).all() and (with_premium[:2] < 0.5 * northern[:2]).all()
+    # 2021's sea rate (six times 2020's) pulls freight onto the railways
+    assert northern[2] > 1.4 * northern[1]
