@@ -53,9 +53,10 @@ def run_values(scenario: Scenario, n: int = 1, overrides: Mapping | None = None,
     an exploration's samples hold in every year. Fitted coefficients (a calibration's trial values, a
     posterior's draws) stand where the dataset's own values would, so an observed year's timeline row
     still holds over them: a premium that began in 2022 is 0 in 2021 whatever the fit says of 2022-2024."""
-    fixed = set(overrides or {}) | set(samples.columns if samples is not None else ())
+    sampled = set(samples.columns) if samples is not None else set()
+    fixed = set(overrides or {}) | sampled
     if fitted is not None:
-        both = sorted(set(fitted.columns) & set(samples.columns if samples is not None else ()))
+        both = sorted(set(fitted.columns) & sampled)
         if both:
             raise InputError(f"{', '.join(both)} both sampled and fitted", hint="give each parameter one role")
         samples = fitted if samples is None else pd.concat([samples.reset_index(drop=True),

@@ -659,8 +659,9 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
                 jc.slots, jc.cells, jc.cell_ptr, jc.slot_a, jc.slot_b, *run_cost_args)
     price[...] = run_price
     p, h, f = (np.ascontiguousarray(x) for x in (p, h, f))
-    for x in (p, h, f, price, residual, gap, steps):     # a repeated run's answer is its first's
-        x[..., :] = x[..., rep]
+    if (rep != np.arange(n)).any():
+        for x in (p, h, f, price, residual, gap, steps):     # a repeated run's answer is its first's
+            x[..., :] = x[..., rep]
     load = incidence @ (h * lf)
     delay = curves.delay(load)
     full = np.zeros_like(load)
