@@ -145,10 +145,9 @@ def test_stored_posterior_saw_the_dataset_s_targets(kz):
     assert len(kz.posterior_samples) == prov["walkers"] * ((prov["steps"] - prov["burn_in"]) // prov["thin"])
 
 
-def test_the_pre_war_years_run_with_their_observed_conditions():
+def test_the_pre_war_years_run_with_their_observed_conditions(kz):
     """2019-2021 are a hindcast: the network runs them with the timeline's conditions (no Russia premium
     before the 2022 sanctions, 2021's sea rates), and a user's premium still holds when set."""
-    kz = mv.load("kazakhstan")
     ds = mv.simulate(kz, years=[2019, 2020, 2021], coupled=False)
     assert ds["converged"].values.all()
     northern = ds["teu"].sel(corridor="northern").values[0]
