@@ -117,7 +117,7 @@ def test_route_sets_are_cached_by_what_they_are_compiled_from(tiny_dir, tmp_path
     monkeypatch.setenv("MULTIVECTOR_CACHE_DIR", str(tmp_path / "cache"))
     s = mv.load(tiny_dir)
     first = cached_network(s)
-    files = list((tmp_path / "cache").glob("*.pickle"))
+    files = list((tmp_path / "cache" / "networks").glob("*.pickle"))
     assert [f.stem for f in files] == [network_key(s)]
     again = cached_network(mv.load(tiny_dir))                      # read back, not compiled
     fresh = compile_network(s)
@@ -130,17 +130,17 @@ def test_route_sets_are_cached_by_what_they_are_compiled_from(tiny_dir, tmp_path
     edited = mv.load(tiny_dir)
     assert network_key(edited) != network_key(s)
     assert np.allclose(cached_network(edited).edge_length, compile_network(edited).edge_length)
-    assert len(list((tmp_path / "cache").glob("*.pickle"))) == 2
+    assert len(list((tmp_path / "cache" / "networks").glob("*.pickle"))) == 2
 
     # a damaged entry is compiled again and replaced; an empty setting turns the cache off
     files[0].write_bytes(b"not a pickle")
     assert cached_network(s).route_nodes == fresh.route_nodes
     assert files[0].read_bytes() != b"not a pickle"
     monkeypatch.setenv("MULTIVECTOR_CACHE_DIR", "")
-    for f in (tmp_path / "cache").glob("*.pickle"):
+    for f in (tmp_path / "cache" / "networks").glob("*.pickle"):
         f.unlink()
     cached_network(s)
-    assert not list((tmp_path / "cache").glob("*.pickle"))
+    assert not list((tmp_path / "cache" / "networks").glob("*.pickle"))
 
 
 def test_a_timeline_year_outside_the_networks_years_is_refused(tiny_dir):

@@ -7,6 +7,8 @@ failed write leaves the old file (or nothing). Every file it writes gets the sam
 ``0o666 & ~umask`` — what ``open()`` would give — because reports, figures, calibrations and exports
 are for sharing (``mkstemp`` alone would leave them private).
 
+``cache_folder`` is where compiled artefacts (route sets, generated kernels) are kept between sessions.
+
 ``require`` imports a module that comes with an extra and, when it is missing, raises
 :class:`~multivector.errors.MissingDependency` naming the ``pip install`` that brings it.
 """
@@ -118,3 +120,17 @@ def require(module: str, extra: str, what: str | None = None):
         return importlib.import_module(module)
     except ImportError:
         raise MissingDependency(f"{what or module} needs {module.split('.')[0]}", extra=extra) from None
+
+
+#: Where compiled artefacts are kept between sessions; an empty value turns the cache off.
+CACHE_ENV = "MULTIVECTOR_CACHE_DIR"
+
+
+def cache_folder(kind: str) -> Path | None:
+    """The cache folder for ``kind`` (``networks``, ``kernels``): under ``$MULTIVECTOR_CACHE_DIR``, else
+    under the user's cache folder; ``None`` when the variable is set empty (no cache)."""
+    given = os.environ.get(CACHE_ENV)
+    if given is not None:
+        return Path(given) / kind if given.strip() else None
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "multivector" / kind

@@ -66,7 +66,8 @@ def run_values(scenario: Scenario, n: int = 1, overrides: Mapping | None = None,
 
 def table_values(table: pd.DataFrame) -> Values:
     """The parameter table as a dict of ``[N]`` arrays (the form every year's arithmetic uses)."""
-    return {c: table[c].to_numpy() for c in table.columns}
+    rows = np.ascontiguousarray(table.to_numpy(dtype=float).T)      # one copy; each row a contiguous [N]
+    return dict(zip(table.columns, rows))
 
 
 def timeline_by_year(scenario: Scenario) -> dict[int, list[tuple[str, float]]]:

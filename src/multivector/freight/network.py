@@ -17,7 +17,6 @@ import hashlib
 import importlib.metadata
 import json
 import math
-import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ from multivector.dataset import scenario as _scenario_module
 from multivector.dataset.scenario import (DIRECTIONS, QUEUE_MODES, is_rail_transfer, link_layer,
                                          transfer_layers)
 from multivector.errors import InputError
-from multivector.io import atomic_write
+from multivector.io import atomic_write, cache_folder
 
 
 @dataclass
@@ -87,19 +86,6 @@ class Network:
         return out
 
 
-#: Where compiled networks are kept between sessions; an empty value turns the cache off.
-CACHE_ENV = "MULTIVECTOR_CACHE_DIR"
-
-
-def cache_folder() -> Path | None:
-    """The folder of cached route sets: ``$MULTIVECTOR_CACHE_DIR``, else the user's cache folder."""
-    given = os.environ.get(CACHE_ENV)
-    if given is not None:
-        return Path(given) if given.strip() else None
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "multivector" / "networks"
-
-
 def _package_version() -> str:
     try:
         return importlib.metadata.version("multivector")
@@ -127,7 +113,7 @@ def network_key(s: Scenario, k_per_corridor: int = 2) -> str:
 def cached_network(s: Scenario, k_per_corridor: int = 2) -> Network:
     """:func:`compile_network`, kept on disk by :func:`network_key` (route enumeration is the slow
     step of a first answer); an unreadable or stale entry is compiled again and replaced."""
-    folder = cache_folder()
+    folder = cache_folder("networks")
     if folder is None:
         return compile_network(s, k_per_corridor)
     path = folder / f"{network_key(s, k_per_corridor)}.pickle"

@@ -2,8 +2,9 @@
 
 :func:`compile_model` checks every equation (names, syntax, algebraic loops, units) and returns an
 :class:`SDModel`. The model integrates all runs at once: every stock, flow and auxiliary is an
-array shaped ``[N]``, so a batch of 10,000 parameter sets costs a handful of numpy operations per
-variable and time step, with no Python loop over runs.
+array shaped ``[N]``. Euler steps run in one compiled function per model (:mod:`.kernel`), a loop
+over runs with every value in a local variable; RK4, and the repeat of an interval that produced a
+non-finite value (to name it), evaluate each equation as numpy operations over the whole batch.
 
 Two ways to run, with identical numbers:
 
@@ -35,6 +36,7 @@ Conventions
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 from collections.abc import Callable, Mapping
@@ -46,6 +48,7 @@ import xarray as xr
 
 from ..errors import InputError, MultivectorError
 from . import equations as eq
+from .kernel import Kernel
 from .spec import SDSpec, load_spec, parse_spec
 from .units import YEAR, Unit, parse_unit, same
 
@@ -160,12 +163,7 @@ class Recorder:
         for name, col in self._cols.items():
             # stacked time-major (a contiguous copy per time) and viewed as (run, time)
             data[name] = (("run", "time"), np.stack(col, axis=0).T, m.attrs(name))
-        for name, arr in self._constants.items():
-            data[name] = (("run",), np.asarray(arr), m.attrs(name))
-        ds = xr.Dataset(data, coords={"run": np.arange(self.n), "time": np.asarray(self.times)})
-        ds["time"].attrs["units"] = "year"
-        ds.attrs.update(m.dataset_attrs())
-        return ds
+        return m._dataset(data, self._constants, self.times, self.n)
 
 
 class SDModel:
@@ -265,6 +263,8 @@ class SDModel:
         # values checked after every evaluation, in evaluation order
         self._check_order = self.stock_names + self.dynamic_names
         self.recorded = self.stock_names + self.flow_names + self.aux_names + self.exogenous_names
+        # Euler steps run compiled (sd/kernel.py); RK4 and the error reports run on numpy
+        self._kernel = Kernel(self) if self.method == "euler" else None
 
     def _topological_order(self) -> list[str]:
         names = self.flow_names + self.aux_names
@@ -370,7 +370,10 @@ class SDModel:
                 raise InputError(f"unknown {what} '{name}'{extra}", file=self.file)
 
     def _per_run(self, table: str, name: str, value, n: int, when: str = "") -> np.ndarray:
-        """``value`` (one number or one per run) as a finite ``[N]`` array, or a clear error."""
+        """``value`` (one number or one per run) as a finite ``[N]`` array (a copy), or a clear error."""
+        if type(value) is np.ndarray and value.shape == (n,) and value.dtype == np.float64:
+            if math.isfinite(np.add.reduce(value)):      # the common case, checked in one sum
+                return value.copy()
         arr = np.asarray(value, dtype=np.float64)
         if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] not in (1, n)):
             raise InputError(f"[{table}.{name}] needs one value or {n} values (one per run), got shape "
@@ -523,6 +526,10 @@ class SDModel:
                      constants=constants, inputs=inputs, static=static)
 
     def _integrate(self, state: State, k0: int, k1: int, inputs: dict, on_eval=None) -> State:
+        if self._kernel is not None and on_eval is None:
+            done = self._compiled(state, k0, k1, inputs)
+            if done is not None:
+                return done
         n = state.n
         base = self._base(state.constants, state.static, inputs)
         stocks = dict(state.stocks)
@@ -538,6 +545,64 @@ class SDModel:
             env = self._eval(base, stocks, t)
             self._check(env, t, n)
         return self._state(env, t, n, state.constants, state.static, inputs, stocks)
+
+    def _compiled(self, state: State, k0: int, k1: int, inputs: dict) -> State | None:
+        """:meth:`_integrate` by the compiled kernel; ``None`` where a value was not finite (the numpy
+        path then repeats the interval and names the variable)."""
+        n = state.n
+        out, stocks, bad = self._kernel.integrate(state.constants, state.static, inputs, state.stocks,
+                                                  self.start, self.dt, k0, k1, n)
+        if bad.size:
+            return None
+        env = self._base(state.constants, state.static, inputs)
+        env.update(zip(self._kernel.values, np.ascontiguousarray(out[:, 0, :].T)))
+        values = {name: env[name] for name in self.recorded}     # every one an array [N] already
+        return State(time=self._time(k1), n=n, stocks=dict(zip(self._kernel.stocks, stocks)), values=values,
+                     constants=state.constants, inputs=inputs, static=state.static)
+
+    def _run_compiled(self, state: State, series, every: int) -> xr.Dataset | None:
+        """:meth:`run` by the compiled kernel: each year's steps in one call, written straight into one
+        ``[run, time, variable]`` array; ``None`` where a value was not finite (``run`` then starts
+        again on the numpy path, which names the variable)."""
+        n, kernel, per_year = state.n, self._kernel, self.sim.steps_per_year
+        n_years = int(self.stop - self.start)
+        whole = np.empty((n, self.sim.n_steps + 1, len(kernel.values)))       # every step, as computed
+        inputs_by_year = []
+        for i in range(n_years + 1):
+            inputs = series(i)
+            k0 = i * per_year
+            k1 = k0 + per_year if i < n_years else k0
+            # a year's last evaluation is overwritten by the next year's first, under the next inputs
+            _, stocks, bad = kernel.integrate(state.constants, state.static, inputs, state.stocks, self.start,
+                                              self.dt, k0, k1, n, every=True, out=whole[:, k0:k1 + 1, :])
+            if bad.size:
+                return None
+            inputs_by_year.append(inputs)
+            state = dataclasses.replace(state, stocks=dict(zip(kernel.stocks, stocks)))
+        steps = np.arange(0, self.sim.n_steps + 1, every)
+        values = whole if every == 1 else whole[:, steps, :]
+        times = [self._time(k) for k in steps]
+        inputs_by_time = [inputs_by_year[k // per_year] for k in steps]
+        column = {name: values[:, :, i] for i, name in enumerate(kernel.values)}
+        data = {}
+        for name in self.recorded:
+            if name in column:
+                arr = column[name]
+            elif name in state.static:
+                arr = np.repeat(state.static[name][:, None], len(times), axis=1)
+            else:
+                arr = np.stack([x[name] for x in inputs_by_time], axis=1)
+            data[name] = (("run", "time"), arr, self.attrs(name))
+        return self._dataset(data, state.constants, times, n)
+
+    def _dataset(self, data: dict, constants: dict, times, n: int) -> xr.Dataset:
+        """The labelled result of a run: ``data`` (name -> dims, values, attrs) and the constants."""
+        for name, arr in constants.items():
+            data[name] = (("run",), np.asarray(arr), self.attrs(name))
+        ds = xr.Dataset(data, coords={"run": np.arange(n), "time": np.asarray(times, dtype=float)})
+        ds["time"].attrs["units"] = "year"
+        ds.attrs.update(self.dataset_attrs())
+        return ds
 
     # ------------------------------------------------------------------------------ public API
     def initial_state(self, constants: Mapping | None = None, n: int | None = None,
@@ -562,6 +627,11 @@ class SDModel:
             for name in self.stock_names:
                 stocks[name] = _as_n(self._initial_funcs[name](consts), n)
             self._floor(stocks)
+            if self._kernel is not None:
+                done = self._compiled(State(time=self.start, n=n, stocks=stocks, values={}, constants=consts,
+                                            inputs=inputs, static=static), 0, 0, inputs)
+                if done is not None:
+                    return done
             base = self._base(consts, static, inputs)
             env = self._eval(base, stocks, self.start)
             self._check(env, self.start, n)
@@ -570,10 +640,20 @@ class SDModel:
     def evaluate(self, state: State, exogenous: Mapping | None = None) -> State:
         """The same state with every value recomputed under other exogenous inputs."""
         inputs = self._inputs(exogenous, state.n, year=int(math.floor(state.time + 1e-9)))
+        k = self._on_grid(state.time)
+        if self._kernel is not None and k is not None:
+            done = self._compiled(state, k, k, inputs)
+            if done is not None:
+                return done
         with np.errstate(all="ignore"):
             env = self._eval(self._base(state.constants, state.static, inputs), state.stocks, state.time)
             self._check(env, state.time, state.n)
         return self._state(env, state.time, state.n, state.constants, state.static, inputs, state.stocks)
+
+    def _on_grid(self, t: float) -> int | None:
+        """The grid step whose time is exactly ``t``, if there is one."""
+        k = int(round((t - self.start) / self.dt))
+        return k if self._time(k) == t else None
 
     def rates(self, state: State, stocks: Mapping, exogenous: Mapping | None, t: float) -> tuple[dict, dict]:
         """Every value, and each stock's net rate of change, for the given stocks and inputs at time
@@ -632,6 +712,10 @@ class SDModel:
             raise InputError(f"save_every = {save_every} must be a positive multiple of dt = {self.dt:g}")
         rec = Recorder(self)
         state = self.initial_state(constants, n, exogenous=series(0))
+        if self._kernel is not None:
+            done = self._run_compiled(state, series, every)
+            if done is not None:
+                return done
 
         def on_eval(k, env, inputs):
             if k % every == 0:

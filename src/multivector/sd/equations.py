@@ -409,6 +409,68 @@ def compile_numpy(node: Node, lookups: dict[str, tuple[np.ndarray, np.ndarray]])
     return eval(compile(f"lambda env: {body}", "<equation>", "eval"), bound)
 
 
+_SCALAR_FUNCS = {"min": "_fmin", "max": "_fmax", "exp": "math.exp", "log": "math.log", "sqrt": "math.sqrt",
+                 "abs": "abs"}
+
+
+def source_scalar(node: Node, local: dict[str, str], tables: dict[str, str],
+                  lookups: dict[str, tuple[np.ndarray, np.ndarray]], dt: float) -> str:
+    """The source of one scalar expression for the compiled kernel (:mod:`multivector.sd.kernel`):
+    ``local`` maps each name to the kernel's variable, ``tables`` each lookup to its globals
+    ``<table>_x``/``<table>_y``; ``time`` is the kernel's ``time`` and ``dt`` the model's step.
+
+    The operations and their order are :func:`compile_numpy`'s, and constant sub-expressions are folded
+    by numpy as there (written with ``repr``, which round-trips a float), so the two agree to the bit
+    except where numpy's ``exp``, ``log`` or ``power`` are not the C library's."""
+
+    def num(v) -> str:
+        v = float(np.asarray(v, dtype=np.float64))
+        if math.isnan(v):
+            return "math.nan"
+        return repr(v) if math.isfinite(v) else ("math.inf" if v > 0 else "(-math.inf)")
+
+    def go(n: Node) -> str:
+        if isinstance(n, Num):
+            return num(n.value)
+        if isinstance(n, Name):
+            return "time" if n.id == "time" else local[n.id]
+        if not names_in(n):
+            with np.errstate(all="ignore"):
+                return num(compile_numpy(n, lookups)({}))
+        return op(n)
+
+    def op(n: Node) -> str:
+        if isinstance(n, Unary):
+            inner = go(n.operand)
+            return {"-": f"(-{inner})", "not": f"(not {inner})"}.get(n.op, inner)
+        if isinstance(n, Bin):
+            return f"({go(n.left)} {n.op} {go(n.right)})"
+        if isinstance(n, Cmp):
+            return f"({go(n.left)} {n.op} {go(n.right)})"
+        if isinstance(n, BoolOp):
+            out = f"({go(n.values[0])} != 0)"
+            for v in n.values[1:]:
+                out = f"({out} {n.op} ({go(v)} != 0))"
+            return out
+        if isinstance(n, Call):
+            args = [go(a) for a in n.args]
+            if n.func == "step":
+                test = f"time + {num(dt / 2)} + {num(TIME_EPS)} > {args[1]}" if dt else f"time + {num(TIME_EPS)} >= {args[1]}"
+                return f"({args[0]} if {test} else 0.0)"
+            if n.func == "ramp":
+                return f"({args[0]} * (_fmin(time, {args[2]}) - {args[1]}) if time + {num(TIME_EPS)} > {args[1]} else 0.0)"
+            if n.func == "clip":
+                return f"_fmin(_fmax({args[0]}, {args[1]}), {args[2]})"
+            if n.func == "if_then_else":
+                return f"({args[1]} if {args[0]} else {args[2]})"
+            if n.func in _SCALAR_FUNCS:
+                return f"{_SCALAR_FUNCS[n.func]}({', '.join(args)})"
+            return f"_interp({args[0]}, {tables[n.func]}_x, {tables[n.func]}_y)"
+        raise TypeError(f"cannot compile {n!r}")  # pragma: no cover - the parser rejects it first
+
+    return go(node)
+
+
 # ---------------------------------------------------------------------------------------- units
 def _const_value(node: Node):
     """The value of a sub-expression made of numbers only, else None."""
