@@ -40,8 +40,6 @@ from multivector.sd.spec import ExogenousSpec
 #: The history posterior's files in a dataset folder.
 HISTORY_STEM = "history_posterior"
 
-_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
 
 def _history(scenario: Scenario):
     h = scenario.politics.history if scenario.politics is not None else None
@@ -72,6 +70,21 @@ def _linked(scenario: Scenario, link, years) -> tuple[np.ndarray, np.ndarray]:
     return value * link.scale, error
 
 
+def _once(build: Callable[[Scenario], object]) -> Callable[[Scenario], object]:
+    """``build(scenario)`` computed once per loaded scenario (a loaded dataset does not change): the
+    history match asks for its observations and inputs at every step of the sampler."""
+    cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def get(scenario: Scenario):
+        if scenario not in cache:
+            cache[scenario] = build(scenario)
+        return cache[scenario]
+
+    get.__doc__, get.__name__ = build.__doc__, build.__name__
+    return get
+
+
+@_once
 def input_values(scenario: Scenario) -> dict[str, np.ndarray]:
     """Each history input's value per year ``start .. stop - 1`` (``[years]``): the observed series times
     its scale, interpolated between observations and held at the nearest outside them; or its stated value."""
@@ -83,11 +96,9 @@ def input_values(scenario: Scenario) -> dict[str, np.ndarray]:
     return out
 
 
+@_once
 def history_model(scenario: Scenario) -> SDModel:
     """The register's SD model rewritten for the history (module docstring), compiled once per scenario."""
-    model = _MODELS.get(scenario)
-    if model is not None:
-        return model
     h = _history(scenario)
     spec = scenario.politics.sd.spec
     values = input_values(scenario)
@@ -105,10 +116,10 @@ def history_model(scenario: Scenario) -> SDModel:
         constants={k: v for k, v in spec.constants.items() if k not in h.inputs},
         auxiliaries={k: v for k, v in spec.auxiliaries.items() if k not in h.inputs},
         exogenous=exogenous, stocks=stocks)
-    model = _MODELS[scenario] = compile_model(rewritten)
-    return model
+    return compile_model(rewritten)
 
 
+@_once
 def history_observations(scenario: Scenario) -> pd.DataFrame:
     """What the history is matched against: ``stock, series, year, observed, error, source``, one row per
     observed year inside ``start .. stop - 1`` (``stock``: the compared stock or flow)."""
@@ -144,10 +155,14 @@ def evaluate_history(scenario: Scenario, values: pd.DataFrame | None = None) -> 
     flows = set(history_model(scenario).flow_names)
     out = []
     for name, year in zip(obs["stock"], obs["year"]):
+        series = ds[name].values
         if name in flows:      # the year's total: the mean of the flow over its steps, times one year
-            out.append(ds[name].values[:, (time >= year - 1e-9) & (time < year + 1 - 1e-9)].mean(axis=1))
-        else:
-            out.append(ds[name].sel(time=float(year + 1)).values)
+            out.append(series[:, (time >= year - 1e-9) & (time < year + 1 - 1e-9)].mean(axis=1))
+        else:                  # the stock at the year's end
+            at = np.flatnonzero(np.abs(time - (year + 1)) < 1e-9)
+            if not len(at):
+                raise InputError(f"the history's run has no year-end {year} for '{name}'")
+            out.append(series[:, at[0]])
     return np.stack(out, axis=1)
 
 
