@@ -68,6 +68,15 @@ def test_a_run_gets_the_same_answer_alone_and_in_any_batch():
         assert np.array_equal(batch[name].isel(run=1), alone[name].isel(run=0)), name
 
 
+@pytest.mark.parametrize("every", [0.25, 0.75, 1.0, 2.0])
+def test_recording_every_so_often_keeps_the_steps_the_numpy_path_keeps(every):
+    spec = every_operation_spec()
+    fast = compile_model(spec).run({"a": [0.2, 0.7]}, save_every=every)
+    slow = _numpy_path(spec).run({"a": [0.2, 0.7]}, save_every=every)
+    assert np.array_equal(fast.time, slow.time) and fast.time[-1] == 2035
+    assert np.allclose(fast["s"], slow["s"], rtol=1e-12)
+
+
 def test_incremental_steps_agree_with_one_shot_run():
     spec = every_operation_spec()
     m = compile_model(spec)

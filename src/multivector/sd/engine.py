@@ -579,7 +579,7 @@ class SDModel:
                 return None
             inputs_by_year.append(inputs)
             state = dataclasses.replace(state, stocks=dict(zip(kernel.stocks, stocks)))
-        steps = np.arange(0, self.sim.n_steps + 1, every)
+        steps = np.append(np.arange(0, self.sim.n_steps, every), self.sim.n_steps)     # and the end, always
         values = whole if every == 1 else whole[:, steps, :]
         times = [self._time(k) for k in steps]
         inputs_by_time = [inputs_by_year[k // per_year] for k in steps]
