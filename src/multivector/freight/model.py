@@ -124,6 +124,7 @@ class FreightModel:
         # unit its tariffs, value of time and logit scale are quoted in (a TEU-equivalent of bulk, a tonne of crude)
         self.load_per_cost_unit = self.load_per_unit / self.cpu[self.route_comm]
         self.incidence = net.route_resources().T.tocsr()                    # [R, K]
+        self.incidence_t = self.incidence.T.tocsr()                           # [K, R], for route sums
         self.cost_layout = _CostLayout(net)
         capacitated = ~np.isnan(net.resource_capacity)
         self.congestible = capacitated            # only a capacity makes a delay
@@ -214,8 +215,8 @@ class FreightModel:
         unserved_od = np.add.reduceat(lost, self.od_starts, axis=0) if len(lost) else np.zeros((0, n))   # [D, N]
         unserved = np.stack([unserved_od[self.od_group == ci].sum(axis=0) for ci in range(len(self.commodities))])  # [C, N]
         cm = self.corr_matrix
-        t_route = route_time + self.incidence.T @ res.delay
-        paid = route_money + self.load_per_cost_unit[:, None] * (self.incidence.T @ res.price)   # per cost unit
+        t_route = route_time + self.incidence_t @ res.delay
+        paid = route_money + self.load_per_cost_unit[:, None] * (self.incidence_t @ res.price)   # per cost unit
         w = h * self.cpu[route_comm][:, None]          # weights in cost units for means
         wsum = cm @ w
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -252,6 +252,7 @@ class _Structure:
         self.al_csr = csr(sparse.csr_matrix(self.a_load))
         self.ap_csr = csr(self.a_price) if len(hard) else (np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
         self.nested = _nested(incidence[hard])
+        self.routes_by_resource = incidence.T.tocsr()                     # [K, R]: a route's costs from its resources'
 
 
 _STRUCTURES: dict[int, tuple[weakref.ref, dict]] = {}
@@ -690,7 +691,7 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     full = np.zeros_like(load)
     full[hard] = price
     paid = pw * (structure.a_price @ price) if len(hard) else 0.0      # what each route pays the prices
-    cost = base_cost + vot * (incidence.T @ delay) + paid
+    cost = base_cost + vot * (structure.routes_by_resource @ delay) + paid
     with np.errstate(invalid="ignore"):
         over = (load[hard] / cap > 1.0 + CAPACITY_TOLERANCE) & (price < max_price)    # NaN capacity: never over
     feasible = ~over.any(axis=0)
