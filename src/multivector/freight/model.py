@@ -153,6 +153,9 @@ class FreightModel:
         # gateways: [gateway × direction × commodity, routes], so one product gives what each border
         # crossing and port handles by direction and commodity (in the commodity's unit)
         self.gateways, g_route, g_gate, g_dir = gateway_crossings(scenario, net)
+        nodes = scenario.nodes.set_index("id")
+        self.gateway_labels = {f"gateway_{k}": ("gateway", [nodes.at[g, k] for g in self.gateways])
+                               for k in ("name", "kind", "country")}
         n_dir, n_comm = len(DIRECTIONS), len(self.commodities)
         rows = (g_gate * n_dir + g_dir) * n_comm + self.route_comm[g_route]
         self.gateway_matrix = sparse.csr_matrix(
@@ -293,7 +296,6 @@ def results_dataset(scenario, model: FreightModel, table, years, per_year: list[
     model's political trajectory)."""
     net = model.net
     n = len(table) if runs is None else runs
-    nodes = scenario.nodes.set_index("id")
     by_run = lambda key: np.moveaxis(np.stack([y[key][..., :n] for y in per_year]), -1, 0)   # runs first
     res_dims = ("run", "year", "resource")
     units = lambda dims, values, unit: xr.Variable(dims, values, attrs={"units": unit})
@@ -346,9 +348,7 @@ def results_dataset(scenario, model: FreightModel, table, years, per_year: list[
         "od": np.arange(len(net.od_origin)), "od_origin": ("od", net.od_origin),
         "od_destination": ("od", net.od_destination), "od_commodity": ("od", net.od_commodity),
         "gateway": list(model.gateways), "direction": list(DIRECTIONS),
-        "gateway_name": ("gateway", [nodes.at[g, "name"] for g in model.gateways]),
-        "gateway_kind": ("gateway", [nodes.at[g, "kind"] for g in model.gateways]),
-        "gateway_country": ("gateway", [nodes.at[g, "country"] for g in model.gateways]),
+        **model.gateway_labels,
         "parameter": list(table.columns),
     }
     if keep_routes:

@@ -19,7 +19,8 @@ DEFINITION_DRAWS = 200
 
 def component_values(ds: xr.Dataset, pol) -> np.ndarray:
     """The index's declared components, unweighted: ``[run, year, component]``."""
-    return np.stack([ds["political"].sel(variable=v).values for v in pol.components], axis=-1)
+    names = list(ds["variable"].values)
+    return ds["political"].values[:, :, [names.index(v) for v in pol.components]]
 
 
 def counterfactual_values(ds: xr.Dataset, pol) -> np.ndarray | None:
@@ -27,7 +28,8 @@ def counterfactual_values(ds: xr.Dataset, pol) -> np.ndarray | None:
     parts kept in ``counterfactual_component`` and each run's weights; None without a counterfactual."""
     if "counterfactual_component" not in ds:
         return None
-    w = np.stack([ds["parameter_value"].sel(parameter=name).values for name in pol.components.values()], axis=-1)
+    names = list(ds["parameter"].values)
+    w = ds["parameter_value"].values[:, [names.index(name) for name in pol.components.values()]]
     return ds["counterfactual_component"].values / (w / w.sum(axis=1, keepdims=True))[:, None, :]
 
 
