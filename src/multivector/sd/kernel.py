@@ -30,6 +30,7 @@ from ..errors import InputError
 from ..io import atomic_write, cache_folder
 from . import equations as eq
 
+
 @numba.njit(inline="always")
 def _fmin(a, b):
     """numpy's ``minimum``: NaN if either is NaN."""
