@@ -79,6 +79,9 @@ os.register_at_fork(after_in_child=_forget_pool)
 #: The fewest runs worth a thread of their own.
 _RUNS_PER_THREAD = 4
 
+#: Up to this many runs, equal runs are found by comparing every pair of columns.
+_FEW_RUNS = 8
+
 
 def _in_threads(kernel, runs: np.ndarray, *args) -> None:
     """``kernel(cols, *args)`` over the ``runs``, in equal parts on the threads (the kernels release the
@@ -125,20 +128,16 @@ def _first_of_equal(*arrays) -> np.ndarray:
     rep = first[inverse.ravel()]
     dup = np.flatnonzero(rep != np.arange(n))
     for c in cols:       # a projection that coincides without the columns being equal: keep the run
-        a, b = c[:, dup], c[:, rep[dup]]
-        same = ((a == b) | (np.isnan(a) & np.isnan(b))).all(axis=0)
+        same = _equal_columns(c[:, dup], c[:, rep[dup]])
         rep[dup[~same]] = dup[~same]
         dup = dup[same]
     return rep
 
 
-#: Up to this many runs, equal runs are found by comparing every pair of columns.
-_FEW_RUNS = 8
-
-
-def _equal_columns(a: np.ndarray, b: np.ndarray) -> bool:
-    """Equal to the last bit, NaN equal to NaN."""
-    return bool(((a == b) | (np.isnan(a) & np.isnan(b))).all())
+def _equal_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per column of ``a`` and ``b`` (the last axis), whether every element is equal to the last bit, NaN
+    equal to NaN."""
+    return ((a == b) | (np.isnan(a) & np.isnan(b))).all(axis=0)
 
 
 @dataclass

@@ -36,7 +36,6 @@ Conventions
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import math
 from collections.abc import Callable, Mapping
@@ -527,7 +526,7 @@ class SDModel:
 
     def _integrate(self, state: State, k0: int, k1: int, inputs: dict, on_eval=None) -> State:
         if self._kernel is not None and on_eval is None:
-            done = self._compiled(state, k0, k1, inputs)
+            done = self._compiled(state.constants, state.static, state.stocks, inputs, state.n, k0, k1)
             if done is not None:
                 return done
         n = state.n
@@ -546,25 +545,24 @@ class SDModel:
             self._check(env, t, n)
         return self._state(env, t, n, state.constants, state.static, inputs, stocks)
 
-    def _compiled(self, state: State, k0: int, k1: int, inputs: dict) -> State | None:
-        """:meth:`_integrate` by the compiled kernel; ``None`` where a value was not finite (the numpy
-        path then repeats the interval and names the variable)."""
-        n = state.n
-        out, stocks, bad = self._kernel.integrate(state.constants, state.static, inputs, state.stocks,
-                                                  self.start, self.dt, k0, k1, n)
+    def _compiled(self, constants: dict, static: dict, stocks: dict, inputs: dict, n: int, k0: int,
+                  k1: int) -> State | None:
+        """The state at grid step ``k1`` from ``stocks`` at ``k0``, by the compiled kernel; ``None`` where a
+        value was not finite (the numpy path then repeats the interval and names the variable)."""
+        out, at_end, bad = self._kernel.integrate(constants, static, inputs, stocks, self.start, self.dt, k0, k1, n)
         if bad.size:
             return None
-        env = self._base(state.constants, state.static, inputs)
+        env = self._base(constants, static, inputs)
         env.update(zip(self._kernel.values, np.ascontiguousarray(out[:, 0, :].T)))
         values = {name: env[name] for name in self.recorded}     # every one an array [N] already
-        return State(time=self._time(k1), n=n, stocks=dict(zip(self._kernel.stocks, stocks)), values=values,
-                     constants=state.constants, inputs=inputs, static=state.static)
+        return State(time=self._time(k1), n=n, stocks=dict(zip(self._kernel.stocks, at_end)), values=values,
+                     constants=constants, inputs=inputs, static=static)
 
     def _run_compiled(self, state: State, series, every: int) -> xr.Dataset | None:
         """:meth:`run` by the compiled kernel: each year's steps in one call, written straight into one
         ``[run, time, variable]`` array; ``None`` where a value was not finite (``run`` then starts
         again on the numpy path, which names the variable)."""
-        n, kernel, per_year = state.n, self._kernel, self.sim.steps_per_year
+        n, kernel, per_year, stocks = state.n, self._kernel, self.sim.steps_per_year, state.stocks
         n_years = int(self.stop - self.start)
         whole = np.empty((n, self.sim.n_steps + 1, len(kernel.values)))       # every step, as computed
         inputs_by_year = []
@@ -573,12 +571,12 @@ class SDModel:
             k0 = i * per_year
             k1 = k0 + per_year if i < n_years else k0
             # a year's last evaluation is overwritten by the next year's first, under the next inputs
-            _, stocks, bad = kernel.integrate(state.constants, state.static, inputs, state.stocks, self.start,
+            _, at_end, bad = kernel.integrate(state.constants, state.static, inputs, stocks, self.start,
                                               self.dt, k0, k1, n, every=True, out=whole[:, k0:k1 + 1, :])
             if bad.size:
                 return None
             inputs_by_year.append(inputs)
-            state = dataclasses.replace(state, stocks=dict(zip(kernel.stocks, stocks)))
+            stocks = dict(zip(kernel.stocks, at_end))
         steps = np.append(np.arange(0, self.sim.n_steps, every), self.sim.n_steps)     # and the end, always
         values = whole if every == 1 else whole[:, steps, :]
         times = [self._time(k) for k in steps]
@@ -628,8 +626,7 @@ class SDModel:
                 stocks[name] = _as_n(self._initial_funcs[name](consts), n)
             self._floor(stocks)
             if self._kernel is not None:
-                done = self._compiled(State(time=self.start, n=n, stocks=stocks, values={}, constants=consts,
-                                            inputs=inputs, static=static), 0, 0, inputs)
+                done = self._compiled(consts, static, stocks, inputs, n, 0, 0)
                 if done is not None:
                     return done
             base = self._base(consts, static, inputs)
@@ -642,7 +639,7 @@ class SDModel:
         inputs = self._inputs(exogenous, state.n, year=int(math.floor(state.time + 1e-9)))
         k = self._on_grid(state.time)
         if self._kernel is not None and k is not None:
-            done = self._compiled(state, k, k, inputs)
+            done = self._compiled(state.constants, state.static, state.stocks, inputs, state.n, k, k)
             if done is not None:
                 return done
         with np.errstate(all="ignore"):
