@@ -382,3 +382,45 @@ def test_a_batch_that_repeats_a_run_gives_each_copy_the_answer_the_run_gets_alon
         alone = solve([j])
         for field in ("flow", "load", "price", "cost", "gap"):
             assert np.array_equal(getattr(batch, field)[..., j], getattr(alone, field)[..., 0]), (field, j)
+
+
+def test_the_newton_step_solves_with_the_derivative_of_the_loads():
+    """The compiled Newton step, built from the logit covariance per OD and a Cholesky factor, is the
+    step ``(I − dF/dv)⁻¹ (F(v) − v)`` with ``dF/dv`` taken by finite differences of the loads the logit
+    split makes, on a random network of several ODs sharing congested resources."""
+    from multivector.freight import sue
+
+    rng = np.random.default_rng(5)
+    n_res, route_od = 7, np.array([0, 0, 0, 1, 1, 2, 3, 3, 3, 3])
+    k = len(route_od)
+    inc = sparse.csr_matrix((rng.random((n_res, k)) < 0.45).astype(float))
+    lpu = np.array([1.0, 1.0, 1.0, 2.0, 2.0, 1.0, 0.5, 0.5, 0.5, 0.5])
+    per_od = lambda x: x[route_od][:, None]
+    vot, theta = per_od(np.array([1.0, 3.0, 2.0, 0.7])), per_od(np.array([0.3, 0.1, 0.5, 0.2]))
+    base = rng.uniform(5, 20, (k, 1))
+    demand = np.array([[30.0], [12.0], [8.0], [40.0]])
+    curves = DelayCurves(np.where(np.arange(n_res) % 2, BPR, QUEUE), rng.uniform(20, 60, (n_res, 1)),
+                         free_time=rng.uniform(1, 5, (n_res, 1)), alpha=0.15, beta=4.0, scale=2.0, rho_max=0.8)
+    rows = np.arange(n_res)
+    structure = sue._Structure(inc, rows, np.zeros(0, int), route_od, lpu)
+    bounds = np.r_[np.flatnonzero(np.r_[True, route_od[1:] != route_od[:-1]]), k].astype(np.int64)
+    cost_args = (base, vot, theta, np.ones((k, 1), bool), bounds, *structure.at_csr, *structure.ap_csr,
+                 np.zeros((0, 1)), lpu, curves.kind, curves.capacity, curves.free_time, curves.alpha,
+                 curves.beta, curves.scale, curves.rho_max)
+    route_demand = demand[route_od]
+    loads = lambda v: sue._run_point(v, 0, route_demand, *structure.al_csr, *cost_args)
+    v = rng.uniform(5, 30, n_res)
+    p, _, f, _ = loads(v)
+    step = sue._newton_solve(*sue._newton_system(v, p, 0, route_demand, lpu, *structure.jacobian.arrays(),
+                                                 *cost_args), f - v)
+    h = 1e-6
+    d_loads = np.stack([(loads(v + h * e)[2] - loads(v - h * e)[2]) / (2 * h) for e in np.eye(n_res)], axis=1)
+    np.testing.assert_allclose(step, np.linalg.solve(np.eye(n_res) - d_loads, f - v), rtol=1e-6, atol=1e-9)
+
+
+def test_a_value_of_time_that_differs_within_an_od_is_refused():
+    inc = sparse.csr_matrix(np.eye(2))
+    with pytest.raises(ValueError, match="value of time differs between the routes of OD 0"):
+        solve_logit_sue(inc, np.ones(2), np.array([[10.0], [20.0]]), np.array([[1.0], [2.0]]), np.full((2, 1), 0.1),
+                        np.ones((2, 1), bool), np.array([0, 0]), np.array([[30.0]]),
+                        DelayCurves.linear(np.array([[2.0], [1.0]])))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 
+import numba
 import numpy as np
 import xarray as xr
 from scipy import sparse
@@ -265,17 +266,29 @@ class FreightModel:
             return flow, load
         rows = self.hard_rows
         over = load[rows] > capacity[rows]                                                    # [H, N]
-        runs = np.flatnonzero(over.any(axis=0))
-        inc = self.hard_incidence                                                             # [K, H] CSR
-        routed = np.flatnonzero(np.diff(inc.indptr) > 0)                                      # routes via one
-        if not len(runs) or not len(routed):
+        if not over.any():
             return flow, load
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(over[:, runs], capacity[rows][:, runs] / load[rows][:, runs], 1.0)
-        keep = np.minimum.reduceat(ratio[inc.indices], inc.indptr[:-1][routed], axis=0)    # [routed, runs]
-        shipped, cut = flow.copy(), flow[routed][:, runs] * keep
-        shipped[np.ix_(routed, runs)] = cut
+            ratio = np.where(over, capacity[rows] / load[rows], 1.0)                          # [H, N]
+        inc = self.hard_incidence                                                             # [K, H] CSR
+        shipped = _rationed(np.ascontiguousarray(flow), ratio, inc.indptr, inc.indices)
         return shipped, self.incidence @ (shipped * self.load_per_unit[:, None])
+
+
+@numba.njit(cache=True)
+def _rationed(flow, ratio, indptr, indices):
+    """``flow`` (``[K, N]``) with each route's flow times the smallest ``ratio`` (``[H, N]``) of the
+    capacitated facilities it passes (``indptr``, ``indices``: the route-facility incidence, CSR)."""
+    out = flow.copy()
+    for k in range(flow.shape[0]):
+        if indptr[k] == indptr[k + 1]:
+            continue
+        for j in range(flow.shape[1]):
+            keep = 1.0
+            for e in range(indptr[k], indptr[k + 1]):
+                keep = min(keep, ratio[indices[e], j])
+            out[k, j] = flow[k, j] * keep
+    return out
 
 
 def _check_available(net: Network, available, demand, year):

@@ -7,9 +7,11 @@ costs depend on), which are few even where routes are many. With ``v`` those loa
 loads that the logit split of the costs at ``v`` produces, Newton solves ``v - F(v) = 0`` with the
 Jacobian ``I + M T'``: ``T'`` the diagonal of delay slopes and ``M = A S Aᵀ``, ``S`` the logit
 covariance of each OD weighted by ``demand · theta · load per unit · value of time`` — symmetric and
-positive semi-definite because those four are constant within an OD (one commodity), so every
-Newton system is non-singular. A backtracking line search on ``|v - F(v)|²`` makes each step a
-descent; near the solution the full step is taken and convergence is quadratic.
+positive semi-definite because those four are constant within an OD (one commodity; checked), so
+every Newton system is non-singular: with ``D = sqrt(T')`` it becomes ``I + D M D``, symmetric positive
+definite, and a Cholesky factor of its lower triangle solves it. A backtracking line search on
+``|v - F(v)|²`` makes each step a descent; near the solution the full step is taken and convergence is
+quadratic.
 
 Each run's whole equilibrium is one compiled Numba kernel (:func:`_equilibrium`; a batch's runs split
 across threads, the kernel releasing the GIL): Newton on the loads until the run is at the equilibrium under its present capacity prices,
@@ -23,7 +25,9 @@ from __future__ import annotations
 import os
 import weakref
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numba
 import numpy as np
@@ -145,11 +149,17 @@ class SUEResult:
     flow: np.ndarray        # [K, N] route flows (commodity units)
     load: np.ndarray        # [R, N] resource loads (Mt)
     delay: np.ndarray       # [R, N] congestion delay (h)
-    cost: np.ndarray        # [K, N] generalised route cost at the solution
     gap: np.ndarray         # [N] worst over ODs of sum |demand * logit(cost) - flow| / demand
     iterations: int
     converged: np.ndarray   # [N] bool
     price: np.ndarray | None = None  # [R, N] the side constraints' multipliers: cost per unit of load
+    route_cost: Callable[[], np.ndarray] | None = field(default=None, repr=False)
+
+    @cached_property
+    def cost(self) -> np.ndarray:
+        """``[K, N]`` generalised route cost at the solution (computed when asked: a model that builds
+        its own outputs from the delays and prices need not pay for it)."""
+        return self.route_cost()
 
 
 def logit_split(cost, theta, available, starts):
@@ -194,10 +204,10 @@ class _Jacobian:
     """The route sets' OD structure from which :func:`_run_sensitivity` assembles ``M = A S Aᵀ``.
 
     Only ODs with two or more routes contribute (a single route's logit covariance is zero). Their
-    ``routes`` (ascending), each route's solved resources ``route_res`` and the same resources'
-    ``route_slot``: one slot per OD and resource its routes use; ``route_ptr`` delimits each route's
-    entries. ``cells`` (``s · C + r``) lists the cells of ``M`` that ODs' rank-one parts reach, and
-    ``slot_a``/``slot_b`` (by ``cell_ptr``) the pairs of slots each sums.
+    ``routes`` (ascending, so grouped by OD: ``od_route_ptr``), each route's solved resources
+    ``route_res`` (ascending) and the same resources' ``route_slot``: one slot per OD and resource its
+    routes use, the OD's slots ``od_slot_ptr`` in ascending order of their resource ``slot_res``;
+    ``route_ptr`` delimits each route's entries.
     """
 
     def __init__(self, a: sparse.csr_matrix, route_od: np.ndarray):
@@ -206,7 +216,7 @@ class _Jacobian:
         at.sort_indices()
         size = np.bincount(route_od)
         routes = np.flatnonzero(size[route_od] > 1)
-        od_res, route_res, route_slot, used = [], [], [], 0
+        od_res, od_routes, route_res, route_slot, used = [], [], [], [], 0
         for od in np.unique(route_od[routes]):
             members = routes[route_od[routes] == od]
             res = np.unique(at.indices[at.indptr[members[0]]:at.indptr[members[-1] + 1]])
@@ -214,23 +224,21 @@ class _Jacobian:
                 route_res.append(at.indices[at.indptr[k]:at.indptr[k + 1]])
                 route_slot.append(used + np.searchsorted(res, route_res[-1]))
             od_res.append(res)
+            od_routes.append(len(members))
             used += len(res)
         ints = lambda parts: np.concatenate(parts + [np.zeros(0, int)]).astype(np.int64)
+        ptr = lambda sizes: np.r_[0, np.cumsum(sizes, dtype=np.int64)].astype(np.int64)
         self.routes = routes.astype(np.int64)
-        self.route_ptr = np.r_[0, np.cumsum([len(r) for r in route_res])].astype(np.int64)
+        self.od_route_ptr = ptr(od_routes)
+        self.route_ptr = ptr([len(r) for r in route_res])
         self.route_res, self.route_slot = ints(route_res), ints(route_slot)
-        # the rank-one terms cell by cell: for each (resource, resource) cell, the pairs of OD slots
-        # whose product it sums, in ascending OD order
-        slot_res, slot_od = ints(od_res), np.repeat(np.arange(len(od_res)), [len(r) for r in od_res])
-        a, b = [x.ravel() for x in np.meshgrid(np.arange(len(slot_res)), np.arange(len(slot_res)), indexing="ij")]
-        same = slot_od[a] == slot_od[b]
-        a, b = a[same], b[same]
-        cell = slot_res[a] * self.c + slot_res[b]
-        order = np.lexsort((slot_od[a], cell))
-        self.cells, starts = np.unique(cell[order], return_index=True)
-        self.cell_ptr = np.r_[starts, len(order)].astype(np.int64)
-        self.slot_a, self.slot_b = a[order].astype(np.int64), b[order].astype(np.int64)
-        self.slots = len(slot_res)
+        self.slot_res = ints(od_res)
+        self.od_slot_ptr = ptr([len(r) for r in od_res])
+
+    def arrays(self) -> tuple:
+        """What the compiled kernels read, in their order."""
+        return (self.routes, self.od_route_ptr, self.route_ptr, self.route_res, self.route_slot, self.slot_res,
+                self.od_slot_ptr)
 
 
 class _Structure:
@@ -269,6 +277,19 @@ def _structure_for(incidence: sparse.csr_matrix, rows, hard, route_od, load_per_
     if key not in entry[1]:
         entry[1][key] = _Structure(incidence, rows, hard, route_od, load_per_unit)
     return entry[1][key]
+
+
+@numba.njit(cache=True)
+def _varies_within_od(x, bounds):
+    """The first OD (``bounds``: each OD's first route, then the number of routes) whose routes do not all
+    carry the same value of ``x`` (``[K, N]``) in some run, or -1: the Newton matrix is built on one
+    value per OD and run (:func:`_run_sensitivity`)."""
+    for j in range(x.shape[1]):
+        for d in range(len(bounds) - 1):
+            for k in range(bounds[d] + 1, bounds[d + 1]):
+                if x[k, j] != x[bounds[d], j] and not (np.isnan(x[k, j]) and np.isnan(x[bounds[d], j])):
+                    return d
+    return -1
 
 
 def _nested(a: sparse.csr_matrix):
@@ -363,30 +384,32 @@ def _run_point(v, j, route_demand, al_ptr, al_idx, al_val, *cost_args):
 
 
 @numba.njit(cache=True)
-def _run_sensitivity(left, share, weight, n_c, routes, route_ptr, route_res, route_slot, slots, cells, cell_ptr,
-                     slot_a, slot_b):
-    """``M`` (``[C, C]``) of one run: minus the derivative of the loads ``F`` with respect to the delays,
-    ``M_sr = Σ_k A_sk left_k weight_k A_rk − Σ_od (Σ_k∈od A_sk left_k) (Σ_j∈od A_rj share_j weight_j)``
-    with ``left = load per unit · theta · demand · share`` (``[K]``) and ``weight`` the value of time
-    (or the load per cost unit, for the prices); the structure's arrays are :class:`_Jacobian`'s."""
+def _run_sensitivity(p, weight, lf, theta, route_demand, j, n_c, routes, od_route_ptr, route_ptr, route_res,
+                     route_slot, slot_res, od_slot_ptr):
+    """The lower triangle of run ``j``'s ``M`` (``[C, C]``, zero above the diagonal): minus the derivative of
+    the loads ``F`` with respect to the delays, ``M = Σ_od g (Σ_k∈od p_k a_k a_kᵀ − P Pᵀ)`` with ``a_k`` route
+    ``k``'s column of the incidence, ``p`` the route shares (``[K]``), ``P = Σ_k∈od p_k a_k`` and ``g`` the
+    OD's load per unit · theta · demand · ``weight`` (the value of time, or the load per cost unit for
+    the prices), one value per OD. Symmetric and positive semi-definite: a covariance per OD. The
+    structure's arrays are :class:`_Jacobian`'s."""
     m = np.zeros((n_c, n_c))
-    qa = np.zeros(slots)
-    qb = np.zeros(slots)
-    for i in range(len(routes)):
-        k = routes[i]
-        w = left[k] * weight[k]
-        sw = share[k] * weight[k]
-        for e in range(route_ptr[i], route_ptr[i + 1]):
-            qa[route_slot[e]] += left[k]
-            qb[route_slot[e]] += sw
-            x = route_res[e]
-            for f in range(route_ptr[i], route_ptr[i + 1]):
-                m[x, route_res[f]] += w
-    for i in range(len(cells)):
-        total = 0.0
-        for e in range(cell_ptr[i], cell_ptr[i + 1]):
-            total += qa[slot_a[e]] * qb[slot_b[e]]
-        m[cells[i] // n_c, cells[i] % n_c] -= total
+    big_p = np.zeros(len(slot_res))
+    for o in range(len(od_route_ptr) - 1):
+        first = routes[od_route_ptr[o]]
+        g = lf[first] * theta[first, j] * route_demand[first, j] * weight[first]
+        for i in range(od_route_ptr[o], od_route_ptr[o + 1]):
+            k = routes[i]
+            w = g * p[k]
+            for e in range(route_ptr[i], route_ptr[i + 1]):
+                big_p[route_slot[e]] += p[k]
+                x = route_res[e]
+                for f in range(route_ptr[i], e + 1):
+                    m[x, route_res[f]] += w
+        for a in range(od_slot_ptr[o], od_slot_ptr[o + 1]):
+            ga = g * big_p[a]
+            x = slot_res[a]
+            for b in range(od_slot_ptr[o], a + 1):
+                m[x, slot_res[b]] -= ga * big_p[b]
     return m
 
 
@@ -403,27 +426,75 @@ def _shares(v, cols, base_cost, vot, theta, available, bounds, at_ptr, at_idx, a
 
 
 @numba.njit(cache=True)
-def _run_jacobian(vj, p, j, prices, route_demand, lf, routes, route_ptr, route_res, route_slot, slots, cells, cell_ptr,
-                  slot_a, slot_b, base_cost, vot, theta, available, bounds, at_ptr, at_idx, at_val, ap_ptr, ap_idx,
-                  ap_val, price, pw, kind, capacity, free_time, alpha, beta, scale, rho_max):
-    """Run ``j``'s Newton matrix ``I + M T'`` at loads ``vj`` (route shares ``p``), ``T'`` the delays'
-    slopes by forward differences, and, if ``prices``, ``M`` with the prices' weights in place of the value
-    of time (minus the loads' derivative in each resource's price): two ``[C, C]``."""
-    n_c = len(vj)
-    left = lf * theta[:, j] * route_demand[:, j] * p
-    m = _run_sensitivity(left, p, vot[:, j], n_c, routes, route_ptr, route_res, route_slot, slots, cells, cell_ptr,
-                         slot_a, slot_b)
-    by_price = _run_sensitivity(left, p, pw, n_c, routes, route_ptr, route_res, route_slot, slots, cells, cell_ptr,
-                                slot_a, slot_b) if prices else np.zeros((0, 0))
-    for c in range(n_c):
+def _slopes(vj, j, kind, capacity, free_time, alpha, beta, scale, rho_max):
+    """Run ``j``'s delay slopes ``T'`` (``[C]``) at loads ``vj``, by forward differences."""
+    slope = np.empty(len(vj))
+    for c in range(len(vj)):
         at = curve_delay(kind[c], vj[c], capacity[c, j], free_time[c, j], alpha[j], beta[j], scale[c, j], rho_max[j])
         bump = 1e-7 * (1.0 + abs(vj[c]))
-        slope = (curve_delay(kind[c], vj[c] + bump, capacity[c, j], free_time[c, j], alpha[j], beta[j], scale[c, j],
-                             rho_max[j]) - at) / bump
-        for x in range(n_c):
-            m[x, c] *= slope
-        m[c, c] += 1.0
-    return m, by_price
+        slope[c] = (curve_delay(kind[c], vj[c] + bump, capacity[c, j], free_time[c, j], alpha[j], beta[j],
+                                scale[c, j], rho_max[j]) - at) / bump
+    return slope
+
+
+@numba.njit(cache=True)
+def _newton_system(vj, p, j, route_demand, lf, routes, od_route_ptr, route_ptr, route_res, route_slot, slot_res,
+                   od_slot_ptr, base_cost, vot, theta, available, bounds, at_ptr, at_idx, at_val, ap_ptr, ap_idx,
+                   ap_val, price, pw, kind, capacity, free_time, alpha, beta, scale, rho_max):
+    """Run ``j``'s Newton matrix ``I + M T'`` at loads ``vj`` (route shares ``p``), factored for
+    :func:`_newton_solve`: the lower triangle of ``M``, ``D = sqrt(T')`` and the Cholesky factor ``L`` of
+    ``I + D M D`` (symmetric positive definite, as ``M`` is semi-definite)."""
+    n_c = len(vj)
+    d = np.sqrt(_slopes(vj, j, kind, capacity, free_time, alpha, beta, scale, rho_max))
+    m = _run_sensitivity(p, vot[:, j], lf, theta, route_demand, j, n_c, routes, od_route_ptr, route_ptr, route_res,
+                         route_slot, slot_res, od_slot_ptr)
+    low = np.empty((n_c, n_c))      # row by row
+    for x in range(n_c):
+        for c in range(x + 1):
+            total = d[x] * m[x, c] * d[c] + (1.0 if x == c else 0.0)
+            for t in range(c):
+                total -= low[x, t] * low[c, t]
+            low[x, c] = np.sqrt(total) if x == c else total / low[c, c]
+    return m, d, low
+
+
+@numba.njit(cache=True)
+def _newton_solve(m, d, low, r):
+    """``dv`` with ``(I + M T') dv = r``, from :func:`_newton_system`'s factors: ``y = D dv`` solves
+    ``(I + D M D) y = D r``, and then ``dv = r − M D y`` (half the work of a general solve)."""
+    n_c = len(r)
+    y = d * r
+    for x in range(n_c):            # L z = D r
+        for t in range(x):
+            y[x] -= low[x, t] * y[t]
+        y[x] /= low[x, x]
+    for x in range(n_c - 1, -1, -1):  # Lᵀ y = z
+        for t in range(x + 1, n_c):
+            y[x] -= low[t, x] * y[t]
+        y[x] /= low[x, x]
+    dy = d * y
+    dv = r.copy()
+    for x in range(n_c):
+        total = 0.0
+        for c in range(x + 1):
+            total += m[x, c] * dy[c]
+        for c in range(x + 1, n_c):
+            total += m[c, x] * dy[c]
+        dv[x] -= total
+    return dv
+
+
+@numba.njit(cache=True)
+def _price_sensitivity(p, j, n_c, route_demand, lf, routes, od_route_ptr, route_ptr, route_res, route_slot, slot_res,
+                       od_slot_ptr, pw, theta):
+    """Run ``j``'s ``M`` with the prices' weights (the load per cost unit) in place of the value of time,
+    both triangles: minus the loads' derivative in each resource's price, ``[C, C]``."""
+    m = _run_sensitivity(p, pw, lf, theta, route_demand, j, n_c, routes, od_route_ptr, route_ptr, route_res,
+                         route_slot, slot_res, od_slot_ptr)
+    for x in range(n_c):
+        for c in range(x):
+            m[c, x] = m[x, c]
+    return m
 
 
 @numba.njit(cache=True)
@@ -435,11 +506,13 @@ def _over_idle(load, cap, u, max_price):
 
 
 @numba.njit(cache=True)
-def _run_price_step(j, f, jac, by_price, hard_pos, cap, price, price_unit, max_price, steps_taken, last_step, radius):
+def _run_price_step(j, f, m, d, low, by_price, hard_pos, cap, price, price_unit, max_price, steps_taken, last_step,
+                    radius):
     """One Newton step of run ``j``'s prices (the run at an equilibrium under them, its loads ``F`` =
     ``f``) toward loads just under capacity, on log-loads so that a price far above the one that clears
     a facility (its load a logistic tail) comes back in a few steps. The loads' response to the prices is
-    the equilibrium's own: ``dv/du = −(I + M T')⁻¹ M_u``. The prices that take part are those of full
+    the equilibrium's own: ``dv/du = −(I + M T')⁻¹ M_u`` (``m``, ``d``, ``low``: :func:`_newton_system`'s
+    factors of ``I + M T'``; ``by_price``: ``M_u``). The prices that take part are those of full
     facilities and of overfull ones whose price can still rise; the others stay. At most a fivefold rise
     a step above ``price_unit``; never below zero or above ``max_price``. Updates ``price[:, j]`` and
     the run's step history in place."""
@@ -458,14 +531,11 @@ def _run_price_step(j, f, jac, by_price, hard_pos, cap, price, price_unit, max_p
     play = np.flatnonzero(active)
     # d ln v / du over the prices in play: the loads' response to them, divided by each load; the
     # identity elsewhere
-    rhs_cols = np.empty((jac.shape[0], len(play)))
-    for b in range(len(play)):
-        rhs_cols[:, b] = by_price[:, hard_pos[play[b]]]
-    response = np.linalg.solve(jac, rhs_cols) if len(play) else np.zeros((jac.shape[0], 0))
     system = np.eye(n_h)
-    for a in range(len(play)):
-        for b in range(len(play)):
-            system[play[a], play[b]] = -response[hard_pos[play[a]], b] / load[play[a]]
+    for b in range(len(play)):
+        response = _newton_solve(m, d, low, by_price[:, hard_pos[play[b]]].copy())
+        for a in range(len(play)):
+            system[play[a], play[b]] = -response[hard_pos[play[a]]] / load[play[a]]
     target = np.empty(n_h)
     rhs = np.zeros(n_h)
     diagonal = np.empty(n_h)
@@ -522,7 +592,7 @@ def _run_price_step(j, f, jac, by_price, hard_pos, cap, price, price_unit, max_p
 @numba.njit(cache=True, nogil=True)
 def _equilibrium(cols, max_iter, tol, v, share, flow, load, residual, gap, steps, route_demand, od_demand, lf, al_ptr,
                  al_idx, al_val, hard_pos, cap, price_unit, max_price, steps_taken, last_step, radius, routes,
-                 route_ptr, route_res, route_slot, slots, cells, cell_ptr, slot_a, slot_b, base_cost, vot, theta,
+                 od_route_ptr, route_ptr, route_res, route_slot, slot_res, od_slot_ptr, base_cost, vot, theta,
                  available, bounds, at_ptr, at_idx, at_val, ap_ptr, ap_idx, ap_val, price, pw, kind, capacity,
                  free_time, alpha, beta, scale, rho_max):
     """The equilibrium of each run in ``cols``: damped Newton on its solved loads ``v`` until its gap is
@@ -532,7 +602,7 @@ def _equilibrium(cols, max_iter, tol, v, share, flow, load, residual, gap, steps
     share the arrays (the GIL is released)."""
     n_c = v.shape[0]
     for j in cols:
-        jac_args = (routes, route_ptr, route_res, route_slot, slots, cells, cell_ptr, slot_a, slot_b)
+        jac_args = (routes, od_route_ptr, route_ptr, route_res, route_slot, slot_res, od_slot_ptr)
         cost_args = (base_cost, vot, theta, available, bounds, at_ptr, at_idx, at_val, ap_ptr, ap_idx, ap_val,
                      price, pw, kind, capacity, free_time, alpha, beta, scale, rho_max)
         vj = v[:, j].copy()
@@ -555,9 +625,10 @@ def _equilibrium(cols, max_iter, tol, v, share, flow, load, residual, gap, steps
                         violated = violated or over or idle
                     if not violated or steps[j] >= max_iter:
                         break
-                    jac, by_price = _run_jacobian(vj, p, j, True, route_demand, lf, *jac_args, *cost_args)
-                    _run_price_step(j, f, jac, by_price, hard_pos, cap, price, price_unit, max_price, steps_taken,
-                                    last_step, radius)
+                    m, d, low = _newton_system(vj, p, j, route_demand, lf, *jac_args, *cost_args)
+                    by_price = _price_sensitivity(p, j, n_c, route_demand, lf, *jac_args, pw, theta)
+                    _run_price_step(j, f, m, d, low, by_price, hard_pos, cap, price, price_unit, max_price,
+                                    steps_taken, last_step, radius)
                     p, h, f, res = _run_point(vj, j, route_demand, al_ptr, al_idx, al_val, *cost_args)
             measure = True
             if steps[j] >= max_iter:
@@ -566,7 +637,7 @@ def _equilibrium(cols, max_iter, tol, v, share, flow, load, residual, gap, steps
             # the Newton step: (I + M T') dv = F(v) − v
             step = f - vj
             if n_c:
-                step = np.linalg.solve(_run_jacobian(vj, p, j, False, route_demand, lf, *jac_args, *cost_args)[0], step)
+                step = _newton_solve(*_newton_system(vj, p, j, route_demand, lf, *jac_args, *cost_args), step)
             # backtracking on |v − F(v)|²
             a = 1.0
             for halving in range(MAX_HALVINGS + 1):
@@ -622,7 +693,7 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     n = base_cost.shape[1]
     starts = np.flatnonzero(np.r_[True, route_od[1:] != route_od[:-1]])
     bounds = np.r_[starts, len(route_od)].astype(np.int64)                    # each OD's routes
-    per_route_demand = demand[route_od]
+    per_route_demand = demand.T[:, route_od].T           # [K, N], column-major (below)
     lf = load_per_unit[:, None]                                                 # load per unit of route flow
     pw = lf if price_weight is None else np.asarray(price_weight, dtype=float)[:, None]   # load per cost unit
     hard = np.flatnonzero(np.isfinite(capacity).any(axis=1)) if capacity is not None else np.zeros(0, int)
@@ -631,13 +702,19 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     rows = np.union1d(np.flatnonzero(live), hard)             # the resources Newton solves for
     structure = _structure_for(incidence, rows, hard, route_od, load_per_unit)
     a_load, jacobian = structure.a_load, structure.jacobian
-    # the compiled cost pass reads the whole [K, N] arrays
-    base_cost, vot, theta = (np.ascontiguousarray(np.broadcast_to(x, base_cost.shape), dtype=float)
-                             for x in (base_cost, vot, theta))
-    available = np.ascontiguousarray(np.broadcast_to(available, base_cost.shape), dtype=bool)
+    # the kernel reads and writes one run's column at a time: in column-major order each run's column is
+    # contiguous, where in row-major order every element of it sits on its own cache line (a batch of
+    # 1,000 coupled runs 1.14× faster; the arithmetic is the same, so are the answers)
+    col = lambda x, dtype=float: np.asfortranarray(x, dtype=dtype)
+    base_cost, vot, theta = (col(np.broadcast_to(x, base_cost.shape)) for x in (base_cost, vot, theta))
+    available = col(np.broadcast_to(available, base_cost.shape), bool)
     pw_k = np.ascontiguousarray(pw[:, 0], dtype=float)
+    for name, x in {"value of time": vot, "logit scale": theta, "load per unit": lf, "price weight": pw}.items():
+        od = _varies_within_od(np.broadcast_to(x, base_cost.shape), bounds)
+        if od >= 0:
+            raise ValueError(f"the {name} differs between the routes of OD {od}: it must be one value per OD and run")
     hard_pos = np.searchsorted(rows, hard)
-    price = np.zeros((len(hard), n)) if start_price is None else np.array(start_price[hard], dtype=float)
+    price = col(np.zeros((len(hard), n)) if start_price is None else start_price[hard])
     cap = capacity[hard] if len(hard) else np.zeros((0, n))
     implied = _implied(structure.nested, cap)       # a constraint another implies takes no price
     cap = np.where(implied, np.nan, cap)
@@ -646,10 +723,10 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     last_step = np.zeros((len(hard), n))                    # each price's last non-zero step
     radius = np.full((len(hard), n), np.inf)                # its trust radius once guarded
     solved = curves.rows(rows)
-    jc = jacobian
     # what the compiled route costs read (the prices change in place)
     cost_args = (base_cost, vot, theta, available, bounds, *structure.at_csr, *structure.ap_csr, price, pw_k,
-                 solved.kind, solved.capacity, solved.free_time, solved.alpha, solved.beta, solved.scale, solved.rho_max)
+                 solved.kind, col(solved.capacity), col(solved.free_time), solved.alpha, solved.beta,
+                 col(solved.scale), solved.rho_max)
     if start is None:
         v = np.zeros((len(rows), n))
     else:   # last year's route shares at this year's demand
@@ -666,33 +743,26 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     od_demand = np.where(demand > 0, demand, np.inf)
     rep = _first_of_equal(v, per_route_demand, od_demand, cap, price, base_cost, vot, theta, available, solved.capacity,
                           solved.free_time, solved.alpha, solved.beta, solved.scale, solved.rho_max)
-    # the kernel reads and writes one run's column at a time: in column-major order each run's column is
-    # contiguous, where in row-major order every element of it sits on its own cache line (a batch of
-    # 1,000 coupled runs 1.14× faster; the arithmetic is the same, so are the answers)
-    col = lambda x, dtype=float: np.asfortranarray(x, dtype=dtype)
     p, h, f = (np.zeros(shape, order="F") for shape in ((k_n, n), (k_n, n), (len(rows), n)))
-    run_price, run_cost_args = col(price), (col(base_cost), col(vot), col(theta), col(available, bool), bounds,
-                                            *structure.at_csr, *structure.ap_csr)
-    run_cost_args += (run_price, pw_k, solved.kind, col(solved.capacity), col(solved.free_time), solved.alpha,
-                      solved.beta, col(solved.scale), solved.rho_max)
     _in_threads(_equilibrium, np.flatnonzero(rep == np.arange(n)), max_iter, tol, col(v), p, h, f, residual, gap,
-                steps, col(per_route_demand), col(od_demand), np.ascontiguousarray(load_per_unit, dtype=float),
+                steps, per_route_demand, col(od_demand), np.ascontiguousarray(load_per_unit, dtype=float),
                 *structure.al_csr, hard_pos.astype(np.int64), col(cap), float(price_unit), float(max_price),
-                steps_taken, col(last_step), col(radius), jc.routes, jc.route_ptr, jc.route_res, jc.route_slot,
-                jc.slots, jc.cells, jc.cell_ptr, jc.slot_a, jc.slot_b, *run_cost_args)
-    price[...] = run_price
-    p, h, f = (np.ascontiguousarray(x) for x in (p, h, f))
+                steps_taken, col(last_step), col(radius), *jacobian.arrays(), *cost_args)
+    h = np.ascontiguousarray(h)
     if (rep != np.arange(n)).any():
-        for x in (p, h, f, price, residual, gap, steps):     # a repeated run's answer is its first's
+        for x in (h, price, residual, gap, steps):     # a repeated run's answer is its first's
             x[..., :] = x[..., rep]
     load = incidence @ (h * lf)
     delay = curves.delay(load)
     full = np.zeros_like(load)
     full[hard] = price
-    paid = pw * (structure.a_price @ price) if len(hard) else 0.0      # what each route pays the prices
-    cost = base_cost + vot * (structure.routes_by_resource @ delay) + paid
     with np.errstate(invalid="ignore"):
         over = (load[hard] / cap > 1.0 + CAPACITY_TOLERANCE) & (price < max_price)    # NaN capacity: never over
     feasible = ~over.any(axis=0)
-    return SUEResult(flow=h, load=load, delay=delay, cost=cost, gap=gap, iterations=min(int(steps.max(initial=0)) + 1, max_iter),
-                     converged=(gap <= tol) & feasible, price=full)
+
+    def route_cost():
+        paid = pw * (structure.a_price @ price) if len(hard) else 0.0      # what each route pays the prices
+        return base_cost + vot * (structure.routes_by_resource @ delay) + paid
+
+    return SUEResult(flow=h, load=load, delay=delay, gap=gap, iterations=min(int(steps.max(initial=0)) + 1, max_iter),
+                     converged=(gap <= tol) & feasible, price=full, route_cost=route_cost)
