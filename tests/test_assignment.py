@@ -424,3 +424,16 @@ def test_a_value_of_time_that_differs_within_an_od_is_refused():
         solve_logit_sue(inc, np.ones(2), np.array([[10.0], [20.0]]), np.array([[1.0], [2.0]]), np.full((2, 1), 0.1),
                         np.ones((2, 1), bool), np.array([0, 0]), np.array([[30.0]]),
                         DelayCurves.linear(np.array([[2.0], [1.0]])))
+
+
+def test_a_price_that_crawls_while_its_facility_stays_over_capacity_takes_its_own_step():
+    """Run 29 of the accuracy benchmark's design (seed 11): in 2039 the joint price step had shrunk to a
+    few USD a step on a facility 7% over capacity at 89 USD/t, and the run stopped unconverged at the
+    1,000-step cap (research/price_loop_crawl.md). Past the steps a settling run needs, a violated
+    facility whose joint step is less than half its own takes its own; the run converges."""
+    from multivector.explore.ensemble import make_design
+
+    kz = mv.load("kazakhstan")
+    sample = make_design(kz, 200, seed=11).samples().iloc[[29]].reset_index(drop=True)
+    ds = mv.simulate(kz, samples=sample, run_ids=[29], years=[2038, 2039])
+    assert bool(ds["converged"].all())

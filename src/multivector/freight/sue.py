@@ -567,10 +567,17 @@ def _run_price_step(j, f, m, d, low, by_price, hard_pos, cap, price, price_unit,
         # past STUCK_PRICE_STEPS, an overfull facility's price no longer falls or stays: where the joint
         # least-norm step would leave it (it shares routes with another full facility, and the step goes
         # to the other, in a cycle), it takes its own Newton step, its load's response to its own price
-        # alone (research/price_loop_refit.md)
+        # alone (research/price_loop_refit.md); and a facility over capacity or priced with room whose
+        # joint step goes its own way by less than half its own step takes its own: the joint step can
+        # shrink toward nothing while the facility stays 7% over (a crawl of a few USD a step on a price
+        # of 90 USD/t for 900 steps, research/price_loop_crawl.md)
         if stuck and active[h] and over[h] and sh <= 0:
             own = target[h] / system[h, h]
             sh = own if np.isfinite(own) and own > 0 else rise
+        if stuck and active[h] and (over[h] or idle[h]):
+            own = target[h] / system[h, h]
+            if np.isfinite(own) and own * sh >= 0 and abs(sh) < 0.5 * abs(own):
+                sh = own
         sh = min(sh, rise)
         # past FREE_PRICE_STEPS, a price whose step turns back is held to half its last step: the loads'
         # response to a price can be far from linear (a class of freight switching routes over a small
