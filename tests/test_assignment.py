@@ -1,5 +1,7 @@
 """Route choice: volume-delay functions, logit SUE properties, batching equals looping."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy import sparse
@@ -436,4 +438,19 @@ def test_a_price_that_crawls_while_its_facility_stays_over_capacity_takes_its_ow
     kz = mv.load("kazakhstan")
     sample = make_design(kz, 200, seed=11).samples().iloc[[29]].reset_index(drop=True)
     ds = mv.simulate(kz, samples=sample, run_ids=[29], years=[2038, 2039])
+    assert bool(ds["converged"].all())
+
+
+def test_a_price_whose_trust_radius_fell_below_its_last_bit_can_still_move():
+    """Run 2674 of the README's Morris exploration (its parameters, posterior draws included, in
+    ``tests/data/price_radius_below_last_bit.csv``): in 2037 the Taman transfer sat 1.2% over capacity
+    while its price's trust radius had shrunk below the last bit of the price, and a stale step of the
+    other sign kept it from growing, for 960 steps (research/price_loop_crawl.md). A step too small to
+    change the price is now remembered, so the radius grows again; the run converges."""
+    import pandas as pd
+
+    kz = mv.load("kazakhstan")
+    row = pd.read_csv(Path(__file__).parent / "data" / "price_radius_below_last_bit.csv")
+    sample = pd.DataFrame([row["value"].to_numpy()], columns=row["parameter"])
+    ds = mv.simulate(kz, samples=sample, run_ids=[2674], years=[2037])
     assert bool(ds["converged"].all())

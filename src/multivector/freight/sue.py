@@ -211,7 +211,6 @@ class _Jacobian:
     """
 
     def __init__(self, a: sparse.csr_matrix, route_od: np.ndarray):
-        self.c = a.shape[0]
         at = a.T.tocsr()
         at.sort_indices()
         size = np.bincount(route_od)
@@ -593,6 +592,11 @@ def _run_price_step(j, f, m, d, low, by_price, hard_pos, cap, price, price_unit,
         price[h, j] = new
         if new - u[h] != 0:
             last_step[h, j] = new - u[h]
+        elif stuck and sh != 0 and 0 < new < max_price:
+            # a step below the price's last bit leaves it as it was; remembered anyway, so that the radius
+            # grows while the steps keep their way (it had shrunk below the last bit of a price of 54
+            # USD/t, and a stale step of the other sign held it there, research/price_loop_crawl.md)
+            last_step[h, j] = sh
     steps_taken[j] += 1
 
 
