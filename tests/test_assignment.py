@@ -454,3 +454,19 @@ def test_a_price_whose_trust_radius_fell_below_its_last_bit_can_still_move():
     sample = pd.DataFrame([row["value"].to_numpy()], columns=row["parameter"])
     ds = mv.simulate(kz, samples=sample, run_ids=[2674], years=[2037])
     assert bool(ds["converged"].all())
+
+
+def test_prices_that_circle_slowly_among_full_facilities_settle_within_the_step_cap():
+    """Run 3979 of the README's Morris exploration (``tests/data/price_slow_circle.csv``): in 2036 four
+    full facilities pass load back and forth while their prices settle, which takes 1,040 Newton steps;
+    the cap of 1,000 left it unconverged. The default cap (``MAX_NEWTON_STEPS``) leaves room."""
+    import pandas as pd
+
+    from multivector.freight.sue import MAX_NEWTON_STEPS
+
+    kz = mv.load("kazakhstan")
+    row = pd.read_csv(Path(__file__).parent / "data" / "price_slow_circle.csv")
+    sample = pd.DataFrame([row["value"].to_numpy()], columns=row["parameter"])
+    ds = mv.simulate(kz, samples=sample, run_ids=[3979], years=[2036])
+    assert bool(ds["converged"].all())
+    assert 1000 < int(ds["iterations"].max()) < MAX_NEWTON_STEPS

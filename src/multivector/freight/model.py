@@ -19,7 +19,7 @@ from multivector.dataset import Scenario, Values
 from multivector.dataset.scenario import DIRECTIONS
 from multivector.errors import ConvergenceWarning, InputError
 from multivector.freight.network import Network, focus_country_nodes, gateway_crossings
-from multivector.freight.sue import EQUILIBRIUM_TOL, solve_logit_sue
+from multivector.freight.sue import EQUILIBRIUM_TOL, MAX_NEWTON_STEPS, solve_logit_sue
 from multivector.freight.vdf import BPR, NO_DELAY, QUEUE, DelayCurves
 
 #: Layers whose capacity is allocated by rationing: what a pipeline or a tanker berth cannot take is
@@ -189,7 +189,8 @@ class FreightModel:
             out += vectors[ref][:, None] * ((1.0 + growth) ** (year - ref))[None, :]
         return out
 
-    def solve_year(self, yt: Values, year: int, tol=EQUILIBRIUM_TOL, max_iter=1000, start=None, start_price=None) -> dict:
+    def solve_year(self, yt: Values, year: int, tol=EQUILIBRIUM_TOL, max_iter=MAX_NEWTON_STEPS, start=None,
+                   start_price=None) -> dict:
         """Solve one year for every run; ``yt`` holds that year's parameter values ([N] arrays);
         ``start`` and ``start_price`` warm-start from earlier route flows ([K, N]) and capacity prices
         ([R, N], USD per Mt)."""

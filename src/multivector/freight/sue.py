@@ -45,6 +45,12 @@ SLACK_TOLERANCE = 0.01
 #: that carries a small part of its OD's freight (crude through BTC, ~2% of the Kazakh crude) could be
 #: off by 2e-3 of its own volume; 1e-6 costs about a tenth more time.
 EQUILIBRIUM_TOL = 1e-6
+#: Newton steps a run may take in a year, price steps' re-solves included, before it is flagged
+#: unconverged. The slowest of 200 coupled runs takes 55 in the median year and under 200 in the
+#: worst (bench/results/solver_accuracy.md); a run whose prices circle slowly among four full
+#: facilities settled after 1,040 (research/price_loop_crawl.md). A run that never settles costs its
+#: thread this many steps, about 0.3 s.
+MAX_NEWTON_STEPS = 3000
 #: Halvings of a Newton step before the line search takes the shortest one anyway.
 MAX_HALVINGS = 12
 #: Price steps a run takes freely in a solve (99% of run-years need at most 4). From then on each

@@ -18,7 +18,7 @@ from multivector.dataset import Scenario, check_sources_table, run_values, table
 from multivector.errors import InputError
 from multivector.freight.model import FreightModel, results_dataset
 from multivector.freight.network import Network, cached_network
-from multivector.freight.sue import EQUILIBRIUM_TOL
+from multivector.freight.sue import EQUILIBRIUM_TOL, MAX_NEWTON_STEPS
 from multivector.model.coupled import simulate_coupled
 
 
@@ -57,7 +57,7 @@ class Model:
 
     def simulate(self, n: int = 1, *, years: Sequence[int] | None = None, overrides: Mapping | None = None,
                  samples: pd.DataFrame | None = None, fitted: pd.DataFrame | None = None, seed: int = 0,
-                 tol: float | None = None, max_iter: int = 1000, keep_routes: bool = False,
+                 tol: float | None = None, max_iter: int = MAX_NEWTON_STEPS, keep_routes: bool = False,
                  coupled: bool | None = None, run_ids=None, events: Mapping | None = None,
                  progress: Callable[[int, int], None] | None = None) -> xr.Dataset:
         """Simulate a batch of runs over years and return labelled results.

@@ -27,7 +27,7 @@ import xarray as xr
 from multivector.dataset import run_values, table_values, year_values
 from multivector.errors import InputError
 from multivector.freight.model import FreightModel, results_dataset
-from multivector.freight.sue import EQUILIBRIUM_TOL
+from multivector.freight.sue import EQUILIBRIUM_TOL, MAX_NEWTON_STEPS
 from multivector.model.randomness import draw_disruption
 from multivector.model.verdict import consolidated, index_components, over_definition
 
@@ -85,7 +85,7 @@ def network_outputs(model: FreightModel, out: dict, wanted: Mapping[str, str]) -
 def simulate_coupled(model, n: int = 1, *, years: Sequence[int] | None = None,
                      overrides: Mapping | None = None, samples: pd.DataFrame | None = None,
                      fitted: pd.DataFrame | None = None, seed: int = 0,
-                     run_ids: np.ndarray | None = None, tol: float | None = None, max_iter: int = 1000,
+                     run_ids: np.ndarray | None = None, tol: float | None = None, max_iter: int = MAX_NEWTON_STEPS,
                      keep_routes: bool = False, events: Mapping | None = None,
                      progress: Callable[[int, int], None] | None = None) -> xr.Dataset:
     """Simulate the coupled model (a :class:`multivector.model.Model`); results are the network's
