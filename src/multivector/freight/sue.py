@@ -289,8 +289,8 @@ def _structure_for(incidence: sparse.csr_matrix, rows, hard, route_od, load_per_
 @numba.njit(cache=True)
 def _varies_within_od(x, bounds):
     """The first OD (``bounds``: each OD's first route, then the number of routes) whose routes do not all
-    carry the same value of ``x`` (``[K, N]``) in some run, or -1: the Newton matrix is built on one
-    value per OD and run (:func:`_run_sensitivity`)."""
+    carry the same value of ``x`` (``[K, N]`` or ``[K, 1]``) in some run, or -1: the Newton matrix is
+    built on one value per OD and run (:func:`_run_sensitivity`)."""
     for j in range(x.shape[1]):
         for d in range(len(bounds) - 1):
             for k in range(bounds[d] + 1, bounds[d + 1]):
@@ -729,7 +729,7 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     available = col(np.broadcast_to(available, base_cost.shape), bool)
     pw_k = np.ascontiguousarray(pw[:, 0], dtype=float)
     for name, x in {"value of time": vot, "logit scale": theta, "load per unit": lf, "price weight": pw}.items():
-        od = _varies_within_od(np.broadcast_to(x, base_cost.shape), bounds)
+        od = _varies_within_od(x, bounds)        # [K, N], or [K, 1] where one value serves every run
         if od >= 0:
             raise ValueError(f"the {name} differs between the routes of OD {od}: it must be one value per OD and run")
     hard_pos = np.searchsorted(rows, hard)
