@@ -145,7 +145,10 @@ class FreightModel:
         focus = focus_country_nodes(scenario)
         self.od_transit = np.array([o not in focus and d not in focus
                                     for o, d in zip(net.od_origin, net.od_destination)])
-        self.focus_edges = sparse.diags(net.edge_focus.astype(float))
+        # each route's edges inside the focus country (what its transit tariff is summed over)
+        self.route_focus_edges = net.route_edges.multiply(net.edge_focus[None, :].astype(float)).tocsr()
+        self.route_focus_edges.eliminate_zeros()
+        self.route_focus_edges.sort_indices()
         overland = [net.corridors.index(c) for c in scenario.overland_corridors if c in net.corridors]
         teu = [comm_index[c] for c, m in scenario.commodities.items() if m.unit.upper() == "TEU"]
         self.overland_routes = np.isin(net.route_corridor, overland)
@@ -161,6 +164,12 @@ class FreightModel:
         rows = (g_gate * n_dir + g_dir) * n_comm + self.route_comm[g_route]
         self.gateway_matrix = sparse.csr_matrix(
             (np.ones(len(rows)), (rows, g_route)), shape=(len(self.gateways) * n_dir * n_comm, net.n_routes))
+        # [commodity × corridor, routes]: one product gives each corridor's volume by commodity
+        self.volume_matrix = sparse.csr_matrix(
+            (np.ones(net.n_routes), (self.route_comm * len(self.corridor_names) + net.route_corridor,
+                                     np.arange(net.n_routes))),
+            shape=(n_comm * len(self.corridor_names), net.n_routes))
+        self._open = {}            # year -> (routes open that year [K], ODs with an open route [D])
         # demand by commodity and given year, as [D] vectors
         od_index = {k: i for i, k in enumerate(zip(net.od_origin, net.od_destination, net.od_commodity))}
         d = scenario.demand
@@ -203,8 +212,8 @@ class FreightModel:
         route_time = route_edges @ costs.edge_time                                             # [K, N]
         route_money = route_edges @ costs.edge_money
         base = route_money + vot * route_time
-        available = route_edges @ (net.edge_opens > year).astype(float) == 0                 # no edge still to open
-        _check_available(net, available, demand, year)
+        available, has_route = self._open_routes(year)
+        _check_available(net, has_route, demand, year)
         res = solve_logit_sue(self.incidence, self.load_per_unit, base, vot, theta,
                               np.broadcast_to(available[:, None], base.shape), net.route_od, demand,
                               costs.curves, tol=tol, max_iter=max_iter, congestible=self.congestible,
@@ -235,11 +244,10 @@ class FreightModel:
             total_t = tonnes.sum(axis=0)
             focus_share_t = np.where(total_t > 0, tonnes[net.route_via_focus[self.overland_routes]].sum(axis=0)
                                      / total_t, np.nan)
-        focus_tariff = route_edges @ (self.focus_edges @ costs.edge_tariff)                    # [K, N]
+        focus_tariff = self.route_focus_edges @ costs.edge_tariff                             # [K, N]
         paying = (w * focus_tariff)[self.od_transit[net.route_od]]
         out = {
-            "volume": np.stack([cm @ (h * (route_comm == ci)[:, None])
-                                for ci in range(len(self.commodities))]),                      # [C, nc, N]
+            "volume": (self.volume_matrix @ h).reshape(len(self.commodities), -1, n),          # [C, nc, N]
             "time_h": time_h, "cost_usd": cost_usd, "flow_mt": load, "delay_h": res.delay, "unserved": unserved,
             "unserved_od": unserved_od,
             "utilisation": utilisation, "gap": res.gap, "converged": res.converged,
@@ -249,6 +257,16 @@ class FreightModel:
             "gateway": self.gateway_matrix @ h,                                                 # [G·D·C, N]
         }
         return out
+
+    def _open_routes(self, year: int) -> tuple[np.ndarray, np.ndarray]:
+        """The routes open in ``year`` (no edge still to open, ``[K]``) and the ODs with one (``[D]``)."""
+        if year not in self._open:
+            net = self.net
+            available = net.route_edges @ (net.edge_opens > year).astype(float) == 0
+            has_route = np.zeros(len(net.od_origin), dtype=bool)
+            np.logical_or.at(has_route, net.route_od, available)
+            self._open[year] = available, has_route
+        return self._open[year]
 
     def _side_constraints(self, capacity: np.ndarray) -> np.ndarray:
         """The capacities the equilibrium enforces by a price (NaN elsewhere): ``[R, N]``."""
@@ -292,9 +310,7 @@ def _rationed(flow, ratio, indptr, indices):
     return out
 
 
-def _check_available(net: Network, available, demand, year):
-    has_route = np.zeros(len(net.od_origin), dtype=bool)
-    np.logical_or.at(has_route, net.route_od, available)
+def _check_available(net: Network, has_route, demand, year):
     missing = np.flatnonzero(~has_route & (demand.max(axis=1) > 0))
     if len(missing):
         d = missing[0]

@@ -254,7 +254,9 @@ class _Structure:
     incidence as the CSR arrays the compiled cost pass reads (``at_csr``, ``ap_csr``: indptr, indices,
     data; empty without capacities) and the latter as a matrix (``a_price``), the :class:`_Jacobian`,
     and the pairs of capacities whose routes nest (``nested``: each ``x``, ``y`` with every route through
-    ``x`` passing ``y``, and whether they carry the same routes; :func:`_implied` reads them)."""
+    ``x`` passing ``y``, and whether they carry the same routes; :func:`_implied` reads them); each OD's
+    first route ``starts`` and the same with the number of routes appended (``bounds``), and where each
+    capacity sits among the solved resources (``hard_pos``)."""
 
     def __init__(self, incidence, rows, hard, route_od, load_per_unit):
         a = incidence[rows]                                               # [C, K]
@@ -267,6 +269,9 @@ class _Structure:
         self.ap_csr = csr(self.a_price) if len(hard) else (np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
         self.nested = _nested(incidence[hard])
         self.routes_by_resource = incidence.T.tocsr()                     # [K, R]: a route's costs from its resources'
+        self.starts = np.flatnonzero(np.r_[True, route_od[1:] != route_od[:-1]])
+        self.bounds = np.r_[self.starts, len(route_od)].astype(np.int64)
+        self.hard_pos = np.searchsorted(rows, hard).astype(np.int64)
 
 
 _STRUCTURES: dict[int, tuple[weakref.ref, dict]] = {}
@@ -317,10 +322,11 @@ def _implied(nested, cap: np.ndarray) -> np.ndarray:
     the sum of their prices reaches a route, and a price step aimed at both at once (one over, one with
     room) cancels out; dropped, the binding one carries the whole price. Equal route sets and equal
     capacities keep the first."""
+    x, y, same = nested
     implied = np.zeros(cap.shape, dtype=bool)
-    for xi, yi, same in zip(*nested):
-        tighter = cap[yi] < cap[xi] if same and xi < yi else cap[yi] <= cap[xi]
-        implied[xi] |= tighter
+    if len(x):
+        strict = (same & (x < y))[:, None]
+        np.logical_or.at(implied, x, np.where(strict, cap[y] < cap[x], cap[y] <= cap[x]))
     return implied
 
 
@@ -710,16 +716,17 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     ``iterations`` is one more than the most Newton steps any run took (the last pass only measures).
     """
     n = base_cost.shape[1]
-    starts = np.flatnonzero(np.r_[True, route_od[1:] != route_od[:-1]])
-    bounds = np.r_[starts, len(route_od)].astype(np.int64)                    # each OD's routes
     per_route_demand = demand.T[:, route_od].T           # [K, N], column-major (below)
     lf = load_per_unit[:, None]                                                 # load per unit of route flow
     pw = lf if price_weight is None else np.asarray(price_weight, dtype=float)[:, None]   # load per cost unit
     hard = np.flatnonzero(np.isfinite(capacity).any(axis=1)) if capacity is not None else np.zeros(0, int)
-    used = np.diff(incidence.indptr) > 0
-    live = used if congestible is None else used & np.asarray(congestible, dtype=bool)
-    rows = np.union1d(np.flatnonzero(live), hard)             # the resources Newton solves for
+    solve = np.diff(incidence.indptr) > 0                     # the resources Newton solves for
+    if congestible is not None:
+        solve &= np.asarray(congestible, dtype=bool)
+    solve[hard] = True
+    rows = np.flatnonzero(solve)
     structure = _structure_for(incidence, rows, hard, route_od, load_per_unit)
+    starts, bounds, hard_pos = structure.starts, structure.bounds, structure.hard_pos   # each OD's routes
     a_load, jacobian = structure.a_load, structure.jacobian
     # the kernel reads and writes one run's column at a time: in column-major order each run's column is
     # contiguous, where in row-major order every element of it sits on its own cache line (a batch of
@@ -732,7 +739,6 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
         od = _varies_within_od(x, bounds)        # [K, N], or [K, 1] where one value serves every run
         if od >= 0:
             raise ValueError(f"the {name} differs between the routes of OD {od}: it must be one value per OD and run")
-    hard_pos = np.searchsorted(rows, hard)
     price = col(np.zeros((len(hard), n)) if start_price is None else start_price[hard])
     cap = capacity[hard] if len(hard) else np.zeros((0, n))
     implied = _implied(structure.nested, cap)       # a constraint another implies takes no price
@@ -765,7 +771,7 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     p, h, f = (np.zeros(shape, order="F") for shape in ((k_n, n), (k_n, n), (len(rows), n)))
     _in_threads(_equilibrium, np.flatnonzero(rep == np.arange(n)), max_iter, tol, col(v), p, h, f, residual, gap,
                 steps, per_route_demand, col(od_demand), np.ascontiguousarray(load_per_unit, dtype=float),
-                *structure.al_csr, hard_pos.astype(np.int64), col(cap), float(price_unit), float(max_price),
+                *structure.al_csr, hard_pos, col(cap), float(price_unit), float(max_price),
                 steps_taken, col(last_step), col(radius), *jacobian.arrays(), *cost_args)
     h = np.ascontiguousarray(h)
     if (rep != np.arange(n)).any():
