@@ -179,12 +179,20 @@ def logit_split(cost, theta, available, starts):
     return _logit_runs(cost, theta, available, np.r_[starts, len(cost)].astype(np.int64))
 
 
+
+@numba.njit(cache=True)
+def _put_column(dst, j, src):
+    """``dst[:, j] = src``, written out: Numba's slice assignment compiles a shape-mismatch error with
+    its string formatting, a few seconds of every fresh machine's first run."""
+    for k in range(len(src)):
+        dst[k, j] = src[k]
+
 @numba.njit(cache=True)
 def _logit_runs(cost, theta, available, bounds):
     """:func:`_logit` of every run (``[K, n]`` in and out)."""
     out = np.empty(cost.shape)
     for j in range(cost.shape[1]):
-        out[:, j] = _logit(cost[:, j], theta[:, j], available[:, j], bounds)
+        _put_column(out, j, _logit(cost[:, j], theta[:, j], available[:, j], bounds))
     return out
 
 
@@ -432,9 +440,9 @@ def _shares(v, cols, base_cost, vot, theta, available, bounds, at_ptr, at_idx, a
     """:func:`_run_shares` of the runs ``cols`` at their loads ``v`` (``[C, n]``): ``[K, n]``."""
     out = np.empty((base_cost.shape[0], len(cols)))
     for i in range(len(cols)):
-        out[:, i] = _run_shares(v[:, i].copy(), cols[i], base_cost, vot, theta, available, bounds, at_ptr, at_idx,
-                                at_val, ap_ptr, ap_idx, ap_val, price, pw, kind, capacity, free_time, alpha, beta,
-                                scale, rho_max)
+        _put_column(out, i, _run_shares(v[:, i].copy(), cols[i], base_cost, vot, theta, available, bounds, at_ptr,
+                                        at_idx, at_val, ap_ptr, ap_idx, ap_val, price, pw, kind, capacity, free_time,
+                                        alpha, beta, scale, rho_max))
     return out
 
 
@@ -564,7 +572,7 @@ def _run_price_step(j, f, m, d, low, by_price, hard_pos, cap, price, price_unit,
     unit = np.empty(n_h)
     for h in range(n_h):
         unit[h] = diagonal[h] if diagonal[h] > 0 else 1.0
-    scaled = system / unit.reshape((1, n_h))
+    scaled = system / unit[None, :]
     step = _least_norm(scaled, rhs, active) / unit
     guarded = steps_taken[j] >= FREE_PRICE_STEPS
     stuck = steps_taken[j] >= STUCK_PRICE_STEPS
@@ -672,10 +680,10 @@ def _equilibrium(cols, max_iter, tol, v, share, flow, load, residual, gap, steps
                     vj, p, h, f, res = trial, tp, th, tf, tr
                     break
                 a *= 0.5
-        v[:, j] = vj
-        share[:, j] = p
-        flow[:, j] = h
-        load[:, j] = f
+        _put_column(v, j, vj)
+        _put_column(share, j, p)
+        _put_column(flow, j, h)
+        _put_column(load, j, f)
         residual[j] = res
 
 
