@@ -1,6 +1,7 @@
 """The command line as a user meets it: tables, JSON, errors without tracebacks, nothing half-written."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -34,6 +35,31 @@ def test_run_json_keys(tiny_dir):
         assert len(doc["corridors"][c]["teu"]) == 1
     assert 0 <= doc["focus_overland_share"][0] <= 1
     assert {"link", "year", "utilisation"} <= set(doc["bottlenecks"][0])
+
+
+def test_first_run_on_a_machine_says_it_is_compiling(tiny_dir, monkeypatch):
+    """A fresh install spends its first 20 s compiling the route choice: the bar must not sit at 0 unexplained."""
+    import multivector.freight.sue as sue
+    import multivector.interfaces.cli as cli
+
+    monkeypatch.setattr(sue, "kernels_cached", lambda: False)
+    monkeypatch.setattr(cli, "_noticed", False)
+    r = invoke("run", tiny_dir, "--years", "2024:2024")
+    assert r.exit_code == 0, r.output
+    assert "compiling the model's kernels" in r.stderr
+    monkeypatch.setattr(cli, "_noticed", False)
+    assert "compiling" not in invoke("run", tiny_dir, "--json").stderr        # --json writes its document alone
+    monkeypatch.setattr(sue, "kernels_cached", lambda: True)
+    monkeypatch.setattr(cli, "_noticed", False)
+    assert "compiling" not in invoke("run", tiny_dir, "--years", "2024:2024").stderr
+
+
+def test_kernels_cached_reads_numbas_cache(tmp_path):
+    """An empty Numba cache (a fresh machine) reads as not compiled, not as unknown."""
+    probe = "from multivector.freight.sue import kernels_cached; print(kernels_cached())"
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    fresh = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert fresh.stdout.strip() == "False"
 
 
 def test_set_changes_result_and_unknown_name_is_an_error(tiny_dir):

@@ -78,6 +78,16 @@ def use_threads(count: int | None) -> None:
     _threads = count
 
 
+def kernels_cached() -> bool | None:
+    """Whether Numba's cache on this machine already holds the compiled equilibrium kernel (a fresh
+    install or an edited ``sue.py`` compiles it on first use, some 15-20 s); ``None`` where this Numba
+    does not say. Reads Numba's own cache index, a private part of it, hence the guard."""
+    try:
+        return bool(_equilibrium._cache._cache_file._load_index())
+    except Exception:   # noqa: BLE001 - another Numba's cache layout: say nothing rather than fail a run
+        return None
+
+
 def _forget_pool() -> None:
     global _pool, _pool_size
     _pool, _pool_size = None, 0     # a forked child inherits the pool object but not its threads

@@ -99,6 +99,20 @@ class _Bar:
                                    rate=shown), file=sys.stderr, flush=True)
 
 
+_noticed = False
+
+
+def _first_run_notice() -> None:
+    """Once per process, on a machine whose Numba cache lacks the route choice's compiled kernel: say that
+    the first year will wait for the compiler, so that a bar standing at 0 for 20 s is not taken for a hang."""
+    global _noticed
+    from multivector.freight.sue import kernels_cached
+
+    if not _noticed and kernels_cached() is False:
+        err.print("First run on this machine (or after an update): compiling the model's kernels, about 20 s, once.")
+    _noticed = True
+
+
 @contextlib.contextmanager
 def progress_bar(description: str, unit: str, *, quiet: bool = False, resumable: bool = False,
                  line: str = "{description}: {done:,}/{total:,} {unit} ({rate} {unit}/s)"):
@@ -111,6 +125,8 @@ def progress_bar(description: str, unit: str, *, quiet: bool = False, resumable:
     the first report counts work done before (a resumed exploration), so the rate starts after it."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    if not quiet:
+        _first_run_notice()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn(f"{{task.fields[rate]}} {unit}/s"), TimeRemainingColumn(), console=err,
                   disable=quiet or not err.is_terminal, redirect_stdout=False, redirect_stderr=False) as bar:
