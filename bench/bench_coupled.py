@@ -24,6 +24,7 @@ import pandas as pd
 from scipy.stats import qmc
 
 import multivector as mv
+import multivector.io
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,9 +44,12 @@ def main():
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--loop-runs", type=int, default=20)
+    ap.add_argument("--no-retain", action="store_true",
+                    help="leave glibc's allocator at its defaults (the command line keeps freed memory)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "coupled.md")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
+    retained = False if args.no_retain else mv.io.retain_freed_memory()
     s = mv.load("kazakhstan")
     mv.simulate(s)  # compile and warm up
     single = []
@@ -79,7 +83,9 @@ def main():
         "",
         f"Kazakhstan dataset; Latin hypercube over {samples.shape[1]} ranged constants of the political "
         f"register. Machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"numpy {np.__version__}. Measured {time.strftime('%Y-%m-%d %H:%M')}.",
+        f"numpy {np.__version__}. Measured {time.strftime('%Y-%m-%d %H:%M')}. Freed memory "
+        + ("kept for reuse, as the command line keeps it (`multivector.io.retain_freed_memory`)." if retained
+           else "returned to the system (glibc's defaults, `--no-retain`)."),
         "",
         "| what | N | seconds | runs/s | note |",
         "|:--|--:|--:|--:|:--|",

@@ -1,5 +1,6 @@
 """The coupled model 2024-2040: interfaces, determinism by seed, disruptions, XMILE round trip."""
 
+import importlib
 import json
 import warnings
 
@@ -66,6 +67,30 @@ def test_same_seed_same_trajectory_whatever_the_batch(kz):
     np.testing.assert_allclose(batch["teu"].isel(run=2).values, one["teu"].isel(run=0).values, rtol=1e-12)
     reverse = mv.simulate(kz, samples=samples.iloc[::-1].reset_index(drop=True), seed=11, run_ids=[3, 2, 1, 0])
     np.testing.assert_allclose(batch["political"].values[::-1], reverse["political"].values, rtol=1e-12)
+
+
+def test_a_large_batch_runs_in_passes_with_the_answers_of_one_batch(kz, monkeypatch):
+    """Above PASS_RUNS runs, simulate works in passes (faster, bounded memory); every number is the one
+    a single batch gives, run numbers and run ids run on, and the iterations are the most any pass took."""
+    compiled_module = importlib.import_module("multivector.model.compiled")   # the package exports a function of that name
+    model = compiled_module.compiled(kz)
+    samples = pd.DataFrame({"cpc_weather_rate": np.linspace(0.3, 2.0, 10),
+                            "mediation_activity": np.linspace(1.0, 9.0, 10)})
+    one = model._simulate_batch(samples=samples, seed=4, run_ids=np.arange(100, 110))
+    steps = []
+    monkeypatch.setattr(compiled_module, "PASS_RUNS", 4)                  # passes of 4, 4 and 2 runs
+    passes = mv.simulate(kz, samples=samples, seed=4, run_ids=np.arange(100, 110),
+                         progress=lambda done, total: steps.append((done, total)))
+    assert set(passes.data_vars) == set(one.data_vars)
+    for name in one.data_vars:
+        np.testing.assert_array_equal(passes[name].values, one[name].values, err_msg=name)
+    assert list(passes["run"].values) == list(range(10))
+    assert list(passes["run_id"].values) == list(range(100, 110))
+    assert steps[-1] == (51, 51) and steps == sorted(steps)                # 3 passes of 17 years
+    network = {"tariff_sea": np.linspace(0.03, 0.2, 10)}                 # a per-run override is cut with its runs
+    np.testing.assert_array_equal(
+        mv.simulate(kz, 10, years=[2023], coupled=False, overrides=network)["teu"].values,
+        model._simulate_batch(10, years=[2023], coupled=False, overrides=network)["teu"].values)
 
 
 def test_random_stream_is_a_function_of_seed_run_and_year():

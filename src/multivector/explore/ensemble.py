@@ -298,7 +298,9 @@ class _Processes:
     def __init__(self, workers: int):
         from concurrent.futures import ProcessPoolExecutor
 
-        self.pool = ProcessPoolExecutor(max_workers=workers)
+        from multivector.io import retain_freed_memory
+
+        self.pool = ProcessPoolExecutor(max_workers=workers, initializer=retain_freed_memory)
         self.workers = workers
 
     def map(self, fn, tasks):
@@ -329,10 +331,13 @@ class _Dask:
         if address is None:
             import dask
 
-            # Dask's nanny sets MALLOC_TRIM_THRESHOLD_ in its workers, which turns off glibc's
-            # adaptive mmap threshold: every large NumPy temporary is then mapped and unmapped
-            # afresh, and the model runs 2.3x slower than in-process. Leave glibc's default.
-            with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+            from multivector.io import ENV_RETAIN
+
+            # Dask's nanny sets MALLOC_TRIM_THRESHOLD_ low in its workers, which also turns off glibc's
+            # adaptive mmap threshold: every large NumPy temporary is then mapped and unmapped afresh,
+            # and the model ran 2.3x slower than in-process. The workers keep freed memory instead,
+            # as the command line's own process does (multivector.io.retain_freed_memory).
+            with dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in ENV_RETAIN.items()}):
                 self.cluster = LocalCluster(n_workers=max(1, os.cpu_count() or 1), threads_per_worker=1,
                                             processes=True, dashboard_address=None)
             self.client = Client(self.cluster)

@@ -189,13 +189,13 @@ def logit_split(cost, theta, available, starts):
     return _logit_runs(cost, theta, available, np.r_[starts, len(cost)].astype(np.int64))
 
 
-
 @numba.njit(cache=True)
 def _put_column(dst, j, src):
     """``dst[:, j] = src``, written out: Numba's slice assignment compiles a shape-mismatch error with
     its string formatting, a few seconds of every fresh machine's first run."""
     for k in range(len(src)):
         dst[k, j] = src[k]
+
 
 @numba.njit(cache=True)
 def _logit_runs(cost, theta, available, bounds):

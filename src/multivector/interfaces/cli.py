@@ -40,6 +40,14 @@ if not out.is_terminal:  # piped or captured: wide enough for the trajectory tab
 err = Console(stderr=True, soft_wrap=True)
 
 
+@app.callback()
+def _process() -> None:
+    """Every command runs in a process that simulates: keep freed memory for reuse (glibc)."""
+    from multivector import io
+
+    io.retain_freed_memory()
+
+
 def guarded(fn):
     """Report InputError (and a few OS errors) as one line and exit 2."""
 
@@ -206,6 +214,7 @@ def run(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
     """Simulate a scenario and print corridor volumes, shares, bottlenecks and, with a political
     register, the trajectory of its headline index."""
     from multivector.model import simulate
+    from multivector.model.compiled import PASS_RUNS
     from multivector.views.document import run_document
 
     s = _load(scenario)
@@ -216,7 +225,9 @@ def run(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
     if tol is not None and not 0 < tol < 1:
         raise InputError("--tol must lie between 0 and 1")
     n = seeds if coupled and s.politics.disruption else 1      # without randomness one run says it all
-    with progress_bar(f"simulating {s.name}" + (f" ({n:,} runs)" if n > 1 else ""), "years", quiet=json_) as bar:
+    passes = -(-n // PASS_RUNS)                                  # a larger batch runs in passes (years count per pass)
+    label = f" ({n:,} runs" + (f" in {passes} passes" if passes > 1 else "") + ")" if n > 1 else ""
+    with progress_bar(f"simulating {s.name}{label}", "years", quiet=json_) as bar:
         ds = simulate(s, n, overrides=overrides, years=yrs, keep_routes=out_dir is not None, seed=seed,
                       coupled=None if coupled else False, tol=tol, events=parse_events(event), progress=bar)
     yrs = [int(y) for y in ds["year"].values]

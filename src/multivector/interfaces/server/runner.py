@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from multivector.errors import InputError
 from multivector.interfaces.server.state import ServerBusy, WorkerLost
+from multivector.io import retain_freed_memory
 
 #: Keys a run's answer adds to the run document.
 RUN_EXTRAS = ("overrides", "index", "headline", "figures", "seconds")
@@ -130,7 +131,8 @@ class RunPool:
                                  "shortly", retry_after=2)
             self._in_flight += 1
             if self._executor is None:
-                self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+                self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                                     initializer=retain_freed_memory)
             executor = self._executor
         try:
             answer, served = await asyncio.wrap_future(executor.submit(fn, *args))
