@@ -23,9 +23,9 @@ from multivector.freight.sue import EQUILIBRIUM_TOL, MAX_NEWTON_STEPS
 from multivector.model.coupled import simulate_coupled
 
 #: The most runs one pass of :meth:`Model.simulate` holds. On 2 cores a batch of 1,000 coupled runs ran
-#: 1.65x faster in passes of 250 than at once (125 and 250 alike; 500 1.3x): a pass's yearly arrays,
-#: some tens of MB, stay in cache, and the memory one pass frees serves the next
-#: (bench/results/coupled.md). Explorations' chunks are as large by default.
+#: 1.3x faster in passes of 250 than at once, and 1.65x as four separate calls (125 and 250 alike; 500
+#: 1.3x): a pass's yearly arrays, some tens of MB, stay in cache, and the memory one pass frees serves
+#: the next (bench/results/coupled.md). Explorations' chunks are as large by default.
 PASS_RUNS = 250
 
 
