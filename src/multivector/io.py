@@ -23,8 +23,8 @@ import ctypes
 import ctypes.util
 import importlib
 import os
-import sys
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path

@@ -273,8 +273,8 @@ class _Structure:
     data; empty without capacities) and the latter as a matrix (``a_price``), the :class:`_Jacobian`,
     and the pairs of capacities whose routes nest (``nested``: each ``x``, ``y`` with every route through
     ``x`` passing ``y``, and whether they carry the same routes; :func:`_implied` reads them); each OD's
-    first route ``starts`` and the same with the number of routes appended (``bounds``), and where each
-    capacity sits among the solved resources (``hard_pos``)."""
+    first route, then the number of routes (``bounds``), and where each capacity sits among the solved
+    resources (``hard_pos``)."""
 
     def __init__(self, incidence, rows, hard, route_od, load_per_unit):
         a = incidence[rows]                                               # [C, K]
@@ -287,8 +287,7 @@ class _Structure:
         self.ap_csr = csr(self.a_price) if len(hard) else (np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
         self.nested = _nested(incidence[hard])
         self.routes_by_resource = incidence.T.tocsr()                     # [K, R]: a route's costs from its resources'
-        self.starts = np.flatnonzero(np.r_[True, route_od[1:] != route_od[:-1]])
-        self.bounds = np.r_[self.starts, len(route_od)].astype(np.int64)
+        self.bounds = np.r_[np.flatnonzero(np.r_[True, route_od[1:] != route_od[:-1]]), len(route_od)].astype(np.int64)
         self.hard_pos = np.searchsorted(rows, hard).astype(np.int64)
 
 
@@ -744,7 +743,7 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     solve[hard] = True
     rows = np.flatnonzero(solve)
     structure = _structure_for(incidence, rows, hard, route_od, load_per_unit)
-    starts, bounds, hard_pos = structure.starts, structure.bounds, structure.hard_pos   # each OD's routes
+    bounds, hard_pos = structure.bounds, structure.hard_pos                   # each OD's routes
     a_load, jacobian = structure.a_load, structure.jacobian
     # the kernel reads and writes one run's column at a time: in column-major order each run's column is
     # contiguous, where in row-major order every element of it sits on its own cache line (a batch of
@@ -774,7 +773,7 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
         v = np.zeros((len(rows), n))
     else:   # last year's route shares at this year's demand
         h0 = np.where(available, np.maximum(start, 0.0), 0.0)
-        od_total = np.add.reduceat(h0, starts, axis=0)[route_od]
+        od_total = np.add.reduceat(h0, bounds[:-1], axis=0)[route_od]
         share = np.divide(h0, od_total, out=np.zeros_like(h0), where=od_total > 0)
         idle = np.flatnonzero((od_total == 0).any(axis=0))     # runs with an OD that carried nothing
         if len(idle):                                           # take their free-flow logit split there
