@@ -459,7 +459,9 @@ def test_a_price_whose_trust_radius_fell_below_its_last_bit_can_still_move():
 def test_prices_that_circle_slowly_among_full_facilities_settle_within_the_step_cap():
     """Run 3979 of the README's Morris exploration (``tests/data/price_slow_circle.csv``): in 2036 four
     full facilities pass load back and forth while their prices settle, which takes 1,040 Newton steps;
-    the cap of 1,000 left it unconverged. The default cap (``MAX_NEWTON_STEPS``) leaves room."""
+    the cap of 1,000 left it unconverged. The default cap (``MAX_NEWTON_STEPS``) leaves room. The run's war
+    ends in 2030, so it is kept as it was found by a tolerance that does not relax after the war
+    (``prewar_tolerance_gain`` 0, which came later)."""
     import pandas as pd
 
     from multivector.freight.sue import MAX_NEWTON_STEPS

@@ -190,8 +190,11 @@ def test_without_a_history_calibrate_politics_says_how_to_declare_one():
 @pytest.mark.parametrize("edit, message", [
     (lambda h: h.replace('series = "ore_mt"', 'series = "ore_tonnes"'), "series 'ore_tonnes' is not in observations.csv"),
     (lambda h: h.replace("[history.inputs.ore_exports]", "[history.inputs.ore_export]"), "ore_export"),
-    (lambda h: h.replace("[history.compare.fiscal_buffer]", "[history.compare.budget_spend]"),
-     "is not a stock or a flow"),
+    (lambda h: h.replace("[history.compare.fiscal_buffer]", "[history.compare.budget_spent]"),
+     "is not a stock, flow or auxiliary"),
+    (lambda h: h + '\n[history.initial.reputation]\nequation = "reliability_weight * reputation_target"\n',
+     "equation reads 'reputation_target'"),
+    (lambda h: h + '\n[history.initial.reputation]\nequation = "0.5"\nyear = 2015\n', "needs only equation"),
     (lambda h: h.replace("year = 2015", "year = 2016"), "year = 2015"),
     (lambda h: h.replace('free = ["ore_royalty", "recurrent_drain"]', 'free = ["ore_royalti"]'),
      "'ore_royalti' is not a constant with a range"),
@@ -209,18 +212,62 @@ def test_a_bad_history_is_refused_at_load(tmp_path, edit, message):
     assert r.exit_code == 2 and "Traceback" not in r.output
 
 
-def test_a_compared_series_with_absolute_errors_is_refused(tmp_path):
-    folder = _landlocked(tmp_path / "ll")
+def test_a_compared_count_with_absolute_errors_is_matched_on_its_plain_miss(tmp_path):
+    """A series whose unit says 'absolute error' (a count of events, which may be zero) keeps its error in
+    the variable's unit, is flagged absolute for the likelihood, and cannot be divided by another series."""
+    from multivector.model.history import history_observations, predictive_history, sample_history
+
+    folder = _landlocked(tmp_path / "ll", buffer={2015: 0.3, 2018: 0.0, 2022: 0.3})
     obs = (folder / "observations.csv").read_text().replace(",USD bn,", ",\"USD bn, absolute error\",")
     (folder / "observations.csv").write_text(obs)
-    with pytest.raises(InputError, match="needs relative ones"):
-        mv.load(folder)
+    s = mv.load(folder)
+    rows = history_observations(s)
+    assert rows["absolute"].all() and (rows["error"] == 0.01).all() and 0.0 in rows["observed"].to_numpy()
+    post = sample_history(s, steps=40, seed=0)
+    assert np.isfinite(post.samples["log_prob"]).all()
+    assert predictive_history(s, post, n=20)["within"].dtype == bool
+    bad = _landlocked(tmp_path / "bad", history=HISTORY.replace('[history.compare.fiscal_buffer]\nseries = "buffer_usd_bn"',
+                      '[history.compare.fiscal_buffer]\nseries = "buffer_usd_bn"\nper = "ore_mt"'))
+    (bad / "observations.csv").write_text(obs)
+    with pytest.raises(InputError, match="cannot be divided by 'ore_mt'"):
+        mv.load(bad)
+
+
+def test_an_initial_stock_may_be_an_equation_of_constants(tmp_path):
+    """A stock no series records starts at a stated resting level: the equation is evaluated with each
+    run's constants, so a sampled constant moves the start with it."""
+    from multivector.model.history import simulate_history
+
+    history = HISTORY + '\n[history.initial.reputation]\nequation = "0.5 * reliability_weight"\n'
+    s = mv.load(_landlocked(tmp_path / "ll", history=history))
+    weight = s.politics.sd.spec.constants["reliability_weight"].value
+    ds = simulate_history(s, pd.DataFrame({"reliability_weight": [weight, 0.4]}))
+    np.testing.assert_allclose(ds["reputation"].values[:, 0], [0.5 * weight, 0.2], rtol=1e-12)
+
+
+def test_a_compared_rate_is_its_total_over_the_year(tmp_path):
+    """An auxiliary per year (a rate) is compared as its yearly total like a flow: Landlockia's buffer
+    outflow is budget spending (nil here) + urgency spending + the recurrent drain, so each year's
+    urgency total is the outflow's total less the drain, to rounding."""
+    from multivector.model.history import evaluate_history, history_observations
+
+    history = HISTORY + ('\n[history.compare.urgency_spend]\nseries = "urgency_usd_bn"\n'
+                         '\n[history.compare.buffer_outflow]\nseries = "outflow_usd_bn"\n')
+    folder = _landlocked(tmp_path / "ll", history=history)
+    with open(folder / "observations.csv", "a") as f:
+        f.writelines(f"{name},,{y},0.05,0.05,USD bn/year,A-LL-HIST,\n" for y in range(2016, 2025)
+                     for name in ("urgency_usd_bn", "outflow_usd_bn"))
+    s = mv.load(folder)
+    obs = history_observations(s)
+    got = evaluate_history(s, pd.DataFrame([TRUE]))[0]
+    urgency, outflow = got[(obs["stock"] == "urgency_spend").to_numpy()], got[(obs["stock"] == "buffer_outflow").to_numpy()]
+    np.testing.assert_allclose(urgency, outflow - TRUE["recurrent_drain"], rtol=1e-9, atol=1e-12)
 
 
 def test_kazakhstan_s_stored_history_posterior_saw_the_dataset_s_observations():
     """The shipped history posterior was sampled on today's observations and inputs (sample it again
     with calibrate --politics --write when they change), and its draws hold at least 80% of the
-    observed National Fund years in their predictive band."""
+    observations (the National Fund's and the Russian pressure episodes') in their predictive band."""
     from multivector.model.history import history_posterior_of, observations_hash, predictive_history
 
     s = mv.load("kazakhstan")

@@ -70,9 +70,27 @@ def test_the_likelihood_is_a_student_t_with_the_discrepancy_added_to_the_error()
     from multivector.model.posterior import STUDENT_DF, log_likelihood
 
     miss, error = np.array([[0.3, -0.1, 0.0]]), np.array([0.05, 0.1, 0.2])
+    observed = np.array([2.0, 5.0, 1.0])
+    model = observed * np.exp(miss)
     for delta in (0.01, 0.4):
         expected = t.logpdf(miss, STUDENT_DF, scale=np.sqrt(error ** 2 + delta ** 2)).sum()
-        assert log_likelihood(miss, error, [delta])[0] == pytest.approx(expected, rel=1e-12)
+        assert log_likelihood(model, observed, error, [delta])[0] == pytest.approx(expected, rel=1e-12)
+
+
+def test_counts_with_absolute_errors_are_matched_on_their_plain_miss_even_at_zero():
+    """A coded count (errors in events, years with none) has no logarithm: its miss is modelled - observed
+    with scale sqrt(error² + (δ·modelled)²); relative rows beside it keep the log form."""
+    from scipy.stats import t
+
+    from multivector.model.posterior import STUDENT_DF, log_likelihood
+
+    model, observed = np.array([[0.7, 3.0, 110.0]]), np.array([0.0, 6.0, 100.0])
+    error, absolute = np.array([1.0, 2.0, 0.05]), np.array([True, True, False])
+    delta = 0.2
+    expected = (t.logpdf([0.7, -3.0], STUDENT_DF, scale=np.sqrt(error[:2] ** 2 + (delta * model[0, :2]) ** 2)).sum()
+                + t.logpdf(np.log(1.1), STUDENT_DF, scale=np.sqrt(0.05 ** 2 + delta ** 2)))
+    got = log_likelihood(model, observed, error, [delta], absolute)[0]
+    assert np.isfinite(got) and got == pytest.approx(expected, rel=1e-12)
 
 
 @pytest.mark.parametrize("second, low, high", [(10000, 0.0, 0.15), (round(10000 * math.e), 0.35, 1.6)])
@@ -245,6 +263,29 @@ def test_explore_draws_the_free_coefficients_from_the_posterior(tmp_path):
     assert all(tuple(row) in samples for row in runs[free].itertuples(index=False))
     assert runs[free].drop_duplicates().shape[0] > 1, "different runs, different draws"
     assert float(ds.sel(parameter="vot_container")["parameter_value"].values[0]) == runs.loc[3, "vot_container"]
+
+
+def test_a_sensitivity_design_keeps_posterior_parameters_and_maps_them_through_their_marginals():
+    """Morris and Sobol need every input varied on its own: a posterior-sampled parameter they name stays
+    in the design (so it gets an index), its values the posterior marginal's quantiles at the design
+    values' place in the prior range, order kept. A Latin hypercube leaves it out and draws it jointly."""
+    from multivector.explore.ensemble import design_samples, make_design
+
+    kz = mv.load("kazakhstan")
+    names = ["vot_container", "capital_decay_rate"]
+    posterior = kz.posterior_samples["vot_container"].to_numpy(float)
+    for sampler, n in (("morris", 4), ("sobol", 4)):
+        design = make_design(kz, n, sampler, seed=3, names=names, posterior=True)
+        assert design.names == names
+        raw, mapped = design.samples()["vot_container"].to_numpy(), design_samples(kz, design)["vot_container"].to_numpy()
+        assert posterior.min() <= mapped.min() and mapped.max() <= posterior.max()
+        order = np.argsort(raw, kind="stable")
+        assert np.all(np.diff(mapped[order]) >= 0), "a higher design value never maps lower"
+        lo, hi = design.bounds[0]
+        np.testing.assert_allclose(mapped, np.quantile(posterior, (raw - lo) / (hi - lo)))
+    lhs = make_design(kz, 4, "lhs", seed=3, names=names, posterior=True)
+    assert lhs.names == ["capital_decay_rate"]
+    assert set(design_samples(kz, lhs)["vot_container"]) <= set(posterior)
 
 
 def test_explore_from_posterior_needs_one(tmp_path):

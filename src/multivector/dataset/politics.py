@@ -15,6 +15,7 @@ from pathlib import Path
 from multivector.errors import InputError
 from multivector.io import read_toml
 from multivector.sd import SDModel, compile_model, parse_spec
+from multivector.sd import equations as eq
 
 COUPLING_MODES = ("relative", "additive", "absolute")
 
@@ -69,7 +70,8 @@ class SeriesLink:
     """A variable tied to an observed series of ``observations.csv``: its values times ``scale`` (which
     turns the series' unit into the variable's); for an initial stock, the ``year`` of the observation
     (a year-end value, the stock at the start of the next year). An input may instead hold a stated
-    ``value`` over the whole history, with its ``source`` (e.g. a programme that had not begun)."""
+    ``value`` over the whole history, with its ``source`` (e.g. a programme that had not begun); an
+    initial stock, an ``equation`` over the model's constants (e.g. a resting level no series records)."""
 
     series: str | None = None
     scale: float = 1.0
@@ -78,6 +80,7 @@ class SeriesLink:
     source: str = ""
     doc: str = ""
     per: str | None = None      # a series each value is divided by, year by year (e.g. an exchange rate)
+    equation: str | None = None  # an initial stock stated as an expression of constants
 
 
 @dataclass
@@ -87,9 +90,10 @@ class History:
     From ``start`` to ``stop`` (the integration ends at the start of ``stop``: a year-end stock of
     ``stop - 1``), ``inputs`` replace constants, auxiliaries or exogenous inputs by observed series
     (the value of year ``y`` holds on ``[y, y + 1)``; years between observations are interpolated,
-    years outside them take the nearest); ``initial`` sets stocks from an observed year-end value;
-    ``compare`` sets stocks, at each year's end, against observed year-end series, and flows, as their
-    total over each year, against observed yearly totals. A series may be divided, year by year, by
+    years outside them take the nearest); ``initial`` sets stocks from an observed year-end value or an
+    equation of constants; ``compare`` sets stocks, at each year's end, against observed year-end
+    series, and flows or rates (auxiliaries per year), as their total over each year, against observed
+    yearly totals. A series may be divided, year by year, by
     another (``per``, e.g. a tenge figure by the year's exchange rate). ``free`` are the constants the
     history match samples (each with a range)."""
 
@@ -232,7 +236,8 @@ def _history(table, model: SDModel, path: Path) -> History | None:
             raise InputError(f"{where} free: '{name}' is not a constant with a range (min < max)", file=path)
     links = {}
     for key, allowed, what in (("inputs", replaceable, "a constant, auxiliary or exogenous input"),
-                               ("initial", stocks, "a stock"), ("compare", stocks | flows, "a stock or a flow")):
+                               ("initial", stocks, "a stock"),
+                               ("compare", stocks | flows | set(model.aux_names), "a stock, flow or auxiliary")):
         links[key] = {}
         for name, body in table.get(key, {}).items():
             here = f"[history.{key}.{name}]"
@@ -247,12 +252,19 @@ def _history(table, model: SDModel, path: Path) -> History | None:
                                      "have doc)", file=path)
                 links[key][name] = SeriesLink(value=float(value), source=source, doc=str(body.get("doc", "")))
                 continue
+            if key == "initial" and isinstance(body, dict) and "equation" in body:
+                if set(body) - {"equation", "doc"} or not isinstance(body["equation"], str) or not body["equation"]:
+                    raise InputError(f"{here} with an equation needs only equation (an expression of the model's "
+                                     "constants) and may have doc", file=path)
+                links[key][name] = SeriesLink(equation=body["equation"], doc=str(body.get("doc", "")))
+                continue
             if not isinstance(body, dict) or not isinstance(body.get("series"), str) \
                     or set(body) - {"series", "scale", "year", "doc", "per"} \
                     or not isinstance(body.get("per", ""), str):
                 raise InputError(f"{here} needs series (a series of observations.csv), and may have scale, per"
                                  + (", year" if key == "initial" else "") + " and doc"
-                                 + ("; or a stated value and source" if key == "inputs" else ""), file=path)
+                                 + ("; or a stated value and source" if key == "inputs" else "")
+                                 + ("; or an equation of constants" if key == "initial" else ""), file=path)
             scale, year = body.get("scale", 1.0), body.get("year")
             if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
                 raise InputError(f"{here} scale must be a positive number, not {scale!r}", file=path)
@@ -267,8 +279,23 @@ def _history(table, model: SDModel, path: Path) -> History | None:
     for name in set(links["inputs"]) & set(free):
         raise InputError(f"[history.inputs.{name}]: '{name}' is also free; an observed input is not sampled",
                          file=path)
+    for name, link in links["initial"].items():
+        if link.equation is not None:
+            _check_initial_equation(link.equation, f"history.initial.{name}", model, set(links["inputs"]), path)
     return History(start=start, stop=stop, free=list(free), inputs=links["inputs"], initial=links["initial"],
                    compare=links["compare"], doc=str(table.get("doc", "")))
+
+
+def _check_initial_equation(text: str, where: str, model: SDModel, inputs: set[str], path: Path) -> None:
+    """An initial stock's equation reads only the model's constants (not those the history replaces by
+    observed inputs) and its lookups."""
+    node = eq.parse_equation(text, where=where, file=path)
+    constants = set(model.spec.constants) - inputs
+    unknown = sorted(eq.names_in(node) - constants) + sorted(eq.lookups_in(node) - set(model.spec.lookups))
+    if unknown:
+        raise InputError(f"[{where}] equation reads {', '.join(repr(n) for n in unknown)}: an initial stock may "
+                         "read only the model's constants (not those the history observes) and its lookups",
+                         file=path)
 
 
 def _counterfactual(table, model: SDModel, path: Path) -> Counterfactual | None:

@@ -778,14 +778,16 @@ def is_absolute_error(unit: str) -> bool:
 
 def _check_history(s: Scenario) -> None:
     """politics.toml's [history] against observations.csv: every series it names is there, with a value in
-    the history's years (an initial stock: in its year); a compared series has a relative error (the
-    match is on log misses)."""
+    the history's years (an initial stock: in its year); a compared series with absolute errors (a count)
+    is compared as it stands, not divided by another."""
     h = s.politics.history if s.politics is not None else None
     if h is None:
         return
     obs, f = s.observations, _file(s, "politics.toml")
     for key in ("inputs", "initial", "compare"):
         for name, link in getattr(h, key).items():
+            if link.equation is not None:  # an initial stock stated as an equation: compiled with the model
+                continue
             if link.series is None:        # a stated input value: its source must resolve
                 check_source_id(s, link.source, f, None, f"history.inputs.{name}.source")
                 continue
@@ -800,9 +802,9 @@ def _check_history(s: Scenario) -> None:
                 raise InputError(f"{here} has no value in " + (f"{link.year}" if key == "initial" else
                                  f"{h.start}–{h.stop - 1}") + f" (it has {', '.join(map(str, sorted(years)))})",
                                  file=f)
-            if key == "compare" and is_absolute_error(rows["unit"].iloc[0]):
-                raise InputError(f"{here} states absolute errors; the history match compares log misses and "
-                                 "needs relative ones", file=f)
+            if key == "compare" and is_absolute_error(rows["unit"].iloc[0]) and link.per is not None:
+                raise InputError(f"{here} states absolute errors, which cannot be divided by '{link.per}'", file=f,
+                                 hint="compare a series with absolute errors as it stands (drop per)")
             if link.per is not None:
                 per = obs[obs["series"] == link.per]
                 if per.empty or is_absolute_error(per["unit"].iloc[0]):

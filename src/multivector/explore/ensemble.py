@@ -3,8 +3,11 @@
 An exploration is a design (one row of parameter and lever values per run) cut into chunks. Each
 chunk is one batched ``simulate`` call; its outcomes are written to the DuckDB store in one
 transaction and then forgotten, so memory stays bounded by the chunk size. Run ``i`` is always the
-same design row with the same random stream (seed, run id ``i``), so the results do not depend on the
-chunk size, the executor, or whether the run was interrupted and resumed.
+same design row with the same random stream (the seed and the run's future, :meth:`Design.futures`),
+so the results do not depend on the chunk size, the executor, or whether the run was interrupted and
+resumed. Runs of one future share their random stream and their posterior draws: the points of a
+Morris trajectory, the rows of a Saltelli base sample, one sample under every policy. What differs
+between them is then the design alone (common random numbers).
 """
 
 from __future__ import annotations
@@ -95,6 +98,10 @@ def read_levers(scenario: Scenario, path: Path) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
+#: Designs made for sensitivity indices: every parameter they name must vary on its own.
+SENSITIVITY_SAMPLERS = ("morris", "sobol")
+
+
 @dataclass
 class Design:
     """What to run: sampled names and bounds, the sampler, N, the seed and fixed policies."""
@@ -119,6 +126,15 @@ class Design:
         return cls(names=list(d["names"]), bounds=[tuple(b) for b in d["bounds"]], sampler=d["sampler"],
                    n=int(d["n"]), seed=int(d["seed"]), policies=d.get("policies"),
                    posterior=bool(d.get("posterior", False)))
+
+    def futures(self) -> np.ndarray:
+        """Each run's future, one per row of :meth:`samples`: the key of its random stream and of its
+        posterior draw. A Morris trajectory (k + 1 points) and a Saltelli base sample (its A and B rows
+        and the k between them) are one future each, and a levers file's policies share the futures;
+        in a Latin hypercube every sample is a future of its own."""
+        per = {"lhs": 1, "morris": len(self.names) + 1, "sobol": len(self.names) + 2}[self.sampler]
+        base = np.arange(self.n * per) // per
+        return np.tile(base, len(self.policies) if self.policies else 1)
 
     def samples(self) -> pd.DataFrame:
         """The full design, one row per run (deterministic in the seed)."""
@@ -162,8 +178,10 @@ def make_design(scenario: Scenario, n: int, sampler: str = "lhs", seed: int = 0,
     """A design over the scenario's uncertain parameters and, with ``levers='all'``, its levers too;
     with a levers CSV, every policy row is crossed with every sample. With ``posterior`` (by default,
     when the dataset stores one), every run also takes the parameters the dataset's stored posteriors
-    sample (the network's free coefficients, the political constants its history match samples) from a
-    draw of each (they leave the design if it named them); ``posterior=False`` explores the prior."""
+    sample (the network's free coefficients, the political constants its history match samples) from
+    them (:func:`design_samples`); ``posterior=False`` explores the prior. A Latin hypercube leaves them
+    out of its design and draws them jointly; a Morris or Sobol design keeps those it names, so that each
+    gets its own index, and reads their design values as quantiles of their posterior marginals."""
     if sampler not in SAMPLERS:
         raise InputError(f"unknown sampler '{sampler}'", hint="one of " + ", ".join(SAMPLERS))
     if n < 1:
@@ -187,7 +205,8 @@ def make_design(scenario: Scenario, n: int, sampler: str = "lhs", seed: int = 0,
         from multivector.model.posterior import stored_posteriors
 
         drawn = {c for post in stored_posteriors(scenario) for c in post.draw(1).columns}   # or say how to make one
-        names = [x for x in names if x not in drawn]
+        if sampler not in SENSITIVITY_SAMPLERS:
+            names = [x for x in names if x not in drawn]
     if not names:
         raise InputError("nothing to sample: the scenario declares no uncertain parameter")
     bounds = [(scenario.parameters[x].min, scenario.parameters[x].max) for x in names]
@@ -196,18 +215,26 @@ def make_design(scenario: Scenario, n: int, sampler: str = "lhs", seed: int = 0,
 
 
 def design_samples(scenario: Scenario, design: Design) -> pd.DataFrame:
-    """The design's runs, one row each; with ``design.posterior`` the parameters the dataset's posteriors
-    sample are, in each run, a draw from each (deterministic in the design's seed, the same for every
-    policy; the network's and the history's posteriors are drawn independently)."""
+    """The design's runs, one row each. With ``design.posterior``, the parameters the dataset's posteriors
+    sample follow them: one the design names takes the posterior marginal's quantile at its design
+    value's place in the prior range (a sensitivity index needs each input varied on its own, so a
+    Morris or Sobol design gives up the posterior's correlations for those); the others are, in each
+    future (:meth:`Design.futures`), a joint draw from each posterior (deterministic in the design's
+    seed; the network's and the history's posteriors are drawn independently)."""
     frame = design.samples()
     if design.posterior:
         from multivector.model.posterior import stored_posteriors
 
-        per_policy = len(design.policies) if design.policies else 1
+        futures = design.futures()
         for k, post in enumerate(stored_posteriors(scenario)):
-            draws = post.draw(len(frame) // per_policy, design.seed + k)
+            draws = post.draw(int(futures.max()) + 1, design.seed + k)
             for name in draws.columns:
-                frame[name] = np.tile(draws[name].to_numpy(), per_policy)
+                if name in design.names:
+                    lo, hi = design.bounds[design.names.index(name)]
+                    at = np.clip((frame[name].to_numpy(float) - lo) / (hi - lo), 0.0, 1.0)
+                    frame[name] = np.quantile(post.samples[name].to_numpy(float), at)
+                else:
+                    frame[name] = draws[name].to_numpy()[futures]
     return frame
 
 
@@ -259,15 +286,18 @@ def chunk_outcomes(ds) -> tuple[pd.DataFrame, pd.DataFrame]:
     return yearly, per_run
 
 
-def run_chunk(source: str, samples: pd.DataFrame, run_ids: np.ndarray, seed: int):
-    """Simulate one chunk (a top-level function, so that process pools and Dask can ship it)."""
+def run_chunk(source: str, samples: pd.DataFrame, run_ids: np.ndarray, seed: int, futures: np.ndarray):
+    """Simulate one chunk (a top-level function, so that process pools and Dask can ship it): run
+    ``run_ids[i]`` draws the random stream of its future ``futures[i]``."""
     t = time.perf_counter()
     scenario = cached_scenario(source)
     params = samples.drop(columns=["policy"], errors="ignore").reset_index(drop=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)   # recorded per run as 'converged'
-        ds = simulate(scenario, samples=params, seed=seed, run_ids=np.asarray(run_ids))
+        ds = simulate(scenario, samples=params, seed=seed, run_ids=np.asarray(futures))
     yearly, per_run = chunk_outcomes(ds)
+    per_run["run"] = np.asarray(run_ids)
+    yearly["run"] = np.repeat(np.asarray(run_ids), ds.sizes["year"])
     experiments = samples.reset_index(drop=True).copy()
     experiments.insert(0, "run", np.asarray(run_ids))
     return experiments, yearly, per_run, time.perf_counter() - t
@@ -454,7 +484,8 @@ def explore(scenario: str | Path, n: int = 100, *, sampler: str = "lhs", levers=
         finished = total - sum(b - a for _, a, b in chunks)
         if progress:
             progress(finished, total)
-        tasks = ((c, source, samples.iloc[a:b], np.arange(a, b), seed) for c, a, b in chunks)
+        futures = design.futures()
+        tasks = ((c, source, samples.iloc[a:b], np.arange(a, b), seed, futures[a:b]) for c, a, b in chunks)
         bounds = {c: (a, b) for c, a, b in chunks}
         t0 = time.perf_counter()
         for c, (experiments, yearly, per_run, secs) in ex.map(run_chunk, tasks):
@@ -499,8 +530,8 @@ REPLAY_RTOL = 1e-6
 
 
 def replay(store: Store, run_id: str, run: int | None = None, *, keep_routes: bool = True):
-    """Simulate run ``run`` of a stored exploration again, from its recorded parameters, seed and run
-    id, to get what the store does not keep (link flows, route flows). The default run is the one whose
+    """Simulate run ``run`` of a stored exploration again, from its recorded parameters, seed and
+    future (its random stream), to get what the store does not keep (link flows, route flows). The default run is the one whose
     final headline index is the ensemble's median. Returns ``(scenario, ds, run, policy)``.
 
     The replay must reproduce the stored outcomes (corridor volumes, index, stocks, per year), else
@@ -520,7 +551,8 @@ def replay(store: Store, run_id: str, run: int | None = None, *, keep_routes: bo
                          hint=f"--run takes 0–{int(meta['n']) - 1}; the finished chunks hold {done:,} of them")
     policy = str(row["policy"].iloc[0]) if "policy" in row else None
     samples = row.drop(columns=["policy"], errors="ignore").reset_index(drop=True)
-    ds = simulate(scenario, samples=samples, seed=int(meta["seed"]), run_ids=np.array([run]), keep_routes=keep_routes)
+    future = Design.from_json(meta["design"]).futures()[run]          # the run's random stream
+    ds = simulate(scenario, samples=samples, seed=int(meta["seed"]), run_ids=np.array([future]), keep_routes=keep_routes)
     yearly, _ = chunk_outcomes(ds)
     stored = store.outcomes(run_id, run=run)
     common = [c for c in yearly.columns if c in stored.columns and c not in ("run", "year")]

@@ -7,14 +7,15 @@ were observed: the register's time runs from ``start`` to ``stop``; named consta
 exogenous inputs become observed series (``observations.csv``, times a stated scale; the value of year
 ``y`` holds on ``[y, y + 1)``, years between observations interpolated linearly, years outside them at
 the nearest) or stated values (a programme that had not begun); named stocks start at an observed
-year-end value. Everything else is the register as it stands. The stocks named under ``compare`` are
-then set, at each year's end, against their observed year-end series, and the flows against observed
+year-end value or a stated equation of constants. Everything else is the register as it stands. The stocks named under ``compare`` are
+then set, at each year's end, against their observed year-end series, and the flows and rates (auxiliaries per year) against observed
 yearly totals: a flow's total over ``[y, y + 1)`` is the mean of its values at the year's time steps
 (under Euler exactly what the stocks integrate).
 
 The match is the network calibration's likelihood (:func:`multivector.model.posterior.log_likelihood`):
 each observation's log miss a Student t with scale ``sqrt(error² + δ²)``, ``δ`` the history's own model
-discrepancy, sampled with the ``free`` constants by emcee (uniform priors on the constants' stated
+discrepancy — or, for a series with absolute errors (a count of events, which may be zero), its plain miss
+with scale ``sqrt(error² + (δ·modelled)²)`` — sampled with the ``free`` constants by emcee (uniform priors on the constants' stated
 ranges, log-uniform where positive). The observed inputs are taken as exact: their own errors are not
 propagated (a stated limitation). Stored beside the dataset as ``history_posterior.csv`` and
 ``history_posterior.toml`` (method, prior, seed, the hash of the observations it saw, diagnostics).
@@ -32,6 +33,7 @@ import pandas as pd
 import xarray as xr
 
 from multivector.dataset import Scenario
+from multivector.dataset.scenario import is_absolute_error
 from multivector.errors import InputError
 from multivector.model.posterior import Posterior, posterior_of, predictive_band, sample_with_discrepancy
 from multivector.sd import SDModel, compile_model
@@ -59,11 +61,19 @@ def _at(rows: pd.DataFrame, years, column: str = "value") -> np.ndarray:
     return np.interp(np.asarray(years, dtype=float), rows["year"].to_numpy(float), rows[column].to_numpy(float))
 
 
+def _absolute(scenario: Scenario, series: str) -> bool:
+    """Whether a series states absolute errors (a count, which may be zero) rather than relative ones."""
+    return is_absolute_error(str(_series(scenario, series)["unit"].iloc[0]))
+
+
 def _linked(scenario: Scenario, link, years) -> tuple[np.ndarray, np.ndarray]:
     """A link's values in ``years`` (its series, divided year by year by ``per`` if given, times its scale)
-    and their relative errors (the two series' errors added in quadrature)."""
+    and their errors: relative (the two series' errors added in quadrature), or absolute in the
+    variable's unit where the series states absolute errors."""
     rows = _series(scenario, link.series)
     value, error = _at(rows, years), _at(rows, years, "error")
+    if _absolute(scenario, link.series):
+        return value * link.scale, error * link.scale
     if link.per is not None:
         per = _series(scenario, link.per)
         value, error = value / _at(per, years), np.hypot(error, _at(per, years, "error"))
@@ -110,7 +120,8 @@ def history_model(scenario: Scenario) -> SDModel:
                                         doc=f"history: {link.series or 'stated'} x {link.scale:g}")
     stocks = dict(spec.stocks)
     for name, link in h.initial.items():        # _check_history made sure the series has that year
-        stocks[name] = dataclasses.replace(stocks[name], initial=float(_linked(scenario, link, [link.year])[0][0]))
+        initial = link.equation if link.equation is not None else float(_linked(scenario, link, [link.year])[0][0])
+        stocks[name] = dataclasses.replace(stocks[name], initial=initial)
     rewritten = dataclasses.replace(
         spec, sim=dataclasses.replace(spec.sim, start=float(h.start), stop=float(h.stop)),
         constants={k: v for k, v in spec.constants.items() if k not in h.inputs},
@@ -121,8 +132,9 @@ def history_model(scenario: Scenario) -> SDModel:
 
 @_once
 def history_observations(scenario: Scenario) -> pd.DataFrame:
-    """What the history is matched against: ``stock, series, year, observed, error, source``, one row per
-    observed year inside ``start .. stop - 1`` (``stock``: the compared stock or flow)."""
+    """What the history is matched against: ``stock, series, year, observed, error, absolute, source``, one
+    row per observed year inside ``start .. stop - 1`` (``stock``: the compared stock, flow or rate;
+    ``absolute``: the error is in the variable's unit rather than relative)."""
     h = _history(scenario)
     rows = []
     for stock, link in h.compare.items():
@@ -131,7 +143,7 @@ def history_observations(scenario: Scenario) -> pd.DataFrame:
         value, error = _linked(scenario, link, s["year"].to_numpy())
         rows.append(pd.DataFrame({"stock": stock, "series": link.series + (f" / {link.per}" if link.per else ""),
                                   "year": s["year"].astype(int).to_numpy(), "observed": value, "error": error,
-                                  "source": s["source"].to_numpy()}))
+                                  "absolute": _absolute(scenario, link.series), "source": s["source"].to_numpy()}))
     return pd.concat(rows, ignore_index=True)
 
 
@@ -148,15 +160,15 @@ def simulate_history(scenario: Scenario, values: pd.DataFrame | None = None) -> 
 
 def evaluate_history(scenario: Scenario, values: pd.DataFrame | None = None) -> np.ndarray:
     """The compared variables in each observed year, ``[N, observations]``: a stock at the year's end,
-    a flow as its total over the year."""
+    a flow or a rate (an auxiliary per year) as its total over the year."""
     obs = history_observations(scenario)
     ds = simulate_history(scenario, values)
     time = ds["time"].values
-    flows = set(history_model(scenario).flow_names)
+    stocks = set(history_model(scenario).stock_names)
     out = []
     for name, year in zip(obs["stock"], obs["year"]):
         series = ds[name].values
-        if name in flows:      # the year's total: the mean of the flow over its steps, times one year
+        if name not in stocks:  # the year's total: the mean of the rate over its steps, times one year
             out.append(series[:, (time >= year - 1e-9) & (time < year + 1 - 1e-9)].mean(axis=1))
         else:                  # the stock at the year's end
             at = np.flatnonzero(np.abs(time - (year + 1)) < 1e-9)
@@ -183,7 +195,7 @@ def sample_history(scenario: Scenario, walkers: int | None = None, steps: int = 
     post = sample_with_discrepancy(
         scenario, list(h.free), lambda values: evaluate_history(scenario, values), obs["observed"].to_numpy(float),
         obs["error"].to_numpy(float), scenario.defaults(), walkers, steps, seed, progress,
-        what="calibrate --politics")
+        what="calibrate --politics", absolute=obs["absolute"].to_numpy(bool))
     post.provenance.update({
         "start": "a ball of 0.1% of each range around the constants' stated values",
         "history": f"{h.start}-{h.stop - 1}", "observations": len(obs),
@@ -198,7 +210,8 @@ def predictive_history(scenario: Scenario, posterior: Posterior, n: int = 200, s
     observed, error, median, p5, p95, within`` (``within``: inside the 5–95% band widened by its own error)."""
     obs = history_observations(scenario)
     return obs.assign(**predictive_band(posterior, evaluate_history(scenario, posterior.draw(n, seed)),
-                                        obs["observed"].to_numpy(float), obs["error"].to_numpy(float), seed))
+                                        obs["observed"].to_numpy(float), obs["error"].to_numpy(float), seed,
+                                        absolute=obs["absolute"].to_numpy(bool)))
 
 
 def history_posterior_of(scenario: Scenario) -> Posterior:

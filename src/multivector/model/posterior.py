@@ -122,10 +122,11 @@ def check_sampler(d: int, walkers: int | None, steps: int) -> int:
 def sample_with_discrepancy(scenario: Scenario, free: list[str], model: Callable[[pd.DataFrame], np.ndarray],
                             observed: np.ndarray, error: np.ndarray, start_values: dict, walkers: int | None,
                             steps: int, seed: int, progress: Callable[[int, int], None] | None,
-                            what: str) -> Posterior:
+                            what: str, absolute: np.ndarray | None = None) -> Posterior:
     """emcee over the ``free`` parameters (on :func:`fit_scale`'s scale, uniform there) and the model
     discrepancy δ (log-uniform on ``DISCREPANCY_RANGE``), with the Student-t likelihood of the log misses
-    of ``model(values) -> [N, targets]`` against ``observed`` at relative ``error``. The walkers start in
+    of ``model(values) -> [N, targets]`` against ``observed`` at relative ``error`` (absolute where
+    ``absolute``: :func:`log_likelihood`). The walkers start in
     a ball of 0.1% of each range around ``start_values`` (δ at those values' robust spread of misses);
     each step's walkers are one call of ``model``; the first half of the chain is burn-in, and the rest is
     thinned to every (τ/2)-th step, τ the longest autocorrelation time."""
@@ -136,8 +137,9 @@ def sample_with_discrepancy(scenario: Scenario, free: list[str], model: Callable
     xlo, xhi = np.append(xlo, np.log(DISCREPANCY_RANGE[0])), np.append(xhi, np.log(DISCREPANCY_RANGE[1]))
     fit = np.array([start_values[p] for p in free], dtype=float)
     # δ starts where the fit's misses put it: their robust spread (1.48 × the median absolute miss)
-    miss = log_miss(model(pd.DataFrame([fit], columns=free))[0], observed)
-    delta0 = 1.4826 * np.median(np.abs(miss))
+    relative = np.ones(len(observed), bool) if absolute is None else ~np.asarray(absolute, bool)
+    miss = log_miss(model(pd.DataFrame([fit], columns=free))[0][relative], observed[relative])
+    delta0 = 1.4826 * np.median(np.abs(miss)) if len(miss) else 0.1
     centre = np.append(to_x(fit), np.log(np.clip(delta0, *DISCREPANCY_RANGE)))
     rng = np.random.default_rng(seed)
     width = xhi - xlo
@@ -150,7 +152,7 @@ def sample_with_discrepancy(scenario: Scenario, free: list[str], model: Callable
         out = np.full(len(x), -np.inf)
         if inside.any():
             values = pd.DataFrame(from_x(x[inside, :d]), columns=free)
-            out[inside] = log_likelihood(log_miss(model(values), observed), error, np.exp(x[inside, d]))
+            out[inside] = log_likelihood(model(values), observed, error, np.exp(x[inside, d]), absolute)
         return out
 
     sampler = emcee.EnsembleSampler(walkers, d + 1, log_prob, vectorize=True)
@@ -171,7 +173,10 @@ def sample_with_discrepancy(scenario: Scenario, free: list[str], model: Callable
         "method": f"emcee {emcee.__version__} affine-invariant ensemble sampler (vectorised: one batched "
                   "simulate per step)",
         "likelihood": f"log(modelled/observed) ~ Student-t(df={STUDENT_DF:g}, scale=sqrt(error^2 + discrepancy^2)) "
-                      "per observation (its stated relative error; discrepancy shared by every one, sampled)",
+                      "per observation (its stated relative error; discrepancy shared by every one, sampled)"
+                      + ("; observations with absolute errors: modelled - observed ~ Student-t(scale="
+                         "sqrt(error^2 + (discrepancy * modelled)^2))" if absolute is not None and np.any(absolute)
+                         else ""),
         "prior": {**{p: {"min": float(scenario.parameters[p].min), "max": float(scenario.parameters[p].max),
                          "scale": "log-uniform" if pos else "uniform"} for p, pos in zip(free, positive)},
                   DISCREPANCY: {"min": DISCREPANCY_RANGE[0], "max": DISCREPANCY_RANGE[1], "scale": "log-uniform"}},
@@ -214,13 +219,22 @@ def log_miss(model: np.ndarray, observed: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(model, 1e-12) / observed)
 
 
-def log_likelihood(miss: np.ndarray, error: np.ndarray, discrepancy) -> np.ndarray:
-    """Σ over targets of the Student-t log-density (``STUDENT_DF``) of each log miss (``[..., targets]``)
-    with scale ``sqrt(error² + discrepancy²)``; ``discrepancy`` is one value per row of ``miss``."""
+def log_likelihood(model: np.ndarray, observed: np.ndarray, error: np.ndarray, discrepancy,
+                   absolute: np.ndarray | None = None) -> np.ndarray:
+    """Σ over targets of the Student-t log-density (``STUDENT_DF``) of each miss (``model``:
+    ``[..., targets]``): the log miss with scale ``sqrt(error² + discrepancy²)`` for a relative ``error``;
+    where ``absolute``, the plain miss ``model - observed`` with scale ``sqrt(error² + (discrepancy ·
+    model)²)`` (a count, which may be zero, has no logarithm). ``discrepancy`` is one value per row."""
     from scipy.special import gammaln
 
     nu = STUDENT_DF
-    scale = np.sqrt(error ** 2 + np.asarray(discrepancy, dtype=float)[..., None] ** 2)
+    delta = np.asarray(discrepancy, dtype=float)[..., None]
+    if absolute is None or not np.any(absolute):
+        miss, scale = log_miss(model, observed), np.sqrt(error ** 2 + delta ** 2)
+    else:
+        absolute = np.asarray(absolute, bool)
+        miss = np.where(absolute, model - observed, log_miss(model, np.where(absolute, 1.0, observed)))
+        scale = np.where(absolute, np.sqrt(error ** 2 + (delta * model) ** 2), np.sqrt(error ** 2 + delta ** 2))
     norm = gammaln((nu + 1) / 2) - gammaln(nu / 2) - 0.5 * np.log(nu * np.pi)
     return np.sum(norm - np.log(scale) - (nu + 1) / 2 * np.log1p((miss / scale) ** 2 / nu), axis=-1)
 
@@ -238,13 +252,16 @@ def predictive_targets(scenario: Scenario, posterior: Posterior, n: int = 100, s
 
 
 def predictive_band(posterior: Posterior, model: np.ndarray, observed: np.ndarray, error: np.ndarray,
-                    seed: int = 0) -> dict[str, np.ndarray]:
+                    seed: int = 0, absolute: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Model values ``[n, observations]`` of ``posterior.draw(n, seed)``'s runs with the discrepancy
     added: their ``median``, ``p5`` and ``p95``, and ``within``, each observation inside that 5–95% band
-    widened by its own error."""
+    widened by its own error (relative, or absolute where ``absolute``)."""
     model = posterior.predictive(model.T, seed).T
     p5, median, p95 = np.percentile(model, [5, 50, 95], axis=0)
     within = (observed >= p5 * np.exp(-1.645 * error)) & (observed <= p95 * np.exp(1.645 * error))
+    if absolute is not None:
+        near = (observed >= p5 - 1.645 * error) & (observed <= p95 + 1.645 * error)
+        within = np.where(absolute, near, within)
     return {"median": median, "p5": p5, "p95": p95, "within": within}
 
 

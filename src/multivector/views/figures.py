@@ -332,24 +332,30 @@ def calibration_targets(targets: pd.DataFrame, title: str = "Calibration targets
 
 
 def history_series(fitted: pd.DataFrame, title: str = "The political register's history: posterior against observed") -> "object":
-    """Each compared stock over the history: the posterior draws' median and 5–95% band (model discrepancy
-    included) as a line and a ribbon, and the observed year-end values with their stated error as points."""
+    """Each compared variable over the history in a panel of its own (their units differ: a fund in USD bn,
+    a count of episodes): the posterior draws' median and 5–95% band (model discrepancy included) as a
+    line and a ribbon, and the observations with their stated error (relative or absolute) as points."""
+    from plotly.subplots import make_subplots
+
     go = _go()
-    fig = go.Figure()
-    for k, (stock, rows) in enumerate(fitted.groupby("stock", sort=False)):
-        colour = PALETTE[k % len(PALETTE)]
+    groups = list(fitted.groupby("stock", sort=False))
+    fig = make_subplots(rows=len(groups), cols=1, shared_xaxes=True, vertical_spacing=0.06,
+                        subplot_titles=[f"{stock} ({rows['series'].iloc[0]})" for stock, rows in groups])
+    for k, (stock, rows) in enumerate(groups):
+        colour, at = PALETTE[k % len(PALETTE)], dict(row=k + 1, col=1)
         years = rows["year"].to_numpy()
         fig.add_trace(go.Scatter(x=np.r_[years, years[::-1]], y=np.r_[rows["p95"], rows["p5"].to_numpy()[::-1]],
                                  fill="toself", line=dict(width=0), fillcolor=_rgba(colour, 0.2), hoverinfo="skip",
-                                 name=f"{stock}: posterior 5–95%"))
+                                 name=f"{stock}: posterior 5–95%"), **at)
         fig.add_trace(go.Scatter(x=years, y=rows["median"], mode="lines", line=dict(color=colour),
-                                 name=f"{stock}: posterior median"))
-        err = rows["observed"] * rows["error"]
+                                 name=f"{stock}: posterior median"), **at)
+        absolute = rows["absolute"].to_numpy(bool) if "absolute" in rows else np.zeros(len(rows), bool)
+        err = np.where(absolute, rows["error"], rows["observed"] * rows["error"])
         fig.add_trace(go.Scatter(x=years, y=rows["observed"], mode="markers", marker=dict(color="#17202a", size=8),
                                  error_y=dict(type="data", array=err, visible=True),
-                                 name=f"{stock}: observed ({rows['series'].iloc[0]})"))
-    fig.update_xaxes(title="year end")
-    return _layout(fig, title, height=380)
+                                 name=f"{stock}: observed"), **at)
+    fig.update_xaxes(title="year", row=len(groups), col=1)
+    return _layout(fig, title, height=max(380, 230 * len(groups)))
 
 
 # ------------------------------------------------------------------------------------------------

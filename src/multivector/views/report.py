@@ -321,7 +321,7 @@ def _history_html(data: ReportData, div: dict) -> str:
     return ('<p class="note">The political register run over observed years '
             f"({html.escape(str(p.get('history', '')))}, <code>[history]</code> in politics.toml): the inputs of "
             f"those years observed ({html.escape(', '.join(f'{k}: {v}' for k, v in p.get('inputs', {}).items()))}), "
-            "and the constants below sampled by how well the register then reproduces the observed stocks. "
+            "and the constants below sampled by how well the register then reproduces the observed stocks, flows and counts. "
             f"{_sampler_text(p)}. <i>band / prior</i> is the posterior's 5–95% band "
             "over the prior's: near 1, the history says little about that constant.</p>" + _table(constants)
             + div.get("history", "") + f'<p class="note">Each observation against 200 posterior draws (model '
