@@ -264,6 +264,31 @@ def test_a_compared_rate_is_its_total_over_the_year(tmp_path):
     np.testing.assert_allclose(urgency, outflow - TRUE["recurrent_drain"], rtol=1e-9, atol=1e-12)
 
 
+def test_validate_backtests_the_history_refitted_on_the_years_before(truth, tmp_path):
+    """validate with history.NAME rows: a 2024-only file, --fit-until 2023 --from posterior, samples the
+    history match on 2016-2023 and predicts the held-out 2024 buffer, inside its band; a variable the
+    history run lacks, a year outside it, and a refit without the posterior are refused with the row."""
+    folder, buffer = truth
+    held = tmp_path / "held.csv"
+    held.write_text(f"output,year,value,source\nhistory.fiscal_buffer,2024,{buffer[2024]},A-LL-HIST\n"
+                    "history.buffer_inflow,2024,0.05,A-LL-HIST\n")
+    r = cli("validate", folder, "--observations", held, "--from", "posterior", "--fit-until", 2023, "--runs", 100,
+            "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    row = doc["rows"][0]
+    assert row["held_out"] and row["p5"] <= buffer[2024] <= row["p95"] and abs(row["rel_error"]) < 0.05
+    assert doc["summary"]["observations"] == 2 and "history_discrepancy" in doc["summary"]
+    for text, message in [("history.fiscal_bufer,2024,0.3,x", "not a stock, flow or auxiliary"),
+                          ("history.fiscal_buffer,2014,0.3,x", "outside the history")]:
+        bad = tmp_path / "bad.csv"
+        bad.write_text("output,year,value,source\nhistory.fiscal_buffer,2024,0.3,x\n" + text + "\n")
+        r = cli("validate", folder, "--observations", bad, "--runs", 2)
+        assert r.exit_code == 2 and message in r.output and "row 3" in r.output and "Traceback" not in r.output
+    r = cli("validate", folder, "--observations", held, "--fit-until", 2023, "--runs", 2)
+    assert r.exit_code == 2 and "--from posterior" in r.output
+
+
 def test_kazakhstan_s_stored_history_posterior_saw_the_dataset_s_observations():
     """The shipped history posterior was sampled on today's observations and inputs (sample it again
     with calibrate --politics --write when they change), and its draws hold at least 80% of the

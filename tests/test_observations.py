@@ -121,9 +121,12 @@ def test_validate_kazakhstan_without_observations():
     r = cli("validate", "kazakhstan", "--runs", 2, "--from", "default", "--json")
     assert r.exit_code == 0, r.output
     rows = {(row["output"], row["year"]): row for row in json.loads(r.stdout)["rows"]}
-    # the rows of observations.csv that name an output, in the years the network runs (2019 on: 2018 lies before)
+    # the rows of observations.csv that name an output, in the years the network runs (2019 on: 2018 lies
+    # before), and those that name a variable of the political history run, in its years (2016-2024)
     assert set(rows) == {("corridors.oil_cpc.tonnes", y) for y in (2021, 2022, 2023)} | \
-        {(c, y) for c in ("corridors.northern.teu", "corridors.middle.tonnes") for y in (2019, 2020, 2021)}
+        {(c, y) for c in ("corridors.northern.teu", "corridors.middle.tonnes") for y in (2019, 2020, 2021)} | \
+        {("history.fiscal_space", y) for y in (2016, 2018, 2019, 2020, 2022, 2023, 2024)} | \
+        {("history.pressure_episodes", y) for y in range(2016, 2025)}
     assert all(abs(rows[("corridors.oil_cpc.tonnes", y)]["rel_error"]) < 0.2 for y in (2021, 2022, 2023))
     # the pre-war hindcast, calibrated on 2022-2024 and with no Russia premium before 2022, puts too
     # many boxes on the northern route (the dataset's README, "The pre-war years"): the table says so

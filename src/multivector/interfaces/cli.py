@@ -694,7 +694,8 @@ def data_check(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP)):
 def validate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
              observations: Path = typer.Option(None, "--observations", help="CSV of held-out observations: "
                                                "output,year,value,source (output: a path into run --json, "
-                                               "e.g. corridors.middle.tonnes); default: the dataset's own "
+                                               "e.g. corridors.middle.tonnes, or history.NAME for a variable of "
+                                               "the political history run); default: the dataset's own "
                                                "observations.csv rows that name an output"),
              runs: int = typer.Option(200, "--runs", help="runs in the ensemble"),
              seed: int = typer.Option(0, "--seed"),
@@ -718,7 +719,7 @@ def validate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
     if json_:
         print(json.dumps({"summary": info, "rows": table.to_dict(orient="records")}, indent=2, default=float))
         return
-    refit = f"; refitted to targets up to {fit_until}" if fit_until is not None else ""
+    refit = f"; refitted to the observations up to {fit_until}" if fit_until is not None else ""
     t = Table(title=f"{s.name}: observed against {info['runs']} runs ({ensemble}{refit})", title_justify="left")
     for col in ("output", "year", "observed", "median", "5-95%", "error", "in band", "source"):
         t.add_column(col, justify="left" if col in ("output", "source") else "right")
@@ -730,7 +731,7 @@ def validate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
                   _fmt(r.rel_error, "+.1%"),
                   f"[{colour}]{'yes' if r.in_band else 'no'}[/]", r.source)
     out.print(t)
-    if fit_until is not None:
+    if "refit" in info:
         out.print("refitted: " + ", ".join(f"{k} = {v:.4g}" for k, v in info["refit"].items()))
     held = f"held-out observations (after {fit_until})" if fit_until is not None else "observations"
     out.print(f"{info['within_20pct']:.0%} of {info['observations']} {held} within 20% of the median; "
@@ -738,6 +739,10 @@ def validate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
     if "discrepancy" in info:
         out.print(f"the posterior's bands carry its model discrepancy (median δ = {info['discrepancy']:.2f} on the "
                   "log scale)")
+    if "history_discrepancy" in info:
+        out.print("history.* rows: the political register's history run, its constants drawn from the history "
+                  + (f"match up to {fit_until}" if fit_until is not None else "posterior")
+                  + f" (median δ = {info['history_discrepancy']:.2f})")
 
 
 @data_app.command("observations")

@@ -41,6 +41,11 @@ from multivector.sd.spec import ExogenousSpec
 
 #: The history posterior's files in a dataset folder.
 HISTORY_STEM = "history_posterior"
+#: How a back-test names a variable of the history run (``validate``): ``history.NAME``.
+HISTORY_OUTPUT = "history."
+#: Steps of a back-test's refit of the history (``validate --fit-until``): its autocorrelation runs to a
+#: few hundred steps, so the 300 of a first look would leave the walkers near where they started.
+REFIT_STEPS = 2000
 
 
 def _history(scenario: Scenario):
@@ -158,15 +163,14 @@ def simulate_history(scenario: Scenario, values: pd.DataFrame | None = None) -> 
     return model.run(constants, n, exogenous=input_values(scenario))
 
 
-def evaluate_history(scenario: Scenario, values: pd.DataFrame | None = None) -> np.ndarray:
-    """The compared variables in each observed year, ``[N, observations]``: a stock at the year's end,
-    a flow or a rate (an auxiliary per year) as its total over the year."""
-    obs = history_observations(scenario)
+def history_values(scenario: Scenario, values: pd.DataFrame | None, names, years) -> np.ndarray:
+    """Variables of the history run in given years, ``[N, len(names)]``, read as ``compare`` reads them: a
+    stock at the year's end, a flow or a rate (an auxiliary per year) as its total over the year."""
     ds = simulate_history(scenario, values)
     time = ds["time"].values
     stocks = set(history_model(scenario).stock_names)
     out = []
-    for name, year in zip(obs["stock"], obs["year"]):
+    for name, year in zip(names, years):
         series = ds[name].values
         if name not in stocks:  # the year's total: the mean of the rate over its steps, times one year
             out.append(series[:, (time >= year - 1e-9) & (time < year + 1 - 1e-9)].mean(axis=1))
@@ -176,6 +180,24 @@ def evaluate_history(scenario: Scenario, values: pd.DataFrame | None = None) -> 
                 raise InputError(f"the history's run has no year-end {year} for '{name}'")
             out.append(series[:, at[0]])
     return np.stack(out, axis=1)
+
+
+def _matched(scenario: Scenario, until: int | None) -> pd.DataFrame:
+    """The observations the match reads: all of them, or those up to ``until``."""
+    obs = history_observations(scenario)
+    if until is None:
+        return obs
+    obs = obs[obs["year"] <= until].reset_index(drop=True)
+    if obs.empty:
+        raise InputError(f"the history has no observation up to {until} to match",
+                         hint=f"its observations start in {int(history_observations(scenario)['year'].min())}")
+    return obs
+
+
+def evaluate_history(scenario: Scenario, values: pd.DataFrame | None = None, until: int | None = None) -> np.ndarray:
+    """The compared variables in each observed year (up to ``until``), ``[N, observations]``."""
+    obs = _matched(scenario, until)
+    return history_values(scenario, values, obs["stock"], obs["year"])
 
 
 def observations_hash(scenario: Scenario) -> str:
@@ -188,17 +210,18 @@ def observations_hash(scenario: Scenario) -> str:
 
 
 def sample_history(scenario: Scenario, walkers: int | None = None, steps: int = 300, seed: int = 0,
-                   progress: Callable[[int, int], None] | None = None) -> Posterior:
-    """The free constants' posterior given the register's history (module docstring)."""
+                   progress: Callable[[int, int], None] | None = None, until: int | None = None) -> Posterior:
+    """The free constants' posterior given the register's history (module docstring), or given its
+    observations up to ``until`` (a rolling-origin back-test's refit)."""
     h = _history(scenario)
-    obs = history_observations(scenario)
+    obs = _matched(scenario, until)
     post = sample_with_discrepancy(
-        scenario, list(h.free), lambda values: evaluate_history(scenario, values), obs["observed"].to_numpy(float),
+        scenario, list(h.free), lambda values: evaluate_history(scenario, values, until), obs["observed"].to_numpy(float),
         obs["error"].to_numpy(float), scenario.defaults(), walkers, steps, seed, progress,
         what="calibrate --politics", absolute=obs["absolute"].to_numpy(bool))
     post.provenance.update({
         "start": "a ball of 0.1% of each range around the constants' stated values",
-        "history": f"{h.start}-{h.stop - 1}", "observations": len(obs),
+        "history": f"{h.start}-{h.stop - 1}" if until is None else f"{h.start}-{until}", "observations": len(obs),
         "observations_hash": observations_hash(scenario),
         "inputs": {k: (v.series or f"stated {v.value:g} ({v.source})") + (f" x {v.scale:g}" if v.scale != 1 else "")
                    for k, v in h.inputs.items()}})
@@ -217,3 +240,43 @@ def predictive_history(scenario: Scenario, posterior: Posterior, n: int = 200, s
 def history_posterior_of(scenario: Scenario) -> Posterior:
     """The dataset's stored history posterior (checked at load), or an InputError saying how to make one."""
     return posterior_of(scenario, stem=HISTORY_STEM)
+
+
+def check_history_outputs(scenario: Scenario, names, years, refuse: Callable[[int, str, str], Exception]) -> None:
+    """Each back-test row's variable is one the history run has, and its year one the history covers;
+    else ``refuse(row, column, message)`` is raised."""
+    h = _history(scenario)
+    model = history_model(scenario)
+    known = set(model.stock_names) | set(model.flow_names) | set(model.aux_names)
+    for j, (name, year) in enumerate(zip(names, years)):
+        if name not in known:
+            raise refuse(j, "output", f"'{HISTORY_OUTPUT}{name}' is not a stock, flow or auxiliary of the history run")
+        if not h.start <= year < h.stop:
+            raise refuse(j, "year", f"year {year} lies outside the history ({h.start}-{h.stop - 1})")
+
+
+def history_ensemble(scenario: Scenario, names, years, ensemble: str, runs: int, seed: int,
+                     fit_until: int | None = None, progress: Callable[[int, int], None] | None = None
+                     ) -> tuple[np.ndarray, dict]:
+    """Variables of the history run in given years under an ensemble, ``[len(names), runs]``, with what
+    made it: the free constants drawn from the stored history posterior (``posterior``; with
+    ``fit_until``, from one sampled on the observations up to that year), its model discrepancy added;
+    drawn from their stated ranges (``prior``); or at their stated values (``default``)."""
+    from multivector.model.calibrate import fit_scale
+
+    h = _history(scenario)
+    info: dict = {}
+    if fit_until is not None and ensemble != "posterior":
+        raise InputError("refitting the political history samples its posterior",
+                         hint="add --from posterior to --fit-until for history.* rows")
+    if ensemble == "posterior":
+        post = sample_history(scenario, steps=REFIT_STEPS, seed=seed, until=fit_until, progress=progress) \
+            if fit_until is not None else history_posterior_of(scenario)
+        values = history_values(scenario, post.draw(runs, seed), names, years).T
+        info["history_discrepancy"] = float(post.samples["discrepancy"].median())
+        return post.predictive(values, seed), info
+    if ensemble == "prior":
+        lo, hi, _, from_x, _ = fit_scale(scenario, list(h.free))
+        x = np.random.default_rng(seed).uniform(lo, hi, size=(runs, len(lo)))
+        return history_values(scenario, pd.DataFrame(from_x(x), columns=list(h.free)), names, years).T, info
+    return np.repeat(history_values(scenario, None, names, years).T, runs, axis=1), info

@@ -3,7 +3,8 @@
 The observations come from a file, or from the dataset's own ``observations.csv`` (the rows that name an
 ``output``; :func:`dataset_observations`). An observations file has the columns ``output,year,value,source``; ``output`` is a dotted path into the
 run document (``corridors.NAME.tonnes``, ``gateways.NODE.tonnes``, ``stocks.NAME``). The
-model runs an ensemble over the years the file spans — by default parameters drawn from their stated
+model runs an ensemble over the years the file spans (rows named ``history.NAME``: the political
+register's history run over its observed years, the variable read as ``[history] compare`` reads it) — by default parameters drawn from their stated
 ranges (``prior``), the default parameters over the model's own random streams (``default``), or the
 network's free coefficients drawn from the dataset's stored posterior (``posterior``) — and each
 observation is set against the ensemble's median and 5–95% band.
@@ -30,6 +31,7 @@ from multivector.dataset.scenario import is_absolute_error, network_years
 from multivector.errors import InputError
 from multivector.explore.ensemble import make_design
 from multivector.model.compiled import simulate
+from multivector.model.history import HISTORY_OUTPUT
 from multivector.views.document import document_value, run_document, runs_last
 
 COLUMNS = ("output", "year", "value", "source")
@@ -98,7 +100,11 @@ def dataset_observations(scenario: Scenario) -> pd.DataFrame:
                                          "corridors.NAME.tonnes) where the model reports the series, "
                                          "or pass --observations FILE")
     first, last = network_years(scenario)
-    inside = named[(named["year"] >= first) & (named["year"] <= last)]
+    history = scenario.politics.history if scenario.politics is not None else None
+    past = named["output"].str.startswith(HISTORY_OUTPUT)
+    inside = named[(~past & (named["year"] >= first) & (named["year"] <= last))
+                   | (past & (history is not None) & (named["year"] >= (history.start if history else 0))
+                      & (named["year"] < (history.stop if history else 0)))]
     if inside.empty:
         raise InputError(f"the observations that name an output lie outside the years the model runs "
                          f"({first}-{last})", file=path, hint="pass --observations FILE")
@@ -120,11 +126,12 @@ _TARGET_PATHS = {("corridor", "teu"): "corridors.{id}.teu", ("corridor", "tonnes
 def observed_points(scenario: Scenario) -> dict[tuple[str, int], float]:
     """Every observed value the run document can be set beside, ``{(output path, year): value}``: the
     calibration targets whose metric the document reports (corridor volumes and times, gateway
-    volumes) and the rows of observations.csv that name an output. A target wins where both exist."""
+    volumes) and the rows of observations.csv that name an output of the run (not of the history run).
+    A target wins where both exist."""
     points = {}
     obs = scenario.observations
     if obs is not None and not obs.empty:
-        for r in obs[obs["output"] != ""].itertuples():
+        for r in obs[(obs["output"] != "") & ~obs["output"].str.startswith(HISTORY_OUTPUT)].itertuples():
             points[(r.output, int(r.year))] = float(r.value)
     for r in scenario.targets.itertuples():
         kind, ident, unit, *direction = r.metric.split(":")
@@ -194,7 +201,9 @@ def backtest(scenario: Scenario, obs: pd.DataFrame, runs: int = 200, seed: int =
              stage: Callable[[str, str], contextlib.AbstractContextManager] = _silent) -> pd.DataFrame:
     """Each observation against the ensemble: ``output, year, observed, median, p5, p95, rel_error,
     in_band, held_out, source`` (``rel_error`` of the median; ``in_band``: inside 5–95%; ``held_out``:
-    after ``fit_until``, or every row without it).
+    after ``fit_until``, or every row without it). Rows named ``history.NAME`` are set against the
+    political register's history run (:func:`multivector.model.history.history_ensemble`), the others
+    against the coupled model's run document.
 
     ``stage(description, unit)`` opens each long step's progress (the refit's evaluations, the refit's
     posterior's steps, the ensemble's years) and yields its ``(done, total)`` callback, or None."""
@@ -202,15 +211,56 @@ def backtest(scenario: Scenario, obs: pd.DataFrame, runs: int = 200, seed: int =
         raise InputError(f"unknown ensemble '{ensemble}'", hint="one of " + ", ".join(ENSEMBLES))
     if runs < 1:
         raise InputError("--runs must be at least 1")
-    years = _years(scenario, obs)
+    path = obs.attrs.get("path", "observations")
+    if "row" not in obs.columns:
+        obs = obs.assign(row=np.arange(len(obs)) + 2)
     held_out = np.ones(len(obs), dtype=bool)
-    refit = None
     if fit_until is not None:
         held_out = obs["year"].to_numpy() > fit_until
         if not held_out.any():
-            raise InputError(f"no observation after {fit_until} to predict",
-                             file=obs.attrs.get("path", "observations"),
+            raise InputError(f"no observation after {fit_until} to predict", file=path,
                              hint=f"give --fit-until a year before the file's last ({int(obs['year'].max())})")
+    history = obs["output"].str.startswith(HISTORY_OUTPUT).to_numpy()
+    per_run = np.full((len(obs), runs), np.nan)
+    attrs = {"ensemble": ensemble, "runs": int(runs), "seed": seed}
+    if (~history).any():
+        part = obs[~history].reset_index(drop=True)
+        part.attrs["path"] = path
+        per_run[~history], more = _network_runs(scenario, part, runs, seed, ensemble, fit_until, stage)
+        attrs.update(more)
+    if history.any():
+        from multivector.model.history import check_history_outputs, history_ensemble
+
+        part = obs[history].reset_index(drop=True)
+        names, years = part["output"].str[len(HISTORY_OUTPUT):].tolist(), part["year"].astype(int).tolist()
+        check_history_outputs(scenario, names, years, lambda j, column, message: InputError(
+            message, file=path, row=_row(part, j), column=column))
+        with stage(f"sampling the history's posterior to {fit_until}" if fit_until is not None
+                   else "the political history", "steps") as progress:
+            per_run[history], more = history_ensemble(scenario, names, years, ensemble, runs, seed, fit_until,
+                                                      progress)
+        attrs.update(more)
+    median = np.nanmedian(per_run, axis=1)
+    p5, p95 = np.nanpercentile(per_run, 5, axis=1), np.nanpercentile(per_run, 95, axis=1)
+    observed = obs["value"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(observed != 0, median / observed - 1.0, np.nan)
+    table = pd.DataFrame({"output": obs["output"], "year": obs["year"], "observed": observed, "median": median,
+                          "p5": p5, "p95": p95, "rel_error": rel,
+                          "in_band": (observed >= p5) & (observed <= p95), "held_out": held_out,
+                          "source": obs["source"]})
+    table.attrs.update(attrs)
+    return table
+
+
+def _network_runs(scenario: Scenario, obs: pd.DataFrame, runs: int, seed: int, ensemble: str,
+                  fit_until: int | None, stage) -> tuple[np.ndarray, dict]:
+    """The run document's values of each observation under the ensemble, ``[obs, runs]``, with what
+    made them (the refit's coefficients, the posterior's discrepancy)."""
+    years = _years(scenario, obs)
+    info: dict = {}
+    refit = None
+    if fit_until is not None:
         from multivector.model.calibrate import calibrate, with_fit
 
         # from the dataset's own defaults, not the stored fit, which has seen the later targets
@@ -218,6 +268,7 @@ def backtest(scenario: Scenario, obs: pd.DataFrame, runs: int = 200, seed: int =
         with stage(f"refitting to the targets up to {fit_until}", "evaluations") as progress:
             refit = calibrate(unfitted, until=fit_until, progress=progress)
         scenario = with_fit(unfitted, refit.values)
+        info.update(fit_until=int(fit_until), refit=dict(refit.values))
     _values(run_document(simulate(scenario, 1, years=years, seed=seed)), obs, years, check=True)
     samples = fitted = None
     if ensemble == "prior":
@@ -241,21 +292,8 @@ def backtest(scenario: Scenario, obs: pd.DataFrame, runs: int = 200, seed: int =
         # the coefficients' spread alone (a log-scale spread would carry a share past 1)
         kind = obs["output"].str.rsplit(".", n=1).str[-1].isin(DISCREPANCY_KINDS).to_numpy()
         per_run[kind] = post.predictive(per_run[kind], seed)
-    median = np.nanmedian(per_run, axis=1)
-    p5, p95 = np.nanpercentile(per_run, 5, axis=1), np.nanpercentile(per_run, 95, axis=1)
-    observed = obs["value"].to_numpy(dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rel = np.where(observed != 0, median / observed - 1.0, np.nan)
-    table = pd.DataFrame({"output": obs["output"], "year": obs["year"], "observed": observed, "median": median,
-                          "p5": p5, "p95": p95, "rel_error": rel,
-                          "in_band": (observed >= p5) & (observed <= p95), "held_out": held_out,
-                          "source": obs["source"]})
-    table.attrs.update(ensemble=ensemble, runs=int(ds.sizes["run"]), seed=seed)
-    if ensemble == "posterior":
-        table.attrs.update(discrepancy=float(post.samples["discrepancy"].median()))
-    if refit is not None:
-        table.attrs.update(fit_until=int(fit_until), refit=dict(refit.values))
-    return table
+        info.update(discrepancy=float(post.samples["discrepancy"].median()))
+    return per_run, info
 
 
 def summary(table: pd.DataFrame) -> dict:
