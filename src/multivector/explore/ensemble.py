@@ -531,8 +531,9 @@ REPLAY_RTOL = 1e-6
 
 def replay(store: Store, run_id: str, run: int | None = None, *, keep_routes: bool = True):
     """Simulate run ``run`` of a stored exploration again, from its recorded parameters, seed and
-    future (its random stream), to get what the store does not keep (link flows, route flows). The default run is the one whose
-    final headline index is the ensemble's median. Returns ``(scenario, ds, run, policy)``.
+    future (its random stream), to get what the store does not keep (link flows, route flows). The
+    default run is the one whose final headline index is the ensemble's median. Returns
+    ``(scenario, ds, run, policy)``.
 
     The replay must reproduce the stored outcomes (corridor volumes, index, stocks, per year), else
     the model or the dataset changed since and an :class:`InputError` says so.

@@ -229,12 +229,9 @@ def log_likelihood(model: np.ndarray, observed: np.ndarray, error: np.ndarray, d
 
     nu = STUDENT_DF
     delta = np.asarray(discrepancy, dtype=float)[..., None]
-    if absolute is None or not np.any(absolute):
-        miss, scale = log_miss(model, observed), np.sqrt(error ** 2 + delta ** 2)
-    else:
-        absolute = np.asarray(absolute, bool)
-        miss = np.where(absolute, model - observed, log_miss(model, np.where(absolute, 1.0, observed)))
-        scale = np.where(absolute, np.sqrt(error ** 2 + (delta * model) ** 2), np.sqrt(error ** 2 + delta ** 2))
+    absolute = np.zeros(np.shape(observed), bool) if absolute is None else np.asarray(absolute, bool)
+    miss = np.where(absolute, model - observed, log_miss(model, np.where(absolute, 1.0, observed)))
+    scale = np.sqrt(error ** 2 + np.where(absolute, delta * model, delta) ** 2)
     norm = gammaln((nu + 1) / 2) - gammaln(nu / 2) - 0.5 * np.log(nu * np.pi)
     return np.sum(norm - np.log(scale) - (nu + 1) / 2 * np.log1p((miss / scale) ** 2 / nu), axis=-1)
 

@@ -345,8 +345,8 @@ def history_series(fitted: pd.DataFrame, title: str = "The political register's 
         colour, at = PALETTE[k % len(PALETTE)], dict(row=k + 1, col=1)
         years = rows["year"].to_numpy()
         fig.add_trace(go.Scatter(x=np.r_[years, years[::-1]], y=np.r_[rows["p95"], rows["p5"].to_numpy()[::-1]],
-                                 fill="toself", line=dict(width=0), fillcolor=_rgba(colour, 0.2), hoverinfo="skip",
-                                 name=f"{stock}: posterior 5–95%"), **at)
+                                 mode="lines", fill="toself", line=dict(width=0), fillcolor=_rgba(colour, 0.2),
+                                 hoverinfo="skip", name=f"{stock}: posterior 5–95%"), **at)
         fig.add_trace(go.Scatter(x=years, y=rows["median"], mode="lines", line=dict(color=colour),
                                  name=f"{stock}: posterior median"), **at)
         absolute = rows["absolute"].to_numpy(bool) if "absolute" in rows else np.zeros(len(rows), bool)

@@ -221,13 +221,8 @@ def backtest(scenario: Scenario, obs: pd.DataFrame, runs: int = 200, seed: int =
             raise InputError(f"no observation after {fit_until} to predict", file=path,
                              hint=f"give --fit-until a year before the file's last ({int(obs['year'].max())})")
     history = obs["output"].str.startswith(HISTORY_OUTPUT).to_numpy()
-    per_run = np.full((len(obs), runs), np.nan)
+    per_run = np.full((len(obs), runs), np.nan)     # the history's rows first: checked in a moment, not after a refit
     attrs = {"ensemble": ensemble, "runs": int(runs), "seed": seed}
-    if (~history).any():
-        part = obs[~history].reset_index(drop=True)
-        part.attrs["path"] = path
-        per_run[~history], more = _network_runs(scenario, part, runs, seed, ensemble, fit_until, stage)
-        attrs.update(more)
     if history.any():
         from multivector.model.history import check_history_outputs, history_ensemble
 
@@ -239,6 +234,11 @@ def backtest(scenario: Scenario, obs: pd.DataFrame, runs: int = 200, seed: int =
                    else "the political history", "steps") as progress:
             per_run[history], more = history_ensemble(scenario, names, years, ensemble, runs, seed, fit_until,
                                                       progress)
+        attrs.update(more)
+    if (~history).any():
+        part = obs[~history].reset_index(drop=True)
+        part.attrs["path"] = path
+        per_run[~history], more = _network_runs(scenario, part, runs, seed, ensemble, fit_until, stage)
         attrs.update(more)
     median = np.nanmedian(per_run, axis=1)
     p5, p95 = np.nanpercentile(per_run, 5, axis=1), np.nanpercentile(per_run, 95, axis=1)
