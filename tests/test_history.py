@@ -301,3 +301,23 @@ def test_kazakhstan_s_stored_history_posterior_saw_the_dataset_s_observations():
     fitted = predictive_history(s, post)
     assert len(fitted) >= 7 and fitted["within"].mean() >= 0.8
     assert np.isfinite(post.samples.to_numpy()).all()
+
+
+def test_run_reaching_back_shows_the_history_beside_its_observations(tmp_path):
+    """run --years from before the register's start: the history run's compared variables per year, each
+    observation beside the model (the table, the JSON's `history`, and history.png with --out); the
+    network's tables begin where its demand does."""
+    r = cli("run", "kazakhstan", "--years", "2016:2025", "--seeds", 2, "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["years"][0] == 2019 and doc["history"]["years"] == list(range(2016, 2025))
+    episodes = doc["history"]["variables"]["pressure_episodes"]
+    assert episodes["observed"][2022 - 2016] == 6 and episodes["observed"][2017 - 2016] == 0
+    assert all(lo <= mid <= hi for lo, mid, hi in zip(episodes["p5"], episodes["median"], episodes["p95"]))
+    assert doc["history"]["variables"]["fiscal_space"]["observed"][2017 - 2016] is None
+    r = cli("run", "kazakhstan", "--years", "2023:2024", "--seeds", 2, "--out", tmp_path / "out")
+    assert r.exit_code == 0, r.output
+    assert "political register over its observed years" in r.output and "(obs 2)" in r.output
+    assert (tmp_path / "out" / "history.png").stat().st_size > 10_000
+    assert "history" not in json.loads(cli("run", "kazakhstan", "--years", "2024:2025", "--seeds", 2,
+                                           "--json").stdout)

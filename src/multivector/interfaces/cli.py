@@ -222,6 +222,11 @@ def run(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
     s.check_names(overrides)
     coupled = s.politics is not None and not network_only
     yrs = parse_years(years) if years else (None if coupled else [s.base_year])
+    history = _history_years(s, yrs) if coupled else []
+    if history:                                  # the history may reach back before the network's demand
+        from multivector.dataset.scenario import network_years
+
+        yrs = [y for y in yrs if y >= network_years(s)[0]]
     if tol is not None and not 0 < tol < 1:
         raise InputError("--tol must lie between 0 and 1")
     n = seeds if coupled and s.politics.disruption else 1      # without randomness one run says it all
@@ -232,6 +237,11 @@ def run(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
                       coupled=None if coupled else False, tol=tol, events=parse_events(event), progress=bar)
     yrs = [int(y) for y in ds["year"].values]
     doc = run_document(ds, top=top)
+    if history:
+        from multivector.model.history import history_trajectory
+        from multivector.views.document import history_document
+
+        doc["history"] = history_document(history_trajectory(s, seed=seed), history)
     written = []
     if out_dir is not None:
         from multivector.views.plotting import write_run_folder
@@ -240,9 +250,41 @@ def run(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
     if json_:
         print(json.dumps(doc, indent=2))
         return
+    if history:
+        _print_history(s, doc["history"])
+        if yrs[0] > history[0]:
+            out.print(f"(the network's demand starts in {yrs[0]}: the tables below begin there)")
     _print_run(s, ds, doc, all_gateways=gateways)
     for p in written:
         out.print(f"wrote {p}")
+
+
+def _history_years(s, yrs) -> list[int]:
+    """The years of the political register's history (``[history]``) that ``run --years`` asks for, when
+    they reach back before the register's own start; else none."""
+    h = s.politics.history if s.politics is not None else None
+    if h is None or not yrs or yrs[0] >= s.base_year:
+        return []
+    return [y for y in range(h.start, h.stop) if yrs[0] <= y <= yrs[-1]]
+
+
+def _print_history(s, hist: dict) -> None:
+    """The history run's compared variables per year, each observation beside the model."""
+    from multivector.views.tables import beside
+
+    names = list(hist["variables"])
+    how = "median of the history posterior's draws" if s.history_posterior_samples is not None else "stated constants"
+    t = Table(title=f"{s.name}: the political register over its observed years (history run; {how})",
+              title_justify="left")
+    for col in ("year", *names):
+        t.add_column(col, justify="right")
+    for i, y in enumerate(hist["years"]):
+        cells = []
+        for name in names:
+            v = hist["variables"][name]
+            cells.append(beside(v["median"][i], v["observed"][i], ".3g"))
+        t.add_row(str(y), *cells)
+    out.print(t)
 
 
 def _fmt(x, spec=",.0f"):

@@ -280,3 +280,26 @@ def history_ensemble(scenario: Scenario, names, years, ensemble: str, runs: int,
         x = np.random.default_rng(seed).uniform(lo, hi, size=(runs, len(lo)))
         return history_values(scenario, pd.DataFrame(from_x(x), columns=list(h.free)), names, years).T, info
     return np.repeat(history_values(scenario, None, names, years).T, runs, axis=1), info
+
+
+def history_trajectory(scenario: Scenario, n: int = 200, seed: int = 0) -> pd.DataFrame:
+    """Each compared variable in every year of the history, as ``compare`` reads it: ``variable, series,
+    year, median, p5, p95, observed`` (NaN where the year was not observed) — ``n`` draws from the stored
+    history posterior, its model discrepancy added, or the stated constants (one run, ``p5 = p95``)
+    without one. What ``run`` shows when its years reach back before the register's start."""
+    h = _history(scenario)
+    obs = history_observations(scenario)
+    years = np.arange(h.start, h.stop)
+    names = list(h.compare)
+    pairs = [(name, int(y)) for name in names for y in years]
+    if scenario.history_posterior_samples is not None:
+        post = history_posterior_of(scenario)
+        values = post.predictive(history_values(scenario, post.draw(n, seed), *zip(*pairs)).T, seed)
+    else:
+        values = history_values(scenario, None, *zip(*pairs)).T
+    p5, median, p95 = np.percentile(values, [5, 50, 95], axis=1)
+    seen = {(r.stock, int(r.year)): r.observed for r in obs.itertuples()}
+    series = {r.stock: r.series for r in obs.itertuples()}
+    return pd.DataFrame({"variable": [p[0] for p in pairs], "series": [series.get(p[0], "") for p in pairs],
+                         "year": [p[1] for p in pairs], "median": median, "p5": p5, "p95": p95,
+                         "observed": [seen.get(p, np.nan) for p in pairs]})

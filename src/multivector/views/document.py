@@ -189,3 +189,15 @@ def document_value(doc: dict, path: str, year_index: int):
             return None
         node = node[key]
     return node[year_index] if isinstance(node, list) and year_index < len(node) else None
+
+
+def history_document(table, years) -> dict:
+    """The political register over its observed years (``model.history.history_trajectory``) in the years
+    asked for: each compared variable's median and 5–95% band per year, and the observation (null where
+    none), beside the run's own document under ``history``."""
+    rows = table[table["year"].isin(list(years))]
+    clean = lambda values: [None if v != v else float(v) for v in values]
+    return {"years": sorted(int(y) for y in rows["year"].unique()),
+            "variables": {name: {"series": g["series"].iloc[0], "median": clean(g["median"]), "p5": clean(g["p5"]),
+                                 "p95": clean(g["p95"]), "observed": clean(g["observed"])}
+                          for name, g in rows.groupby("variable", sort=False)}}

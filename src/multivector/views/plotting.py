@@ -106,15 +106,38 @@ def flow_map(scenario: Scenario, ds: xr.Dataset, path: Path, year: int | None = 
 
 
 def write_run_folder(scenario: Scenario, ds: xr.Dataset, doc: dict, folder: Path) -> list[Path]:
-    """``run --out``: a PNG flow map per year and the run document, moved into ``folder`` together."""
+    """``run --out``: a PNG flow map per year, the political history's panels when the document carries
+    them (``history.png``), and the run document, moved into ``folder`` together."""
     import json
 
     def fill(tmp: Path):
         for y in ds["year"].values:
             flow_map(scenario, ds, tmp / f"flows_{int(y)}.png", year=int(y))
+        if "history" in doc:
+            history_png(doc["history"], tmp / "history.png")
         (tmp / "results.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
 
     return atomic_folder(folder, fill)
+
+
+def history_png(hist: dict, path: Path) -> Path:
+    """The political register over its observed years (``doc["history"]``): a panel per compared variable,
+    the posterior's median and 5–95% band, the observations as points."""
+    plt = _pyplot()
+    names = list(hist["variables"])
+    fig, axes = plt.subplots(len(names), 1, figsize=(8, 2.4 * len(names)), dpi=110, sharex=True, squeeze=False)
+    years = np.array(hist["years"])
+    as_array = lambda values: np.array([np.nan if v is None else v for v in values], dtype=float)
+    for ax, name in zip(axes[:, 0], names):
+        v = hist["variables"][name]
+        ax.fill_between(years, as_array(v["p5"]), as_array(v["p95"]), color=INDEX_COLOUR, alpha=0.15, lw=0)
+        ax.plot(years, as_array(v["median"]), color=INDEX_COLOUR, lw=1.5, label="model (median, 5–95%)")
+        ax.plot(years, as_array(v["observed"]), "o", color="#17202a", ms=4, label="observed")
+        ax.set_title(f"{name} ({v['series']})", fontsize=9, loc="left")
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return _save(fig, path)
 
 
 def bands_png(bands: dict, corridors: list[str], many: bool, path: Path, colours: dict, focus_name: str,
