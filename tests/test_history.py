@@ -321,3 +321,15 @@ def test_run_reaching_back_shows_the_history_beside_its_observations(tmp_path):
     assert (tmp_path / "out" / "history.png").stat().st_size > 10_000
     assert "history" not in json.loads(cli("run", "kazakhstan", "--years", "2024:2025", "--seeds", 2,
                                            "--json").stdout)
+
+
+def test_the_shipped_history_example_backtests_against_the_stored_posterior():
+    """examples/history_2024.csv (2024's Fund, pressure episodes and transfers) against the stored history
+    posterior: every row answered, inside the band (the README's --fit-until 2023 version refits first)."""
+    example = Path(__file__).parents[1] / "examples" / "history_2024.csv"
+    r = cli("validate", "kazakhstan", "--observations", example, "--from", "posterior", "--runs", 100, "--json")
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)["rows"]
+    assert [row["output"] for row in rows] == ["history.fiscal_space", "history.pressure_episodes",
+                                               "history.nf_withdrawal"]
+    assert all(row["in_band"] for row in rows)
