@@ -744,10 +744,12 @@ def validate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
              ensemble: str = typer.Option("prior", "--from", help="prior: parameters drawn from their ranges; "
                                           "default: the default parameters over the model's random streams; "
                                           "posterior: the network's free coefficients drawn from the "
-                                          "dataset's posterior (calibrate --posterior)"),
+                                          "dataset's posterior (calibrate --posterior), and for history.* "
+                                          "rows the political constants from the history posterior"),
              fit_until: int = typer.Option(None, "--fit-until", help="refit the network's free coefficients "
-                                           "to the calibration targets up to this year first; the "
-                                           "observations after it are the held-out ones"),
+                                           "to the calibration targets up to this year first (history.* "
+                                           "rows: match the history again up to it, with --from posterior); "
+                                           "the observations after it are the held-out ones"),
              json_: bool = typer.Option(False, "--json")):
     """Back-test: set held-out observations against the model's ensemble (median and 5-95% band).
     ('multivector data check' validates the dataset itself.)"""
