@@ -779,7 +779,8 @@ def validate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
         out.print("refitted: " + ", ".join(f"{k} = {v:.4g}" for k, v in info["refit"].items()))
     held = f"held-out observations (after {fit_until})" if fit_until is not None else "observations"
     out.print(f"{info['within_20pct']:.0%} of {info['observations']} {held} within 20% of the median; "
-              f"the 5-95% band covers {info['band_coverage']:.0%}")
+              f"the 5-95% band covers {info['band_coverage']:.0%}"
+              + (" (each band widened by the observation's stated error)" if info.get("widened") else ""))
     if "discrepancy" in info:
         out.print(f"the posterior's bands carry its model discrepancy (median δ = {info['discrepancy']:.2f} on the "
                   "log scale)")

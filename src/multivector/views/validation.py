@@ -110,7 +110,9 @@ def dataset_observations(scenario: Scenario) -> pd.DataFrame:
                          f"({first}-{last})", file=path, hint="pass --observations FILE")
     out = pd.DataFrame({"output": inside["output"].to_numpy(), "year": inside["year"].astype(int).to_numpy(),
                         "value": inside["value"].to_numpy(dtype=float), "source": inside["source"].to_numpy(),
-                        "series": inside["series"].to_numpy(), "row": (inside.index + 2).to_numpy()})
+                        "series": inside["series"].to_numpy(), "row": (inside.index + 2).to_numpy(),
+                        "error": inside["error"].to_numpy(dtype=float),
+                        "absolute": [is_absolute_error(u) for u in inside["unit"]]})
     out.attrs["path"] = str(path)
     out.attrs["skipped"] = int(len(named) - len(inside))
     return out
@@ -200,8 +202,9 @@ def backtest(scenario: Scenario, obs: pd.DataFrame, runs: int = 200, seed: int =
              ensemble: str = "prior", fit_until: int | None = None,
              stage: Callable[[str, str], contextlib.AbstractContextManager] = _silent) -> pd.DataFrame:
     """Each observation against the ensemble: ``output, year, observed, median, p5, p95, rel_error,
-    in_band, held_out, source`` (``rel_error`` of the median; ``in_band``: inside 5–95%; ``held_out``:
-    after ``fit_until``, or every row without it). Rows named ``history.NAME`` are set against the
+    in_band, held_out, source`` (``rel_error`` of the median; ``in_band``: inside 5–95%, widened by the
+    observation's own error where the rows state one — the dataset's, relative or absolute, as the history
+    match reads them; ``held_out``: after ``fit_until``, or every row without it). Rows named ``history.NAME`` are set against the
     political register's history run (:func:`multivector.model.history.history_ensemble`), the others
     against the coupled model's run document.
 
@@ -245,9 +248,14 @@ def backtest(scenario: Scenario, obs: pd.DataFrame, runs: int = 200, seed: int =
     observed = obs["value"].to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(observed != 0, median / observed - 1.0, np.nan)
+    in_band = (observed >= p5) & (observed <= p95)
+    if "error" in obs.columns:          # a stated error widens the band as the history match's table does
+        attrs["widened"] = True
+        e, absolute = obs["error"].to_numpy(float), obs["absolute"].to_numpy(bool)
+        in_band = np.where(absolute, (observed >= p5 - 1.645 * e) & (observed <= p95 + 1.645 * e),
+                           (observed >= p5 * np.exp(-1.645 * e)) & (observed <= p95 * np.exp(1.645 * e)))
     table = pd.DataFrame({"output": obs["output"], "year": obs["year"], "observed": observed, "median": median,
-                          "p5": p5, "p95": p95, "rel_error": rel,
-                          "in_band": (observed >= p5) & (observed <= p95), "held_out": held_out,
+                          "p5": p5, "p95": p95, "rel_error": rel, "in_band": in_band, "held_out": held_out,
                           "source": obs["source"]})
     table.attrs.update(attrs)
     return table
