@@ -321,6 +321,8 @@ def test_run_reaching_back_shows_the_history_beside_its_observations(tmp_path):
     assert (tmp_path / "out" / "history.png").stat().st_size > 10_000
     assert "history" not in json.loads(cli("run", "kazakhstan", "--years", "2024:2025", "--seeds", 2,
                                            "--json").stdout)
+    r = cli("run", "kazakhstan", "--years", "2016:2018")          # wholly before the network's demand
+    assert r.exit_code == 2 and "before the network's first year (2019)" in r.output and "Traceback" not in r.output
 
 
 def test_the_shipped_history_example_backtests_against_the_stored_posterior():

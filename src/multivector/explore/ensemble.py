@@ -127,14 +127,17 @@ class Design:
                    n=int(d["n"]), seed=int(d["seed"]), policies=d.get("policies"),
                    posterior=bool(d.get("posterior", False)))
 
+    def _rows_per_sample(self) -> int:
+        """Design rows each of the ``n`` samples makes: a Morris trajectory's k + 1 points, a Saltelli base
+        sample's A and B rows and the k between them, a Latin hypercube's one."""
+        return {"lhs": 1, "morris": len(self.names) + 1, "sobol": len(self.names) + 2}[self.sampler]
+
     def futures(self) -> np.ndarray:
         """Each run's future, one per row of :meth:`samples`: the key of its random stream and of its
-        posterior draw. A Morris trajectory (k + 1 points) and a Saltelli base sample (its A and B rows
-        and the k between them) are one future each, and a levers file's policies share the futures;
-        in a Latin hypercube every sample is a future of its own."""
-        per = {"lhs": 1, "morris": len(self.names) + 1, "sobol": len(self.names) + 2}[self.sampler]
-        base = np.arange(self.n * per) // per
-        return np.tile(base, len(self.policies) if self.policies else 1)
+        posterior draw. A sample's rows (:meth:`_rows_per_sample`) are one future, and a levers file's
+        policies share the futures."""
+        per = self._rows_per_sample()
+        return np.tile(np.arange(self.n * per) // per, len(self.policies) if self.policies else 1)
 
     def samples(self) -> pd.DataFrame:
         """The full design, one row per run (deterministic in the seed)."""
@@ -169,8 +172,7 @@ class Design:
 
     @property
     def total(self) -> int:
-        per = {"lhs": self.n, "sobol": self.n * (len(self.names) + 2), "morris": self.n * (len(self.names) + 1)}
-        return per[self.sampler] * (len(self.policies) if self.policies else 1)
+        return self.n * self._rows_per_sample() * (len(self.policies) if self.policies else 1)
 
 
 def make_design(scenario: Scenario, n: int, sampler: str = "lhs", seed: int = 0, levers: str | Path | None = None,
@@ -553,7 +555,8 @@ def replay(store: Store, run_id: str, run: int | None = None, *, keep_routes: bo
     policy = str(row["policy"].iloc[0]) if "policy" in row else None
     samples = row.drop(columns=["policy"], errors="ignore").reset_index(drop=True)
     future = Design.from_json(meta["design"]).futures()[run]          # the run's random stream
-    ds = simulate(scenario, samples=samples, seed=int(meta["seed"]), run_ids=np.array([future]), keep_routes=keep_routes)
+    ds = simulate(scenario, samples=samples, seed=int(meta["seed"]), run_ids=np.array([future]),
+                  keep_routes=keep_routes)
     yearly, _ = chunk_outcomes(ds)
     stored = store.outcomes(run_id, run=run)
     common = [c for c in yearly.columns if c in stored.columns and c not in ("run", "year")]

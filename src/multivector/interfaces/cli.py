@@ -215,6 +215,7 @@ def run(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
     register, the trajectory of its headline index."""
     from multivector.model import simulate
     from multivector.model.compiled import PASS_RUNS
+    from multivector.model.history import history_years
     from multivector.views.document import run_document
 
     s = _load(scenario)
@@ -222,11 +223,16 @@ def run(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
     s.check_names(overrides)
     coupled = s.politics is not None and not network_only
     yrs = parse_years(years) if years else (None if coupled else [s.base_year])
-    history = _history_years(s, yrs) if coupled else []
+    history = history_years(s, yrs) if coupled else []
     if history:                                  # the history may reach back before the network's demand
         from multivector.dataset.scenario import network_years
 
-        yrs = [y for y in yrs if y >= network_years(s)[0]]
+        first = network_years(s)[0]
+        if yrs[-1] < first:
+            raise InputError(f"--years {yrs[0]}:{yrs[-1]} lies before the network's first year ({first})",
+                             hint=f"reach {first} or later, e.g. --years {yrs[0]}:{first}: the political "
+                                  f"history ({history[0]}-{history[-1]}) is shown beside the network's years")
+        yrs = [y for y in yrs if y >= first]
     if tol is not None and not 0 < tol < 1:
         raise InputError("--tol must lie between 0 and 1")
     n = seeds if coupled and s.politics.disruption else 1      # without randomness one run says it all
@@ -257,15 +263,6 @@ def run(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
     _print_run(s, ds, doc, all_gateways=gateways)
     for p in written:
         out.print(f"wrote {p}")
-
-
-def _history_years(s, yrs) -> list[int]:
-    """The years of the political register's history (``[history]``) that ``run --years`` asks for, when
-    they reach back before the register's own start; else none."""
-    h = s.politics.history if s.politics is not None else None
-    if h is None or not yrs or yrs[0] >= s.base_year:
-        return []
-    return [y for y in range(h.start, h.stop) if yrs[0] <= y <= yrs[-1]]
 
 
 def _print_history(s, hist: dict) -> None:

@@ -95,7 +95,8 @@ class Model:
         for k, a in enumerate(starts):
             b = min(a + PASS_RUNS, total)
             rows = lambda t: None if t is None else t.iloc[a:b].reset_index(drop=True)
-            each = {name: (v[a:b] if np.ndim(v) == 1 and len(v) == total else v) for name, v in (overrides or {}).items()}
+            each = {name: (v[a:b] if np.ndim(v) == 1 and len(v) == total else v)
+                    for name, v in (overrides or {}).items()}
             step = None if progress is None else \
                 (lambda done, of, k=k: progress(k * of + done, len(starts) * of))
             parts.append(self._simulate_batch(b - a, years=years, overrides=each, samples=rows(samples),

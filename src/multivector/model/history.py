@@ -7,18 +7,20 @@ were observed: the register's time runs from ``start`` to ``stop``; named consta
 exogenous inputs become observed series (``observations.csv``, times a stated scale; the value of year
 ``y`` holds on ``[y, y + 1)``, years between observations interpolated linearly, years outside them at
 the nearest) or stated values (a programme that had not begun); named stocks start at an observed
-year-end value or a stated equation of constants. Everything else is the register as it stands. The stocks named under ``compare`` are
-then set, at each year's end, against their observed year-end series, and the flows and rates (auxiliaries per year) against observed
-yearly totals: a flow's total over ``[y, y + 1)`` is the mean of its values at the year's time steps
-(under Euler exactly what the stocks integrate).
+year-end value or a stated equation of constants. Everything else is the register as it stands. The
+stocks named under ``compare`` are then set, at each year's end, against their observed year-end series,
+and the flows and rates (auxiliaries per year) against observed yearly totals: a flow's total over
+``[y, y + 1)`` is the mean of its values at the year's time steps (under Euler exactly what the stocks
+integrate).
 
 The match is the network calibration's likelihood (:func:`multivector.model.posterior.log_likelihood`):
 each observation's log miss a Student t with scale ``sqrt(error² + δ²)``, ``δ`` the history's own model
-discrepancy — or, for a series with absolute errors (a count of events, which may be zero), its plain miss
-with scale ``sqrt(error² + (δ·modelled)²)`` — sampled with the ``free`` constants by emcee (uniform priors on the constants' stated
-ranges, log-uniform where positive). The observed inputs are taken as exact: their own errors are not
-propagated (a stated limitation). Stored beside the dataset as ``history_posterior.csv`` and
-``history_posterior.toml`` (method, prior, seed, the hash of the observations it saw, diagnostics).
+discrepancy — or, for a series with absolute errors (a count of events, which may be zero), its plain
+miss with scale ``sqrt(error² + (δ·modelled)²)`` — sampled with the ``free`` constants by emcee (uniform
+priors on the constants' stated ranges, log-uniform where positive). The observed inputs are taken as
+exact: their own errors are not propagated (a stated limitation). Stored beside the dataset as
+``history_posterior.csv`` and ``history_posterior.toml`` (method, prior, seed, the hash of the
+observations it saw, diagnostics).
 """
 
 from __future__ import annotations
@@ -216,9 +218,9 @@ def sample_history(scenario: Scenario, walkers: int | None = None, steps: int = 
     h = _history(scenario)
     obs = _matched(scenario, until)
     post = sample_with_discrepancy(
-        scenario, list(h.free), lambda values: evaluate_history(scenario, values, until), obs["observed"].to_numpy(float),
-        obs["error"].to_numpy(float), scenario.defaults(), walkers, steps, seed, progress,
-        what="calibrate --politics", absolute=obs["absolute"].to_numpy(bool))
+        scenario, list(h.free), lambda values: evaluate_history(scenario, values, until),
+        obs["observed"].to_numpy(float), obs["error"].to_numpy(float), scenario.defaults(), walkers, steps, seed,
+        progress, what="calibrate --politics", absolute=obs["absolute"].to_numpy(bool))
     post.provenance.update({
         "start": "a ball of 0.1% of each range around the constants' stated values",
         "history": f"{h.start}-{h.stop - 1}" if until is None else f"{h.start}-{until}", "observations": len(obs),
@@ -285,21 +287,27 @@ def history_ensemble(scenario: Scenario, names, years, ensemble: str, runs: int,
 def history_trajectory(scenario: Scenario, n: int = 200, seed: int = 0) -> pd.DataFrame:
     """Each compared variable in every year of the history, as ``compare`` reads it: ``variable, series,
     year, median, p5, p95, observed`` (NaN where the year was not observed) — ``n`` draws from the stored
-    history posterior, its model discrepancy added, or the stated constants (one run, ``p5 = p95``)
-    without one. What ``run`` shows when its years reach back before the register's start."""
+    history posterior, its model discrepancy added, or the stated constants (``p5 = p95``) without one.
+    What ``run`` shows when its years reach back before the register's start (:func:`history_years`)."""
     h = _history(scenario)
     obs = history_observations(scenario)
     years = np.arange(h.start, h.stop)
     names = list(h.compare)
     pairs = [(name, int(y)) for name in names for y in years]
-    if scenario.history_posterior_samples is not None:
-        post = history_posterior_of(scenario)
-        values = post.predictive(history_values(scenario, post.draw(n, seed), *zip(*pairs)).T, seed)
-    else:
-        values = history_values(scenario, None, *zip(*pairs)).T
+    ensemble = "posterior" if scenario.history_posterior_samples is not None else "default"
+    values, _ = history_ensemble(scenario, *zip(*pairs), ensemble, n, seed)
     p5, median, p95 = np.percentile(values, [5, 50, 95], axis=1)
     seen = {(r.stock, int(r.year)): r.observed for r in obs.itertuples()}
     series = {r.stock: r.series for r in obs.itertuples()}
     return pd.DataFrame({"variable": [p[0] for p in pairs], "series": [series.get(p[0], "") for p in pairs],
                          "year": [p[1] for p in pairs], "median": median, "p5": p5, "p95": p95,
                          "observed": [seen.get(p, np.nan) for p in pairs]})
+
+
+def history_years(scenario: Scenario, years) -> list[int]:
+    """The years of the history that a run over ``years`` asks for, when they reach back before the
+    register's own start (the base year); else none."""
+    h = scenario.politics.history if scenario.politics is not None else None
+    if h is None or not years or years[0] >= scenario.base_year:
+        return []
+    return [y for y in range(h.start, h.stop) if years[0] <= y <= years[-1]]

@@ -1,13 +1,14 @@
 """The back-test: the model's runs set against held-out observations (``multivector validate``).
 
 The observations come from a file, or from the dataset's own ``observations.csv`` (the rows that name an
-``output``; :func:`dataset_observations`). An observations file has the columns ``output,year,value,source``; ``output`` is a dotted path into the
-run document (``corridors.NAME.tonnes``, ``gateways.NODE.tonnes``, ``stocks.NAME``). The
-model runs an ensemble over the years the file spans (rows named ``history.NAME``: the political
-register's history run over its observed years, the variable read as ``[history] compare`` reads it) — by default parameters drawn from their stated
-ranges (``prior``), the default parameters over the model's own random streams (``default``), or the
-network's free coefficients drawn from the dataset's stored posterior (``posterior``) — and each
-observation is set against the ensemble's median and 5–95% band.
+``output``; :func:`dataset_observations`). An observations file has the columns
+``output,year,value,source``; ``output`` is a dotted path into the run document
+(``corridors.NAME.tonnes``, ``gateways.NODE.tonnes``, ``stocks.NAME``). The model runs an ensemble over
+the years the file spans (rows named ``history.NAME``: the political register's history run over its
+observed years, the variable read as ``[history] compare`` reads it) — by default parameters drawn from
+their stated ranges (``prior``), the default parameters over the model's own random streams
+(``default``), or the network's free coefficients drawn from the dataset's stored posterior
+(``posterior``) — and each observation is set against the ensemble's median and 5–95% band.
 
 With ``fit_until`` the network's free coefficients are first refitted to the calibration targets up to
 that year (``multivector calibrate``'s least squares, started from the dataset's own defaults rather
@@ -101,10 +102,12 @@ def dataset_observations(scenario: Scenario) -> pd.DataFrame:
                                          "or pass --observations FILE")
     first, last = network_years(scenario)
     history = scenario.politics.history if scenario.politics is not None else None
-    past = named["output"].str.startswith(HISTORY_OUTPUT)
-    inside = named[(~past & (named["year"] >= first) & (named["year"] <= last))
-                   | (past & (history is not None) & (named["year"] >= (history.start if history else 0))
-                      & (named["year"] < (history.stop if history else 0)))]
+    past = named["output"].str.startswith(HISTORY_OUTPUT)         # read from the history run, in its years
+    if history is not None:
+        first_past, last_past = history.start, history.stop - 1
+    else:
+        first_past, last_past = 1, 0                               # no history: no year is one of its
+    inside = named[(~past & named["year"].between(first, last)) | (past & named["year"].between(first_past, last_past))]
     if inside.empty:
         raise InputError(f"the observations that name an output lie outside the years the model runs "
                          f"({first}-{last})", file=path, hint="pass --observations FILE")
@@ -204,9 +207,10 @@ def backtest(scenario: Scenario, obs: pd.DataFrame, runs: int = 200, seed: int =
     """Each observation against the ensemble: ``output, year, observed, median, p5, p95, rel_error,
     in_band, held_out, source`` (``rel_error`` of the median; ``in_band``: inside 5–95%, widened by the
     observation's own error where the rows state one — the dataset's, relative or absolute, as the history
-    match reads them; ``held_out``: after ``fit_until``, or every row without it). Rows named ``history.NAME`` are set against the
-    political register's history run (:func:`multivector.model.history.history_ensemble`), the others
-    against the coupled model's run document.
+    match reads them; ``held_out``: after ``fit_until``, or every row without it). Rows named
+    ``history.NAME`` are set against the political register's history run
+    (:func:`multivector.model.history.history_ensemble`), the others against the coupled model's run
+    document.
 
     ``stage(description, unit)`` opens each long step's progress (the refit's evaluations, the refit's
     posterior's steps, the ensemble's years) and yields its ``(done, total)`` callback, or None."""
@@ -224,9 +228,9 @@ def backtest(scenario: Scenario, obs: pd.DataFrame, runs: int = 200, seed: int =
             raise InputError(f"no observation after {fit_until} to predict", file=path,
                              hint=f"give --fit-until a year before the file's last ({int(obs['year'].max())})")
     history = obs["output"].str.startswith(HISTORY_OUTPUT).to_numpy()
-    per_run = np.full((len(obs), runs), np.nan)     # the history's rows first: checked in a moment, not after a refit
+    per_run = np.full((len(obs), runs), np.nan)
     attrs = {"ensemble": ensemble, "runs": int(runs), "seed": seed}
-    if history.any():
+    if history.any():                   # first: its rows are checked in a moment, not after a network refit
         from multivector.model.history import check_history_outputs, history_ensemble
 
         part = obs[history].reset_index(drop=True)
@@ -250,10 +254,10 @@ def backtest(scenario: Scenario, obs: pd.DataFrame, runs: int = 200, seed: int =
         rel = np.where(observed != 0, median / observed - 1.0, np.nan)
     in_band = (observed >= p5) & (observed <= p95)
     if "error" in obs.columns:          # a stated error widens the band as the history match's table does
+        from multivector.model.posterior import within_band
+
         attrs["widened"] = True
-        e, absolute = obs["error"].to_numpy(float), obs["absolute"].to_numpy(bool)
-        in_band = np.where(absolute, (observed >= p5 - 1.645 * e) & (observed <= p95 + 1.645 * e),
-                           (observed >= p5 * np.exp(-1.645 * e)) & (observed <= p95 * np.exp(1.645 * e)))
+        in_band = within_band(observed, p5, p95, obs["error"].to_numpy(float), obs["absolute"].to_numpy(bool))
     table = pd.DataFrame({"output": obs["output"], "year": obs["year"], "observed": observed, "median": median,
                           "p5": p5, "p95": p95, "rel_error": rel, "in_band": in_band, "held_out": held_out,
                           "source": obs["source"]})
