@@ -32,7 +32,10 @@ the political register's Euler steps became one compiled kernel (the C library's
 ``pow`` in place of numpy's vectorised ones, which differ in the last bit: no number but the gap moved by
 more than 6.4e-11 relative; the 2022-2024 document did not move at all); and when the route choice's
 Newton step came to be solved by a Cholesky factor of ``I + D M D`` with ``M`` assembled OD by OD on its
-lower triangle (round-off: no number but the gap moved by more than 2.8e-11 relative).
+lower triangle (round-off: no number but the gap moved by more than 2.8e-11 relative); and when Newton
+came to solve one load for each group of resources that carry the same routes, the capacity prices'
+part of the route costs came to be summed once per price step, and the gap to be measured only where
+the loads' residual allows it (round-off: no number but the gap moved by more than 3.3e-11 relative).
 """
 
 from __future__ import annotations

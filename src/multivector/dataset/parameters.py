@@ -24,16 +24,19 @@ def parameter_table(scenario: Scenario, n: int = 1, overrides: Mapping | None = 
     if samples is not None:
         n = len(samples)
         scenario.check_names(samples.columns)
-    table = pd.DataFrame({k: np.full(n, v, dtype=float) for k, v in scenario.defaults().items()})
+    defaults = scenario.defaults()
+    columns = {name: i for i, name in enumerate(defaults)}
+    values = np.tile(np.fromiter(defaults.values(), dtype=float, count=len(defaults)), (n, 1))   # one block
     if samples is not None:
         for col in samples.columns:
-            table[col] = samples[col].to_numpy(dtype=float)
+            values[:, columns[col]] = samples[col].to_numpy(dtype=float)
     for name, value in (overrides or {}).items():
         scenario.check_names([name])
         arr = np.broadcast_to(np.asarray(value, dtype=float), (n,)).copy()
         if not np.all(np.isfinite(arr)):
             raise InputError(f"parameter '{name}' must be a finite number")
-        table[name] = arr
+        values[:, columns[name]] = arr
+    table = pd.DataFrame(values, columns=list(defaults))
     for name in set(overrides or {}) | set(samples.columns if samples is not None else ()):
         p = scenario.parameters[name]
         arr = table[name].to_numpy()

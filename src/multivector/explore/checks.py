@@ -22,7 +22,7 @@ from multivector.dataset.checks import Bound, Checks, Direction
 from multivector.errors import InputError
 from multivector.explore.ensemble import make_design
 from multivector.model import simulate
-from multivector.model.verdict import definition_ranges, rescorable, rescore
+from multivector.model.verdict import Scores, definition_ranges, rescorable, rescore
 
 SCAN_FUTURES = 6        # futures per parameter in the dead-parameter scan (stochastic effects need a few)
 SCAN_TOLERANCE = 1e-12  # a dead parameter leaves the runs bit-identical; anything above rounding is alive
@@ -235,13 +235,13 @@ def live_definitions(scenario: Scenario, names: list[str], futures: pd.DataFrame
     simulated once and re-scored at both ends of every range in one pass: a test that binds in one
     future in forty is found without simulating forty futures per constant."""
     pol = scenario.politics
-    ds = _simulate(scenario, futures, np.arange(len(futures)), seed, progress)
-    if not rescorable(ds, pol):
+    scores = Scores.from_dataset(_simulate(scenario, futures, np.arange(len(futures)), seed, progress), pol)
+    if not rescorable(scores, pol):
         return set()
     ranges = definition_ranges(pol)
     defaults = {name: float(pol.sd.spec.constants[name].value) for name in ranges}
     ends = pd.DataFrame([{**defaults, name: ranges[name][end]} for name in names for end in (0, 1)])
-    index, ok = rescore(ds, pol, ends)                               # [2 x names, N, Y], [2 x names, N]
+    index, ok = rescore(scores, pol, ends)                               # [2 x names, N, Y], [2 x names, N]
     return {name for k, name in enumerate(names)
             if not np.array_equal(ok[2 * k], ok[2 * k + 1])
             or not np.allclose(index[2 * k], index[2 * k + 1], rtol=SCAN_TOLERANCE, atol=0)}

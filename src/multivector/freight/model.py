@@ -125,7 +125,6 @@ class FreightModel:
         # unit its tariffs, value of time and logit scale are quoted in (a TEU-equivalent of bulk, a tonne of crude)
         self.load_per_cost_unit = self.load_per_unit / self.cpu[self.route_comm]
         self.incidence = net.route_resources().T.tocsr()                    # [R, K]
-        self.incidence_t = self.incidence.T.tocsr()                           # [K, R], for route sums
         self.cost_layout = _CostLayout(net)
         capacitated = ~np.isnan(net.resource_capacity)
         self.congestible = capacitated            # only a capacity makes a delay
@@ -138,6 +137,11 @@ class FreightModel:
         hard = capacitated if hard_all else rationed
         self.hard_rows = np.flatnonzero(hard)
         self.hard_incidence = self.incidence[self.hard_rows].T.tocsr().astype(bool)   # [K, H]
+        # for route sums of the delays and prices: only facilities with a delay curve have a delay, only
+        # the priced ones a price ([K, rows] each, a fifth of the whole incidence)
+        self.delay_rows = np.flatnonzero(self.cost_layout.curve != NO_DELAY)
+        self.delay_routes = self.incidence[self.delay_rows].T.tocsr()
+        self.price_routes = self.incidence[self.priced_rows].T.tocsr()
         self.corridor_names = net.corridors + ["other"]
         self.corr_matrix = sparse.csr_matrix(
             (np.ones(net.n_routes), (net.route_corridor, np.arange(net.n_routes))),
@@ -229,8 +233,8 @@ class FreightModel:
         unserved_od = np.add.reduceat(lost, self.od_starts, axis=0) if len(lost) else np.zeros((0, n))   # [D, N]
         unserved = np.stack([unserved_od[self.od_group == ci].sum(axis=0) for ci in range(len(self.commodities))])  # [C, N]
         cm = self.corr_matrix
-        t_route = route_time + self.incidence_t @ res.delay
-        paid = route_money + self.load_per_cost_unit[:, None] * (self.incidence_t @ res.price)   # per cost unit
+        t_route = route_time + self.delay_routes @ res.delay[self.delay_rows]
+        paid = route_money + self.load_per_cost_unit[:, None] * (self.price_routes @ res.price[self.priced_rows])
         w = h * self.cpu[route_comm][:, None]          # weights in cost units for means
         wsum = cm @ w
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -29,7 +29,7 @@ from multivector.errors import InputError
 from multivector.freight.model import FreightModel, results_dataset
 from multivector.freight.sue import EQUILIBRIUM_TOL, MAX_NEWTON_STEPS
 from multivector.model.randomness import draw_disruption
-from multivector.model.verdict import consolidated, index_components, over_definition
+from multivector.model.verdict import DEFINITION_DRAWS, Scores, consolidated, index_components, over_definition
 
 
 def network_outputs(model: FreightModel, out: dict, wanted: Mapping[str, str]) -> dict[str, np.ndarray]:
@@ -192,6 +192,10 @@ def simulate_coupled(model, n: int = 1, *, years: Sequence[int] | None = None,
         extra["index_component"] = (("run", "year", "component"), parts[:own])
         labels["component"] = list(pol.components)
     converged = np.stack([y["converged"] for y in kept], axis=-1)                              # [n, Y]
+    components = political[:, :, [names.index(v) for v in pol.components]] if pol.components else None
+    half = lambda x, cf=False: None if x is None or (cf and n == own) else (x[own:] if cf else x[:own])
+    scores = Scores(np.array(years), index[:own], half(components), half(parts), half(index, True),
+                    half(components, True))
     if n > own:      # the counterfactual half of the batch: its index and components beside each run's
         # a run's verdict rests on its counterfactual too: it has converged only if both halves have
         converged = converged[:own] & converged[own:]
@@ -200,16 +204,16 @@ def simulate_coupled(model, n: int = 1, *, years: Sequence[int] | None = None,
             extra["counterfactual_component"] = (("run", "year", "component"), parts[own:])
         table = table.iloc[:own]
     extra["converged"] = (("run", "year"), converged[:own])
+    # the verdict, from the arrays: the Dataset is built once, with it
+    extra["consolidated"] = ("run", consolidated(scores, table, pol))
+    robust = over_definition(scores, pol, seed=seed)
+    if robust is not None:
+        extra["consolidated_over_definitions"] = xr.Variable("run", robust, attrs={"draws": DEFINITION_DRAWS})
     ds = results_dataset(scenario, freight, table, years, kept, seed, keep_routes, runs=own, extra=extra,
                          coords=labels)
     ds.attrs.update(index=pol.index, record=list(pol.record))
     if n > own:
         ds.attrs["counterfactual"] = pol.counterfactual.label
-    verdict = {"consolidated": consolidated(ds, table, pol)}
-    robust = over_definition(ds, pol, seed=seed)
-    if robust is not None:
-        verdict["consolidated_over_definitions"] = robust
-    ds = ds.assign(verdict)
     ds.attrs["coupled"] = 1
     return ds
 

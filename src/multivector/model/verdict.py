@@ -7,6 +7,8 @@ the same future — so the threshold and floor are margins; without one they are
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -17,20 +19,33 @@ from multivector.model.randomness import latin_hypercube
 DEFINITION_DRAWS = 200
 
 
-def component_values(ds: xr.Dataset, pol) -> np.ndarray:
-    """The index's declared components, unweighted: ``[run, year, component]``."""
-    names = list(ds["variable"].values)
-    return ds["political"].values[:, :, [names.index(v) for v in pol.components]]
+@dataclass(frozen=True)
+class Scores:
+    """What the verdict reads from a batch of runs, as plain arrays: the index (``[run, year]``), its
+    declared components unweighted (``[run, year, component]``) and their weighted parts, and the
+    counterfactual's index and components (None without one). The coupled model fills it before it
+    builds its Dataset; :meth:`from_dataset` reads a finished one."""
 
+    years: np.ndarray
+    index: np.ndarray
+    components: np.ndarray | None = None
+    parts: np.ndarray | None = None
+    counterfactual_index: np.ndarray | None = None
+    counterfactual_components: np.ndarray | None = None
 
-def counterfactual_values(ds: xr.Dataset, pol) -> np.ndarray | None:
-    """The counterfactual's components, unweighted (``[run, year, component]``), from the weighted
-    parts kept in ``counterfactual_component`` and each run's weights; None without a counterfactual."""
-    if "counterfactual_component" not in ds:
-        return None
-    names = list(ds["parameter"].values)
-    w = ds["parameter_value"].values[:, [names.index(name) for name in pol.components.values()]]
-    return ds["counterfactual_component"].values / (w / w.sum(axis=1, keepdims=True))[:, None, :]
+    @classmethod
+    def from_dataset(cls, ds: xr.Dataset, pol) -> Scores:
+        names = list(ds["variable"].values)
+        components = ds["political"].values[:, :, [names.index(v) for v in pol.components]] \
+            if pol.components else None
+        reference = None
+        if "counterfactual_component" in ds:      # its weighted parts, unweighted by each run's weights
+            params = list(ds["parameter"].values)
+            w = ds["parameter_value"].values[:, [params.index(name) for name in pol.components.values()]]
+            reference = ds["counterfactual_component"].values / (w / w.sum(axis=1, keepdims=True))[:, None, :]
+        get = lambda name: ds[name].values if name in ds else None
+        return cls(ds["year"].values, ds[pol.index].values, components, get("index_component"),
+                   get("counterfactual_index"), reference)
 
 
 def index_components(political: np.ndarray, names: list, table: pd.DataFrame, pol) -> np.ndarray:
@@ -52,16 +67,15 @@ def passes(score: np.ndarray, years: np.ndarray, threshold, floor, when) -> np.n
     return (at >= threshold) & (after >= floor)
 
 
-def consolidated(ds: xr.Dataset, table: pd.DataFrame, pol) -> xr.DataArray:
-    """The yes/no test: index ≥ threshold in the consolidation year and never below the floor after.
-    With a counterfactual in ``ds``, the index's gain over it is tested (threshold and floor are margins)."""
-    score = ds[pol.index].values
-    if "counterfactual_index" in ds:
-        score = score - ds["counterfactual_index"].values
+def consolidated(scores: Scores, table: pd.DataFrame, pol) -> np.ndarray:
+    """``[run]`` the yes/no test: index ≥ threshold in the consolidation year and never below the floor
+    after. With a counterfactual, the index's gain over it is tested (threshold and floor are margins)."""
+    score = scores.index
+    if scores.counterfactual_index is not None:
+        score = score - scores.counterfactual_index
     c = pol.consolidation
-    ok = passes(score, ds["year"].values, table[c["threshold"]].to_numpy(), table[c["floor"]].to_numpy(),
-                table[c["year"]].to_numpy())
-    return xr.DataArray(ok, dims="run")
+    return passes(score, scores.years, table[c["threshold"]].to_numpy(), table[c["floor"]].to_numpy(),
+                  table[c["year"]].to_numpy())
 
 
 def definition_ranges(pol) -> dict[str, tuple[float, float]]:
@@ -71,8 +85,8 @@ def definition_ranges(pol) -> dict[str, tuple[float, float]]:
     return {name: pol.sd.spec.constants[name].bounds for name in dict.fromkeys(names)}
 
 
-def rescore(ds: xr.Dataset, pol, definition: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """The index ``[D, N, Y]`` and the verdict ``[D, N]`` of the runs of ``ds`` under each row of
+def rescore(scores: Scores, pol, definition: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The index ``[D, N, Y]`` and the verdict ``[D, N]`` of the runs' ``scores`` under each row of
     ``definition`` (the verdict's constants; a constant it lacks keeps its declared value), from
     their recorded components (and the counterfactual's, when the test is relative)."""
     spec = pol.sd.spec.constants
@@ -80,31 +94,31 @@ def rescore(ds: xr.Dataset, pol, definition: pd.DataFrame) -> tuple[np.ndarray, 
                                                                                           float(spec[name].value))
     w = np.stack([column(name) for name in pol.components.values()], axis=-1)
     w = w / w.sum(axis=1, keepdims=True)                                                        # [D, K]
-    index = np.einsum("nyk,dk->dny", component_values(ds, pol), w)
-    reference = counterfactual_values(ds, pol)
+    index = np.einsum("nyk,dk->dny", scores.components, w)
+    reference = scores.counterfactual_components
     score = index if reference is None else index - np.einsum("nyk,dk->dny", reference, w)
     c = pol.consolidation
-    ok = passes(score, ds["year"].values, column(c["threshold"])[:, None], column(c["floor"])[:, None],
+    ok = passes(score, scores.years, column(c["threshold"])[:, None], column(c["floor"])[:, None],
                 column(c["year"])[:, None])
     return index, ok
 
 
-def over_definition(ds: xr.Dataset, pol, draws: int = DEFINITION_DRAWS, seed: int = 0) -> xr.DataArray | None:
+def over_definition(scores: Scores, pol, draws: int = DEFINITION_DRAWS, seed: int = 0) -> np.ndarray | None:
     """Per run, the share of ``draws`` definitions of the verdict (a Latin hypercube over the ranges of
     :func:`definition_ranges`, the same draws for every run) under which the run consolidates.
 
     The dynamics do not read these constants, so each draw re-scores the runs' recorded components.
     That needs the index to be the weighted mean of its declared components; None when it is not."""
-    if not rescorable(ds, pol):
+    if not rescorable(scores, pol):
         return None
     ranges = definition_ranges(pol)
     lo, hi = np.array([r[0] for r in ranges.values()]), np.array([r[1] for r in ranges.values()])
     unit = latin_hypercube(len(ranges), draws, seed)
-    _, ok = rescore(ds, pol, pd.DataFrame(lo + unit * (hi - lo), columns=list(ranges)))
-    return xr.DataArray(ok.mean(axis=0), dims="run", attrs={"draws": int(draws)})
+    _, ok = rescore(scores, pol, pd.DataFrame(lo + unit * (hi - lo), columns=list(ranges)))
+    return ok.mean(axis=0)
 
 
-def rescorable(ds: xr.Dataset, pol) -> bool:
+def rescorable(scores: Scores, pol) -> bool:
     """Whether the index is the weighted mean of its declared components in these runs."""
-    return bool(pol.components) and "index_component" in ds and \
-        np.allclose(ds["index_component"].values.sum(axis=-1), ds[pol.index].values, atol=1e-9)
+    return bool(pol.components) and scores.parts is not None and \
+        np.allclose(scores.parts.sum(axis=-1), scores.index, atol=1e-9)
