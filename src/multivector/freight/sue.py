@@ -53,9 +53,10 @@ EQUILIBRIUM_TOL = 1e-6
 MAX_NEWTON_STEPS = 3000
 #: The gap is measured only where the loads' residual ``|v − F(v)|`` is at most this many times the
 #: tolerance relative to ``|F(v)|``: measuring costs a logit split, and a larger residual has always come
-#: with a gap above the tolerance (in 2,976 measurements over a year of 500 coupled runs, every gap within
-#: the tolerance had a residual below 8.4e-7 of the loads; bench/results/coupled.md). A measurement skipped
-#: where the gap would have passed costs one more Newton step, never an early stop.
+#: with a gap above the tolerance (of 2,976 measurements in a year of 250 coupled runs and their
+#: counterfactuals, every gap within the tolerance had a residual below 8.4e-7 of the loads;
+#: bench/results/coupled.md). A measurement skipped where the gap would have passed costs one more Newton
+#: step, never an early stop.
 GAP_SKIP_RESIDUAL = 10.0
 #: Halvings of a Newton step before the line search takes the shortest one anyway.
 MAX_HALVINGS = 12
