@@ -216,7 +216,7 @@ def _politics_cases() -> list[Case]:
          'equation = "__import__(\'os\').system(\'true\')"'),
         ("unit mismatch", 'equation = "eu_investment_committed * eu_realisation_fraction / eu_disbursement_lag"',
          'equation = "eu_investment_committed * eu_realisation_fraction"'),
-        ("dt too large", "dt = 0.25", "dt = 2.0"),
+        ("dt too large", "dt = 0.0625", "dt = 2.0"),
         ("toml syntax", "[sd]", "[sd"),
         ("lever default out of range", "value = 1000.0\nmin = 0.0\nmax = 1500.0", "value = 9000.0\nmin = 0.0\nmax = 1500.0"),
         ("unknown method", 'method = "euler"', 'method = "leapfrog"'),

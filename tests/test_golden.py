@@ -35,7 +35,10 @@ Newton step came to be solved by a Cholesky factor of ``I + D M D`` with ``M`` a
 lower triangle (round-off: no number but the gap moved by more than 2.8e-11 relative); and when Newton
 came to solve one load for each group of resources that carry the same routes, the capacity prices'
 part of the route costs came to be summed once per price step, and the gap to be measured only where
-the loads' residual allows it (round-off: no number but the gap moved by more than 3.3e-11 relative).
+the loads' residual allows it (round-off: no number but the gap moved by more than 3.3e-11 relative); and
+when Russian pressure came to build with the EU's sanctions packages and the political register to step
+in sixteenths of a year (quarter-year Euler steps overshot a fast-fading pressure to zero): the verdict
+and the 2040 index held (P 100%, 0.710), the gain in 2035 stayed +0.066.
 """
 
 from __future__ import annotations

@@ -128,10 +128,11 @@ def test_validate_kazakhstan_without_observations():
         {("history.fiscal_space", y) for y in (2016, 2018, 2019, 2020, 2022, 2023, 2024)} | \
         {("history.pressure_episodes", y) for y in range(2016, 2025)}
     # the dataset's rows state their errors, which widen the band as the history match's own table does:
-    # one coded episode (±1) against a rate of about 0.45 a year is inside; 2022's six are not
+    # one coded episode (±1) against a rate of about 0.25 a year is inside; so are 2022's six (±2), now
+    # that pressure builds with the EU's nine sanctions packages of that year
     doc = json.loads(cli("validate", "kazakhstan", "--runs", 20, "--from", "posterior", "--json").stdout)
     band = {(row["output"], row["year"]): row["in_band"] for row in doc["rows"]}
-    assert band[("history.pressure_episodes", 2019)] and not band[("history.pressure_episodes", 2022)]
+    assert band[("history.pressure_episodes", 2019)] and band[("history.pressure_episodes", 2022)]
     assert doc["summary"]["widened"] is True
     assert all(abs(rows[("corridors.oil_cpc.tonnes", y)]["rel_error"]) < 0.2 for y in (2021, 2022, 2023))
     # the pre-war hindcast, calibrated on 2022-2024 and with no Russia premium before 2022, puts too
