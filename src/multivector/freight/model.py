@@ -8,6 +8,7 @@ solves one year for a whole batch of runs; :func:`results_dataset` stacks years 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 
 import numba
 import numpy as np
@@ -174,6 +175,7 @@ class FreightModel:
                                      np.arange(net.n_routes))),
             shape=(n_comm * len(self.corridor_names), net.n_routes))
         self._open = {}            # year -> (routes open that year [K], ODs with an open route [D])
+        self._labels = {}          # the results' static labels (static_labels)
         # demand by commodity and given year, as [D] vectors
         od_index = {k: i for i, k in enumerate(zip(net.od_origin, net.od_destination, net.od_commodity))}
         d = scenario.demand
@@ -261,6 +263,41 @@ class FreightModel:
             "gateway": self.gateway_matrix @ h,                                                 # [G·D·C, N]
         }
         return out
+
+    def static_labels(self, parameters: list[str], keep_routes: bool = False,
+                      extra: Mapping | None = None) -> xr.Coordinates:
+        """The labels of a result that do not depend on its runs or years — resources, corridors, ODs,
+        gateways, the parameters' names, and ``extra`` (the coupled model's variables, causes and
+        components) — with their indexes, built once per model and set of labels: indexing them was most
+        of what building a single run's Dataset cost. Their arrays are read-only, since every result
+        shares them."""
+        key = (tuple(parameters), keep_routes, repr(sorted((extra or {}).items())))
+        if key not in self._labels:
+            net = self.net
+            labels = {
+                "resource": net.resource_id,
+                "resource_label": ("resource", net.resource_label),
+                "resource_kind": ("resource", net.resource_kind),
+                "resource_layer": ("resource", net.resource_layer),
+                "resource_link": ("resource", net.resource_link),
+                "resource_group": ("resource", net.resource_group),
+                "capacity_mt": ("resource", net.resource_capacity),
+                "corridor": self.corridor_names, "commodity": net.commodities,
+                "od": np.arange(len(net.od_origin)), "od_origin": ("od", net.od_origin),
+                "od_destination": ("od", net.od_destination), "od_commodity": ("od", net.od_commodity),
+                "gateway": list(self.gateways), "direction": list(DIRECTIONS),
+                **self.gateway_labels,
+                "parameter": list(parameters),
+                **(extra or {}),
+            }
+            if keep_routes:
+                labels.update(route_corridor=("route", [self.corridor_names[i] for i in net.route_corridor]),
+                              route_path=("route", [" > ".join(p) for p in net.route_nodes]))
+            built = xr.Coordinates(labels)
+            for var in built.variables.values():
+                var.values.flags.writeable = False
+            self._labels[key] = built
+        return self._labels[key]
 
     def _open_routes(self, year: int) -> tuple[np.ndarray, np.ndarray]:
         """The routes open in ``year`` (no edge still to open, ``[K]``) and the ODs with one (``[D]``)."""
@@ -370,25 +407,10 @@ def results_dataset(scenario, model: FreightModel, table, years, per_year: list[
                            np.asarray(model.gateway_matrix.sum(axis=1)).reshape(
                                len(model.gateways), len(DIRECTIONS), len(net.commodities)).astype(int)),
     }
-    labels = {
-        "run": np.arange(n), "year": np.array(years), "resource": net.resource_id,
-        "resource_label": ("resource", net.resource_label),
-        "resource_kind": ("resource", net.resource_kind),
-        "resource_layer": ("resource", net.resource_layer),
-        "resource_link": ("resource", net.resource_link),
-        "resource_group": ("resource", net.resource_group),
-        "capacity_mt": ("resource", net.resource_capacity),
-        "corridor": model.corridor_names, "commodity": net.commodities,
-        "od": np.arange(len(net.od_origin)), "od_origin": ("od", net.od_origin),
-        "od_destination": ("od", net.od_destination), "od_commodity": ("od", net.od_commodity),
-        "gateway": list(model.gateways), "direction": list(DIRECTIONS),
-        **model.gateway_labels,
-        "parameter": list(table.columns),
-    }
     if keep_routes:
         data["route_flow"] = (("run", "year", "route"), by_run("flow"))
-        labels.update(route_corridor=("route", [model.corridor_names[i] for i in net.route_corridor]),
-                      route_path=("route", [" > ".join(p) for p in net.route_nodes]))
-    return xr.Dataset({**data, **(extra or {})}, coords={**labels, **(coords or {})},
+    labels = xr.Coordinates({"run": np.arange(n), "year": np.array(years)}).merge(
+        model.static_labels(list(table.columns), keep_routes, coords)).coords
+    return xr.Dataset({**data, **(extra or {})}, coords=labels,
                       attrs={"scenario": scenario.name, "scenario_hash": scenario.fingerprint(),
                              "code_version": __version__, "seed": seed, "focus_country": scenario.focus.country})
