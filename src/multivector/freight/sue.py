@@ -3,7 +3,8 @@
 All arrays carry the run axis last (``[routes, runs]``, ``[resources, runs]``) so that one sparse
 product or one compiled loop handles every run at once. The equilibrium is the fixed point ``h = demand * logit(cost(h))``;
 it is found by damped Newton on the loads of the congestible resources (the only quantities route
-costs depend on), which are few even where routes are many. With ``v`` those loads and ``F(v)`` the
+costs depend on), which are few even where routes are many, and fewer still as unknowns: resources that
+carry the same routes (a ferry and its ports) share one load (:func:`_series_groups`). With ``v`` those loads and ``F(v)`` the
 loads that the logit split of the costs at ``v`` produces, Newton solves ``v - F(v) = 0`` with the
 Jacobian ``I + M T'``: ``T'`` the diagonal of delay slopes and ``M = A S Aᵀ``, ``S`` the logit
 covariance of each OD weighted by ``demand · theta · load per unit · value of time`` — symmetric and
@@ -280,8 +281,10 @@ class _Structure:
     data; empty without capacities) and the latter as a matrix (``a_price``), the :class:`_Jacobian`,
     and the pairs of capacities whose routes nest (``nested``: each ``x``, ``y`` with every route through
     ``x`` passing ``y``, and whether they carry the same routes; :func:`_implied` reads them); each OD's
-    first route, then the number of routes (``bounds``), and where each capacity sits among the solved
-    resources (``hard_pos``)."""
+    first route, then the number of routes (``bounds``), and where each capacity sits among the groups of
+    solved resources (``hard_pos``). Newton's unknowns are those groups (:func:`_series_groups`: ``group``
+    of each solved resource; ``members[member_ptr[c]:member_ptr[c + 1]]`` the solved resources of group
+    ``c``): ``a_load``, ``at_csr`` and the Jacobian are per group, the capacities' arrays per capacity."""
 
     def __init__(self, incidence, rows, hard, route_od, load_per_unit):
         solved = incidence[rows]

@@ -193,9 +193,10 @@ def simulate_coupled(model, n: int = 1, *, years: Sequence[int] | None = None,
         labels["component"] = list(pol.components)
     converged = np.stack([y["converged"] for y in kept], axis=-1)                              # [n, Y]
     components = political[:, :, [names.index(v) for v in pol.components]] if pol.components else None
-    half = lambda x, cf=False: None if x is None or (cf and n == own) else (x[own:] if cf else x[:own])
-    scores = Scores(np.array(years), index[:own], half(components), half(parts), half(index, True),
-                    half(components, True))
+    own_half = lambda x: None if x is None else x[:own]
+    cf_half = lambda x: None if x is None or n == own else x[own:]       # the counterfactual's, if any
+    scores = Scores(np.array(years), index[:own], own_half(components), own_half(parts), cf_half(index),
+                    cf_half(components))
     if n > own:      # the counterfactual half of the batch: its index and components beside each run's
         # a run's verdict rests on its counterfactual too: it has converged only if both halves have
         converged = converged[:own] & converged[own:]
