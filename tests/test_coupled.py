@@ -257,6 +257,30 @@ def test_the_verdict_over_its_own_definition(kz):
     assert 0 < doc["p_consolidated_over_definitions"] < 1 and doc["definition_draws"] == 200
 
 
+def test_the_verdict_read_back_from_a_result_is_the_one_it_carries(kz):
+    """The coupled model scores the verdict from its arrays before it builds the Dataset; read back from
+    the finished Dataset (``Scores.from_dataset``, as the dead-parameter scan reads it), the same runs
+    give the same yes/no and the same share over the verdict's own definitions."""
+    from multivector.model.verdict import Scores, consolidated, over_definition
+
+    ds = mv.simulate(kz, 4, seed=5, overrides={"mediation_activity": np.array([1.0, 3.0, 6.0, 9.0])})
+    scores = Scores.from_dataset(ds, kz.politics)
+    table = pd.DataFrame(ds["parameter_value"].values, columns=ds["parameter"].values)
+    assert np.array_equal(consolidated(scores, table, kz.politics), ds["consolidated"].values)
+    np.testing.assert_allclose(over_definition(scores, kz.politics, seed=5),
+                               ds["consolidated_over_definitions"].values, atol=1e-12)
+
+
+def test_results_share_their_static_labels_read_only(kz):
+    """A result's labels that depend on neither its runs nor its years are built once per model and shared
+    by every result: changing one in place is refused, so no later result can inherit the change."""
+    first, second = mv.simulate(kz), mv.simulate(kz, years=[2024, 2025])
+    with pytest.raises(ValueError, match="read-only"):
+        first["resource_label"].values[0] = "changed"
+    assert second["resource_label"].values[0] != "changed"
+    assert list(second["year"].values) == [2024, 2025] and list(first["run"].values) == [0]
+
+
 @pytest.mark.parametrize("body, message", [
     ('[outcomes.counterfactual.mediation_activity]\nvalue = 1.0\nsource = "P-17"\n', "needs a label"),
     ('[outcomes.counterfactual]\nlabel = "x"\n[outcomes.counterfactual.no_such_lever]\nvalue = 1.0\nsource = "P-17"\n',
