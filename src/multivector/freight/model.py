@@ -138,9 +138,9 @@ class FreightModel:
         hard = capacitated if hard_all else rationed
         self.hard_rows = np.flatnonzero(hard)
         self.hard_incidence = self.incidence[self.hard_rows].T.tocsr().astype(bool)   # [K, H]
-        # for route sums of the delays and prices: only facilities with a delay curve have a delay, only
-        # the priced ones a price ([K, rows] each, a fifth of the whole incidence)
-        self.delay_rows = np.flatnonzero(self.cost_layout.curve != NO_DELAY)
+        # for route sums of the delays and prices: only congestible facilities have a delay, only the
+        # priced ones a price ([K, rows] each, a fifth of the whole incidence)
+        self.delay_rows = np.flatnonzero(self.congestible)
         self.delay_routes = self.incidence[self.delay_rows].T.tocsr()
         self.price_routes = self.incidence[self.priced_rows].T.tocsr()
         self.corridor_names = net.corridors + ["other"]

@@ -29,7 +29,8 @@ from multivector.errors import InputError
 from multivector.freight.model import FreightModel, results_dataset
 from multivector.freight.sue import EQUILIBRIUM_TOL, MAX_NEWTON_STEPS
 from multivector.model.randomness import draw_disruption
-from multivector.model.verdict import DEFINITION_DRAWS, Scores, consolidated, index_components, over_definition
+from multivector.model.verdict import (DEFINITION_DRAWS, Scores, component_values, consolidated, index_components,
+                                       over_definition)
 
 
 def network_outputs(model: FreightModel, out: dict, wanted: Mapping[str, str]) -> dict[str, np.ndarray]:
@@ -187,12 +188,12 @@ def simulate_coupled(model, n: int = 1, *, years: Sequence[int] | None = None,
     if by_cause:
         extra["disruption_by_cause"] = (("run", "year", "cause"), np.stack([by_cause[i] for i in keep], axis=1)[:own])
         labels["cause"] = list(disruption.causes)
-    parts = index_components(political, names, table, pol) if pol.components else None       # [n, Y, K]
+    components = component_values(political, names, pol) if pol.components else None          # [n, Y, K]
+    parts = None if components is None else index_components(components, table, pol)
     if parts is not None:
         extra["index_component"] = (("run", "year", "component"), parts[:own])
         labels["component"] = list(pol.components)
     converged = np.stack([y["converged"] for y in kept], axis=-1)                              # [n, Y]
-    components = political[:, :, [names.index(v) for v in pol.components]] if pol.components else None
     own_half = lambda x: None if x is None else x[:own]
     cf_half = lambda x: None if x is None or n == own else x[own:]       # the counterfactual's, if any
     scores = Scores(np.array(years), index[:own], own_half(components), own_half(parts), cf_half(index),

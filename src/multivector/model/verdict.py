@@ -35,8 +35,7 @@ class Scores:
 
     @classmethod
     def from_dataset(cls, ds: xr.Dataset, pol) -> Scores:
-        names = list(ds["variable"].values)
-        components = ds["political"].values[:, :, [names.index(v) for v in pol.components]] \
+        components = component_values(ds["political"].values, list(ds["variable"].values), pol) \
             if pol.components else None
         reference = None
         if "counterfactual_component" in ds:      # its weighted parts, unweighted by each run's weights
@@ -48,12 +47,17 @@ class Scores:
                    get("counterfactual_index"), reference)
 
 
-def index_components(political: np.ndarray, names: list, table: pd.DataFrame, pol) -> np.ndarray:
-    """Each component's share of the index, ``[run, year, component]``, from the recorded trajectory
-    (``political`` ``[run, year, variable]``, its variables ``names``): weight × value / Σ weights
-    (``[outcomes] components``); they sum to the index when the index is that weighted mean."""
+def component_values(political: np.ndarray, names: list, pol) -> np.ndarray:
+    """The index's declared components (``[outcomes] components``), unweighted, ``[run, year, component]``,
+    from the recorded trajectory (``political`` ``[run, year, variable]``, its variables ``names``)."""
+    return political[:, :, [names.index(v) for v in pol.components]]
+
+
+def index_components(values: np.ndarray, table: pd.DataFrame, pol) -> np.ndarray:
+    """Each component's share of the index, ``[run, year, component]``, from their ``values``
+    (:func:`component_values`): weight × value / Σ weights; they sum to the index when the index is that
+    weighted mean."""
     weights = np.stack([table[w].to_numpy() for w in pol.components.values()], axis=-1)        # [N, K]
-    values = political[:, :, [names.index(v) for v in pol.components]]                          # [N, Y, K]
     return values * (weights / weights.sum(axis=1, keepdims=True))[:, None, :]
 
 
