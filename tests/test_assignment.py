@@ -410,11 +410,12 @@ def test_the_newton_step_solves_with_the_derivative_of_the_loads():
     groups = len(structure.member_ptr) - 1
     assert groups == n_res - 1 and structure.group[-1] == structure.group[2]
     bounds = np.r_[np.flatnonzero(np.r_[True, route_od[1:] != route_od[:-1]]), k].astype(np.int64)
-    cost_args = (vot, theta, np.ones((k, 1), bool), bounds, *structure.at_csr, structure.member_ptr,
+    cost_args = (vot, theta, np.ones((k, 1), bool), bounds, *structure.crossings, structure.route_crossing,
+                 structure.member_ptr,
                  structure.members, curves.kind, curves.capacity, curves.free_time, curves.alpha, curves.beta,
                  curves.scale, curves.rho_max)
     route_demand = demand[route_od]
-    loads = lambda v: sue._run_point(v, 0, base[:, 0].copy(), route_demand, *structure.al_csr, *cost_args)
+    loads = lambda v: sue._run_point(v, 0, base[:, 0].copy(), route_demand, lpu, *cost_args)
     v = rng.uniform(5, 30, groups)
     p, _, f, _ = loads(v)
     step = sue._newton_solve(*sue._newton_system(v, p, 0, route_demand, lpu, *structure.jacobian.arrays(),
@@ -464,7 +465,8 @@ def test_prices_that_circle_slowly_among_full_facilities_settle_within_the_step_
     """Run 3979 of the README's Morris exploration (``tests/data/price_slow_circle.csv``): in 2036 four
     full facilities pass load back and forth while their prices settle, which took 1,040 Newton steps (880
     since Newton solves one load per group of resources in series, 422 since it resumes after each price
-    step from the loads the step predicts; a settling run takes under 100);
+    step from the loads the step predicts, 137 since route patterns are summed once: the circle's length
+    hangs on round-off; a settling run takes under 100);
     the cap of 1,000 left it unconverged. The default cap (``MAX_NEWTON_STEPS``) leaves room. The run's war
     ends in 2030, so it is kept as it was found by a tolerance that does not relax after the war
     (``prewar_tolerance_gain`` 0, which came later)."""
@@ -477,4 +479,4 @@ def test_prices_that_circle_slowly_among_full_facilities_settle_within_the_step_
     sample = pd.DataFrame([row["value"].to_numpy()], columns=row["parameter"])
     ds = mv.simulate(kz, samples=sample, run_ids=[3979], years=[2036])
     assert bool(ds["converged"].all())
-    assert 300 < int(ds["iterations"].max()) < MAX_NEWTON_STEPS
+    assert int(ds["iterations"].max()) < MAX_NEWTON_STEPS

@@ -241,7 +241,10 @@ class _Jacobian:
     ``routes`` (ascending, so grouped by OD: ``od_route_ptr``), each route's solved resources
     ``route_res`` (ascending) and the same resources' ``route_slot``: one slot per OD and resource its
     routes use, the OD's slots ``od_slot_ptr`` in ascending order of their resource ``slot_res``;
-    ``route_ptr`` delimits each route's entries.
+    ``route_ptr`` delimits each route's entries. Routes that cross the same solved resources share one
+    ``pattern`` (``route_pattern``; ``pattern_res[pattern_ptr[q]:pattern_ptr[q + 1]]`` ascending): the
+    first term of ``M`` is summed over patterns, not routes (the built-in network's 668 routes in ODs
+    with a choice cross 34 patterns, 199 pairs of resources where the routes have 3,939).
     """
 
     def __init__(self, a: sparse.csr_matrix, route_od: np.ndarray):
@@ -267,24 +270,33 @@ class _Jacobian:
         self.route_res, self.route_slot = ints(route_res), ints(route_slot)
         self.slot_res = ints(od_res)
         self.od_slot_ptr = ptr([len(r) for r in od_res])
+        patterns: dict[bytes, int] = {}
+        self.route_pattern = np.array([patterns.setdefault(r.astype(np.int64).tobytes(), len(patterns))
+                                       for r in route_res], dtype=np.int64)
+        unique = [np.frombuffer(key, dtype=np.int64) for key in patterns]
+        self.pattern_ptr = ptr([len(r) for r in unique])
+        self.pattern_res = ints(unique)
 
     def arrays(self) -> tuple:
         """What the compiled kernels read, in their order."""
         return (self.routes, self.od_route_ptr, self.route_ptr, self.route_res, self.route_slot, self.slot_res,
-                self.od_slot_ptr)
+                self.od_slot_ptr, self.route_pattern, self.pattern_ptr, self.pattern_res)
 
 
 class _Structure:
     """What a solve needs from the route sets alone, for the solved resources ``rows`` and the
     capacitated ``hard``: loads per route flow ``a_load``, the route-resource and route-capacity
-    incidence as the CSR arrays the compiled cost pass reads (``at_csr``, ``ap_csr``: indptr, indices,
-    data; empty without capacities) and the latter as a matrix (``a_price``), the :class:`_Jacobian`,
+    incidence as the CSR arrays the compiled cost pass reads (``crossings``, below, and ``ap_csr``: indptr,
+    indices, data; empty without capacities) and the latter as a matrix (``a_price``), the :class:`_Jacobian`,
     and the pairs of capacities whose routes nest (``nested``: each ``x``, ``y`` with every route through
     ``x`` passing ``y``, and whether they carry the same routes; :func:`_implied` reads them); each OD's
     first route, then the number of routes (``bounds``), and where each capacity sits among the groups of
     solved resources (``hard_pos``). Newton's unknowns are those groups (:func:`_series_groups`: ``group``
     of each solved resource; ``members[member_ptr[c]:member_ptr[c + 1]]`` the solved resources of group
-    ``c``): ``a_load``, ``at_csr`` and the Jacobian are per group, the capacities' arrays per capacity."""
+    ``c``): ``a_load``, the Jacobian and the ``crossings`` are per group, the capacities' arrays per
+    capacity. The compiled cost pass reads a route's groups through its ``route_crossing``: one row of
+    ``crossings`` (CSR: the groups and how often) for every route that crosses the same groups alike (the
+    built-in network's 669 routes cross 35 such patterns, 95 entries against the routes' 1,707)."""
 
     def __init__(self, incidence, rows, hard, route_od, load_per_unit):
         solved = incidence[rows]
@@ -296,13 +308,32 @@ class _Structure:
         self.jacobian = _Jacobian(a, route_od)
         self.a_price = incidence[hard].T.tocsr() if len(hard) else None   # [K, H]
         csr = lambda m: (m.indptr, m.indices, m.data.astype(float))
-        self.at_csr = csr(a.T.tocsr())
-        self.al_csr = csr(sparse.csr_matrix(self.a_load))
+        self.crossings, self.route_crossing = _crossings(a)
         self.ap_csr = csr(self.a_price) if len(hard) else (np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
         self.nested = _nested(incidence[hard])
         self.routes_by_resource = incidence.T.tocsr()                     # [K, R]: a route's costs from its resources'
         self.bounds = np.r_[np.flatnonzero(np.r_[True, route_od[1:] != route_od[:-1]]), len(route_od)].astype(np.int64)
         self.hard_pos = self.group[np.searchsorted(rows, hard)].astype(np.int64)
+
+
+def _crossings(a: sparse.csr_matrix) -> tuple[tuple, np.ndarray]:
+    """The distinct columns of ``a`` (``[C, K]``: which groups each route crosses, and how often) as CSR
+    arrays (indptr, indices, data; one row per pattern) and each route's pattern (``[K]``)."""
+    at = a.T.tocsr()
+    at.sort_indices()
+    seen: dict[tuple[bytes, bytes], int] = {}
+    rows: list[tuple[np.ndarray, np.ndarray]] = []
+    of_route = np.empty(at.shape[0], dtype=np.int64)
+    for k in range(at.shape[0]):
+        idx, val = at.indices[at.indptr[k]:at.indptr[k + 1]], at.data[at.indptr[k]:at.indptr[k + 1]]
+        key = (idx.astype(np.int64).tobytes(), val.astype(float).tobytes())
+        if key not in seen:
+            seen[key] = len(rows)
+            rows.append((idx, val))
+        of_route[k] = seen[key]
+    ptr = np.r_[0, np.cumsum([len(i) for i, _ in rows], dtype=np.int64)].astype(np.int64)
+    cat = lambda parts, dtype: np.concatenate([np.asarray(x, dtype=dtype) for x in parts] + [np.zeros(0, dtype)])
+    return (ptr, cat([i for i, _ in rows], np.int64), cat([v for _, v in rows], float)), of_route
 
 
 def _series_groups(a: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
@@ -419,40 +450,48 @@ def _priced_cost(j, base_cost, ap_ptr, ap_idx, ap_val, price, pw):
 
 
 @numba.njit(cache=True)
-def _run_shares(v, j, priced, vot, theta, available, bounds, at_ptr, at_idx, at_val, member_ptr, members, kind,
-                capacity, free_time, alpha, beta, scale, rho_max):
+def _run_shares(v, j, priced, vot, theta, available, bounds, cross_ptr, cross_idx, cross_val, route_crossing,
+                member_ptr, members, kind, capacity, free_time, alpha, beta, scale, rho_max):
     """Run ``j``'s route shares ``[K]`` at loads ``v`` of the solved resources: the logit split of the
-    route costs ``priced + vot · Σ delay`` over each route's resources (``priced``: :func:`_priced_cost`;
-    ``at_*``: CSR arrays of the route-resource incidence)."""
+    route costs ``priced + vot · Σ delay`` over each route's groups (``priced``: :func:`_priced_cost`;
+    ``cross_*``, ``route_crossing``: :class:`_Structure`'s crossings, so each pattern's delay is summed
+    once)."""
     delay = _group_delays(v, j, member_ptr, members, kind, capacity, free_time, alpha, beta, scale, rho_max)
-    k_n = len(at_ptr) - 1
+    waited = np.zeros(len(cross_ptr) - 1)
+    for q in range(len(waited)):
+        for e in range(cross_ptr[q], cross_ptr[q + 1]):
+            waited[q] += cross_val[e] * delay[cross_idx[e]]
+    k_n = len(route_crossing)
     cost = np.empty(k_n)
     for k in range(k_n):
-        waited = 0.0
-        for e in range(at_ptr[k], at_ptr[k + 1]):
-            waited += at_val[e] * delay[at_idx[e]]
-        cost[k] = priced[k] + vot[k, j] * waited
+        cost[k] = priced[k] + vot[k, j] * waited[route_crossing[k]]
     return _logit(cost, theta[:, j], available[:, j], bounds)
 
 
 @numba.njit(cache=True)
-def _run_point(v, j, priced, route_demand, al_ptr, al_idx, al_val, *cost_args):
-    """Run ``j`` at loads ``v``: route shares, route flows, the loads those flows make (``F(v)``) and
-    ``|v − F(v)|²``."""
-    share = _run_shares(v, j, priced, *cost_args)
+def _run_point(v, j, priced, route_demand, lf, vot, theta, available, bounds, cross_ptr, cross_idx, cross_val,
+               route_crossing, *curves):
+    """Run ``j`` at loads ``v``: route shares, route flows, the loads those flows make (``F(v)``: each
+    pattern's load per unit ``lf`` times flow, spread over its groups) and ``|v − F(v)|²``."""
+    share = _run_shares(v, j, priced, vot, theta, available, bounds, cross_ptr, cross_idx, cross_val,
+                        route_crossing, *curves)
     flow = route_demand[:, j] * share
+    carried = np.zeros(len(cross_ptr) - 1)
+    for k in range(len(flow)):
+        carried[route_crossing[k]] += lf[k] * flow[k]
     load = np.zeros(len(v))
+    for q in range(len(carried)):
+        for e in range(cross_ptr[q], cross_ptr[q + 1]):
+            load[cross_idx[e]] += cross_val[e] * carried[q]
     residual = 0.0
     for c in range(len(v)):
-        for e in range(al_ptr[c], al_ptr[c + 1]):
-            load[c] += al_val[e] * flow[al_idx[e]]
         residual += (v[c] - load[c]) ** 2
     return share, flow, load, residual
 
 
 @numba.njit(cache=True)
 def _run_sensitivity(p, weight, lf, theta, route_demand, j, n_c, routes, od_route_ptr, route_ptr, route_res,
-                     route_slot, slot_res, od_slot_ptr):
+                     route_slot, slot_res, od_slot_ptr, route_pattern, pattern_ptr, pattern_res):
     """The lower triangle of run ``j``'s ``M`` (``[C, C]``, zero above the diagonal): minus the derivative of
     the loads ``F`` with respect to the delays, ``M = Σ_od g (Σ_k∈od p_k a_k a_kᵀ − P Pᵀ)`` with ``a_k`` route
     ``k``'s column of the incidence, ``p`` the route shares (``[K]``), ``P = Σ_k∈od p_k a_k`` and ``g`` the
@@ -461,22 +500,27 @@ def _run_sensitivity(p, weight, lf, theta, route_demand, j, n_c, routes, od_rout
     structure's arrays are :class:`_Jacobian`'s."""
     m = np.zeros((n_c, n_c))
     big_p = np.zeros(len(slot_res))
+    w = np.zeros(len(pattern_ptr) - 1)          # Σ g p_k over the routes of each pattern
     for o in range(len(od_route_ptr) - 1):
         first = routes[od_route_ptr[o]]
         g = lf[first] * theta[first, j] * route_demand[first, j] * weight[first]
         for i in range(od_route_ptr[o], od_route_ptr[o + 1]):
             k = routes[i]
-            w = g * p[k]
+            w[route_pattern[i]] += g * p[k]
             for e in range(route_ptr[i], route_ptr[i + 1]):
                 big_p[route_slot[e]] += p[k]
-                x = route_res[e]
-                for f in range(route_ptr[i], e + 1):
-                    m[x, route_res[f]] += w
         for a in range(od_slot_ptr[o], od_slot_ptr[o + 1]):
             ga = g * big_p[a]
             x = slot_res[a]
             for b in range(od_slot_ptr[o], a + 1):
                 m[x, slot_res[b]] -= ga * big_p[b]
+    for q in range(len(w)):
+        if w[q] == 0.0:
+            continue
+        for e in range(pattern_ptr[q], pattern_ptr[q + 1]):
+            x = pattern_res[e]
+            for f in range(pattern_ptr[q], e + 1):
+                m[x, pattern_res[f]] += w[q]
     return m
 
 
@@ -512,7 +556,8 @@ def _slopes(vj, j, *curves):
 
 @numba.njit(cache=True)
 def _newton_system(vj, p, j, route_demand, lf, routes, od_route_ptr, route_ptr, route_res, route_slot, slot_res,
-                   od_slot_ptr, vot, theta, available, bounds, at_ptr, at_idx, at_val, member_ptr, members, kind,
+                   od_slot_ptr, route_pattern, pattern_ptr, pattern_res, vot, theta, available, bounds, cross_ptr, cross_idx,
+                   cross_val, route_crossing, member_ptr, members, kind,
                    capacity, free_time, alpha, beta, scale, rho_max):
     """Run ``j``'s Newton matrix ``I + M T'`` at loads ``vj`` (route shares ``p``), factored for
     :func:`_newton_solve`: the lower triangle of ``M``, ``D = sqrt(T')`` and the Cholesky factor ``L`` of
@@ -520,7 +565,7 @@ def _newton_system(vj, p, j, route_demand, lf, routes, od_route_ptr, route_ptr, 
     n_c = len(vj)
     d = np.sqrt(_slopes(vj, j, member_ptr, members, kind, capacity, free_time, alpha, beta, scale, rho_max))
     m = _run_sensitivity(p, vot[:, j], lf, theta, route_demand, j, n_c, routes, od_route_ptr, route_ptr, route_res,
-                         route_slot, slot_res, od_slot_ptr)
+                         route_slot, slot_res, od_slot_ptr, route_pattern, pattern_ptr, pattern_res)
     low = np.empty((n_c, n_c))      # row by row
     for x in range(n_c):
         for c in range(x + 1):
@@ -559,11 +604,11 @@ def _newton_solve(m, d, low, r):
 
 @numba.njit(cache=True)
 def _price_sensitivity(p, j, n_c, route_demand, lf, routes, od_route_ptr, route_ptr, route_res, route_slot, slot_res,
-                       od_slot_ptr, pw, theta):
+                       od_slot_ptr, route_pattern, pattern_ptr, pattern_res, pw, theta):
     """Run ``j``'s ``M`` with the prices' weights (the load per cost unit) in place of the value of time,
     both triangles: minus the loads' derivative in each resource's price, ``[C, C]``."""
     m = _run_sensitivity(p, pw, lf, theta, route_demand, j, n_c, routes, od_route_ptr, route_ptr, route_res,
-                         route_slot, slot_res, od_slot_ptr)
+                         route_slot, slot_res, od_slot_ptr, route_pattern, pattern_ptr, pattern_res)
     for x in range(n_c):
         for c in range(x):
             m[c, x] = m[x, c]
@@ -684,10 +729,12 @@ def _run_price_step(j, f, m, d, low, by_price, hard_pos, cap, price, price_unit,
 
 
 @numba.njit(cache=True, nogil=True)
-def _equilibrium(cols, max_iter, tol, v, share, flow, load, residual, gap, steps, route_demand, od_demand, lf, al_ptr,
-                 al_idx, al_val, hard_pos, cap, price_unit, max_price, steps_taken, last_step, radius, routes,
-                 od_route_ptr, route_ptr, route_res, route_slot, slot_res, od_slot_ptr, base_cost, ap_ptr, ap_idx,
-                 ap_val, price, pw, vot, theta, available, bounds, at_ptr, at_idx, at_val, member_ptr, members, kind,
+def _equilibrium(cols, max_iter, tol, v, share, flow, load, residual, gap, steps, route_demand, od_demand, lf,
+                 hard_pos, cap, price_unit, max_price, steps_taken, last_step, radius, routes,
+                 od_route_ptr, route_ptr, route_res, route_slot, slot_res, od_slot_ptr, route_pattern, pattern_ptr,
+                 pattern_res, base_cost, ap_ptr, ap_idx,
+                 ap_val, price, pw, vot, theta, available, bounds, cross_ptr, cross_idx, cross_val, route_crossing,
+                 member_ptr, members, kind,
                  capacity, free_time, alpha, beta, scale, rho_max):
     """The equilibrium of each run in ``cols``: damped Newton on its solved loads ``v`` until its gap is
     at most ``tol``; then, while the equilibrium violates a capacity, a price step and Newton again from
@@ -696,12 +743,13 @@ def _equilibrium(cols, max_iter, tol, v, share, flow, load, residual, gap, steps
     share the arrays (the GIL is released)."""
     n_c = v.shape[0]
     for j in cols:
-        jac_args = (routes, od_route_ptr, route_ptr, route_res, route_slot, slot_res, od_slot_ptr)
-        cost_args = (vot, theta, available, bounds, at_ptr, at_idx, at_val, member_ptr, members, kind, capacity,
-                     free_time, alpha, beta, scale, rho_max)
+        jac_args = (routes, od_route_ptr, route_ptr, route_res, route_slot, slot_res, od_slot_ptr, route_pattern,
+                    pattern_ptr, pattern_res)
+        cost_args = (vot, theta, available, bounds, cross_ptr, cross_idx, cross_val, route_crossing, member_ptr,
+                     members, kind, capacity, free_time, alpha, beta, scale, rho_max)
         vj = v[:, j].copy()
         priced = _priced_cost(j, base_cost, ap_ptr, ap_idx, ap_val, price, pw)
-        p, h, f, res = _run_point(vj, j, priced, route_demand, al_ptr, al_idx, al_val, *cost_args)
+        p, h, f, res = _run_point(vj, j, priced, route_demand, lf, *cost_args)
         while True:
             # the gap of the flows h(v): how far the logit split at their loads moves them; not measured
             # while the loads' own residual says they are still far (see GAP_SKIP_RESIDUAL)
@@ -727,7 +775,7 @@ def _equilibrium(cols, max_iter, tol, v, share, flow, load, residual, gap, steps
                                             max_price, steps_taken, last_step, radius)
                     priced = _priced_cost(j, base_cost, ap_ptr, ap_idx, ap_val, price, pw)
                     vj = np.maximum(vj + moved, 0.0)
-                    p, h, f, res = _run_point(vj, j, priced, route_demand, al_ptr, al_idx, al_val, *cost_args)
+                    p, h, f, res = _run_point(vj, j, priced, route_demand, lf, *cost_args)
             if steps[j] >= max_iter:
                 break
             steps[j] += 1
@@ -739,7 +787,7 @@ def _equilibrium(cols, max_iter, tol, v, share, flow, load, residual, gap, steps
             a = 1.0
             for halving in range(MAX_HALVINGS + 1):
                 trial = np.maximum(vj + a * step, 0.0)
-                tp, th, tf, tr = _run_point(trial, j, priced, route_demand, al_ptr, al_idx, al_val, *cost_args)
+                tp, th, tf, tr = _run_point(trial, j, priced, route_demand, lf, *cost_args)
                 if tr <= (1.0 - 1e-4 * a) * res or halving == MAX_HALVINGS:
                     vj, p, h, f, res = trial, tp, th, tf, tr
                     break
@@ -822,9 +870,9 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     solved = curves.rows(rows)
     # what the compiled route costs read (the prices change in place)
     price_args = (base_cost, *structure.ap_csr, price, pw_k)
-    cost_args = (vot, theta, available, bounds, *structure.at_csr, structure.member_ptr, structure.members,
-                 solved.kind, col(solved.capacity), col(solved.free_time), solved.alpha, solved.beta,
-                 col(solved.scale), solved.rho_max)
+    cost_args = (vot, theta, available, bounds, *structure.crossings, structure.route_crossing,
+                 structure.member_ptr, structure.members, solved.kind, col(solved.capacity), col(solved.free_time),
+                 solved.alpha, solved.beta, col(solved.scale), solved.rho_max)
     groups = len(structure.member_ptr) - 1      # Newton's unknowns: the loads of the solved resources' groups
     if start is None:
         v = np.zeros((groups, n))
@@ -845,7 +893,7 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     p, h, f = (np.zeros(shape, order="F") for shape in ((k_n, n), (k_n, n), (groups, n)))
     _in_threads(_equilibrium, np.flatnonzero(rep == np.arange(n)), max_iter, tol, col(v), p, h, f, residual, gap,
                 steps, per_route_demand, col(od_demand), np.ascontiguousarray(load_per_unit, dtype=float),
-                *structure.al_csr, hard_pos, col(cap), float(price_unit), float(max_price),
+                hard_pos, col(cap), float(price_unit), float(max_price),
                 steps_taken, col(last_step), col(radius), *jacobian.arrays(), *price_args, *cost_args)
     h = np.ascontiguousarray(h)
     if (rep != np.arange(n)).any():
