@@ -4,9 +4,9 @@ All arrays carry the run axis last (``[routes, runs]``, ``[resources, runs]``) s
 product or one compiled loop handles every run at once. The equilibrium is the fixed point ``h = demand * logit(cost(h))``;
 it is found by damped Newton on the loads of the congestible resources (the only quantities route
 costs depend on), which are few even where routes are many, and fewer still as unknowns: resources that
-carry the same routes (a ferry and its ports) share one load (:func:`_series_groups`). With ``v`` those loads and ``F(v)`` the
-loads that the logit split of the costs at ``v`` produces, Newton solves ``v - F(v) = 0`` with the
-Jacobian ``I + M T'``: ``T'`` the diagonal of delay slopes and ``M = A S Aᵀ``, ``S`` the logit
+carry the same routes (a ferry and its ports) share one load (:func:`_distinct_rows`). With ``v`` those
+loads and ``F(v)`` the loads that the logit split of the costs at ``v`` produces, Newton solves
+``v - F(v) = 0`` with the Jacobian ``I + M T'``: ``T'`` the diagonal of delay slopes and ``M = A S Aᵀ``, ``S`` the logit
 covariance of each OD weighted by ``demand · theta · load per unit · value of time`` — symmetric and
 positive semi-definite because those four are constant within an OD (one commodity; checked), so
 every Newton system is non-singular: with ``D = sqrt(T')`` it becomes ``I + D M D``, symmetric positive
@@ -270,12 +270,9 @@ class _Jacobian:
         self.route_res, self.route_slot = ints(route_res), ints(route_slot)
         self.slot_res = ints(od_res)
         self.od_slot_ptr = ptr([len(r) for r in od_res])
-        patterns: dict[bytes, int] = {}
-        self.route_pattern = np.array([patterns.setdefault(r.astype(np.int64).tobytes(), len(patterns))
-                                       for r in route_res], dtype=np.int64)
-        unique = [np.frombuffer(key, dtype=np.int64) for key in patterns]
-        self.pattern_ptr = ptr([len(r) for r in unique])
-        self.pattern_res = ints(unique)
+        self.route_pattern, first = _distinct_rows(at[routes], values=False)
+        patterns = at[routes][first]
+        self.pattern_ptr, self.pattern_res = patterns.indptr.astype(np.int64), patterns.indices.astype(np.int64)
 
     def arrays(self) -> tuple:
         """What the compiled kernels read, in their order."""
@@ -291,7 +288,7 @@ class _Structure:
     and the pairs of capacities whose routes nest (``nested``: each ``x``, ``y`` with every route through
     ``x`` passing ``y``, and whether they carry the same routes; :func:`_implied` reads them); each OD's
     first route, then the number of routes (``bounds``), and where each capacity sits among the groups of
-    solved resources (``hard_pos``). Newton's unknowns are those groups (:func:`_series_groups`: ``group``
+    solved resources (``hard_pos``). Newton's unknowns are those groups (:func:`_distinct_rows`: ``group``
     of each solved resource; ``members[member_ptr[c]:member_ptr[c + 1]]`` the solved resources of group
     ``c``): ``a_load``, the Jacobian and the ``crossings`` are per group, the capacities' arrays per
     capacity. The compiled cost pass reads a route's groups through its ``route_crossing``: one row of
@@ -300,7 +297,7 @@ class _Structure:
 
     def __init__(self, incidence, rows, hard, route_od, load_per_unit):
         solved = incidence[rows]
-        self.group, first = _series_groups(solved)
+        self.group, first = _distinct_rows(solved)     # resources in series: one unknown per group
         a = solved[first]                                                 # [C, K], one row per group
         self.member_ptr = np.r_[0, np.cumsum(np.bincount(self.group, minlength=len(first)))].astype(np.int64)
         self.members = np.argsort(self.group, kind="stable").astype(np.int64)
@@ -308,7 +305,11 @@ class _Structure:
         self.jacobian = _Jacobian(a, route_od)
         self.a_price = incidence[hard].T.tocsr() if len(hard) else None   # [K, H]
         csr = lambda m: (m.indptr, m.indices, m.data.astype(float))
-        self.crossings, self.route_crossing = _crossings(a)
+        at = a.T.tocsr()
+        self.route_crossing, first_route = _distinct_rows(at)     # routes that cross the same groups alike
+        crossed = at[first_route]
+        self.crossings = (crossed.indptr.astype(np.int64), crossed.indices.astype(np.int64),
+                          crossed.data.astype(float))
         self.ap_csr = csr(self.a_price) if len(hard) else (np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
         self.nested = _nested(incidence[hard])
         self.routes_by_resource = incidence.T.tocsr()                     # [K, R]: a route's costs from its resources'
@@ -316,39 +317,22 @@ class _Structure:
         self.hard_pos = self.group[np.searchsorted(rows, hard)].astype(np.int64)
 
 
-def _crossings(a: sparse.csr_matrix) -> tuple[tuple, np.ndarray]:
-    """The distinct columns of ``a`` (``[C, K]``: which groups each route crosses, and how often) as CSR
-    arrays (indptr, indices, data; one row per pattern) and each route's pattern (``[K]``)."""
-    at = a.T.tocsr()
-    at.sort_indices()
+def _distinct_rows(m: sparse.csr_matrix, values: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Each row of ``m`` labelled by the distinct rows among them (the same columns and, where ``values``,
+    the same values; labels numbered by first appearance), and each label's first row. Rows of the
+    solved incidence that carry the same routes alike (a ferry and its ports, the sections of one line)
+    always carry the same load: Newton solves one load per such group, its delay the sum of its members'.
+    Routes that cross the same groups alike have their delays and loads summed once (docs/design.md gives
+    the built-in network's counts). Sorts ``m``'s indices in place."""
+    m = m.tocsr()
+    m.sort_indices()
     seen: dict[tuple[bytes, bytes], int] = {}
-    rows: list[tuple[np.ndarray, np.ndarray]] = []
-    of_route = np.empty(at.shape[0], dtype=np.int64)
-    for k in range(at.shape[0]):
-        idx, val = at.indices[at.indptr[k]:at.indptr[k + 1]], at.data[at.indptr[k]:at.indptr[k + 1]]
-        key = (idx.astype(np.int64).tobytes(), val.astype(float).tobytes())
-        if key not in seen:
-            seen[key] = len(rows)
-            rows.append((idx, val))
-        of_route[k] = seen[key]
-    ptr = np.r_[0, np.cumsum([len(i) for i, _ in rows], dtype=np.int64)].astype(np.int64)
-    cat = lambda parts, dtype: np.concatenate([np.asarray(x, dtype=dtype) for x in parts] + [np.zeros(0, dtype)])
-    return (ptr, cat([i for i, _ in rows], np.int64), cat([v for _, v in rows], float)), of_route
-
-
-def _series_groups(a: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of ``a`` (``[C, K]``) that carry exactly the same routes with the same weights (a ferry and
-    its ports, the sections of one line): each row's group, numbered by first appearance, and each
-    group's first row. Such rows always carry the same load, so Newton solves for one load per group,
-    its delay the sum of its members' (docs/design.md gives the built-in network's counts)."""
-    a = a.tocsr()
-    a.sort_indices()
-    seen: dict[tuple[bytes, bytes], int] = {}
-    group = np.empty(a.shape[0], dtype=np.int64)
-    for r in range(a.shape[0]):
-        lo, hi = a.indptr[r], a.indptr[r + 1]
-        group[r] = seen.setdefault((a.indices[lo:hi].tobytes(), a.data[lo:hi].tobytes()), len(seen))
-    return group, np.unique(group, return_index=True)[1]
+    label = np.empty(m.shape[0], dtype=np.int64)
+    for r in range(m.shape[0]):
+        lo, hi = m.indptr[r], m.indptr[r + 1]
+        key = (m.indices[lo:hi].tobytes(), m.data[lo:hi].tobytes() if values else b"")
+        label[r] = seen.setdefault(key, len(seen))
+    return label, np.unique(label, return_index=True)[1]
 
 
 _STRUCTURES: dict[int, tuple[weakref.ref, dict]] = {}
