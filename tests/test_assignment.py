@@ -411,11 +411,11 @@ def test_the_newton_step_solves_with_the_derivative_of_the_loads():
     assert groups == n_res - 1 and structure.group[-1] == structure.group[2]
     bounds = np.r_[np.flatnonzero(np.r_[True, route_od[1:] != route_od[:-1]]), k].astype(np.int64)
     cost_args = (vot, theta, np.ones((k, 1), bool), bounds, *structure.crossings, structure.route_crossing,
-                 structure.member_ptr,
-                 structure.members, curves.kind, curves.capacity, curves.free_time, curves.alpha, curves.beta,
-                 curves.scale, curves.rho_max)
+                 structure.member_ptr, structure.members, curves.kind, curves.capacity, curves.free_time,
+                 curves.alpha, curves.beta, curves.scale, curves.rho_max)
     route_demand = demand[route_od]
-    loads = lambda v: sue._run_point(v, 0, base[:, 0].copy(), route_demand, lpu, *cost_args)
+    split = sue._split_for(0, base[:, 0].copy(), *cost_args)
+    loads = lambda v: sue._run_point(v, 0, split, route_demand, lpu, *cost_args)
     v = rng.uniform(5, 30, groups)
     p, _, f, _ = loads(v)
     step = sue._newton_solve(*sue._newton_system(v, p, 0, route_demand, lpu, *structure.jacobian.arrays(),
@@ -423,6 +423,40 @@ def test_the_newton_step_solves_with_the_derivative_of_the_loads():
     h = 1e-6
     d_loads = np.stack([(loads(v + h * e)[2] - loads(v - h * e)[2]) / (2 * h) for e in np.eye(groups)], axis=1)
     np.testing.assert_allclose(step, np.linalg.solve(np.eye(groups) - d_loads, f - v), rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("case", ["factored", "spread", "underflow"])
+def test_the_factored_logit_is_the_logit_of_the_route_costs(case):
+    """The compiled split takes one exponential per crossing pattern and value of time (``theta · vot``),
+    times a weight per route that the prices fix: it gives the plain logit of the route costs where the
+    priced costs are close, where one route's lies far above its OD's cheapest (that OD is taken route by
+    route), and where every delay is so long that the factored weights underflow (the same)."""
+    from multivector.freight import sue
+
+    rng = np.random.default_rng(11)
+    route_od = np.array([0, 0, 0, 1, 1, 2, 3, 3, 3, 3])
+    k, n_res = len(route_od), 6
+    dense = (rng.random((n_res, k)) < 0.4).astype(float)
+    dense[np.arange(k) % n_res, np.arange(k)] = 1.0               # every route crosses something
+    inc = sparse.csr_matrix(dense)
+    per_od = lambda x: x[route_od][:, None]
+    vot, theta = per_od(np.array([1.0, 1.0, 2.0, 1.0])), per_od(np.array([0.3, 0.3, 0.5, 0.3]))
+    priced = rng.uniform(5, 20, k)
+    if case == "spread":
+        priced[1] += 5000.0                                          # 0.3 x 5,000 beyond FACTORED_SPREAD
+    curves = DelayCurves(np.full(n_res, BPR), np.full((n_res, 1), 10.0), free_time=np.ones((n_res, 1)),
+                         alpha=0.15, beta=4.0)
+    structure = sue._Structure(inc, np.arange(n_res), np.zeros(0, int), route_od, np.ones(k))
+    bounds = np.r_[np.flatnonzero(np.r_[True, route_od[1:] != route_od[:-1]]), k].astype(np.int64)
+    cost_args = (vot, theta, np.ones((k, 1), bool), bounds, *structure.crossings, structure.route_crossing,
+                 structure.member_ptr, structure.members, curves.kind, curves.capacity, curves.free_time,
+                 curves.alpha, curves.beta, curves.scale, curves.rho_max)
+    v = rng.uniform(0, 20, len(structure.member_ptr) - 1) * (300.0 if case == "underflow" else 1.0)
+    shares = sue._run_shares(v, 0, sue._split_for(0, priced, *cost_args), *cost_args)
+    waited = inc.T @ curves.delay(v[structure.group][:, None])[:, 0]     # each route's hours of delay
+    expected = logit_split((priced + vot[:, 0] * waited)[:, None], theta, True, bounds[:-1])[:, 0]
+    assert np.isfinite(shares).all() and (case != "underflow" or waited.min() * 0.3 > 800)
+    np.testing.assert_allclose(shares, expected, rtol=1e-12, atol=1e-300)
 
 
 def test_a_value_of_time_that_differs_within_an_od_is_refused():

@@ -42,7 +42,9 @@ and the 2040 index held (P 100%, 0.710), the gain in 2035 stayed +0.066; and whe
 after a price step from the loads the step predicts (no number but the gap and the iteration counts moved
 by more than 1.2e-6 relative, the index by at most 1.1e-8); and when each pattern of crossed resources came
 to be summed once in the route costs, the loads and the Newton matrix (round-off: no number but the gap
-moved by more than 1e-10 relative).
+moved by more than 1e-10 relative); and when the logit came to be factored, a route's weight fixed per
+price state times one exponential per crossing pattern and value of time (round-off: no number but the gap
+moved by more than 5e-11 relative).
 """
 
 from __future__ import annotations

@@ -433,31 +433,109 @@ def _priced_cost(j, base_cost, ap_ptr, ap_idx, ap_val, price, pw):
     return cost
 
 
+#: Within an OD whose routes' priced costs spread more than this (in units of 1/theta), the logit is
+#: taken route by route: the factored weights ``exp(-theta · (priced − cheapest))`` could underflow.
+FACTORED_SPREAD = 600.0
+
+
 @numba.njit(cache=True)
-def _run_shares(v, j, priced, vot, theta, available, bounds, cross_ptr, cross_idx, cross_val, route_crossing,
+def _priced_split(j, priced, vot, theta, available, bounds, route_crossing, n_patterns):
+    """Run ``j``'s logit factored for a price state (``priced``: :func:`_priced_cost`). A route's weight
+    ``exp(-theta (priced + vot W))`` is ``exp(-theta (priced − the OD's cheapest))``, fixed until the
+    prices move, times ``exp(-theta vot W)``, which depends only on the route's crossing pattern (its
+    delay ``W``) and on ``theta · vot``, one value per OD and in practice per commodity. So each solve
+    takes one exponential per (``theta · vot``, pattern) in use, not one per route. Returns ``priced``,
+    the routes' fixed weights, whether each OD is taken route by route instead (its priced costs spread
+    beyond ``FACTORED_SPREAD``), each route's (rate, pattern) pair and each pair's rate and pattern."""
+    k_n, n_od = len(priced), len(bounds) - 1
+    weight = np.zeros(k_n)
+    direct = np.zeros(n_od, dtype=np.bool_)
+    rates = np.empty(n_od)
+    n_rates = 0
+    od_rate = np.empty(n_od, dtype=np.int64)
+    for d in range(n_od):
+        low, high = np.inf, -np.inf
+        for k in range(bounds[d], bounds[d + 1]):
+            if available[k, j]:
+                low, high = min(low, priced[k]), max(high, priced[k])
+        first = bounds[d]
+        direct[d] = theta[first, j] * (high - low) > FACTORED_SPREAD
+        for k in range(bounds[d], bounds[d + 1]):
+            if available[k, j]:
+                weight[k] = np.exp(-theta[k, j] * (priced[k] - low))
+        rate = theta[first, j] * vot[first, j]
+        od_rate[d] = -1
+        for r in range(n_rates):
+            if rates[r] == rate:
+                od_rate[d] = r
+        if od_rate[d] < 0:
+            rates[n_rates] = rate
+            od_rate[d] = n_rates
+            n_rates += 1
+    slot = np.full(n_rates * n_patterns, -1, dtype=np.int64)
+    of_route = np.empty(k_n, dtype=np.int64)
+    pair_rate = np.empty(k_n)
+    pair_pattern = np.empty(k_n, dtype=np.int64)
+    n_pairs = 0
+    for d in range(n_od):
+        for k in range(bounds[d], bounds[d + 1]):
+            key = od_rate[d] * n_patterns + route_crossing[k]
+            if slot[key] < 0:
+                slot[key] = n_pairs
+                pair_rate[n_pairs] = rates[od_rate[d]]
+                pair_pattern[n_pairs] = route_crossing[k]
+                n_pairs += 1
+            of_route[k] = slot[key]
+    return priced, weight, direct, of_route, pair_rate[:n_pairs].copy(), pair_pattern[:n_pairs].copy()
+
+
+@numba.njit(cache=True)
+def _run_shares(v, j, split, vot, theta, available, bounds, cross_ptr, cross_idx, cross_val, route_crossing,
                 member_ptr, members, kind, capacity, free_time, alpha, beta, scale, rho_max):
     """Run ``j``'s route shares ``[K]`` at loads ``v`` of the solved resources: the logit split of the
-    route costs ``priced + vot · Σ delay`` over each route's groups (``priced``: :func:`_priced_cost`;
-    ``cross_*``, ``route_crossing``: :class:`_Structure`'s crossings, so each pattern's delay is summed
-    once)."""
+    route costs ``priced + vot · Σ delay`` over each route's groups (``split``: :func:`_priced_split`,
+    the logit factored for the price state; ``cross_*``, ``route_crossing``: :class:`_Structure`'s
+    crossings, so each pattern's delay is summed once). The same split as :func:`_logit` to round-off."""
+    priced, weight, direct, of_route, pair_rate, pair_pattern = split
     delay = _group_delays(v, j, member_ptr, members, kind, capacity, free_time, alpha, beta, scale, rho_max)
     waited = np.zeros(len(cross_ptr) - 1)
     for q in range(len(waited)):
         for e in range(cross_ptr[q], cross_ptr[q + 1]):
             waited[q] += cross_val[e] * delay[cross_idx[e]]
-    k_n = len(route_crossing)
-    cost = np.empty(k_n)
-    for k in range(k_n):
-        cost[k] = priced[k] + vot[k, j] * waited[route_crossing[k]]
-    return _logit(cost, theta[:, j], available[:, j], bounds)
+    factor = np.empty(len(pair_rate))
+    for c in range(len(pair_rate)):
+        factor[c] = np.exp(-pair_rate[c] * waited[pair_pattern[c]])
+    share = np.zeros(len(route_crossing))
+    for d in range(len(bounds) - 1):
+        total = 0.0
+        if not direct[d]:
+            for k in range(bounds[d], bounds[d + 1]):
+                if available[k, j]:
+                    share[k] = weight[k] * factor[of_route[k]]
+                    total += share[k]
+        if not total > 1e-250:     # every factored weight underflowed, or the OD's costs spread too far
+            low = np.inf
+            for k in range(bounds[d], bounds[d + 1]):
+                if available[k, j]:
+                    share[k] = priced[k] + vot[k, j] * waited[route_crossing[k]]      # the cost, for now
+                    low = min(low, share[k])
+            total = 0.0
+            for k in range(bounds[d], bounds[d + 1]):
+                if available[k, j]:
+                    share[k] = np.exp(-theta[k, j] * (share[k] - low))
+                    total += share[k]
+        for k in range(bounds[d], bounds[d + 1]):
+            share[k] = share[k] / total if total > 0 else 0.0
+    return share
 
 
 @numba.njit(cache=True)
-def _run_point(v, j, priced, route_demand, lf, vot, theta, available, bounds, cross_ptr, cross_idx, cross_val,
+def _run_point(v, j, split, route_demand, lf, vot, theta, available, bounds, cross_ptr, cross_idx, cross_val,
                route_crossing, *curves):
-    """Run ``j`` at loads ``v``: route shares, route flows, the loads those flows make (``F(v)``: each
-    pattern's load per unit ``lf`` times flow, spread over its groups) and ``|v − F(v)|²``."""
-    share = _run_shares(v, j, priced, vot, theta, available, bounds, cross_ptr, cross_idx, cross_val,
+    """Run ``j`` at loads ``v`` (``split``: :func:`_priced_split`): route shares, route flows, the loads
+    those flows make (``F(v)``: each pattern's load per unit ``lf`` times flow, spread over its groups) and
+    ``|v − F(v)|²``."""
+    share = _run_shares(v, j, split, vot, theta, available, bounds, cross_ptr, cross_idx, cross_val,
                         route_crossing, *curves)
     flow = route_demand[:, j] * share
     carried = np.zeros(len(cross_ptr) - 1)
@@ -509,12 +587,18 @@ def _run_sensitivity(p, weight, lf, theta, route_demand, j, n_c, routes, od_rout
 
 
 @numba.njit(cache=True)
+def _split_for(j, priced, vot, theta, available, bounds, cross_ptr, cross_idx, cross_val, route_crossing, *curves):
+    """:func:`_priced_split` from the cost arguments the kernels pass around."""
+    return _priced_split(j, priced, vot, theta, available, bounds, route_crossing, len(cross_ptr) - 1)
+
+
+@numba.njit(cache=True)
 def _shares(v, cols, base_cost, ap_ptr, ap_idx, ap_val, price, pw, *cost_args):
     """:func:`_run_shares` of the runs ``cols`` at their loads ``v`` (``[C, n]``): ``[K, n]``."""
     out = np.empty((base_cost.shape[0], len(cols)))
     for i in range(len(cols)):
-        priced = _priced_cost(cols[i], base_cost, ap_ptr, ap_idx, ap_val, price, pw)
-        _put_column(out, i, _run_shares(v[:, i].copy(), cols[i], priced, *cost_args))
+        split = _split_for(cols[i], _priced_cost(cols[i], base_cost, ap_ptr, ap_idx, ap_val, price, pw), *cost_args)
+        _put_column(out, i, _run_shares(v[:, i].copy(), cols[i], split, *cost_args))
     return out
 
 
@@ -732,7 +816,7 @@ def _equilibrium(cols, max_iter, tol, v, share, flow, load, residual, gap, steps
         cost_args = (vot, theta, available, bounds, cross_ptr, cross_idx, cross_val, route_crossing, member_ptr,
                      members, kind, capacity, free_time, alpha, beta, scale, rho_max)
         vj = v[:, j].copy()
-        priced = _priced_cost(j, base_cost, ap_ptr, ap_idx, ap_val, price, pw)
+        priced = _split_for(j, _priced_cost(j, base_cost, ap_ptr, ap_idx, ap_val, price, pw), *cost_args)
         p, h, f, res = _run_point(vj, j, priced, route_demand, lf, *cost_args)
         while True:
             # the gap of the flows h(v): how far the logit split at their loads moves them; not measured
@@ -757,7 +841,8 @@ def _equilibrium(cols, max_iter, tol, v, share, flow, load, residual, gap, steps
                     by_price = _price_sensitivity(p, j, n_c, route_demand, lf, *jac_args, pw, theta)
                     moved = _run_price_step(j, f, m, d, low, by_price, hard_pos, cap, price, price_unit,
                                             max_price, steps_taken, last_step, radius)
-                    priced = _priced_cost(j, base_cost, ap_ptr, ap_idx, ap_val, price, pw)
+                    priced = _split_for(j, _priced_cost(j, base_cost, ap_ptr, ap_idx, ap_val, price, pw),
+                                        *cost_args)
                     vj = np.maximum(vj + moved, 0.0)
                     p, h, f, res = _run_point(vj, j, priced, route_demand, lf, *cost_args)
             if steps[j] >= max_iter:
