@@ -6,13 +6,13 @@ it is found by damped Newton on the loads of the congestible resources (the only
 costs depend on), which are few even where routes are many, and fewer still as unknowns: resources that
 carry the same routes (a ferry and its ports) share one load (:func:`_distinct_rows`). With ``v`` those
 loads and ``F(v)`` the loads that the logit split of the costs at ``v`` produces, Newton solves
-``v - F(v) = 0`` with the Jacobian ``I + M T'``: ``T'`` the diagonal of delay slopes and ``M = A S Aᵀ``, ``S`` the logit
-covariance of each OD weighted by ``demand · theta · load per unit · value of time`` — symmetric and
-positive semi-definite because those four are constant within an OD (one commodity; checked), so
-every Newton system is non-singular: with ``D = sqrt(T')`` it becomes ``I + D M D``, symmetric positive
-definite, and a Cholesky factor of its lower triangle solves it. A backtracking line search on
-``|v - F(v)|²`` makes each step a descent; near the solution the full step is taken and convergence is
-quadratic.
+``v - F(v) = 0`` with the Jacobian ``I + M T'``: ``T'`` the diagonal of delay slopes and
+``M = A S Aᵀ``, ``S`` the logit covariance of each OD weighted by ``demand · theta · load per unit ·
+value of time`` — symmetric and positive semi-definite because those four are constant within an OD
+(one commodity; checked), so every Newton system is non-singular: with ``D = sqrt(T')`` it becomes
+``I + D M D``, symmetric positive definite, and a Cholesky factor of its lower triangle solves it. A
+backtracking line search on ``|v - F(v)|²`` makes each step a descent; near the solution the full step
+is taken and convergence is quadratic.
 
 Each run's whole equilibrium is one compiled Numba kernel (:func:`_equilibrium`; a batch's runs split
 across threads, the kernel releasing the GIL): Newton on the loads until the run is at the equilibrium under its present capacity prices,
@@ -624,9 +624,9 @@ def _slopes(vj, j, *curves):
 
 @numba.njit(cache=True)
 def _newton_system(vj, p, j, route_demand, lf, routes, od_route_ptr, route_ptr, route_res, route_slot, slot_res,
-                   od_slot_ptr, route_pattern, pattern_ptr, pattern_res, vot, theta, available, bounds, cross_ptr, cross_idx,
-                   cross_val, route_crossing, member_ptr, members, kind,
-                   capacity, free_time, alpha, beta, scale, rho_max):
+                   od_slot_ptr, route_pattern, pattern_ptr, pattern_res, vot, theta, available, bounds, cross_ptr,
+                   cross_idx, cross_val, route_crossing, member_ptr, members, kind, capacity, free_time, alpha, beta,
+                   scale, rho_max):
     """Run ``j``'s Newton matrix ``I + M T'`` at loads ``vj`` (route shares ``p``), factored for
     :func:`_newton_solve`: the lower triangle of ``M``, ``D = sqrt(T')`` and the Cholesky factor ``L`` of
     ``I + D M D`` (symmetric positive definite, as ``M`` is semi-definite)."""
@@ -704,7 +704,8 @@ def _run_price_step(j, f, m, d, low, by_price, hard_pos, cap, price, price_unit,
     the run's step history in place, and returns the loads' linear response to the step taken
     (``dv = −(I + M T')⁻¹ M_u du``). Newton resumes from there: over 1,000 coupled runs of a Latin
     hypercube it took 5.0 Newton steps a run-year where resuming from the loads before the price step took
-    6.8 (and the prediction was the closer start in all but a handful of run-years)."""
+    6.8; taking the prediction only where its residual was the smaller gave the same counts, so it is taken
+    unchecked."""
     n_h = len(hard_pos)
     load = np.empty(n_h)
     ratio = np.empty(n_h)
@@ -798,17 +799,16 @@ def _run_price_step(j, f, m, d, low, by_price, hard_pos, cap, price, price_unit,
 
 @numba.njit(cache=True, nogil=True)
 def _equilibrium(cols, max_iter, tol, v, share, flow, load, residual, gap, steps, route_demand, od_demand, lf,
-                 hard_pos, cap, price_unit, max_price, steps_taken, last_step, radius, routes,
-                 od_route_ptr, route_ptr, route_res, route_slot, slot_res, od_slot_ptr, route_pattern, pattern_ptr,
-                 pattern_res, base_cost, ap_ptr, ap_idx,
-                 ap_val, price, pw, vot, theta, available, bounds, cross_ptr, cross_idx, cross_val, route_crossing,
-                 member_ptr, members, kind,
-                 capacity, free_time, alpha, beta, scale, rho_max):
+                 hard_pos, cap, price_unit, max_price, steps_taken, last_step, radius, routes, od_route_ptr,
+                 route_ptr, route_res, route_slot, slot_res, od_slot_ptr, route_pattern, pattern_ptr, pattern_res,
+                 base_cost, ap_ptr, ap_idx, ap_val, price, pw, vot, theta, available, bounds, cross_ptr, cross_idx,
+                 cross_val, route_crossing, member_ptr, members, kind, capacity, free_time, alpha, beta, scale,
+                 rho_max):
     """The equilibrium of each run in ``cols``: damped Newton on its solved loads ``v`` until its gap is
     at most ``tol``; then, while the equilibrium violates a capacity, a price step and Newton again from
-    the loads the step predicts; at most ``max_iter`` Newton steps in all (``steps``). Writes each run's loads, route shares,
-    flows, ``F(v)``, residual, gap and prices back in place, in its own column only, so that threads can
-    share the arrays (the GIL is released)."""
+    the loads the step predicts; at most ``max_iter`` Newton steps in all (``steps``). Writes each run's
+    loads, route shares, flows, ``F(v)``, residual, gap and prices back in place, in its own column only,
+    so that threads can share the arrays (the GIL is released)."""
     n_c = v.shape[0]
     for j in cols:
         jac_args = (routes, od_route_ptr, route_ptr, route_res, route_slot, slot_res, od_slot_ptr, route_pattern,
@@ -816,13 +816,13 @@ def _equilibrium(cols, max_iter, tol, v, share, flow, load, residual, gap, steps
         cost_args = (vot, theta, available, bounds, cross_ptr, cross_idx, cross_val, route_crossing, member_ptr,
                      members, kind, capacity, free_time, alpha, beta, scale, rho_max)
         vj = v[:, j].copy()
-        priced = _split_for(j, _priced_cost(j, base_cost, ap_ptr, ap_idx, ap_val, price, pw), *cost_args)
-        p, h, f, res = _run_point(vj, j, priced, route_demand, lf, *cost_args)
+        split = _split_for(j, _priced_cost(j, base_cost, ap_ptr, ap_idx, ap_val, price, pw), *cost_args)
+        p, h, f, res = _run_point(vj, j, split, route_demand, lf, *cost_args)
         while True:
             # the gap of the flows h(v): how far the logit split at their loads moves them; not measured
             # while the loads' own residual says they are still far (see GAP_SKIP_RESIDUAL)
             if res <= (GAP_SKIP_RESIDUAL * tol) ** 2 * np.sum(f * f) or steps[j] >= max_iter:
-                target = _run_shares(f, j, priced, *cost_args)
+                target = _run_shares(f, j, split, *cost_args)
                 g = 0.0
                 for d in range(len(bounds) - 1):
                     moved = 0.0
@@ -841,10 +841,10 @@ def _equilibrium(cols, max_iter, tol, v, share, flow, load, residual, gap, steps
                     by_price = _price_sensitivity(p, j, n_c, route_demand, lf, *jac_args, pw, theta)
                     moved = _run_price_step(j, f, m, d, low, by_price, hard_pos, cap, price, price_unit,
                                             max_price, steps_taken, last_step, radius)
-                    priced = _split_for(j, _priced_cost(j, base_cost, ap_ptr, ap_idx, ap_val, price, pw),
-                                        *cost_args)
+                    split = _split_for(j, _priced_cost(j, base_cost, ap_ptr, ap_idx, ap_val, price, pw),
+                                       *cost_args)
                     vj = np.maximum(vj + moved, 0.0)
-                    p, h, f, res = _run_point(vj, j, priced, route_demand, lf, *cost_args)
+                    p, h, f, res = _run_point(vj, j, split, route_demand, lf, *cost_args)
             if steps[j] >= max_iter:
                 break
             steps[j] += 1
@@ -856,7 +856,7 @@ def _equilibrium(cols, max_iter, tol, v, share, flow, load, residual, gap, steps
             a = 1.0
             for halving in range(MAX_HALVINGS + 1):
                 trial = np.maximum(vj + a * step, 0.0)
-                tp, th, tf, tr = _run_point(trial, j, priced, route_demand, lf, *cost_args)
+                tp, th, tf, tr = _run_point(trial, j, split, route_demand, lf, *cost_args)
                 if tr <= (1.0 - 1e-4 * a) * res or halving == MAX_HALVINGS:
                     vj, p, h, f, res = trial, tp, th, tf, tr
                     break
