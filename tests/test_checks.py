@@ -60,10 +60,10 @@ def test_the_default_model_has_no_dead_parameter_but_the_known_one():
 
 def test_the_verdicts_own_constants_are_live_only_if_they_can_change_it(monkeypatch):
     """Re-scoring finds the floor live when it binds in some future; a floor out of reach is dead."""
-    from multivector.explore.checks import _futures, live_definitions
+    from multivector.explore.checks import VERDICT_FUTURES, _futures, live_definitions
 
     s = mv.load("kazakhstan")
-    futures = _futures(s, 40, 0)
+    futures = _futures(s, VERDICT_FUTURES, 0)
     assert live_definitions(s, ["consolidation_floor", "consolidation_margin"], futures, 0) == \
         {"consolidation_floor", "consolidation_margin"}
     # a floor whose whole range lies below any gain the model reaches can never decide the verdict

@@ -375,3 +375,32 @@ def test_the_order_of_demand_rows_does_not_change_the_answer(landlocked, tmp_pat
     da, db = mv.simulate(a, years=[2024], coupled=False), mv.simulate(b, years=[2024], coupled=False)
     np.testing.assert_allclose(db["tonnes"].values, da["tonnes"].values, rtol=1e-9)
     np.testing.assert_allclose(db["flow_mt"].values, da["flow_mt"].values, rtol=1e-9, atol=1e-12)
+
+
+def test_a_commodity_may_pay_its_own_risk_premium(tmp_path):
+    """A premium is quoted per cost unit, which is a TEU for goods and a TEU-equivalent for ore: where a
+    dataset declares ``risk_<class>_<commodity>``, that commodity's routes pay it once per edge of the
+    class and every other commodity pays ``risk_<class>``."""
+    import numpy as np
+
+    import multivector as mv
+    from multivector.freight.model import FreightModel, _Costs
+    from multivector.freight.network import compile_network
+
+    own = tmp_path / "own"
+    shutil.copytree(DATA, own)
+    toml = own / "model.toml"
+    toml.write_text(toml.read_text() + '\n[parameters.risk_lake_storm_ore]\nvalue = 7.0\nmin = 0.0\n'
+                    'max = 50.0\nunit = "USD per TEU-eq"\nsource = "A-LL-RISK-LAKE"\n'
+                    'description = "the storms\' deterrent on a TEU-equivalent of ore"\n')
+    s = mv.load(own)
+    net = compile_network(s)
+    model = FreightModel(s, net)
+    defaults = s.defaults()
+    p = {k: np.array([v]) for k, v in defaults.items()}
+    costs = _Costs(net, model.cost_layout, p, 1)
+    lake_edges = net.route_edges @ (net.edge_risk == "lake_storm").astype(float)      # [K]
+    is_ore = np.array(model.commodities)[model.route_comm] == "ore"
+    premium = np.where(is_ore, 7.0, defaults["risk_lake_storm"])
+    assert (lake_edges[is_ore] > 0).any() and (lake_edges[~is_ore] > 0).any()
+    np.testing.assert_allclose(costs.route_risk[:, 0], lake_edges * premium)

@@ -156,3 +156,24 @@ def test_the_pre_war_years_run_with_their_observed_conditions(kz):
     assert (with_premium < northern).all() and (with_premium[:2] < 0.5 * northern[:2]).all()
     # 2021's sea rate (six times 2020's) pulls freight onto the railways
     assert northern[2] > 1.4 * northern[1]
+
+
+def test_a_prohibitive_premium_keeps_its_corridors_routes():
+    """Route sets are drawn without risk premiums: a fit or an exploration that tries a prohibitive Iran
+    premium changes who takes the southern routes, never whether there are any (drawn with the premium,
+    6,000 USD per TEU emptied the southern corridor's set, so no lower premium could fill it again)."""
+    import copy
+
+    from multivector.freight.network import compile_network
+
+    s = mv.load("kazakhstan")
+    sets = []
+    for premium in (100.0, 8000.0):
+        t = copy.copy(s)
+        t.calibration = {**s.calibration, "values": {**s.calibration.get("values", {}), "risk_iran_sanctions": premium}}
+        assert t.defaults()["risk_iran_sanctions"] == premium
+        sets.append(compile_network(t))
+    a, b = sets
+    southern = a.corridors.index("southern")
+    assert (a.route_corridor == southern).sum() > 0
+    assert a.route_edges.shape == b.route_edges.shape and (a.route_edges != b.route_edges).nnz == 0

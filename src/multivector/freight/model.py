@@ -43,16 +43,33 @@ def _per_layer(p: Values, prefix: str, names, default: float, n: int) -> np.ndar
         if names else np.zeros((0, n))
 
 
-class _CostLayout:
-    """What the per-year cost arrays are indexed by, from the network alone (built once per model): each
-    edge's layer and risk class, each resource's capacity factors, edge and delay curve."""
+def risk_parameter(risk_class: str, commodity: str, names) -> str:
+    """The parameter holding a risk class's premium for a commodity: ``risk_<class>_<commodity>`` where
+    one is declared (a premium quoted per TEU does not carry over to a TEU-equivalent of bulk), else
+    ``risk_<class>``."""
+    own = f"risk_{risk_class}_{commodity}"
+    return own if own in names else f"risk_{risk_class}"
 
-    def __init__(self, net: Network):
+
+class _CostLayout:
+    """What the per-year cost arrays are indexed by, from the network and the parameters' names (built
+    once per model): each edge's layer, each route's count of edges of each risk class and the premium
+    it pays there, each resource's capacity factors, edge and delay curve."""
+
+    def __init__(self, net: Network, parameter_names, route_comm: np.ndarray):
         self.layers = sorted(set(net.edge_layer))
         self.edge_layer = np.searchsorted(self.layers, net.edge_layer)
         self.free_layers = np.isin(np.array(self.layers), ["transfer", "connector"])
         self.risks = sorted(set(net.edge_risk) - {""})
-        self.edge_risk = np.array([self.risks.index(r) + 1 if r else 0 for r in net.edge_risk], dtype=int)
+        # a risk class's premium is quoted per cost unit, which is not the same thing for every
+        # commodity (a TEU, a TEU-equivalent of bulk): risk_<class>_<commodity> where the dataset
+        # declares one, else risk_<class>
+        self.risk_keys = [[risk_parameter(r, c, parameter_names) for c in net.commodities] for r in self.risks]
+        risky = np.flatnonzero(net.edge_risk != "")
+        in_class = sparse.csr_matrix((np.ones(len(risky)), (risky, np.searchsorted(self.risks, net.edge_risk[risky]))),
+                                     shape=(len(net.edge_risk), len(self.risks)))
+        self.route_risk_count = (net.route_edges @ in_class).toarray()           # [K, classes]
+        self.route_comm = route_comm
         self.is_transfer = (net.edge_layer == "transfer")[:, None]
         # each resource's capacity factor: its layer's (or transfers') times its group's (a resource
         # without a capacity is not binding: it takes the neutral last row, 1)
@@ -83,14 +100,19 @@ class _Costs:
         speed[layout.free_layers] = np.inf
         tariff = _per_layer(p, "tariff_", layout.layers, 0.0, n)
         tariff[layout.free_layers] = 0.0
-        risk = np.vstack([np.zeros((1, n))] + [p[f"risk_{r}"][None, :] for r in layout.risks])
         length = net.edge_length[:, None]
         is_transfer = layout.is_transfer
         dwell = np.where(is_transfer, p["transfer_time_factor"], 1.0) if is_transfer.any() else 1.0
         tariff_factor = np.where(net.edge_focus[:, None], p["focus_tariff_factor"], 1.0)
         self.edge_time = length / speed[li] + net.edge_extra_time[:, None] * dwell      # [E, N]
         self.edge_tariff = length * tariff[li] * tariff_factor                           # [E, N]
-        self.edge_money = self.edge_tariff + net.edge_extra_cost[:, None] + risk[layout.edge_risk]   # [E, N]
+        self.edge_money = self.edge_tariff + net.edge_extra_cost[:, None]                    # [E, N]
+        # each route's risk premiums: its edges of each class times that class's premium for its commodity
+        self.route_risk = np.zeros((len(layout.route_comm), n))                         # [K, N]
+        for count, keys in zip(layout.route_risk_count.T, layout.risk_keys):
+            crossing = np.flatnonzero(count)
+            premium = np.stack([p[k] for k in keys])[layout.route_comm[crossing]]       # [crossing, N]
+            self.route_risk[crossing] += count[crossing, None] * premium
         factors = np.stack([p[k] for k in layout.factors] + [np.ones(n)])                  # [F + 1, N]
         cap_factor = factors[layout.layer_factor] * factors[layout.group_factor] if net.n_resources \
             else np.zeros((0, n))
@@ -126,7 +148,7 @@ class FreightModel:
         # unit its tariffs, value of time and logit scale are quoted in (a TEU-equivalent of bulk, a tonne of crude)
         self.load_per_cost_unit = self.load_per_unit / self.cpu[self.route_comm]
         self.incidence = net.route_resources().T.tocsr()                    # [R, K]
-        self.cost_layout = _CostLayout(net)
+        self.cost_layout = _CostLayout(net, scenario.parameters, self.route_comm)
         capacitated = ~np.isnan(net.resource_capacity)
         self.congestible = capacitated            # only a capacity makes a delay
         rationed = capacitated & np.isin(net.resource_layer, RATIONED_LAYERS)
@@ -216,7 +238,7 @@ class FreightModel:
         vot = np.stack([yt[f"vot_{c}"] for c in self.commodities])[route_comm]                 # [K, N]
         theta = np.stack([yt[f"logit_scale_{c}"] for c in self.commodities])[route_comm]
         route_time = route_edges @ costs.edge_time                                             # [K, N]
-        route_money = route_edges @ costs.edge_money
+        route_money = route_edges @ costs.edge_money + costs.route_risk
         base = route_money + vot * route_time
         available, has_route = self._open_routes(year)
         _check_available(net, has_route, demand, year)

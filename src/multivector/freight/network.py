@@ -323,7 +323,11 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
 
 def _free_cost(e: dict, p: dict, vot: float) -> float:
     """Free-flow generalised cost of an edge at the default parameters (with the commodity's value of
-    time), used only to enumerate routes."""
+    time), used only to enumerate routes. Risk premiums are left out: they stand for shippers'
+    reluctance (sanctions, war risk) and are fitted and explored, so a choice set drawn with them would
+    move with the very values a fit or an exploration tries (a fitted premium of 6,000 USD per TEU on one
+    country's links had dropped a whole corridor from the set, leaving no route for a lower premium to
+    fill)."""
     layer = e["layer"]
     if layer == "connector":
         return 0.0
@@ -332,8 +336,6 @@ def _free_cost(e: dict, p: dict, vot: float) -> float:
     if layer != "transfer":
         hours += e["length"] / p[f"speed_{layer}"]
         cost += e["length"] * p[f"tariff_{layer}"]
-    if e["risk"]:
-        cost += p[f"risk_{e['risk']}"]
     return cost + hours * vot + 1e-3  # the strictly positive floor breaks ties between free edges
 
 
