@@ -61,13 +61,11 @@ class _CostLayout:
         self.edge_layer = np.searchsorted(self.layers, net.edge_layer)
         self.free_layers = np.isin(np.array(self.layers), ["transfer", "connector"])
         self.risks = sorted(set(net.edge_risk) - {""})
-        # a risk class's premium is quoted per cost unit, which is not the same thing for every
-        # commodity (a TEU, a TEU-equivalent of bulk): risk_<class>_<commodity> where the dataset
-        # declares one, else risk_<class>
         self.risk_keys = [[risk_parameter(r, c, parameter_names) for c in net.commodities] for r in self.risks]
         risky = np.flatnonzero(net.edge_risk != "")
-        in_class = sparse.csr_matrix((np.ones(len(risky)), (risky, np.searchsorted(self.risks, net.edge_risk[risky]))),
-                                     shape=(len(net.edge_risk), len(self.risks)))
+        in_class = sparse.csr_matrix(
+            (np.ones(len(risky)), (risky, np.searchsorted(self.risks, net.edge_risk[risky]))),
+            shape=(len(net.edge_risk), len(self.risks)))
         self.route_risk_count = (net.route_edges @ in_class).toarray()           # [K, classes]
         self.route_comm = route_comm
         self.is_transfer = (net.edge_layer == "transfer")[:, None]
