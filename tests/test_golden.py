@@ -66,6 +66,8 @@ from typer.testing import CliRunner
 from multivector.interfaces.cli import app
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name, args", [
     ("kazakhstan_default", []),

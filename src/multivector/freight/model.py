@@ -53,21 +53,26 @@ def risk_parameter(risk_class: str, commodity: str, names) -> str:
 
 class _CostLayout:
     """What the per-year cost arrays are indexed by, from the network and the parameters' names (built
-    once per model): each edge's layer, each route's count of edges of each risk class and the premium
-    it pays there, each resource's capacity factors, edge and delay curve."""
+    once per model): each edge's layer, each route's edges of each risk class and the premium it pays
+    there, each resource's capacity factors, edge and delay curve."""
 
     def __init__(self, net: Network, parameter_names, route_comm: np.ndarray):
         self.layers = sorted(set(net.edge_layer))
         self.edge_layer = np.searchsorted(self.layers, net.edge_layer)
         self.free_layers = np.isin(np.array(self.layers), ["transfer", "connector"])
         self.risks = sorted(set(net.edge_risk) - {""})
-        self.risk_keys = [[risk_parameter(r, c, parameter_names) for c in net.commodities] for r in self.risks]
+        # one premium per (class, commodity) and each route's count of edges of each class, placed in
+        # its commodity's column: a route's premiums are then one sparse product a year
+        n_comm = len(net.commodities)
+        self.risk_keys = [risk_parameter(r, c, parameter_names) for r in self.risks for c in net.commodities]
         risky = np.flatnonzero(net.edge_risk != "")
         in_class = sparse.csr_matrix(
             (np.ones(len(risky)), (risky, np.searchsorted(self.risks, net.edge_risk[risky]))),
             shape=(len(net.edge_risk), len(self.risks)))
-        self.route_risk_count = (net.route_edges @ in_class).toarray()           # [K, classes]
-        self.route_comm = route_comm
+        counts = (net.route_edges @ in_class).tocoo()                               # [K, classes]
+        self.route_risk = sparse.csr_matrix(
+            (counts.data, (counts.row, counts.col * n_comm + route_comm[counts.row])),
+            shape=(net.n_routes, len(self.risk_keys)))                              # [K, classes x commodities]
         self.is_transfer = (net.edge_layer == "transfer")[:, None]
         # each resource's capacity factor: its layer's (or transfers') times its group's (a resource
         # without a capacity is not binding: it takes the neutral last row, 1)
@@ -106,11 +111,8 @@ class _Costs:
         self.edge_tariff = length * tariff[li] * tariff_factor                           # [E, N]
         self.edge_money = self.edge_tariff + net.edge_extra_cost[:, None]                    # [E, N]
         # each route's risk premiums: its edges of each class times that class's premium for its commodity
-        self.route_risk = np.zeros((len(layout.route_comm), n))                         # [K, N]
-        for count, keys in zip(layout.route_risk_count.T, layout.risk_keys):
-            crossing = np.flatnonzero(count)
-            premium = np.stack([p[k] for k in keys])[layout.route_comm[crossing]]       # [crossing, N]
-            self.route_risk[crossing] += count[crossing, None] * premium
+        premium = np.stack([p[k] for k in layout.risk_keys]) if layout.risk_keys else np.zeros((0, n))
+        self.route_risk = layout.route_risk @ premium                                   # [K, N]
         factors = np.stack([p[k] for k in layout.factors] + [np.ones(n)])                  # [F + 1, N]
         cap_factor = factors[layout.layer_factor] * factors[layout.group_factor] if net.n_resources \
             else np.zeros((0, n))
