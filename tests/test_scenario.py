@@ -55,6 +55,20 @@ def test_parameter_out_of_range(tiny_dir):
         mv.load(tiny_dir)
 
 
+def test_a_commodity_premium_must_name_a_commodity(tiny_dir):
+    """``risk_<class>_<commodity>`` is a commodity's own premium; a misspelt commodity would be a
+    parameter the engine never charges, so it is refused at load."""
+    toml = tiny_dir / "model.toml"
+    block = toml.read_text().split("[parameters.risk_russia]")[1].split("\n\n")[0]
+    toml.write_text(toml.read_text() + "\n[parameters.risk_russia_contaner]" + block + "\n")
+    with pytest.raises(InputError) as info:
+        mv.load(tiny_dir)
+    assert "'risk_russia_contaner' reads as risk class 'russia' for commodity 'contaner'" in str(info.value)
+    assert "model.toml" in str(info.value)
+    toml.write_text(toml.read_text().replace("risk_russia_contaner", "risk_russia_container"))
+    assert "risk_russia_container" in mv.load(tiny_dir).parameters
+
+
 def test_unknown_parameter_lists_close_matches(tiny_dir):
     s = mv.load(tiny_dir)
     with pytest.raises(InputError, match="did you mean vot_container"):

@@ -685,6 +685,7 @@ def validate(s: Scenario) -> None:
         seen |= ways
         _check_risk(s, row["risk_class"], f, r)
         _check_sources(s, row, f, r, ["capacity_mt", "time_h", "cost_usd"])
+    _check_commodity_premiums(s)
 
     f = _file(s, "demand.csv")
     for i, row in s.demand.iterrows():
@@ -916,6 +917,22 @@ def _check_risk(s: Scenario, risk: str, f, r: int) -> None:
     if risk and f"risk_{risk}" not in s.parameters:
         raise InputError(f"risk class '{risk}' has no parameter 'risk_{risk}' in model.toml",
                          file=f, row=r, column="risk_class")
+
+
+def _check_commodity_premiums(s: Scenario) -> None:
+    """Refuse a parameter that reads as one commodity's own premium for a risk class
+    (``risk_<class>_<commodity>``) but names no commodity: the engine would never charge it."""
+    classes = (set(s.links["risk_class"]) | set(s.transfers["risk_class"])) - {""}
+    for name in s.parameters:
+        if not name.startswith("risk_") or name[5:] in classes:
+            continue
+        readings = {c: name[len(c) + 6:] for c in classes if name.startswith(f"risk_{c}_")}
+        if readings and not any(rest in s.commodities for rest in readings.values()):
+            c, rest = next(iter(readings.items()))
+            raise InputError(f"parameter '{name}' reads as risk class '{c}' for commodity '{rest}', "
+                             "which model.toml does not define", file=_file(s, "model.toml"),
+                             hint=f"a commodity's own premium is risk_{c}_<commodity>; commodities: "
+                                  + ", ".join(s.commodities))
 
 
 def check_source_id(s: Scenario, sid: str, f, r, column: str) -> None:
