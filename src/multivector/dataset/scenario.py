@@ -49,6 +49,14 @@ def transfer_layers(between: str) -> tuple[list[str], bool]:
     return between.split(">" if one_way else "|"), not one_way
 
 
+def risk_parameter(risk_class: str, commodity: str, names) -> str:
+    """The parameter holding a risk class's premium for a commodity: ``risk_<class>_<commodity>`` where
+    one is declared (a premium quoted per TEU does not carry over to a TEU-equivalent of bulk), else
+    ``risk_<class>``."""
+    own = f"risk_{risk_class}_{commodity}"
+    return own if own in names else f"risk_{risk_class}"
+
+
 def is_rail_transfer(between: str) -> bool:
     """A transfer between two rail layers (``rail_1520|rail_1435``): a gauge change or rail border
     crossing, which queues on its own scale (``queue_scale_rail_h``) rather than a port's."""
@@ -921,16 +929,15 @@ def _check_risk(s: Scenario, risk: str, f, r: int) -> None:
 
 def _check_commodity_premiums(s: Scenario) -> None:
     """Refuse a parameter that reads as one commodity's own premium for a risk class
-    (``risk_<class>_<commodity>``) but names no commodity: the engine would never charge it."""
-    classes = (set(s.links["risk_class"]) | set(s.transfers["risk_class"])) - {""}
+    (``risk_<class>_<commodity>``) but is none that :func:`risk_parameter` would read: the engine would
+    never charge it."""
+    classes = sorted((set(s.links["risk_class"]) | set(s.transfers["risk_class"])) - {""})
+    charged = {risk_parameter(c, m, s.parameters) for c in classes for m in s.commodities}
     for name in s.parameters:
-        if not name.startswith("risk_") or name[5:] in classes:
-            continue
-        readings = {c: name[len(c) + 6:] for c in classes if name.startswith(f"risk_{c}_")}
-        if readings and not any(rest in s.commodities for rest in readings.values()):
-            c, rest = next(iter(readings.items()))
-            raise InputError(f"parameter '{name}' reads as risk class '{c}' for commodity '{rest}', "
-                             "which model.toml does not define", file=_file(s, "model.toml"),
+        c = max((c for c in classes if name.startswith(f"risk_{c}_")), key=len, default=None)
+        if c is not None and name not in charged:
+            raise InputError(f"parameter '{name}' reads as risk class '{c}' for commodity "
+                             f"'{name[len(c) + 6:]}', which model.toml does not define", file=_file(s, "model.toml"),
                              hint=f"a commodity's own premium is risk_{c}_<commodity>; commodities: "
                                   + ", ".join(s.commodities))
 

@@ -17,7 +17,7 @@ from scipy import sparse
 
 from multivector import __version__
 from multivector.dataset import Scenario, Values
-from multivector.dataset.scenario import DIRECTIONS
+from multivector.dataset.scenario import DIRECTIONS, risk_parameter
 from multivector.errors import ConvergenceWarning, InputError
 from multivector.freight.network import Network, focus_country_nodes, gateway_crossings
 from multivector.freight.sue import EQUILIBRIUM_TOL, MAX_NEWTON_STEPS, solve_logit_sue
@@ -43,14 +43,6 @@ def _per_layer(p: Values, prefix: str, names, default: float, n: int) -> np.ndar
         if names else np.zeros((0, n))
 
 
-def risk_parameter(risk_class: str, commodity: str, names) -> str:
-    """The parameter holding a risk class's premium for a commodity: ``risk_<class>_<commodity>`` where
-    one is declared (a premium quoted per TEU does not carry over to a TEU-equivalent of bulk), else
-    ``risk_<class>``."""
-    own = f"risk_{risk_class}_{commodity}"
-    return own if own in names else f"risk_{risk_class}"
-
-
 class _CostLayout:
     """What the per-year cost arrays are indexed by, from the network and the parameters' names (built
     once per model): each edge's layer, each route's edges of each risk class and the premium it pays
@@ -60,15 +52,15 @@ class _CostLayout:
         self.layers = sorted(set(net.edge_layer))
         self.edge_layer = np.searchsorted(self.layers, net.edge_layer)
         self.free_layers = np.isin(np.array(self.layers), ["transfer", "connector"])
-        self.risks = sorted(set(net.edge_risk) - {""})
+        risks = sorted(set(net.edge_risk) - {""})
         # one premium per (class, commodity) and each route's count of edges of each class, placed in
         # its commodity's column: a route's premiums are then one sparse product a year
         n_comm = len(net.commodities)
-        self.risk_keys = [risk_parameter(r, c, parameter_names) for r in self.risks for c in net.commodities]
+        self.risk_keys = [risk_parameter(r, c, parameter_names) for r in risks for c in net.commodities]
         risky = np.flatnonzero(net.edge_risk != "")
         in_class = sparse.csr_matrix(
-            (np.ones(len(risky)), (risky, np.searchsorted(self.risks, net.edge_risk[risky]))),
-            shape=(len(net.edge_risk), len(self.risks)))
+            (np.ones(len(risky)), (risky, np.searchsorted(risks, net.edge_risk[risky]))),
+            shape=(len(net.edge_risk), len(risks)))
         counts = (net.route_edges @ in_class).tocoo()                               # [K, classes]
         self.route_risk = sparse.csr_matrix(
             (counts.data, (counts.row, counts.col * n_comm + route_comm[counts.row])),

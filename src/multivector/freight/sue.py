@@ -470,6 +470,7 @@ def _priced_split(j, priced, vot, theta, available, bounds, route_crossing, n_pa
         for r in range(n_rates):
             if rates[r] == rate:
                 od_rate[d] = r
+                break
         if od_rate[d] < 0:
             rates[n_rates] = rate
             od_rate[d] = n_rates
