@@ -264,3 +264,23 @@ def test_calibrate_refits_until_its_route_set_holds(tiny_dir, monkeypatch):
     monkeypatch.undo()
     res = cal.calibrate(mv.load(tiny_dir), max_nfev=5)
     assert res.rounds == 1 and cal._same_routes(mv.load(tiny_dir), cal.with_fit(mv.load(tiny_dir), res.values))
+
+
+def test_calibrate_from_several_starts_keeps_the_best(tiny_dir):
+    """--starts N fits from the stored values and from N-1 Latin-hypercube points over the free ranges
+    (seeded), and keeps the lowest cost: never worse than the single fit it begins with."""
+    import multivector as mv
+    from multivector.model import calibrate as cal
+
+    s = mv.load(tiny_dir)
+    free = s.model["calibration"]["free"]
+    points = cal.start_points(s, free, 4, seed=3)
+    assert points[0] == {p: s.defaults()[p] for p in free} and len(points) == 4
+    assert points == cal.start_points(s, free, 4, seed=3) != cal.start_points(s, free, 4, seed=4)
+    for p in points[1:]:
+        assert all(s.parameters[k].min <= v <= s.parameters[k].max for k, v in p.items())
+    one = cal.calibrate(s, max_nfev=5)
+    several = cal.calibrate(s, max_nfev=5, starts=4, seed=3)
+    assert several.starts == 4 and several.cost <= one.cost + 1e-12
+    r = invoke("calibrate", tiny_dir, "--starts", 0)
+    assert r.exit_code != 0 and "starts must be 1 or more" in r.output and "Traceback" not in r.output

@@ -404,3 +404,93 @@ def test_a_commodity_may_pay_its_own_risk_premium(tmp_path):
     premium = np.where(is_ore, 7.0, defaults["risk_lake_storm"])
     assert (lake_edges[is_ore] > 0).any() and (lake_edges[~is_ore] > 0).any()
     np.testing.assert_allclose(costs.route_risk[:, 0], lake_edges * premium)
+
+
+SEGMENT = ('\n[segments.no_lake]\nlabel = "shippers who will not cross Lake Tessel"\ncommodity = "goods"\n'
+           'avoids = ["lake_storm"]\nsource = "A-LL-RISK-LAKE"\n'
+           '\n[parameters.segment_share_no_lake]\nvalue = 0.4\nmin = 0.0\nmax = 0.6\nunit = "share"\n'
+           'source = "A-LL-RISK-LAKE"\ndescription = "goods whose forwarder will not book the lake ferry"\n')
+
+
+def test_a_segment_chooses_only_among_routes_that_avoid_its_risk_classes(tmp_path):
+    """[segments.NAME]: a share of a commodity's demand leaves the routes crossing a risk class out of
+    its choice set (a forwarder that stopped booking a country), on the ODs where that leaves some
+    routes but not all; outputs per OD are reported on the whole ODs."""
+    import numpy as np
+
+    import multivector as mv
+    from multivector.freight.model import FreightModel
+    from multivector.freight.network import compile_network
+
+    own = tmp_path / "own"
+    shutil.copytree(DATA, own)
+    (own / "model.toml").write_text((own / "model.toml").read_text() + SEGMENT)
+    s = mv.load(own)
+    net = compile_network(s)
+    seg = np.flatnonzero(net.od_segment == "no_lake")
+    assert len(seg) and set(net.od_commodity[seg]) == {"goods"}
+    lake = (net.route_edges @ (net.edge_risk == "lake_storm").astype(float)) > 0
+    for d in seg:
+        base = net.od_base[d]
+        assert net.od_segment[base] == "" and (net.od_origin[d], net.od_destination[d]) == \
+            (net.od_origin[base], net.od_destination[base])
+        assert not lake[net.route_od == d].any() and lake[net.route_od == base].any()
+    # the share moves demand from the whole OD to the segment's, and the total stays
+    model = FreightModel(s, net)
+    p = {k: np.array([v]) for k, v in s.defaults().items()}
+    demand = model.demand(2024, p, 1)[:, 0]
+    whole = FreightModel(mv.load(DATA), compile_network(mv.load(DATA))).demand(2024, p, 1)[:, 0]
+    np.testing.assert_allclose(demand[seg], 0.4 * whole[net.od_base[seg]])
+    np.testing.assert_allclose(np.bincount(net.od_base, weights=demand)[net.od_segment == ""], whole)
+    # the lake carries less when more shippers refuse it; with no one refusing, the answer is the one
+    # without the segment
+    ds = {share: mv.simulate(s, years=[2024], coupled=False, overrides={"segment_share_no_lake": share})
+          for share in (0.0, 0.6)}
+    lakeside = {k: float(d["volume"].sel(commodity="goods", corridor="lakeside").sum()) for k, d in ds.items()}
+    assert lakeside[0.6] < 0.8 * lakeside[0.0]
+    plain = mv.simulate(mv.load(DATA), years=[2024], coupled=False)
+    np.testing.assert_allclose(ds[0.0]["volume"].values, plain["volume"].values, rtol=1e-5, atol=1e-3)
+    assert ds[0.6].sizes["od"] == plain.sizes["od"] == int((net.od_segment == "").sum())
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t.replace('commodity = "goods"\navoids', 'commodity = "gods"\navoids'), "commodity 'gods'"),
+    (lambda t: t.replace('avoids = ["lake_storm"]', 'avoids = ["lake_strom"]'), "avoids 'lake_strom'"),
+    (lambda t: t.replace("value = 0.4\nmin = 0.0\nmax = 0.6", "value = 0.4\nmin = 0.0\nmax = 1.6"),
+     "within [0, 1]"),
+    (lambda t: t.replace("[parameters.segment_share_no_lake]", "[parameters.segment_share_no_lakes]"),
+     "no parameter 'segment_share_no_lake'"),
+    (lambda t: t + '\n[parameters.demand_factor_goodz]\nvalue = 1.0\nmin = 0.5\nmax = 2.0\nunit = "ratio"\n'
+                   'source = "A-LL-DEMAND"\n', "demand_factor_goodz"),
+])
+def test_a_segment_or_demand_factor_that_cannot_work_is_refused(tmp_path, edit, message):
+    bad = tmp_path / "bad"
+    shutil.copytree(DATA, bad)
+    (bad / "model.toml").write_text(edit((bad / "model.toml").read_text() + SEGMENT))
+    r = cli("data", "check", bad)
+    assert r.exit_code != 0 and message in r.output and "model.toml" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_a_demand_factor_scales_its_commodity_in_every_year(tmp_path):
+    """demand_factor_<commodity>: the tabled demand times the factor (a contestable share the table was
+    built with, fitted or explored within its range); other commodities keep theirs."""
+    import numpy as np
+
+    import multivector as mv
+    from multivector.freight.model import FreightModel
+    from multivector.freight.network import compile_network
+
+    own = tmp_path / "own"
+    shutil.copytree(DATA, own)
+    (own / "model.toml").write_text((own / "model.toml").read_text() + (
+        '\n[parameters.demand_factor_goods]\nvalue = 1.0\nmin = 0.5\nmax = 2.0\nunit = "ratio"\n'
+        'source = "A-LL-DEMAND"\ndescription = "contestable goods relative to the table"\n'))
+    s = mv.load(own)
+    model = FreightModel(s, compile_network(s))
+    p = {k: np.array([v, v]) for k, v in s.defaults().items()}
+    p["demand_factor_goods"] = np.array([1.0, 0.5])
+    demand = model.demand(2026, p, 2)
+    goods = model.net.od_commodity == "goods"
+    np.testing.assert_allclose(demand[goods, 1], 0.5 * demand[goods, 0])
+    np.testing.assert_allclose(demand[~goods, 1], demand[~goods, 0])

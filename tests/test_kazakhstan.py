@@ -47,6 +47,8 @@ def test_kazakh_exports_to_china_are_offered_each_crossing_and_no_bulk_goes_roun
 
 
 def test_every_corridor_offered_to_every_container_od(kz):
+    """Every container OD is offered every corridor; the shippers who refuse Russia (the no_russia
+    segment) are offered every corridor but the northern one."""
     from multivector.model import compiled
 
     net = compiled(kz).network
@@ -54,7 +56,10 @@ def test_every_corridor_offered_to_every_container_od(kz):
         if net.od_origin[d] in ("N-KZ-ALA", "N-UZ-TAS"):
             continue  # Central Asian origins have no sea access of their own
         offered = {net.corridors[c] for c in net.route_corridor[net.route_od == d]}
-        assert {"northern", "middle", "southern", "sea"} <= offered, (net.od_origin[d], net.od_destination[d])
+        expected = {"northern", "middle", "southern", "sea"} - ({"northern"} if net.od_segment[d] else set())
+        assert expected <= offered and (not net.od_segment[d] or "northern" not in offered), \
+            (net.od_origin[d], net.od_destination[d], net.od_segment[d])
+    assert set(net.od_segment) == {"", "no_russia"}
 
 
 def test_run_2024_json(kz):

@@ -135,6 +135,9 @@ def test_validate_kazakhstan_without_observations():
     assert band[("history.pressure_episodes", 2019)] and band[("history.pressure_episodes", 2022)]
     assert doc["summary"]["widened"] is True
     assert all(abs(rows[("corridors.oil_cpc.tonnes", y)]["rel_error"]) < 0.2 for y in (2021, 2022, 2023))
-    # the pre-war hindcast, calibrated on 2022-2024 and with no Russia premium before 2022, puts too
-    # many boxes on the northern route (the dataset's README, "The pre-war years"): the table says so
-    assert all(rows[("corridors.northern.teu", y)]["rel_error"] > 0.3 for y in (2019, 2020, 2021))
+    # calibrated on 2019-2024 since the Black Sea ports stopped taking China's boxes, the northern route
+    # holds its 2021 peak within 20% (the row is ERA's wider count, 7% above the target's ERAI scope);
+    # the Middle Corridor still carries too much Kazakh bulk before the war (the dataset's README, "The
+    # pre-war years"): the table says so
+    assert abs(rows[("corridors.northern.teu", 2021)]["rel_error"]) < 0.2
+    assert all(rows[("corridors.middle.tonnes", y)]["rel_error"] > 0.3 for y in (2019, 2020, 2021))

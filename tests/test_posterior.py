@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -246,7 +245,7 @@ def test_a_2024_file_back_tested_on_a_refit_to_2023(tmp_path):
 def test_explore_draws_the_free_coefficients_from_the_posterior(tmp_path):
     """explore --from posterior: each run's free coefficients are one of the posterior's samples, the
     design remembers it, and a stored run replays to the same outcomes."""
-    from multivector.explore.ensemble import explore, replay
+    from multivector.explore.ensemble import replay
     from multivector.explore.store import Store
 
     db = tmp_path / "post.duckdb"

@@ -166,6 +166,24 @@ class Corridor(BaseModel):
         return self
 
 
+class Segment(BaseModel):
+    """Shippers of one commodity who will not take a route crossing any of the ``avoids`` risk classes
+    (a forwarder that stopped booking through a country), as a share ``segment_share_<name>`` of each
+    OD's demand. They leave the choice set rather than pay a premium: on an OD whose routes all avoid
+    those classes, or all cross them, they choose as everyone else does."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    label: str = ""
+    commodity: str
+    avoids: list[str]
+    source: str
+
+    @property
+    def share_parameter(self) -> str:
+        return f"segment_share_{self.name}"
+
+
 class Column(BaseModel):
     """A column of the table ``multivector run`` prints: a path into the run document."""
 
@@ -211,6 +229,7 @@ class Scenario:
     corridors: dict[str, Corridor]
     tables: dict[str, pd.DataFrame]
     focus: Focus
+    segments: dict[str, Segment] = field(default_factory=dict)   # [segments.NAME] in model.toml
     calibration: dict = field(default_factory=dict)
     politics: PoliticalModel | None = None    # the political register, if the dataset has one
     checks: Checks | None = None              # declared reality checks (checks.toml), if any
@@ -328,6 +347,7 @@ class Scenario:
             h.update(name.encode())
             h.update(pd.util.hash_pandas_object(self.tables[name], index=False).values.tobytes())
         h.update(repr(sorted(self.defaults().items())).encode())
+        h.update(repr([seg.model_dump() for seg in self.segments.values()]).encode())
         for samples in (self.posterior_samples, self.history_posterior_samples):   # explore --from posterior
             if samples is not None:
                 h.update(pd.util.hash_pandas_object(samples, index=False).values.tobytes())
@@ -469,11 +489,12 @@ def load(name_or_dir: str | Path) -> Scenario:
             raise InputError(f"missing [{section}] section", file=toml_path,
                              hint="see docs/data-format.md")
     _check_model_section(doc["model"], toml_path)
-    parameters, commodities, corridors = {}, {}, {}
+    parameters, commodities, corridors, segments = {}, {}, {}, {}
     for kind, target, cls in (("parameters", parameters, Parameter),
                               ("commodities", commodities, Commodity),
-                              ("corridors", corridors, Corridor)):
-        for name, body in doc[kind].items():
+                              ("corridors", corridors, Corridor),
+                              ("segments", segments, Segment)):
+        for name, body in doc.get(kind, {}).items():
             if not isinstance(body, dict):
                 raise InputError(f"[{kind}.{name}] must be a table", file=toml_path)
             try:
@@ -508,7 +529,8 @@ def load(name_or_dir: str | Path) -> Scenario:
         calibration = read_toml(folder / "calibration.toml")
     scenario = Scenario(name=str(doc["model"].get("name", folder.name)), path=folder,
                         model=doc["model"], parameters=parameters, commodities=commodities,
-                        corridors=corridors, tables=tables, focus=focus, calibration=calibration,
+                        corridors=corridors, tables=tables, focus=focus, segments=segments,
+                        calibration=calibration,
                         politics=politics)
     if (folder / "observations.csv").is_file():
         scenario.observations = _read_table(folder, "observations.csv")
@@ -694,6 +716,8 @@ def validate(s: Scenario) -> None:
         _check_risk(s, row["risk_class"], f, r)
         _check_sources(s, row, f, r, ["capacity_mt", "time_h", "cost_usd"])
     _check_commodity_premiums(s)
+    _check_demand_factors(s)
+    _check_segments(s)
 
     f = _file(s, "demand.csv")
     for i, row in s.demand.iterrows():
@@ -892,6 +916,7 @@ def required_parameters(s: Scenario) -> list[str]:
     needed += [f"capacity_factor_{layer}" for layer in capacitated]
     needed += [f"capacity_factor_{g}" for g in s.capacity_groups]
     needed += [f"demand_growth_{c}" for c in sorted(set(s.demand["commodity"]))]
+    needed += [seg.share_parameter for seg in s.segments.values()]
     if len(s.transfers):
         needed += ["transfer_time_factor"]
         # a gauge change queues only where it has a capacity; without one the scale would be dead
@@ -940,6 +965,47 @@ def _check_commodity_premiums(s: Scenario) -> None:
                              f"'{name[len(c) + 6:]}', which model.toml does not define", file=_file(s, "model.toml"),
                              hint=f"a commodity's own premium is risk_{c}_<commodity>; commodities: "
                                   + ", ".join(s.commodities))
+
+
+def _check_demand_factors(s: Scenario) -> None:
+    """Refuse ``demand_factor_<name>`` for a commodity demand.csv does not carry: the engine scales
+    only the commodities it routes, so the factor would do nothing."""
+    carried = set(s.demand["commodity"])
+    for name in s.parameters:
+        if name.startswith("demand_factor_") and name[len("demand_factor_"):] not in carried:
+            raise InputError(f"parameter '{name}' scales commodity '{name[len('demand_factor_'):]}', "
+                             "which demand.csv does not carry", file=_file(s, "model.toml"),
+                             hint="a commodity's demand factor is demand_factor_<commodity>; commodities in "
+                                  "demand.csv: " + ", ".join(sorted(carried)))
+
+
+def _check_segments(s: Scenario) -> None:
+    """[segments.NAME]: a known commodity, risk classes the network has, a share parameter kept within
+    0-1, and shares of one commodity that cannot add up to more than its demand."""
+    toml = _file(s, "model.toml")
+    classes = sorted((set(s.links["risk_class"]) | set(s.transfers["risk_class"])) - {""})
+    ceiling: dict[str, float] = {}
+    for seg in s.segments.values():
+        where = f"[segments.{seg.name}]"
+        if seg.commodity not in s.commodities:
+            raise InputError(f"{where} commodity '{seg.commodity}' is not defined", file=toml,
+                             hint="commodities: " + ", ".join(s.commodities))
+        if not seg.avoids:
+            raise InputError(f"{where} avoids no risk class", file=toml, hint="e.g. avoids = [\"CLASS\"]")
+        for risk in seg.avoids:
+            if risk not in classes:
+                raise InputError(f"{where} avoids '{risk}', a risk class no link or transfer has", file=toml,
+                                 hint="risk classes: " + (", ".join(classes) or "none"))
+        check_source_id(s, seg.source, toml, None, f"segments.{seg.name}.source")
+        share = s.parameters.get(seg.share_parameter)
+        if share is not None and not (0.0 <= share.min and share.max <= 1.0):
+            raise InputError(f"parameter '{share.name}' ranges over [{share.min:g}, {share.max:g}]; a share "
+                             "of demand lies within [0, 1]", file=toml, hint="set min >= 0 and max <= 1")
+        ceiling[seg.commodity] = ceiling.get(seg.commodity, 0.0) + (share.max if share is not None else 0.0)
+    for commodity, total in ceiling.items():
+        if total > 1.0:
+            raise InputError(f"the segments of '{commodity}' can take {total:g} of its demand (their shares' "
+                             "maxima add up to more than 1)", file=toml, hint="lower the share parameters' max")
 
 
 def check_source_id(s: Scenario, sid: str, f, r, column: str) -> None:

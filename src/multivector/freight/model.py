@@ -190,8 +190,17 @@ class FreightModel:
             shape=(n_comm * len(self.corridor_names), net.n_routes))
         self._open = {}            # year -> (routes open that year [K], ODs with an open route [D])
         self._labels = {}          # the results' static labels (static_labels)
-        # demand by commodity and given year, as [D] vectors
-        od_index = {k: i for i, k in enumerate(zip(net.od_origin, net.od_destination, net.od_commodity))}
+        # segments: each segment's ODs and the ODs whose demand they take a share of; outputs per OD are
+        # reported on the whole ODs (``od_fold`` sums a segment's OD into its base)
+        whole = np.flatnonzero(net.od_segment == "")
+        self._segments = [(f"segment_share_{name}", np.flatnonzero(net.od_segment == name),
+                           net.od_base[net.od_segment == name]) for name in dict.fromkeys(net.od_segment) if name]
+        self.whole_ods = whole
+        self.od_fold = sparse.csr_matrix(
+            (np.ones(len(net.od_base)), (np.searchsorted(whole, net.od_base), np.arange(len(net.od_base)))),
+            shape=(len(whole), len(net.od_base))) if self._segments else None
+        # demand by commodity and given year, as [D] vectors (on the whole ODs)
+        od_index = {(net.od_origin[i], net.od_destination[i], net.od_commodity[i]): i for i in whole}
         d = scenario.demand
         self.demand_years = sorted(set(d["year"].astype(int)))
         self._demand = {}
@@ -206,7 +215,9 @@ class FreightModel:
 
     def demand(self, year: int, p: Values, n: int) -> np.ndarray:
         """``[D, N]`` demand: the latest year given at or before ``year``, grown by
-        ``demand_growth_<commodity>`` per year after it."""
+        ``demand_growth_<commodity>`` per year after it, times ``demand_factor_<commodity>`` where the
+        dataset declares one (how much of the tabled demand is really there to be won: a stated share
+        the tables were built with, fitted or explored within its range)."""
         if year < self.demand_years[0]:
             raise InputError(f"no demand for {year}: demand.csv starts in {self.demand_years[0]}",
                              hint=f"choose years from {self.demand_years[0]}")
@@ -215,7 +226,14 @@ class FreightModel:
             given = sorted(vectors)
             ref = max((y for y in given if y <= year), default=given[0])
             growth = p[f"demand_growth_{commodity}"]
-            out += vectors[ref][:, None] * ((1.0 + growth) ** (year - ref))[None, :]
+            scale = ((1.0 + growth) ** (year - ref)) * p.get(f"demand_factor_{commodity}", 1.0)
+            out += vectors[ref][:, None] * scale[None, :]
+        if self._segments:
+            whole = out.copy()
+            for share, rows, bases in self._segments:
+                moved = whole[bases] * p[share][None, :]
+                out[rows] = moved
+                out[bases] -= moved
         return out
 
     def solve_year(self, yt: Values, year: int, tol=EQUILIBRIUM_TOL, max_iter=MAX_NEWTON_STEPS, start=None,
@@ -248,6 +266,8 @@ class FreightModel:
         lost = res.flow - h
         unserved_od = np.add.reduceat(lost, self.od_starts, axis=0) if len(lost) else np.zeros((0, n))   # [D, N]
         unserved = np.stack([unserved_od[self.od_group == ci].sum(axis=0) for ci in range(len(self.commodities))])  # [C, N]
+        if self.od_fold is not None:
+            unserved_od = self.od_fold @ unserved_od                                           # whole ODs
         cm = self.corr_matrix
         t_route = route_time + self.delay_routes @ res.delay[self.delay_rows]
         paid = route_money + self.load_per_cost_unit[:, None] * (self.price_routes @ res.price[self.priced_rows])
@@ -297,8 +317,9 @@ class FreightModel:
                 "resource_group": ("resource", net.resource_group),
                 "capacity_mt": ("resource", net.resource_capacity),
                 "corridor": self.corridor_names, "commodity": net.commodities,
-                "od": np.arange(len(net.od_origin)), "od_origin": ("od", net.od_origin),
-                "od_destination": ("od", net.od_destination), "od_commodity": ("od", net.od_commodity),
+                "od": np.arange(len(self.whole_ods)), "od_origin": ("od", net.od_origin[self.whole_ods]),
+                "od_destination": ("od", net.od_destination[self.whole_ods]),
+                "od_commodity": ("od", net.od_commodity[self.whole_ods]),
                 "gateway": list(self.gateways), "direction": list(DIRECTIONS),
                 **self.gateway_labels,
                 "parameter": list(parameters),
@@ -369,7 +390,8 @@ def _check_available(net: Network, has_route, demand, year):
     missing = np.flatnonzero(~has_route & (demand.max(axis=1) > 0))
     if len(missing):
         d = missing[0]
-        raise InputError(f"in {year} no open route carries {net.od_commodity[d]} from {net.od_origin[d]} "
+        who = f" for segment '{net.od_segment[d]}'" if net.od_segment[d] else ""
+        raise InputError(f"in {year} no open route carries {net.od_commodity[d]}{who} from {net.od_origin[d]} "
                          f"to {net.od_destination[d]}", hint="check the 'opens' years in links.csv")
 
 

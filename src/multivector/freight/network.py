@@ -65,6 +65,8 @@ class Network:
     od_origin: np.ndarray         # [D] node ids
     od_destination: np.ndarray    # [D]
     od_commodity: np.ndarray      # [D] commodity names
+    od_segment: np.ndarray        # [D] segment name ('' for an OD's whole demand)
+    od_base: np.ndarray           # [D] the OD whose demand a segment's OD takes its share of (itself if none)
     corridors: list[str]
     commodities: list[str]
 
@@ -104,6 +106,7 @@ def network_key(s: Scenario, k_per_corridor: int = 2) -> str:
         h.update("|".join(map(str, table.columns)).encode())
         h.update(pd.util.hash_pandas_object(table.astype(str), index=False).to_numpy().tobytes())
     h.update(json.dumps({"corridors": {n: c.model_dump() for n, c in s.corridors.items()},
+                         "segments": {n: g.model_dump() for n, g in s.segments.items()},
                          "commodities": list(s.commodities), "defaults": s.defaults(),
                          "focus": s.focus.country, "detour": s.route_detour_max}, sort_keys=True,
                         default=str).encode())
@@ -256,6 +259,7 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
     corridors = list(s.corridors)
     defaults = s.defaults()
     routes_edges, route_od, route_corr, route_focus, route_nodes = [], [], [], [], []
+    od_rows = []        # (origin, destination, commodity, segment, base OD), in the order routes follow
     for commodity in s.commodities:
         g = nx.DiGraph()
         for i, e in enumerate(edges):
@@ -265,7 +269,8 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
             if g.has_edge(e["u"], e["v"]) and g[e["u"]][e["v"]]["w"] <= w:
                 continue
             g.add_edge(e["u"], e["v"], w=w, idx=i)
-        for d, od in ods[ods["commodity"] == commodity].iterrows():
+        choice_sets = []    # each OD of the commodity and its routes
+        for _, od in ods[ods["commodity"] == commodity].iterrows():
             src, dst = ("O", od["origin"]), ("D", od["destination"])
             found = _routes_for_od(g, src, dst, s, corridors, k_per_corridor)
             if not found:
@@ -276,14 +281,25 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
             found = [(ci, path, [g[a][b]["idx"] for a, b in zip(path[:-1], path[1:])]) for ci, path in found]
             if s.route_detour_max is not None:
                 found = _without_detours(found, edges, s.route_detour_max)
-            for ci, path, idx in found:
-                places = [v[0] for v in path[1:-1]]
-                places = [p for j, p in enumerate(places) if j == 0 or places[j - 1] != p]
-                routes_edges.append(idx)
-                route_od.append(d)
-                route_corr.append(ci)
-                route_focus.append(any(p in focus_nodes for p in places))
-                route_nodes.append(places)
+            choice_sets.append((od["origin"], od["destination"], len(od_rows) + len(choice_sets), found))
+        # a segment's OD follows all of its commodity's own ODs, with the routes that avoid its risk
+        # classes, wherever that leaves some routes out but not all of them
+        segments = [(seg.name, set(seg.avoids)) for seg in s.segments.values() if seg.commodity == commodity]
+        for name, avoids in [("", set())] + segments:
+            for origin, destination, base, found in choice_sets:
+                kept = [f for f in found if not any(edges[i]["risk"] in avoids for i in f[2])]
+                if name and (not kept or len(kept) == len(found)):
+                    continue
+                d = len(od_rows)
+                od_rows.append((origin, destination, commodity, name, base))
+                for ci, path, idx in kept:
+                    places = [v[0] for v in path[1:-1]]
+                    places = [p for j, p in enumerate(places) if j == 0 or places[j - 1] != p]
+                    routes_edges.append(idx)
+                    route_od.append(d)
+                    route_corr.append(ci)
+                    route_focus.append(any(p in focus_nodes for p in places))
+                    route_nodes.append(places)
 
     n_e = len(edges)
     rows = np.repeat(np.arange(len(routes_edges)), [len(r) for r in routes_edges])
@@ -313,9 +329,11 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
         route_corridor=np.array(route_corr, dtype=int),
         route_via_focus=np.array(route_focus, dtype=bool),
         route_nodes=route_nodes,
-        od_origin=ods["origin"].to_numpy(),
-        od_destination=ods["destination"].to_numpy(),
-        od_commodity=ods["commodity"].to_numpy(),
+        od_origin=np.array([r[0] for r in od_rows], dtype=object),
+        od_destination=np.array([r[1] for r in od_rows], dtype=object),
+        od_commodity=np.array([r[2] for r in od_rows], dtype=object),
+        od_segment=np.array([r[3] for r in od_rows], dtype=object),
+        od_base=np.array([r[4] for r in od_rows], dtype=int),
         corridors=corridors,
         commodities=list(s.commodities),
     )

@@ -514,16 +514,19 @@ def tntp(net: Path = typer.Argument(..., help="TNTP network file (_net.tntp)"),
 def calibrate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
               write: bool = typer.Option(False, "--write", help="store the fit in the dataset folder"),
               json_: bool = typer.Option(False, "--json"),
-              max_evaluations: int = typer.Option(40, help="least-squares evaluations"),
+              max_evaluations: int = typer.Option(40, help="least-squares evaluations per fit"),
+              starts: int = typer.Option(1, "--starts", help="fit from the stored values and from N-1 points of a "
+                                         "Latin hypercube over the free ranges (seeded by --seed); keep the best"),
               posterior: bool = typer.Option(False, "--posterior", help="sample the free coefficients' "
                                              "posterior (emcee) instead of the least-squares fit"),
               politics: bool = typer.Option(False, "--politics", help="sample the political register's free "
                                             "constants given its observed history ([history] in politics.toml)"),
               walkers: int = typer.Option(None, "--walkers", help="posterior: walkers (even, >= 2 x free)"),
               steps: int = typer.Option(300, "--steps", help="posterior: steps per walker (half burn-in)"),
-              seed: int = typer.Option(0, "--seed", help="posterior: random seed")):
-    """Fit free coefficients to observed 2022–2024 volumes; print observed vs modelled. --posterior samples
-    their posterior; --politics samples the political register's constants given its history."""
+              seed: int = typer.Option(0, "--seed", help="random seed (the posterior's walkers, the fit's starts)")):
+    """Fit free coefficients to the observed volumes and times in targets.csv (up to 2024); print observed
+    vs modelled. --posterior samples their posterior; --politics samples the political register's
+    constants given its history."""
     from multivector.dataset import is_builtin
     from multivector.model.calibrate import calibrate as fit, write_calibration
 
@@ -542,9 +545,10 @@ def calibrate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
         _calibrate_posterior(s, write, json_, walkers, steps, seed)
         return
     with progress_bar(f"calibrating {s.name}", "evaluations", quiet=json_) as bar:
-        res = fit(s, max_nfev=max_evaluations, progress=bar)
+        res = fit(s, max_nfev=max_evaluations, progress=bar, starts=starts, seed=seed)
     if json_:
         print(json.dumps({"values": res.values, "success": res.success, "cost": res.cost, "fits": res.rounds,
+                          "starts": res.starts,
                           "fit": res.table.to_dict(orient="records")}, indent=2, default=float))
     else:
         t = Table(title=f"Calibration of {s.name}: observed vs modelled", title_justify="left")

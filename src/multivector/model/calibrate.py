@@ -92,6 +92,7 @@ class CalibrationResult:
     success: bool
     message: str
     rounds: int = 1              # fits needed for a stable route set
+    starts: int = 1              # points the fit began from (the best one kept)
 
 
 #: The relative error of an observation whose row in targets.csv states none.
@@ -155,27 +156,60 @@ def _same_routes(a: Scenario, b: Scenario) -> bool:
     return ra.shape == rb.shape and (ra != rb).nnz == 0
 
 
+def start_points(scenario: Scenario, free: list[str], starts: int, seed: int = 0) -> list[dict[str, float]]:
+    """Where the fits begin: the dataset's own values first, then ``starts - 1`` points of a Latin
+    hypercube over the free coefficients' ranges (on the fit's scale), drawn from ``seed``."""
+    defaults = scenario.defaults()
+    points = [{p: float(defaults[p]) for p in free}]
+    if starts > 1:
+        from scipy.stats import qmc
+
+        lo, hi, _, from_x, _ = fit_scale(scenario, free)
+        for row in qmc.LatinHypercube(d=len(free), seed=seed).random(starts - 1):
+            points.append(dict(zip(free, (float(v) for v in from_x(lo + (hi - lo) * row)))))
+    return points
+
+
 def calibrate(scenario: Scenario, free: list[str] | None = None, max_nfev: int = 40,
-              progress: Callable[[int, int], None] | None = None, until: int | None = None) -> CalibrationResult:
+              progress: Callable[[int, int], None] | None = None, until: int | None = None,
+              starts: int = 1, seed: int = 0) -> CalibrationResult:
     """Fit the free coefficients to the targets up to ``until`` (default: every target, which ends at
     ``LAST_OBSERVED_YEAR``); return the values and the observed-vs-modelled table.
 
-    Refits from the last answer on that answer's route set until the route set holds (see the module
-    docstring); ``rounds`` in the result says how many fits it took, ``success`` is false if the set
-    still moved after ``ROUTE_ROUNDS``. ``progress(done, total)`` counts batched evaluations (each one
-    ``simulate`` call: the point and its finite-difference neighbours): at most ``max_nfev`` a fit and
-    one for the final table; a fit that converges early jumps to the end of its share.
+    The least-squares fit is local, and the targets leave several valleys (a premium against a value
+    of time, a demand factor against a logit scale), so ``starts`` > 1 fits from that many points
+    (:func:`start_points`) and keeps the one with the lowest cost. It then refits from that answer on
+    the answer's route set until the route set holds (see the module docstring); ``rounds`` in the
+    result says how many fits that took, ``success`` is false if the set still moved after
+    ``ROUTE_ROUNDS``. ``progress(done, total)`` counts batched evaluations (each one ``simulate``
+    call: the point and its finite-difference neighbours): at most ``max_nfev`` a fit and one for the
+    final table; a fit that converges early jumps to the end of its share.
     """
     free = list(free or scenario.model.get("calibration", {}).get("free", []))
     if not free:
         raise InputError("no free coefficients to fit",
                          hint="list them in model.toml: [model.calibration] free = [...]")
+    if starts < 1:
+        raise InputError(f"starts must be 1 or more, not {starts}")
     scenario.check_names(free)
-    total = ROUTE_ROUNDS * max_nfev + 1
-    for rounds in range(1, ROUTE_ROUNDS + 1):
-        offset = (rounds - 1) * max_nfev
+    total = (starts + ROUTE_ROUNDS - 1) * max_nfev + 1
+    steps = iter(range(starts + ROUTE_ROUNDS))
+
+    def fit_from(s: Scenario) -> CalibrationResult:
+        offset = next(steps) * max_nfev
         step = (lambda done, _t, o=offset: progress(min(o + done, total - 1), total)) if progress else None
-        result = _fit(scenario, free, max_nfev, step, until)
+        return _fit(s, free, max_nfev, step, until)
+
+    best = None
+    for point in start_points(scenario, free, starts, seed):
+        begun = with_fit(scenario, point) if starts > 1 else scenario
+        result = fit_from(begun)
+        if best is None or result.cost < best[0].cost:
+            best = (result, begun)
+    result, scenario = best
+    for rounds in range(1, ROUTE_ROUNDS + 1):
+        if rounds > 1:
+            result = fit_from(scenario)
         refitted = with_fit(scenario, result.values)
         stable = _same_routes(scenario, refitted)
         scenario = refitted
@@ -184,6 +218,7 @@ def calibrate(scenario: Scenario, free: list[str] | None = None, max_nfev: int =
     if progress:
         progress(total, total)
     result.rounds = rounds
+    result.starts = starts
     if not stable:
         result.success = False
         result.message = f"the route set still changed after {ROUTE_ROUNDS} fits; " + result.message
@@ -250,6 +285,7 @@ def write_calibration(scenario: Scenario, result: CalibrationResult, folder: Pat
                  "(up to 2024 only), minimising the sum of squared log errors, each divided by the "
                  "observation's stated relative error."),
         "fitted_on": _dt.date.today().isoformat(),
+        "starts": int(result.starts),
         "values": {k: float(v) for k, v in result.values.items()},
         "fit": [{"target": r.target, "metric": r.metric, "year": int(r.year),
                  "observed": float(r.observed), "modelled": float(r.modelled),
