@@ -20,7 +20,7 @@ from multivector.dataset import Scenario, Values
 from multivector.dataset.scenario import DIRECTIONS, risk_parameter
 from multivector.errors import ConvergenceWarning, InputError
 from multivector.freight.network import Network, focus_country_nodes, gateway_crossings
-from multivector.freight.sue import EQUILIBRIUM_TOL, MAX_NEWTON_STEPS, solve_logit_sue
+from multivector.freight.sue import EQUILIBRIUM_TOL, MAX_NEWTON_STEPS, distinct_rows, solve_logit_sue
 from multivector.freight.vdf import BPR, NO_DELAY, QUEUE, DelayCurves
 
 #: Layers whose capacity is allocated by rationing: what a pipeline or a tanker berth cannot take is
@@ -48,7 +48,7 @@ class _CostLayout:
     once per model): each edge's layer, each route's edges of each risk class and the premium it pays
     there, each resource's capacity factors, edge and delay curve."""
 
-    def __init__(self, net: Network, parameter_names, route_comm: np.ndarray):
+    def __init__(self, net: Network, parameter_names, route_comm: np.ndarray, routes: np.ndarray):
         self.layers = sorted(set(net.edge_layer))
         self.edge_layer = np.searchsorted(self.layers, net.edge_layer)
         self.free_layers = np.isin(np.array(self.layers), ["transfer", "connector"])
@@ -61,10 +61,10 @@ class _CostLayout:
         in_class = sparse.csr_matrix(
             (np.ones(len(risky)), (risky, np.searchsorted(risks, net.edge_risk[risky]))),
             shape=(len(net.edge_risk), len(risks)))
-        counts = (net.route_edges @ in_class).tocoo()                               # [K, classes]
+        counts = (net.route_edges[routes] @ in_class).tocoo()                       # [routes, classes]
         self.route_risk = sparse.csr_matrix(
-            (counts.data, (counts.row, counts.col * n_comm + route_comm[counts.row])),
-            shape=(net.n_routes, len(self.risk_keys)))                              # [K, classes x commodities]
+            (counts.data, (counts.row, counts.col * n_comm + route_comm[routes][counts.row])),
+            shape=(len(routes), len(self.risk_keys)))                               # [routes, classes x commodities]
         self.is_transfer = (net.edge_layer == "transfer")[:, None]
         # each resource's capacity factor: its layer's (or transfers') times its group's (a resource
         # without a capacity is not binding: it takes the neutral last row, 1)
@@ -140,7 +140,15 @@ class FreightModel:
         # unit its tariffs, value of time and logit scale are quoted in (a TEU-equivalent of bulk, a tonne of crude)
         self.load_per_cost_unit = self.load_per_unit / self.cpu[self.route_comm]
         self.incidence = net.route_resources().T.tocsr()                    # [R, K]
-        self.cost_layout = _CostLayout(net, scenario.parameters, self.route_comm)
+        # a segment's routes repeat routes of its whole OD (same edges, same commodity): their costs are
+        # summed once, on the distinct routes, and read back for every route (``_per_route``)
+        n_comm = len(self.commodities)
+        twins, self.cost_routes = distinct_rows(sparse.hstack(
+            [net.route_edges, sparse.csr_matrix((np.ones(net.n_routes), (np.arange(net.n_routes), self.route_comm)),
+                                                shape=(net.n_routes, n_comm))]).tocsr())
+        self.route_twin = twins if len(self.cost_routes) < net.n_routes else None
+        self.cost_edges = net.route_edges[self.cost_routes] if self.route_twin is not None else net.route_edges
+        self.cost_layout = _CostLayout(net, scenario.parameters, self.route_comm, self.cost_routes)
         capacitated = ~np.isnan(net.resource_capacity)
         self.congestible = capacitated            # only a capacity makes a delay
         rationed = capacitated & np.isin(net.resource_layer, RATIONED_LAYERS)
@@ -155,8 +163,8 @@ class FreightModel:
         # for route sums of the delays and prices: only congestible facilities have a delay, only the
         # priced ones a price ([K, rows] each, a fifth of the whole incidence)
         self.delay_rows = np.flatnonzero(self.congestible)
-        self.delay_routes = self.incidence[self.delay_rows].T.tocsr()
-        self.price_routes = self.incidence[self.priced_rows].T.tocsr()
+        self.delay_routes = self.incidence[self.delay_rows].T.tocsr()[self.cost_routes]
+        self.price_routes = self.incidence[self.priced_rows].T.tocsr()[self.cost_routes]
         self.corridor_names = net.corridors + ["other"]
         self.corr_matrix = sparse.csr_matrix(
             (np.ones(net.n_routes), (net.route_corridor, np.arange(net.n_routes))),
@@ -165,7 +173,7 @@ class FreightModel:
         self.od_transit = np.array([o not in focus and d not in focus
                                     for o, d in zip(net.od_origin, net.od_destination)])
         # each route's edges inside the focus country (what its transit tariff is summed over)
-        self.route_focus_edges = net.route_edges.multiply(net.edge_focus[None, :].astype(float)).tocsr()
+        self.route_focus_edges = self.cost_edges.multiply(net.edge_focus[None, :].astype(float)).tocsr()
         self.route_focus_edges.eliminate_zeros()
         self.route_focus_edges.sort_indices()
         overland = [net.corridors.index(c) for c in scenario.overland_corridors if c in net.corridors]
@@ -241,14 +249,14 @@ class FreightModel:
         """Solve one year for every run; ``yt`` holds that year's parameter values ([N] arrays);
         ``start`` and ``start_price`` warm-start from earlier route flows ([K, N]) and capacity prices
         ([R, N], USD per Mt)."""
-        net, route_comm, route_edges = self.net, self.route_comm, self.net.route_edges
+        net, route_comm, per_route = self.net, self.route_comm, self._per_route
         n = len(next(iter(yt.values())))
         costs = _Costs(net, self.cost_layout, yt, n)
         demand = self.demand(year, yt, n)
         vot = np.stack([yt[f"vot_{c}"] for c in self.commodities])[route_comm]                 # [K, N]
         theta = np.stack([yt[f"logit_scale_{c}"] for c in self.commodities])[route_comm]
-        route_time = route_edges @ costs.edge_time                                             # [K, N]
-        route_money = route_edges @ costs.edge_money + costs.route_risk
+        route_time = per_route(self.cost_edges @ costs.edge_time)                              # [K, N]
+        route_money = per_route(self.cost_edges @ costs.edge_money + costs.route_risk)
         base = route_money + vot * route_time
         available, has_route = self._open_routes(year)
         _check_available(net, has_route, demand, year)
@@ -269,8 +277,8 @@ class FreightModel:
         if self.od_fold is not None:
             unserved_od = self.od_fold @ unserved_od                                           # whole ODs
         cm = self.corr_matrix
-        t_route = route_time + self.delay_routes @ res.delay[self.delay_rows]
-        paid = route_money + self.load_per_cost_unit[:, None] * (self.price_routes @ res.price[self.priced_rows])
+        t_route = route_time + per_route(self.delay_routes @ res.delay[self.delay_rows])
+        paid = route_money + self.load_per_cost_unit[:, None] * per_route(self.price_routes @ res.price[self.priced_rows])
         w = h * self.cpu[route_comm][:, None]          # weights in cost units for means
         wsum = cm @ w
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -284,7 +292,7 @@ class FreightModel:
             total_t = tonnes.sum(axis=0)
             focus_share_t = np.where(total_t > 0, tonnes[net.route_via_focus[self.overland_routes]].sum(axis=0)
                                      / total_t, np.nan)
-        focus_tariff = self.route_focus_edges @ costs.edge_tariff                             # [K, N]
+        focus_tariff = per_route(self.route_focus_edges @ costs.edge_tariff)                  # [K, N]
         paying = (w * focus_tariff)[self.od_transit[net.route_od]]
         out = {
             "volume": (self.volume_matrix @ h).reshape(len(self.commodities), -1, n),          # [C, nc, N]
@@ -333,6 +341,10 @@ class FreightModel:
                 var.values.flags.writeable = False
             self._labels[key] = built
         return self._labels[key]
+
+    def _per_route(self, x: np.ndarray) -> np.ndarray:
+        """``x`` summed on the distinct routes (``[cost routes, N]``) read for every route ``[K, N]``."""
+        return x if self.route_twin is None else x[self.route_twin]
 
     def _open_routes(self, year: int) -> tuple[np.ndarray, np.ndarray]:
         """The routes open in ``year`` (no edge still to open, ``[K]``) and the ODs with one (``[D]``)."""

@@ -4,7 +4,7 @@ All arrays carry the run axis last (``[routes, runs]``, ``[resources, runs]``) s
 product or one compiled loop handles every run at once. The equilibrium is the fixed point ``h = demand * logit(cost(h))``;
 it is found by damped Newton on the loads of the congestible resources (the only quantities route
 costs depend on), which are few even where routes are many, and fewer still as unknowns: resources that
-carry the same routes (a ferry and its ports) share one load (:func:`_distinct_rows`). With ``v`` those
+carry the same routes (a ferry and its ports) share one load (:func:`distinct_rows`). With ``v`` those
 loads and ``F(v)`` the loads that the logit split of the costs at ``v`` produces, Newton solves
 ``v - F(v) = 0`` with the Jacobian ``I + M T'``: ``T'`` the diagonal of delay slopes and
 ``M = A S Aᵀ``, ``S`` the logit covariance of each OD weighted by ``demand · theta · load per unit ·
@@ -272,7 +272,7 @@ class _Jacobian:
         self.route_res, self.route_slot = ints(route_res), ints(route_slot)
         self.slot_res = ints(od_res)
         self.od_slot_ptr = ptr([len(r) for r in od_res])
-        self.route_pattern, first = _distinct_rows(at[routes], values=False)
+        self.route_pattern, first = distinct_rows(at[routes], values=False)
         patterns = at[routes][first]
         self.pattern_ptr, self.pattern_res = patterns.indptr.astype(np.int64), patterns.indices.astype(np.int64)
 
@@ -290,7 +290,7 @@ class _Structure:
     and the pairs of capacities whose routes nest (``nested``: each ``x``, ``y`` with every route through
     ``x`` passing ``y``, and whether they carry the same routes; :func:`_implied` reads them); each OD's
     first route, then the number of routes (``bounds``), and where each capacity sits among the groups of
-    solved resources (``hard_pos``). Newton's unknowns are those groups (:func:`_distinct_rows`: ``group``
+    solved resources (``hard_pos``). Newton's unknowns are those groups (:func:`distinct_rows`: ``group``
     of each solved resource; ``members[member_ptr[c]:member_ptr[c + 1]]`` the solved resources of group
     ``c``): ``a_load``, the Jacobian and the ``crossings`` are per group, the capacities' arrays per
     capacity. The compiled cost pass reads a route's groups through its ``route_crossing``: one row of
@@ -299,7 +299,7 @@ class _Structure:
 
     def __init__(self, incidence, rows, hard, route_od, load_per_unit):
         solved = incidence[rows]
-        self.group, first = _distinct_rows(solved)     # resources in series: one unknown per group
+        self.group, first = distinct_rows(solved)     # resources in series: one unknown per group
         a = solved[first]                                                 # [C, K], one row per group
         self.member_ptr = np.r_[0, np.cumsum(np.bincount(self.group, minlength=len(first)))].astype(np.int64)
         self.members = np.argsort(self.group, kind="stable").astype(np.int64)
@@ -308,7 +308,7 @@ class _Structure:
         self.a_price = incidence[hard].T.tocsr() if len(hard) else None   # [K, H]
         csr = lambda m: (m.indptr, m.indices, m.data.astype(float))
         at = a.T.tocsr()
-        self.route_crossing, first_route = _distinct_rows(at)     # routes that cross the same groups alike
+        self.route_crossing, first_route = distinct_rows(at)     # routes that cross the same groups alike
         crossed = at[first_route]
         self.crossings = (crossed.indptr.astype(np.int64), crossed.indices.astype(np.int64),
                           crossed.data.astype(float))
@@ -319,7 +319,7 @@ class _Structure:
         self.hard_pos = self.group[np.searchsorted(rows, hard)].astype(np.int64)
 
 
-def _distinct_rows(m: sparse.csr_matrix, values: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def distinct_rows(m: sparse.csr_matrix, values: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Each row of ``m`` labelled by the distinct rows among them (the same columns and, where ``values``,
     the same values; labels numbered by first appearance), and each label's first row. Rows of the
     solved incidence that carry the same routes alike (a ferry and its ports, the sections of one line)
