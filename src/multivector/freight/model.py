@@ -201,7 +201,7 @@ class FreightModel:
         # segments: each segment's ODs and the ODs whose demand they take a share of; outputs per OD are
         # reported on the whole ODs (``od_fold`` sums a segment's OD into its base)
         whole = np.flatnonzero(net.od_segment == "")
-        self._segments = [(f"segment_share_{name}", np.flatnonzero(net.od_segment == name),
+        self._segments = [(scenario.segments[name].share_parameter, np.flatnonzero(net.od_segment == name),
                            net.od_base[net.od_segment == name]) for name in dict.fromkeys(net.od_segment) if name]
         self.whole_ods = whole
         self.od_fold = sparse.csr_matrix(
