@@ -242,6 +242,22 @@ def test_a_2024_file_back_tested_on_a_refit_to_2023(tmp_path):
     assert list(alone.table["target"]) == ["T0"]
 
 
+def test_a_back_test_refits_from_several_starts(tmp_path):
+    """validate --fit-until --starts N refits as calibrate --starts N does (seeded by --seed), and
+    says so; on the toy network every start finds the same one-coefficient fit."""
+    folder, obs = _refit_case(tmp_path)
+    r = cli("validate", folder, "--observations", obs, "--fit-until", 2023, "--runs", 2, "--from", "default",
+            "--starts", 3, "--seed", 5, "--json")
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)["summary"]
+    from multivector.model.calibrate import calibrate, with_fit
+
+    several = calibrate(with_fit(mv.load(folder), {}), until=2023, starts=3, seed=5)
+    assert summary["starts"] == 3 and summary["refit"] == pytest.approx(several.values)
+    r = cli("validate", folder, "--observations", obs, "--fit-until", 2023, "--runs", 2, "--starts", 0)
+    assert r.exit_code != 0 and "starts must be 1 or more" in r.output and "Traceback" not in r.output
+
+
 def test_explore_draws_the_free_coefficients_from_the_posterior(tmp_path):
     """explore --from posterior: each run's free coefficients are one of the posterior's samples, the
     design remembers it, and a stored run replays to the same outcomes."""

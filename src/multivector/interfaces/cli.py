@@ -751,6 +751,8 @@ def validate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
                                            "to the calibration targets up to this year first (history.* "
                                            "rows: match the history again up to it, with --from posterior); "
                                            "the observations after it are the held-out ones"),
+             starts: int = typer.Option(1, "--starts", help="--fit-until: refit from N starts, as calibrate "
+                                        "--starts does (the stored fit records how many it took)"),
              json_: bool = typer.Option(False, "--json")):
     """Back-test: set held-out observations against the model's ensemble (median and 5-95% band).
     ('multivector data check' validates the dataset itself.)"""
@@ -759,7 +761,8 @@ def validate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
     s = _load(scenario)
     obs = read_observations(observations) if observations is not None else dataset_observations(s)
     stage = lambda description, unit: progress_bar(description, unit, quiet=json_)
-    table = backtest(s, obs, runs=runs, seed=seed, ensemble=ensemble, fit_until=fit_until, stage=stage)
+    table = backtest(s, obs, runs=runs, seed=seed, ensemble=ensemble, fit_until=fit_until, stage=stage,
+                     starts=starts)
     info = summary(table)
     if json_:
         print(json.dumps({"summary": info, "rows": table.to_dict(orient="records")}, indent=2, default=float))

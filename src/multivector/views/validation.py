@@ -203,7 +203,8 @@ def _silent(description: str, unit: str):
 
 def backtest(scenario: Scenario, obs: pd.DataFrame, runs: int = 200, seed: int = 0,
              ensemble: str = "prior", fit_until: int | None = None,
-             stage: Callable[[str, str], contextlib.AbstractContextManager] = _silent) -> pd.DataFrame:
+             stage: Callable[[str, str], contextlib.AbstractContextManager] = _silent,
+             starts: int = 1) -> pd.DataFrame:
     """Each observation against the ensemble: ``output, year, observed, median, p5, p95, rel_error,
     in_band, held_out, source`` (``rel_error`` of the median; ``in_band``: inside 5–95%, widened by the
     observation's own error where the rows state one — the dataset's, relative or absolute, as the history
@@ -245,7 +246,7 @@ def backtest(scenario: Scenario, obs: pd.DataFrame, runs: int = 200, seed: int =
     if (~history).any():
         part = obs[~history].reset_index(drop=True)
         part.attrs["path"] = path
-        per_run[~history], more = _network_runs(scenario, part, runs, seed, ensemble, fit_until, stage)
+        per_run[~history], more = _network_runs(scenario, part, runs, seed, ensemble, fit_until, stage, starts)
         attrs.update(more)
     median = np.nanmedian(per_run, axis=1)
     p5, p95 = np.nanpercentile(per_run, 5, axis=1), np.nanpercentile(per_run, 95, axis=1)
@@ -266,9 +267,10 @@ def backtest(scenario: Scenario, obs: pd.DataFrame, runs: int = 200, seed: int =
 
 
 def _network_runs(scenario: Scenario, obs: pd.DataFrame, runs: int, seed: int, ensemble: str,
-                  fit_until: int | None, stage) -> tuple[np.ndarray, dict]:
+                  fit_until: int | None, stage, starts: int = 1) -> tuple[np.ndarray, dict]:
     """The run document's values of each observation under the ensemble, ``[obs, runs]``, with what
-    made them (the refit's coefficients, the posterior's discrepancy)."""
+    made them (the refit's coefficients, the posterior's discrepancy). A refit fits from ``starts``
+    points, as ``calibrate --starts`` does."""
     years = _years(scenario, obs)
     info: dict = {}
     refit = None
@@ -278,9 +280,9 @@ def _network_runs(scenario: Scenario, obs: pd.DataFrame, runs: int, seed: int, e
         # from the dataset's own defaults, not the stored fit, which has seen the later targets
         unfitted = with_fit(scenario, {})
         with stage(f"refitting to the targets up to {fit_until}", "evaluations") as progress:
-            refit = calibrate(unfitted, until=fit_until, progress=progress)
+            refit = calibrate(unfitted, until=fit_until, progress=progress, starts=starts, seed=seed)
         scenario = with_fit(unfitted, refit.values)
-        info.update(fit_until=int(fit_until), refit=dict(refit.values))
+        info.update(fit_until=int(fit_until), refit=dict(refit.values), starts=int(starts))
     _values(run_document(simulate(scenario, 1, years=years, seed=seed)), obs, years, check=True)
     samples = fitted = None
     if ensemble == "prior":
