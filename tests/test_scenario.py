@@ -157,6 +157,27 @@ def test_route_sets_are_cached_by_what_they_are_compiled_from(tiny_dir, tmp_path
     assert not list((tmp_path / "cache" / "networks").glob("*.pickle"))
 
 
+def test_only_the_defaults_that_price_free_flow_routes_key_the_route_set(tiny_dir):
+    """A route set is compiled from speeds, tariffs and values of time only: a fitted premium, logit
+    scale or capacity keeps the cached set (no recompile), while a tariff makes another key. The set
+    compiled from those defaults alone is the one compiled before the key was narrowed."""
+    import dataclasses
+
+    from multivector.freight.network import ROUTE_PARAMETERS, compile_network, network_key, route_defaults
+
+    s = mv.load(tiny_dir)
+    defaults = s.defaults()
+    refit = lambda **values: dataclasses.replace(s, calibration={"values": values}, _fingerprint=None)
+    others = [k for k in defaults if not k.startswith(ROUTE_PARAMETERS)]
+    assert any(k.startswith("risk_") for k in others) and any(k.startswith("logit_scale_") for k in others)
+    for name in others:
+        assert network_key(refit(**{name: defaults[name] * 1.5 + 1.0})) == network_key(s), name
+    tariff = next(k for k in defaults if k.startswith("tariff_"))
+    assert network_key(refit(**{tariff: defaults[tariff] * 2 + 0.01})) != network_key(s)
+    assert set(route_defaults(s)) == {k for k in defaults if k.startswith(ROUTE_PARAMETERS)}
+    assert compile_network(s).route_nodes == compile_network(refit(risk_russia=5000.0)).route_nodes
+
+
 def test_a_timeline_year_outside_the_networks_years_is_refused(tiny_dir):
     """tiny's demand starts in 2024 and it has no political register: 2019 cannot be simulated."""
     (tiny_dir / "timeline.csv").write_text("year,parameter,value,source\n2019,vdf_alpha,0.2,A-TOY\n")

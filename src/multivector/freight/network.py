@@ -107,10 +107,21 @@ def network_key(s: Scenario, k_per_corridor: int = 2) -> str:
         h.update(pd.util.hash_pandas_object(table.astype(str), index=False).to_numpy().tobytes())
     h.update(json.dumps({"corridors": {n: c.model_dump() for n, c in s.corridors.items()},
                          "segments": {n: g.model_dump() for n, g in s.segments.items()},
-                         "commodities": list(s.commodities), "defaults": s.defaults(),
+                         "commodities": list(s.commodities), "defaults": route_defaults(s),
                          "focus": s.focus.country, "detour": s.route_detour_max}, sort_keys=True,
                         default=str).encode())
     return h.hexdigest()
+
+
+#: The parameters whose defaults price free-flow routes (:func:`_free_cost`), and so the route sets.
+ROUTE_PARAMETERS = ("speed_", "tariff_", "vot_")
+
+
+def route_defaults(s: Scenario) -> dict[str, float]:
+    """The parameter defaults that :func:`compile_network` reads: speeds, tariffs and values of time.
+    It is given only these, so the cache key (:func:`network_key`) cannot miss one it uses; a change to
+    any other default (a premium, a logit scale, a capacity) keeps the cached route set."""
+    return {k: v for k, v in s.defaults().items() if k.startswith(ROUTE_PARAMETERS)}
 
 
 def cached_network(s: Scenario, k_per_corridor: int = 2) -> Network:
@@ -257,7 +268,7 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
     import networkx as nx     # only to enumerate routes: a network read from the cache never imports it
 
     corridors = list(s.corridors)
-    defaults = s.defaults()
+    defaults = route_defaults(s)
     routes_edges, route_od, route_corr, route_focus, route_nodes = [], [], [], [], []
     od_rows = []        # (origin, destination, commodity, segment, base OD), in the order routes follow
     for commodity in s.commodities:
