@@ -57,6 +57,10 @@ def risk_parameter(risk_class: str, commodity: str, names) -> str:
     return own if own in names else f"risk_{risk_class}"
 
 
+#: The parameter that scales a commodity's demand in every year, where a dataset declares one.
+DEMAND_FACTOR = "demand_factor_"
+
+
 def is_rail_transfer(between: str) -> bool:
     """A transfer between two rail layers (``rail_1520|rail_1435``): a gauge change or rail border
     crossing, which queues on its own scale (``queue_scale_rail_h``) rather than a port's."""
@@ -307,6 +311,11 @@ class Scenario:
         """The ids of the gateway nodes, in nodes.csv order."""
         kinds = set(self.gateway_kinds)
         return [n for n, k in zip(self.nodes["id"], self.nodes["kind"]) if k in kinds]
+
+    @property
+    def risk_classes(self) -> list[str]:
+        """The risk classes links.csv and transfers.csv name (each priced by ``risk_<class>``)."""
+        return sorted((set(self.links["risk_class"]) | set(self.transfers["risk_class"])) - {""})
 
     @property
     def capacity_groups(self) -> list[str]:
@@ -956,7 +965,7 @@ def _check_commodity_premiums(s: Scenario) -> None:
     """Refuse a parameter that reads as one commodity's own premium for a risk class
     (``risk_<class>_<commodity>``) but is none that :func:`risk_parameter` would read: the engine would
     never charge it."""
-    classes = sorted((set(s.links["risk_class"]) | set(s.transfers["risk_class"])) - {""})
+    classes = s.risk_classes
     charged = {risk_parameter(c, m, s.parameters) for c in classes for m in s.commodities}
     for name in s.parameters:
         c = max((c for c in classes if name.startswith(f"risk_{c}_")), key=len, default=None)
@@ -972,10 +981,11 @@ def _check_demand_factors(s: Scenario) -> None:
     only the commodities it routes, so the factor would do nothing."""
     carried = set(s.demand["commodity"])
     for name in s.parameters:
-        if name.startswith("demand_factor_") and name[len("demand_factor_"):] not in carried:
-            raise InputError(f"parameter '{name}' scales commodity '{name[len('demand_factor_'):]}', "
-                             "which demand.csv does not carry", file=_file(s, "model.toml"),
-                             hint="a commodity's demand factor is demand_factor_<commodity>; commodities in "
+        commodity = name.removeprefix(DEMAND_FACTOR)
+        if commodity != name and commodity not in carried:
+            raise InputError(f"parameter '{name}' scales commodity '{commodity}', which demand.csv does not "
+                             "carry", file=_file(s, "model.toml"),
+                             hint=f"a commodity's demand factor is {DEMAND_FACTOR}<commodity>; commodities in "
                                   "demand.csv: " + ", ".join(sorted(carried)))
 
 
@@ -983,7 +993,7 @@ def _check_segments(s: Scenario) -> None:
     """[segments.NAME]: a known commodity, risk classes the network has, a share parameter kept within
     0-1, and shares of one commodity that cannot add up to more than its demand."""
     toml = _file(s, "model.toml")
-    classes = sorted((set(s.links["risk_class"]) | set(s.transfers["risk_class"])) - {""})
+    classes = s.risk_classes
     ceiling: dict[str, float] = {}
     for seg in s.segments.values():
         where = f"[segments.{seg.name}]"

@@ -17,7 +17,7 @@ from scipy import sparse
 
 from multivector import __version__
 from multivector.dataset import Scenario, Values
-from multivector.dataset.scenario import DIRECTIONS, risk_parameter
+from multivector.dataset.scenario import DEMAND_FACTOR, DIRECTIONS, risk_parameter
 from multivector.errors import ConvergenceWarning, InputError
 from multivector.freight.network import Network, focus_country_nodes, gateway_crossings
 from multivector.freight.sue import EQUILIBRIUM_TOL, MAX_NEWTON_STEPS, distinct_rows, solve_logit_sue
@@ -187,7 +187,7 @@ class FreightModel:
         nodes = scenario.nodes.set_index("id")
         self.gateway_labels = {f"gateway_{k}": ("gateway", [nodes.at[g, k] for g in self.gateways])
                                for k in ("name", "kind", "country")}
-        n_dir, n_comm = len(DIRECTIONS), len(self.commodities)
+        n_dir = len(DIRECTIONS)
         rows = (g_gate * n_dir + g_dir) * n_comm + self.route_comm[g_route]
         self.gateway_matrix = sparse.csr_matrix(
             (np.ones(len(rows)), (rows, g_route)), shape=(len(self.gateways) * n_dir * n_comm, net.n_routes))
@@ -234,7 +234,7 @@ class FreightModel:
             given = sorted(vectors)
             ref = max((y for y in given if y <= year), default=given[0])
             growth = p[f"demand_growth_{commodity}"]
-            scale = ((1.0 + growth) ** (year - ref)) * p.get(f"demand_factor_{commodity}", 1.0)
+            scale = ((1.0 + growth) ** (year - ref)) * p.get(DEMAND_FACTOR + commodity, 1.0)
             out += vectors[ref][:, None] * scale[None, :]
         if self._segments:
             whole = out.copy()

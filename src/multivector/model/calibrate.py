@@ -201,8 +201,8 @@ def calibrate(scenario: Scenario, free: list[str] | None = None, max_nfev: int =
         return _fit(s, free, max_nfev, step, until)
 
     best = None
-    for point in start_points(scenario, free, starts, seed):
-        begun = with_fit(scenario, point) if starts > 1 else scenario
+    for i, point in enumerate(start_points(scenario, free, starts, seed)):
+        begun = with_fit(scenario, point) if i else scenario      # the first start: the dataset as it stands
         result = fit_from(begun)
         if best is None or result.cost < best[0].cost:
             best = (result, begun)
