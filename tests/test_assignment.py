@@ -514,3 +514,53 @@ def test_prices_that_circle_slowly_among_full_facilities_settle_within_the_step_
     ds = mv.simulate(kz, samples=sample, run_ids=[3979], years=[2036])
     assert bool(ds["converged"].all())
     assert int(ds["iterations"].max()) < MAX_NEWTON_STEPS
+
+
+def _two_outlets(shut_in: float, cap=(10.0, 10.0), base=(10.0, 12.0, 10.0, 12.0, 40.0), theta=0.2, max_iter=3000):
+    """Two capacitated outlets in parallel and an open detour: OD 0 (``shut_in``) may use only the outlets,
+    OD 1 (20) the outlets or the detour (costlier by ``base``); no delay, so prices alone clear the outlets."""
+    route_od = np.array([0, 0, 1, 1, 1])
+    inc = sparse.csr_matrix(np.array([[1, 0, 1, 0, 0], [0, 1, 0, 1, 0], [0, 0, 0, 0, 1]], float))
+    return solve_logit_sue(inc, np.ones(5), np.array(base, float)[:, None], np.zeros((5, 1)), np.full((5, 1), theta),
+                           np.ones((5, 1), bool), route_od, np.array([[shut_in], [20.0]]),
+                           DelayCurves.linear(np.zeros((3, 1))), capacity=np.array([[cap[0]], [cap[1]], [np.nan]]),
+                           max_iter=max_iter)
+
+
+@pytest.mark.parametrize("case", [
+    dict(shut_in=20.5),                 # 2.5% more than both outlets: the prices crept up for 3,000 steps
+    dict(shut_in=25.0),
+    # crashed with ZeroDivisionError in a price's own step, inside the compiled kernel
+    dict(shut_in=33.05, cap=(8.337, 7.471), base=(7.371, 14.61, 7.624, 6.639, 35.12), theta=0.2024),
+])
+def test_freight_whose_every_route_crosses_a_full_group_is_priced_at_the_cap(case):
+    """OD 0 needs more than the two outlets hold together. Raising both prices together moves none of
+    it, so the price step sees a direction with no response (research/price_loop_stranded.md): the
+    group's prices rise together to the cap, OD 1 leaves for the detour, and the run settles; the caller
+    rations what is over capacity at the cap."""
+    res = _two_outlets(**case)
+    assert res.converged.all() and res.iterations < 100
+    np.testing.assert_allclose(res.price[:2, 0], 1e4, rtol=1e-3)
+    assert res.flow[2:4, 0].sum() < 1e-9 and res.flow[4, 0] == pytest.approx(20.0)
+
+
+@pytest.mark.parametrize("shut_in", [15.0, 19.5, 19.9])
+def test_a_group_with_room_is_priced_below_the_cap(shut_in):
+    """The same outlets when OD 0 fits: the prices stay where OD 1's last units on the outlets fill
+    them, far below the cap, each outlet within its capacity and full (the group rule does not fire)."""
+    res = _two_outlets(shut_in)
+    assert res.converged.all()
+    ratio = res.load[:2, 0] / 10.0
+    assert (ratio <= 1.004).all() and (ratio >= 0.99).all() and (res.price[:2, 0] < 100).all()
+
+
+@pytest.mark.parametrize("shut_in", [15.0, 19.5])
+def test_a_run_stopped_with_a_price_on_a_facility_with_room_is_not_converged(shut_in):
+    """A run the step cap stops while a facility is priced with room to spare (55 USD on outlets at 76%
+    of capacity) has not found the equilibrium; it was reported converged when only overfull
+    facilities counted."""
+    for max_iter in range(1, 45):
+        res = _two_outlets(shut_in, max_iter=max_iter)
+        ratio = res.load[:2, 0] / 10.0
+        settled = not (((res.price[:2, 0] > 0) & (ratio < 0.99)).any() or (ratio > 1.004).any())
+        assert not res.converged[0] or settled, max_iter

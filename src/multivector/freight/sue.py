@@ -420,6 +420,56 @@ def _least_norm(system, rhs, active, rcond=1e-4):
 
 
 @numba.njit(cache=True)
+def _group_step(scaled, unit, active, load, cap, u, price_unit, rcond=1e-4):
+    """The prices' step along each direction in which the loads do not answer them to first order: a
+    right null vector of the price step's ``scaled`` system on its ``active`` rows and columns (singular
+    value at most ``rcond`` of the largest, the part :func:`_least_norm` drops) whose prices all move the
+    same way. Freight whose every route crosses the same full facilities makes one: raising their prices
+    together leaves its total where it is. The combination of loads no such step moves (the left null
+    vector; for that freight, its total) is set against the same combination of capacities: above it by
+    more than ``CAPACITY_TOLERANCE`` (demand no route can take), the prices rise together, fivefold at
+    most, until they reach the cap and the caller rations the excess; below it by more than
+    ``SLACK_TOLERANCE`` (freight that has left the group in its logit tail), they fall together, by half
+    at most. A null vector with prices of both signs is facilities in series trading their shares of one
+    price, which the least-norm step settles; it takes no step. Zero where no direction qualifies."""
+    idx = np.flatnonzero(active)
+    count = len(idx)
+    out = np.zeros(len(active))
+    if count == 0:
+        return out
+    sub = np.zeros((count, count))
+    for a in range(count):
+        for c in range(count):
+            sub[a, c] = scaled[idx[a], idx[c]]
+    left, s, right = np.linalg.svd(sub)
+    cut = rcond * max(s[0], 1.0)     # _least_norm's cut: its identity row's singular value is 1
+    for i in range(count):
+        if s[i] > cut:
+            continue
+        way = right[i] / unit[idx]
+        if way.sum() < 0:
+            way = -way
+        if way.min() < -1e-9 * way.max():
+            continue
+        weight = left[:, i] if left[:, i].sum() >= 0 else -left[:, i]
+        need = 0.0
+        total = 0.0
+        for a in range(count):
+            h = idx[a]
+            need += weight[a] / load[h] * (cap[h] * (1.0 - CAPACITY_TOLERANCE / 2) - load[h])
+            total += weight[a] / load[h] * cap[h]
+        by = np.inf
+        for a in range(count):
+            if way[a] > 0:
+                by = min(by, (4.0 * (u[idx[a]] + price_unit) if need < 0 else 0.5 * u[idx[a]]) / way[a])
+        sign = -1.0 if need < -CAPACITY_TOLERANCE * abs(total) else 1.0 if need > SLACK_TOLERANCE * abs(total) else 0.0
+        if sign != 0 and np.isfinite(by):
+            for a in range(count):
+                out[idx[a]] -= sign * by * way[a]
+    return out
+
+
+@numba.njit(cache=True)
 def _priced_cost(j, base_cost, ap_ptr, ap_idx, ap_val, price, pw):
     """Run ``j``'s route costs before delay ``[K]``: ``base + pw · Σ price`` over each route's capacities
     (``ap_*``: CSR arrays of the route-capacity incidence). They change only with a price step, so a
@@ -748,6 +798,7 @@ def _run_price_step(j, f, m, d, low, by_price, hard_pos, cap, price, price_unit,
         unit[h] = diagonal[h] if diagonal[h] > 0 else 1.0
     scaled = system / unit[None, :]
     step = _least_norm(scaled, rhs, active) / unit
+    together = _group_step(scaled, unit, active, load, cap[:, j], u, price_unit)
     guarded = steps_taken[j] >= FREE_PRICE_STEPS
     stuck = steps_taken[j] >= STUCK_PRICE_STEPS
     for h in range(n_h):
@@ -767,10 +818,10 @@ def _run_price_step(j, f, m, d, low, by_price, hard_pos, cap, price, price_unit,
         # shrink toward nothing while the facility stays 7% over (a crawl of a few USD a step on a price
         # of 90 USD/t for 900 steps, research/price_loop_crawl.md)
         if stuck and active[h] and over[h] and sh <= 0:
-            own = target[h] / system[h, h]
+            own = target[h] / system[h, h] if system[h, h] != 0 else np.inf
             sh = own if np.isfinite(own) and own > 0 else rise
         if stuck and active[h] and (over[h] or idle[h]):
-            own = target[h] / system[h, h]
+            own = target[h] / system[h, h] if system[h, h] != 0 else np.inf
             if np.isfinite(own) and own * sh >= 0 and abs(sh) < 0.5 * abs(own):
                 sh = own
         sh = min(sh, rise)
@@ -784,10 +835,12 @@ def _run_price_step(j, f, m, d, low, by_price, hard_pos, cap, price, price_unit,
                 bound = min(bound, 0.5 * abs(last))
             radius[h, j] = bound
             sh = min(max(sh, -bound), bound)
-        new = min(max(u[h] + sh, 0.0), max_price)
+        # the group's step comes on top: the rules above are about each price's own load, which the
+        # group's step does not move
+        new = min(max(u[h] + sh + together[h], 0.0), max_price)
         price[h, j] = new
         if new - u[h] != 0:
-            last_step[h, j] = new - u[h]
+            last_step[h, j] = new - u[h] if together[h] == 0 else sh
         elif stuck and sh != 0 and 0 < new < max_price:
             # a step below the price's last bit leaves it as it was; remembered anyway, so that the radius
             # grows while the steps keep their way (it had shrunk below the last bit of a price of 54
@@ -900,7 +953,10 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     at most a fivefold rise above ``price_unit``), and Newton on the loads resumes from there; the
     run is done when its equilibrium violates no constraint: every load within
     ``CAPACITY_TOLERANCE`` of its capacity or its price at ``max_price`` (demand no route can take:
-    the caller rations it), and no price on a resource more than ``SLACK_TOLERANCE`` below capacity.
+    the caller rations it), and no price on a resource more than ``SLACK_TOLERANCE`` below capacity;
+    ``converged`` says so (a run the step cap stops is not). Freight that must cross one of a group of
+    full facilities and needs more than they hold moves the group's prices together to the cap
+    (:func:`_group_step`).
     The prices begin at ``start_price`` (``[R, N]``, e.g. last year's) or at zero.
 
     Each run iterates on its own in one compiled kernel (:func:`_equilibrium`; runs split across threads
@@ -975,13 +1031,14 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     delay = curves.delay(load)
     full = np.zeros_like(load)
     full[hard] = price
-    with np.errstate(invalid="ignore"):
-        over = (load[hard] / cap > 1.0 + CAPACITY_TOLERANCE) & (price < max_price)    # NaN capacity: never over
-    feasible = ~over.any(axis=0)
+    with np.errstate(invalid="ignore"):     # NaN capacity: never over, never idle
+        over = (load[hard] / cap > 1.0 + CAPACITY_TOLERANCE) & (price < max_price)
+        idle = (price > 0) & (load[hard] / cap < 1.0 - SLACK_TOLERANCE)      # stopped at max_iter, still priced
+    settled = ~(over | idle).any(axis=0)
 
     def route_cost():
         paid = pw * (structure.a_price @ price) if len(hard) else 0.0      # what each route pays the prices
         return base_cost + vot * (structure.routes_by_resource @ delay) + paid
 
     return SUEResult(flow=h, load=load, delay=delay, gap=gap, iterations=min(int(steps.max(initial=0)) + 1, max_iter),
-                     converged=(gap <= tol) & feasible, price=full, route_cost=route_cost)
+                     converged=(gap <= tol) & settled, price=full, route_cost=route_cost)
