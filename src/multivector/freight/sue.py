@@ -421,17 +421,18 @@ def _least_norm(system, rhs, active, rcond=1e-4):
 
 @numba.njit(cache=True)
 def _group_step(scaled, unit, active, load, cap, u, price_unit, rcond=1e-4):
-    """The prices' step along each direction in which the loads do not answer them to first order: a
-    right null vector of the price step's ``scaled`` system on its ``active`` rows and columns (singular
-    value at most ``rcond`` of the largest, the part :func:`_least_norm` drops) whose prices all move the
-    same way. Freight whose every route crosses the same full facilities makes one: raising their prices
-    together leaves its total where it is. The combination of loads no such step moves (the left null
-    vector; for that freight, its total) is set against the same combination of capacities: above it by
-    more than ``CAPACITY_TOLERANCE`` (demand no route can take), the prices rise together, fivefold at
-    most, until they reach the cap and the caller rations the excess; below it by more than
-    ``SLACK_TOLERANCE`` (freight that has left the group in its logit tail), they fall together, by half
-    at most. A null vector with prices of both signs is facilities in series trading their shares of one
-    price, which the least-norm step settles; it takes no step. Zero where no direction qualifies."""
+    """The prices' step along the directions :func:`_least_norm` drops (singular value of the price
+    step's ``scaled`` system, on its ``active`` rows and columns, at most ``rcond`` of the largest) where
+    they are a group's: freight whose every route crosses the same full facilities does not answer their
+    prices together, so raising them all (the right null vector, every price the same way) leaves its
+    total load on them (the left null vector, every load the same way, on the same facilities) where it
+    is. That total is set against the group's capacity: above it by more than ``CAPACITY_TOLERANCE``
+    (demand no route can take), the prices rise together, fivefold at most, until they reach the cap and
+    the caller rations the excess; below it by more than ``SLACK_TOLERANCE`` (freight that left the group
+    in its logit tail), they fall together, by half at most. Other null directions take no step:
+    facilities in series trading their shares of one price (prices of both signs, which the least-norm
+    step settles) and a price that moves nothing while other loads are stuck (the two vectors on
+    different facilities). Zero where no direction qualifies."""
     idx = np.flatnonzero(active)
     count = len(idx)
     out = np.zeros(len(active))
@@ -447,22 +448,30 @@ def _group_step(scaled, unit, active, load, cap, u, price_unit, rcond=1e-4):
         if s[i] > cut:
             continue
         way = right[i] / unit[idx]
+        weight = left[:, i].copy()
         if way.sum() < 0:
             way = -way
-        if way.min() < -1e-9 * way.max():
+        if weight.sum() < 0:
+            weight = -weight
+        member = way > 1e-6 * way.max()
+        stray = 0.0
+        for a in range(count):
+            if not member[a] or weight[a] < 0:
+                stray += abs(weight[a])
+        if way.min() < -1e-9 * way.max() or stray > 1e-3 * np.abs(weight).sum():
             continue
-        weight = left[:, i] if left[:, i].sum() >= 0 else -left[:, i]
         need = 0.0
         total = 0.0
-        for a in range(count):
-            h = idx[a]
-            need += weight[a] / load[h] * (cap[h] * (1.0 - CAPACITY_TOLERANCE / 2) - load[h])
-            total += weight[a] / load[h] * cap[h]
         by = np.inf
         for a in range(count):
-            if way[a] > 0:
+            if member[a]:
+                h = idx[a]
+                need += weight[a] / load[h] * (cap[h] * (1.0 - CAPACITY_TOLERANCE / 2) - load[h])
+                total += weight[a] / load[h] * cap[h]
+        for a in range(count):
+            if member[a]:
                 by = min(by, (4.0 * (u[idx[a]] + price_unit) if need < 0 else 0.5 * u[idx[a]]) / way[a])
-        sign = -1.0 if need < -CAPACITY_TOLERANCE * abs(total) else 1.0 if need > SLACK_TOLERANCE * abs(total) else 0.0
+        sign = -1.0 if need < -CAPACITY_TOLERANCE * total else 1.0 if need > SLACK_TOLERANCE * total else 0.0
         if sign != 0 and np.isfinite(by):
             for a in range(count):
                 out[idx[a]] -= sign * by * way[a]
@@ -795,7 +804,9 @@ def _run_price_step(j, f, m, d, low, by_price, hard_pos, cap, price, price_unit,
     # other's and its capacity no smaller, ``_implied`` has already dropped it)
     unit = np.empty(n_h)
     for h in range(n_h):
-        unit[h] = diagonal[h] if diagonal[h] > 0 else 1.0
+        # (a response a trillion times below a relative one, as a denormal 1e-321, taken as none: dividing
+        # by it overflowed to inf)
+        unit[h] = diagonal[h] if diagonal[h] * (u[h] + price_unit) > 1e-12 else 1.0
     scaled = system / unit[None, :]
     step = _least_norm(scaled, rhs, active) / unit
     together = _group_step(scaled, unit, active, load, cap[:, j], u, price_unit)
