@@ -847,7 +847,7 @@ def _run_price_step(j, f, m, d, low, by_price, hard_pos, cap, price, price_unit,
             radius[h, j] = bound
             sh = min(max(sh, -bound), bound)
         # the group's step comes on top: the rules above are about each price's own load, which the
-        # group's step does not move
+        # group's step does not move (so the trust radius remembers the own step alone)
         new = min(max(u[h] + sh + together[h], 0.0), max_price)
         price[h, j] = new
         if new - u[h] != 0:
