@@ -809,7 +809,11 @@ def _run_price_step(j, f, m, d, low, by_price, hard_pos, cap, price, price_unit,
         unit[h] = diagonal[h] if diagonal[h] * (u[h] + price_unit) > 1e-12 else 1.0
     scaled = system / unit[None, :]
     step = _least_norm(scaled, rhs, active) / unit
-    together = _group_step(scaled, unit, active, load, cap[:, j], u, price_unit)
+    # a group's step needs targets the least-norm step leaves unmet (it drops the group's direction, and
+    # the group is over or under as a whole); where it meets them all, the SVD is not paid for
+    together = np.zeros(n_h)
+    if np.abs(rhs - system @ step).max() > CAPACITY_TOLERANCE / 2:
+        together = _group_step(scaled, unit, active, load, cap[:, j], u, price_unit)
     guarded = steps_taken[j] >= FREE_PRICE_STEPS
     stuck = steps_taken[j] >= STUCK_PRICE_STEPS
     for h in range(n_h):
