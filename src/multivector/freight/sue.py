@@ -420,6 +420,18 @@ def _least_norm(system, rhs, active, rcond=1e-4):
 
 
 @numba.njit(cache=True)
+def _price_units(response, u, price_unit):
+    """Each price's unit in the price step: its load's own response to it (``response``, ``|d ln v / du|``),
+    or 1 where that response is none, or a trillion times below a relative one (``response · (u +
+    price_unit)``): a denormal response (1e-321, seen) overflowed the scaled system to infinity."""
+    unit = np.ones(len(response))
+    for h in range(len(response)):
+        if response[h] * (u[h] + price_unit) > 1e-12:
+            unit[h] = response[h]
+    return unit
+
+
+@numba.njit(cache=True)
 def _group_step(scaled, unit, active, load, cap, u, price_unit, rcond=1e-4):
     """The prices' step along the directions :func:`_least_norm` drops (singular value of the price
     step's ``scaled`` system, on its ``active`` rows and columns, at most ``rcond`` of the largest) where
@@ -802,11 +814,7 @@ def _run_price_step(j, f, m, d, low, by_price, hard_pos, cap, price, price_unit,
     # then a pseudo-inverse: facilities in series carry the same flows, so only the sum of their prices
     # is determined, and the least-norm step shares it between them (where one's routes are all the
     # other's and its capacity no smaller, ``_implied`` has already dropped it)
-    unit = np.empty(n_h)
-    for h in range(n_h):
-        # (a response a trillion times below a relative one, as a denormal 1e-321, taken as none: dividing
-        # by it overflowed to inf)
-        unit[h] = diagonal[h] if diagonal[h] * (u[h] + price_unit) > 1e-12 else 1.0
+    unit = _price_units(diagonal, u, price_unit)
     scaled = system / unit[None, :]
     step = _least_norm(scaled, rhs, active) / unit
     # a group's step needs targets the least-norm step leaves unmet (it drops the group's direction, and
