@@ -394,6 +394,19 @@ def _implied(nested, cap: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True)
+def _active_block(system, idx, m):
+    """``system``'s rows and columns ``idx`` as an ``[m, m]`` block (``m >= len(idx)``), padded with
+    identity rows: the part of a price-step system that the prices in play span."""
+    block = np.zeros((m, m))
+    for a in range(len(idx)):
+        for c in range(len(idx)):
+            block[a, c] = system[idx[a], idx[c]]
+    for a in range(len(idx), m):
+        block[a, a] = 1.0
+    return block
+
+
+@numba.njit(cache=True)
 def _least_norm(system, rhs, active, rcond=1e-4):
     """``pinv(system) @ rhs`` (``[H, H]``, ``[H]``) for a system that is the identity outside the
     ``active`` rows and columns, taken on those rows alone (a few of the many capacities are in play at
@@ -404,15 +417,10 @@ def _least_norm(system, rhs, active, rcond=1e-4):
     idx = np.flatnonzero(active)
     count = len(idx)
     m = min(count + 1, size)
-    sub = np.zeros((m, m))
     b = np.zeros(m)
     for a in range(count):
         b[a] = rhs[idx[a]]
-        for c in range(count):
-            sub[a, c] = system[idx[a], idx[c]]
-    for a in range(count, m):
-        sub[a, a] = 1.0
-    x = np.linalg.pinv(sub, rcond) @ b
+    x = np.linalg.pinv(_active_block(system, idx, m), rcond) @ b
     out = np.zeros(size)
     for a in range(count):
         out[idx[a]] = x[a]
@@ -450,11 +458,7 @@ def _group_step(scaled, unit, active, load, cap, u, price_unit, rcond=1e-4):
     out = np.zeros(len(active))
     if count == 0:
         return out
-    sub = np.zeros((count, count))
-    for a in range(count):
-        for c in range(count):
-            sub[a, c] = scaled[idx[a], idx[c]]
-    left, s, right = np.linalg.svd(sub)
+    left, s, right = np.linalg.svd(_active_block(scaled, idx, count))
     cut = rcond * max(s[0], 1.0)     # _least_norm's cut: its identity row's singular value is 1
     for i in range(count):
         if s[i] > cut:

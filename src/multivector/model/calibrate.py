@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import itertools
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -193,10 +194,10 @@ def calibrate(scenario: Scenario, free: list[str] | None = None, max_nfev: int =
         raise InputError(f"starts must be 1 or more, not {starts}")
     scenario.check_names(free)
     total = (starts + ROUTE_ROUNDS - 1) * max_nfev + 1
-    steps = iter(range(starts + ROUTE_ROUNDS))
+    fits = itertools.count()     # the fits made so far, each given its share of the progress bar
 
     def fit_from(s: Scenario) -> CalibrationResult:
-        offset = next(steps) * max_nfev
+        offset = next(fits) * max_nfev
         step = (lambda done, _t, o=offset: progress(min(o + done, total - 1), total)) if progress else None
         return _fit(s, free, max_nfev, step, until)
 
