@@ -579,3 +579,19 @@ def test_a_price_whose_load_answers_it_by_a_denormal_counts_as_unanswered():
     system = np.array([[-9.7e-321, 1.1e-18, 0.0, 0.0], [1.4e-9, -1.4e-9, 0.0, 0.0],
                        [0.0, 0.0, -1.0, 0.0], [0.0, 0.0, 0.0, -3e-8]])
     assert np.isfinite(system / unit[None, :]).all()
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 9])
+def test_sparse_products_give_scipys_numbers_to_the_bit_whatever_the_batch(n):
+    """The products with the batch go column by column or side by side by its size: the same sums in the
+    same order, so the numbers must be SciPy's own to the last bit."""
+    from multivector.freight.products import matmul, matmul_each
+
+    rng = np.random.default_rng(n)
+    a = sparse.random(40, 300, density=0.1, format="csr", random_state=rng) * 1e3
+    xs = [rng.standard_normal((300, n)) * 10.0 ** rng.integers(-3, 4, size=(300, 1)) for _ in range(3)]
+    np.testing.assert_array_equal(matmul(a, xs[0]), a @ xs[0])
+    for got, x in zip(matmul_each(a, xs), xs):
+        np.testing.assert_array_equal(got, a @ x)
+    np.testing.assert_array_equal(matmul(a, xs[0][:, 0]), a @ xs[0][:, 0])
+

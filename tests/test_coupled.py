@@ -100,6 +100,13 @@ def test_random_stream_is_a_function_of_seed_run_and_year():
     assert not np.array_equal(a, uniform_stream(4, np.arange(1000), 2030))
     loss = draw_disruption(1, np.arange(20000), 2030, np.full(20000, 2.0), 0.33, 0.1)
     assert loss.mean() == pytest.approx(2.0 * 0.033, rel=0.05)   # Poisson mean × severity × duration
+    # several causes drawn at once draw what each draws on its own stream
+    streams = uniform_stream(3, np.arange(1000), 2030, np.array([1, 2, 3]))
+    for k in range(3):
+        np.testing.assert_array_equal(streams[k], uniform_stream(3, np.arange(1000), 2030, k + 1))
+    hazard = np.array([np.full(50, 0.5), np.full(50, 2.0)])
+    both = draw_disruption(1, np.arange(50), 2030, hazard, 0.33, 0.1, stream=np.array([1, 2]))
+    np.testing.assert_array_equal(both[1], draw_disruption(1, np.arange(50), 2030, hazard[1], 0.33, 0.1, stream=2))
 
 
 def test_the_runs_draws_are_scipy_stats_own():
@@ -360,3 +367,34 @@ def test_an_observed_years_timeline_holds_over_a_fitted_coefficient_not_over_a_s
     assert not np.allclose(mv.simulate(kz, overrides={"tariff_sea": 0.2}, fitted=cheap, **kw)["tonnes"].values, plain)
     with pytest.raises(mv.InputError, match="tariff_sea both sampled and fitted"):
         mv.simulate(kz, samples=cheap, fitted=cheap, **kw)
+
+
+@pytest.mark.parametrize("metric, message", [
+    ("corridor:polar:mt", "unknown corridor 'polar'"),
+    ("commodity:coal:mt", "unknown commodity 'coal'"),
+    ("corridor:middle:barrels", "unit must be mt or teu"),
+    ("max_utilisation:nowhere", "no resource in group(s) nowhere"),
+    ("unserved:crude:teu", "must be unserved:COMMODITY:mt"),
+    ("focus:tea", "unknown network output 'focus:tea'"),
+])
+def test_a_bad_network_output_is_refused_before_the_first_year(tmp_path, monkeypatch, metric, message):
+    """A ``[coupling.from_network]`` metric the network cannot give names itself and the fix before any
+    year is solved."""
+    import shutil
+
+    from multivector.errors import InputError
+    from multivector.freight.model import FreightModel
+
+    def unreachable(*args, **kwargs):
+        raise AssertionError("a year was solved before the metrics were read")
+
+    monkeypatch.setattr(FreightModel, "solve_year", unreachable)
+
+    target = tmp_path / "kz"
+    shutil.copytree(mv.load("kazakhstan").path, target)
+    path = target / "politics.toml"
+    path.write_text(path.read_text().replace('middle_corridor_mt = "corridor:middle:mt"',
+                                             f'middle_corridor_mt = "{metric}"'))
+    with pytest.raises(InputError) as err:
+        mv.simulate(mv.load(target), years=[2024])
+    assert "[coupling.from_network] middle_corridor_mt" in str(err.value) and message in str(err.value)

@@ -20,6 +20,7 @@ from multivector.dataset import Scenario, Values
 from multivector.dataset.scenario import DEMAND_FACTOR, DIRECTIONS, risk_parameter
 from multivector.errors import ConvergenceWarning, InputError
 from multivector.freight.network import Network, focus_country_nodes, gateway_crossings
+from multivector.freight.products import matmul, matmul_each
 from multivector.freight.sue import EQUILIBRIUM_TOL, MAX_NEWTON_STEPS, distinct_rows, solve_logit_sue
 from multivector.freight.vdf import BPR, NO_DELAY, QUEUE, DelayCurves
 
@@ -104,7 +105,7 @@ class _Costs:
         self.edge_money = self.edge_tariff + net.edge_extra_cost[:, None]                    # [E, N]
         # each route's risk premiums: its edges of each class times that class's premium for its commodity
         premium = np.stack([p[k] for k in layout.risk_keys]) if layout.risk_keys else np.zeros((0, n))
-        self.route_risk = layout.route_risk @ premium                                   # [K, N]
+        self.route_risk = matmul(layout.route_risk, premium)                                   # [K, N]
         factors = np.stack([p[k] for k in layout.factors] + [np.ones(n)])                  # [F + 1, N]
         cap_factor = factors[layout.layer_factor] * factors[layout.group_factor] if net.n_resources \
             else np.zeros((0, n))
@@ -166,21 +167,22 @@ class FreightModel:
         self.delay_routes = self.incidence[self.delay_rows].T.tocsr()[self.cost_routes]
         self.price_routes = self.incidence[self.priced_rows].T.tocsr()[self.cost_routes]
         self.corridor_names = net.corridors + ["other"]
-        self.corr_matrix = sparse.csr_matrix(
+        corr_matrix = sparse.csr_matrix(
             (np.ones(net.n_routes), (net.route_corridor, np.arange(net.n_routes))),
             shape=(len(self.corridor_names), net.n_routes))
         focus = focus_country_nodes(scenario)
-        self.od_transit = np.array([o not in focus and d not in focus
-                                    for o, d in zip(net.od_origin, net.od_destination)])
-        # each route's edges inside the focus country (what its transit tariff is summed over)
-        self.route_focus_edges = self.cost_edges.multiply(net.edge_focus[None, :].astype(float)).tocsr()
-        self.route_focus_edges.eliminate_zeros()
-        self.route_focus_edges.sort_indices()
+        od_transit = np.array([o not in focus and d not in focus for o, d in zip(net.od_origin, net.od_destination)])
+        # each route's edges inside the focus country, the only ones whose tariff is the focus country's
+        self.focus_edges = net.edge_focus[:, None]
         overland = [net.corridors.index(c) for c in scenario.overland_corridors if c in net.corridors]
         teu = [comm_index[c] for c, m in scenario.commodities.items() if m.unit.upper() == "TEU"]
-        self.overland_routes = np.isin(net.route_corridor, overland)
-        self.overland_teu = self.overland_routes & np.isin(self.route_comm, teu)
-        self.route_tonnes = tpu[self.route_comm]                     # tonnes per unit of each route's freight
+        overland_routes = np.isin(net.route_corridor, overland)
+        overland_teu = overland_routes & np.isin(self.route_comm, teu)
+        via_focus = net.route_via_focus
+        self.od_commodity = sparse.csr_matrix(        # [C, D]: each commodity's ODs
+            (np.ones(len(self.od_group)), (self.od_group, np.arange(len(self.od_group)))),
+            shape=(n_comm, len(self.od_group)))
+        self.route_cpu = self.cpu[self.route_comm][:, None]          # cost units per unit of each route's flow
         # gateways: [gateway × direction × commodity, routes], so one product gives what each border
         # crossing and port handles by direction and commodity (in the commodity's unit)
         self.gateways, g_route, g_gate, g_dir = gateway_crossings(scenario, net)
@@ -189,13 +191,34 @@ class FreightModel:
                                for k in ("name", "kind", "country")}
         n_dir = len(DIRECTIONS)
         rows = (g_gate * n_dir + g_dir) * n_comm + self.route_comm[g_route]
-        self.gateway_matrix = sparse.csr_matrix(
+        gateway_matrix = sparse.csr_matrix(
             (np.ones(len(rows)), (rows, g_route)), shape=(len(self.gateways) * n_dir * n_comm, net.n_routes))
-        # [commodity × corridor, routes]: one product gives each corridor's volume by commodity
-        self.volume_matrix = sparse.csr_matrix(
+        # how many routes cross each gateway each way with each commodity ([G, directions, C])
+        self.gateway_routes = np.asarray(gateway_matrix.sum(axis=1)).reshape(len(self.gateways), n_dir, n_comm) \
+            .astype(int)
+        # [commodity × corridor, routes]: each corridor's volume by commodity
+        volume_matrix = sparse.csr_matrix(
             (np.ones(net.n_routes), (self.route_comm * len(self.corridor_names) + net.route_corridor,
                                      np.arange(net.n_routes))),
             shape=(n_comm * len(self.corridor_names), net.n_routes))
+        tpu_route = tpu[self.route_comm]
+        # what a year's outputs sum over the routes' shipped flows, stacked so that one product gives them
+        # all (``_flow_sums``): corridor volumes, gateway volumes, each corridor's flow in cost units (the
+        # weights of its mean time and cost) and the overland totals the focus share is read from, in TEU
+        # and in tonnes
+        totals = [overland_teu, overland_teu & via_focus, overland_routes, overland_routes & via_focus]
+        weights = [1.0, 1.0, tpu_route, tpu_route]
+        self.flow_sums = sparse.vstack(
+            [volume_matrix, gateway_matrix, corr_matrix @ sparse.diags(self.route_cpu[:, 0])] +
+            [sparse.csr_matrix(np.where(m, w, 0.0)[None, :]) for m, w in zip(totals, weights)]).tocsr()
+        self.flow_sums.eliminate_zeros()
+        self.flow_sums.sort_indices()          # each sum taken in route order, as a plain sum would
+        self._flow_rows = np.cumsum([0, volume_matrix.shape[0], gateway_matrix.shape[0], len(self.corridor_names)])
+        # the corridors' sums of flow-weighted times and costs, and the transit tariff paid by freight that
+        # neither starts nor ends in the focus country
+        self.cost_sums = sparse.vstack([corr_matrix, sparse.csr_matrix(od_transit[net.route_od][None, :]
+                                                                       .astype(float))]).tocsr()
+        self.cost_sums.eliminate_zeros()
         self._open = {}            # year -> (routes open that year [K], ODs with an open route [D])
         self._labels = {}          # the results' static labels (static_labels)
         # segments: each segment's ODs and the ODs whose demand they take a share of; outputs per OD are
@@ -255,8 +278,11 @@ class FreightModel:
         demand = self.demand(year, yt, n)
         vot = np.stack([yt[f"vot_{c}"] for c in self.commodities])[route_comm]                 # [K, N]
         theta = np.stack([yt[f"logit_scale_{c}"] for c in self.commodities])[route_comm]
-        route_time = per_route(self.cost_edges @ costs.edge_time)                              # [K, N]
-        route_money = per_route(self.cost_edges @ costs.edge_money + costs.route_risk)
+        # one product gives each route's free time, money cost and focus-country tariff
+        route_time, route_money, focus_tariff = matmul_each(
+            self.cost_edges, [costs.edge_time, costs.edge_money, np.where(self.focus_edges, costs.edge_tariff, 0.0)])
+        route_money += costs.route_risk
+        route_time, route_money, focus_tariff = (per_route(x) for x in (route_time, route_money, focus_tariff))  # [K, N]
         base = route_money + vot * route_time
         available, has_route = self._open_routes(year)
         _check_available(net, has_route, demand, year)
@@ -273,36 +299,32 @@ class FreightModel:
         h, load = self._shipped(res.flow, res.load, costs.capacity)                          # [K, N], [R, N]
         lost = res.flow - h
         unserved_od = np.add.reduceat(lost, self.od_starts, axis=0) if len(lost) else np.zeros((0, n))   # [D, N]
-        unserved = np.stack([unserved_od[self.od_group == ci].sum(axis=0) for ci in range(len(self.commodities))])  # [C, N]
+        unserved = matmul(self.od_commodity, unserved_od)                                               # [C, N]
         if self.od_fold is not None:
-            unserved_od = self.od_fold @ unserved_od                                           # whole ODs
-        cm = self.corr_matrix
-        t_route = route_time + per_route(self.delay_routes @ res.delay[self.delay_rows])
-        paid = route_money + self.load_per_cost_unit[:, None] * per_route(self.price_routes @ res.price[self.priced_rows])
-        w = h * self.cpu[route_comm][:, None]          # weights in cost units for means
-        wsum = cm @ w
+            unserved_od = matmul(self.od_fold, unserved_od)                                           # whole ODs
+        t_route = route_time + per_route(matmul(self.delay_routes, res.delay[self.delay_rows]))
+        paid = route_money + self.load_per_cost_unit[:, None] * per_route(matmul(self.price_routes, res.price[self.priced_rows]))
+        sums = matmul(self.flow_sums, h)
+        volume, gateway, wsum = (sums[a:b] for a, b in zip(self._flow_rows[:-1], self._flow_rows[1:]))
+        teu, teu_focus, tonnes, tonnes_focus = sums[self._flow_rows[-1]:]
+        w = h * self.route_cpu                          # weights in cost units for means
+        time_sum, cost_sum, tariff_sum = matmul_each(self.cost_sums, [w * t_route, w * paid, w * focus_tariff])
         with np.errstate(invalid="ignore", divide="ignore"):
-            time_h = np.where(wsum > 0, (cm @ (w * t_route)) / wsum, np.nan)
-            cost_usd = np.where(wsum > 0, (cm @ (w * paid)) / wsum, np.nan)
+            time_h = np.where(wsum > 0, time_sum[:-1] / wsum, np.nan)
+            cost_usd = np.where(wsum > 0, cost_sum[:-1] / wsum, np.nan)
             utilisation = load / costs.capacity
-            total = h[self.overland_teu].sum(axis=0)
-            focus_share = np.where(total > 0, h[self.overland_teu & net.route_via_focus].sum(axis=0) / total,
-                                   np.nan)
-            tonnes = h[self.overland_routes] * self.route_tonnes[self.overland_routes][:, None]
-            total_t = tonnes.sum(axis=0)
-            focus_share_t = np.where(total_t > 0, tonnes[net.route_via_focus[self.overland_routes]].sum(axis=0)
-                                     / total_t, np.nan)
-        focus_tariff = per_route(self.route_focus_edges @ costs.edge_tariff)                  # [K, N]
-        paying = (w * focus_tariff)[self.od_transit[net.route_od]]
+            focus_share = np.where(teu > 0, teu_focus / teu, np.nan)
+            focus_share_t = np.where(tonnes > 0, tonnes_focus / tonnes, np.nan)
         out = {
-            "volume": (self.volume_matrix @ h).reshape(len(self.commodities), -1, n),          # [C, nc, N]
+            "volume": volume.reshape(len(self.commodities), -1, n),                               # [C, nc, N]
             "time_h": time_h, "cost_usd": cost_usd, "flow_mt": load, "delay_h": res.delay, "unserved": unserved,
             "unserved_od": unserved_od,
             "utilisation": utilisation, "gap": res.gap, "converged": res.converged,
-            "focus_share": focus_share, "focus_share_tonnes": focus_share_t, "revenue": paying.sum(axis=0) / 1e9, "iterations": res.iterations,
-            "focus_transit_teu": h[self.overland_teu & net.route_via_focus].sum(axis=0), "flow": h,
+            "focus_share": focus_share, "focus_share_tonnes": focus_share_t,
+            "revenue": tariff_sum[-1] / 1e9, "iterations": res.iterations,
+            "focus_transit_teu": teu_focus, "flow": h,
             "equilibrium_flow": res.flow, "price": res.price, "price_usd_t": res.price / 1e6,
-            "gateway": self.gateway_matrix @ h,                                                 # [G·D·C, N]
+            "gateway": gateway,                                                                # [G·D·C, N]
         }
         return out
 
@@ -379,7 +401,7 @@ class FreightModel:
             ratio = np.where(over, capacity[rows] / load[rows], 1.0)                          # [H, N]
         inc = self.hard_incidence                                                             # [K, H] CSR
         shipped = _rationed(np.ascontiguousarray(flow), ratio, inc.indptr, inc.indices)
-        return shipped, self.incidence @ (shipped * self.load_per_unit[:, None])
+        return shipped, matmul(self.incidence, shipped * self.load_per_unit[:, None])
 
 
 @numba.njit(cache=True)
@@ -452,8 +474,7 @@ def results_dataset(scenario, model: FreightModel, table, years, per_year: list[
         # how many routes of the route set cross each gateway each way with each commodity (whether or
         # not they carry anything in a year): which directions and commodities a gateway can see at all
         "gateway_routes": (("gateway", "direction", "commodity"),
-                           np.asarray(model.gateway_matrix.sum(axis=1)).reshape(
-                               len(model.gateways), len(DIRECTIONS), len(net.commodities)).astype(int)),
+                           model.gateway_routes),
     }
     if keep_routes:
         data["route_flow"] = (("run", "year", "route"), by_run("flow"))

@@ -34,6 +34,7 @@ import numba
 import numpy as np
 from scipy import sparse
 
+from multivector.freight.products import matmul
 from multivector.freight.vdf import DelayCurves, curve_delay
 
 
@@ -141,15 +142,16 @@ def _first_of_equal(*arrays) -> np.ndarray:
     n = arrays[0].shape[-1]
     if n == 1:
         return np.zeros(1, dtype=np.int64)
-    cols = [np.asarray(x, dtype=float).reshape(-1, n) for x in arrays]
+    as_columns = lambda x: np.asarray(x, dtype=float).reshape(-1, n)
     if n <= _FEW_RUNS:      # a small batch (a single run and its counterfactual): compare the columns directly
         rep = np.arange(n)
         for j in range(1, n):
             for i in range(j):
-                if rep[i] == i and all(_equal_columns(c[:, i], c[:, j]) for c in cols):
+                if rep[i] == i and all(_equal_columns(c[:, i], c[:, j]) for c in map(as_columns, arrays)):
                     rep[j] = i
                     break
         return rep
+    cols = [as_columns(x) for x in arrays]
     rng = np.random.default_rng(0)
     key = np.zeros(n)
     for c in cols:
@@ -389,7 +391,8 @@ def _implied(nested, cap: np.ndarray) -> np.ndarray:
     implied = np.zeros(cap.shape, dtype=bool)
     if len(x):
         strict = (same & (x < y))[:, None]
-        np.logical_or.at(implied, x, np.where(strict, cap[y] < cap[x], cap[y] <= cap[x]))
+        first = np.flatnonzero(np.r_[True, x[1:] != x[:-1]])       # the pairs come sorted by x
+        implied[x[first]] = np.logical_or.reduceat(np.where(strict, cap[y] < cap[x], cap[y] <= cap[x]), first, axis=0)
     return implied
 
 
@@ -1039,7 +1042,7 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
         if len(idle):                                           # take their free-flow logit split there
             free = _shares(np.zeros((groups, len(idle))), idle, *price_args, *cost_args)
             share[:, idle] = np.where(od_total[:, idle] > 0, share[:, idle], free)
-        v = a_load @ (per_route_demand * share)
+        v = matmul(a_load, per_route_demand * share)
     k_n = len(route_od)
     residual, gap, steps = np.zeros(n), np.full(n, np.inf), np.zeros(n, dtype=np.int64)
     od_demand = np.where(demand > 0, demand, np.inf)
@@ -1054,7 +1057,7 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     if (rep != np.arange(n)).any():
         for x in (h, price, residual, gap, steps):     # a repeated run's answer is its first's
             x[..., :] = x[..., rep]
-    load = incidence @ (h * lf)
+    load = matmul(incidence, h * lf)
     delay = curves.delay(load)
     full = np.zeros_like(load)
     full[hard] = price

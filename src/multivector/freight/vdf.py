@@ -72,8 +72,8 @@ class DelayCurves:
     def __init__(self, kind, capacity, free_time=0.0, alpha=0.0, beta=1.0, scale=0.0, rho_max=0.8):
         self.kind = np.ascontiguousarray(kind, dtype=np.int64)
         shape = np.shape(capacity)
-        full = lambda x: np.ascontiguousarray(np.broadcast_to(x, shape), dtype=float)
-        per_run = lambda x: np.ascontiguousarray(np.broadcast_to(x, shape[1:]), dtype=float)
+        full = lambda x: _contiguous(x, shape)
+        per_run = lambda x: _contiguous(x, shape[1:])
         self.capacity, self.free_time, self.scale = full(capacity), full(free_time), full(scale)
         self.alpha, self.beta, self.rho_max = per_run(alpha), per_run(beta), per_run(rho_max)
 
@@ -98,6 +98,13 @@ class DelayCurves:
         cols = np.arange(self.capacity.shape[1]) if cols is None else np.asarray(cols, dtype=np.int64)
         return _delays(self.kind, np.ascontiguousarray(load, dtype=float), cols, self.capacity,
                        self.free_time, self.alpha, self.beta, self.scale, self.rho_max)
+
+
+def _contiguous(x, shape) -> np.ndarray:
+    """``x`` broadcast to ``shape`` as a C-contiguous float array (``x`` itself where it already is one)."""
+    if isinstance(x, np.ndarray) and x.shape == shape and x.dtype == np.float64 and x.flags.c_contiguous:
+        return x
+    return np.ascontiguousarray(np.broadcast_to(x, shape), dtype=float)
 
 
 @numba.njit(cache=True)

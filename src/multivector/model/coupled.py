@@ -33,54 +33,56 @@ from multivector.model.verdict import (DEFINITION_DRAWS, Scores, component_value
                                        over_definition)
 
 
-def network_outputs(model: FreightModel, out: dict, wanted: Mapping[str, str]) -> dict[str, np.ndarray]:
-    """The network outputs named in ``[coupling.from_network]``, one ``[N]`` array each."""
+def network_reader(model: FreightModel, wanted: Mapping[str, str]) -> Callable[[dict], dict[str, np.ndarray]]:
+    """The network outputs named in ``[coupling.from_network]``, read from a year's results: a function
+    of that year's ``solve_year`` output giving one ``[N]`` array per name. The metrics are parsed (and
+    refused) once, before the first year."""
     s, net = model.scenario, model.net
     tpu = np.array([s.commodities[c].tonnes_per_unit for c in model.commodities])
-    vol = out["volume"]                                               # [C, nc, N]
-    result = {}
+    is_teu = np.array([s.commodities[c].unit.upper() == "TEU" for c in model.commodities])
+    readers = {}
     for name, metric in wanted.items():
         kind, _, rest = metric.partition(":")
         if metric == "focus:transit_teu":
-            value = out["focus_transit_teu"]
+            read = lambda out: out["focus_transit_teu"]
         elif metric == "focus:overland_share":
-            value = np.nan_to_num(out["focus_share"])
+            read = lambda out: np.nan_to_num(out["focus_share"])
         elif metric == "focus:transit_revenue":
-            value = out["revenue"]
+            read = lambda out: out["revenue"]
         elif kind == "max_utilisation":
             groups = set(rest.split(","))
-            sel = np.array([g in groups for g in net.resource_group])
-            if not sel.any():
+            sel = np.flatnonzero([g in groups for g in net.resource_group])
+            if not len(sel):
                 raise InputError(f"[coupling.from_network] {name}: no resource in group(s) {rest}")
-            value = np.nan_to_num(out["utilisation"][sel]).max(axis=0)
+            read = lambda out, sel=sel: np.nan_to_num(out["utilisation"][sel]).max(axis=0)
         elif kind == "unserved":
             ident, _, unit = rest.partition(":")
             if ident not in model.commodities or unit != "mt":
                 raise InputError(f"[coupling.from_network] {name}: '{metric}' must be unserved:COMMODITY:mt")
             ci = model.commodities.index(ident)
-            value = out["unserved"][ci] * tpu[ci] / 1e6
+            read = lambda out, ci=ci: out["unserved"][ci] * tpu[ci] / 1e6
         elif kind in ("corridor", "commodity"):
             ident, _, unit = rest.partition(":")
             if kind == "corridor":
                 if ident not in model.corridor_names:
                     raise InputError(f"[coupling.from_network] {name}: unknown corridor '{ident}'")
-                v = vol[:, model.corridor_names.index(ident)]          # [C, N]
+                ci = model.corridor_names.index(ident)
+                volume = lambda out, ci=ci: out["volume"][:, ci]                          # [C, N]
             else:
                 if ident not in model.commodities:
                     raise InputError(f"[coupling.from_network] {name}: unknown commodity '{ident}'")
-                sel = np.array(model.commodities) == ident
-                v = np.where(sel[:, None], vol.sum(axis=1), 0.0)
+                sel = (np.array(model.commodities) == ident)[:, None]
+                volume = lambda out, sel=sel: np.where(sel, out["volume"].sum(axis=1), 0.0)
             if unit == "mt":
-                value = (v * tpu[:, None]).sum(axis=0) / 1e6
+                read = lambda out, volume=volume: (volume(out) * tpu[:, None]).sum(axis=0) / 1e6
             elif unit == "teu":
-                teu = np.array([s.commodities[c].unit.upper() == "TEU" for c in model.commodities])
-                value = v[teu].sum(axis=0)
+                read = lambda out, volume=volume: volume(out)[is_teu].sum(axis=0)
             else:
                 raise InputError(f"[coupling.from_network] {name}: unit must be mt or teu")
         else:
             raise InputError(f"[coupling.from_network] {name}: unknown network output '{metric}'")
-        result[name] = np.asarray(value, dtype=float)
-    return result
+        readers[name] = read
+    return lambda out: {name: np.asarray(read(out), dtype=float) for name, read in readers.items()}
 
 
 def simulate_coupled(model, n: int = 1, *, years: Sequence[int] | None = None,
@@ -135,16 +137,19 @@ def simulate_coupled(model, n: int = 1, *, years: Sequence[int] | None = None,
     base = year_values(timeline, values, first, fixed)
     ref = {p: reference[v] for p, v in pol.to_network.items()}
     recorder = sd.recorder()
+    read_network = network_reader(freight, pol.from_network)
     per_year, flows, prices = [], None, None
     for year in range(first, max(years) + 1):
         if shock:
-            now = sd.evaluate(state, exo)
-            lost = [draw_disruption(seed, run_ids, year, _value(now, constants, c.hazard),
-                                    _value(now, constants, c.severity), _value(now, constants, c.duration),
-                                    stream=1 + k)
-                    for k, c in enumerate(disruption.causes.values())]
-            by_cause.append(np.stack(lost, axis=-1))
-            exo[shock] = np.clip(sum(lost) + placed.get(year, 0.0), 0.0, 1.0)
+            # the hazards under last year's inputs: what ``advance`` left in the state (evaluated in the
+            # first year, whose state was built under the inputs' defaults)
+            now = sd.evaluate(state, exo) if year == first else state
+            causes = disruption.causes.values()
+            lost = draw_disruption(seed, run_ids, year, *(
+                np.stack([np.broadcast_to(_value(now, constants, getattr(c, part)), (n,)) for c in causes])
+                for part in ("hazard", "severity", "duration")), stream=1 + np.arange(len(causes)))   # [S, N]
+            by_cause.append(lost.T)
+            exo[shock] = np.clip(lost.sum(axis=0) + placed.get(year, 0.0), 0.0, 1.0)
         now = sd.evaluate(state, exo)
         yt = dict(year_values(timeline, values, year, fixed))
         observed = {k for k, _ in timeline.get(year, ())}
@@ -162,7 +167,7 @@ def simulate_coupled(model, n: int = 1, *, years: Sequence[int] | None = None,
                 yt[param] = base[param] * np.divide(now[var], r, out=np.ones(n), where=r != 0)
         out = freight.solve_year(yt, year, tol, max_iter, start=flows, start_price=prices)
         flows, prices = out["equilibrium_flow"], out["price"]
-        exo.update(network_outputs(freight, out, pol.from_network))
+        exo.update(read_network(out))
         for param in pol.to_network:
             out.setdefault("network_parameters", {})[param] = yt[param]
         recorder.record(state, exo)

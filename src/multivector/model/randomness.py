@@ -23,22 +23,33 @@ def _splitmix(x: np.ndarray) -> np.ndarray:
         return x ^ (x >> np.uint64(31))
 
 
-def uniform_stream(seed: int, run_ids: np.ndarray, year: int, stream: int = 0) -> np.ndarray:
-    """A uniform number in (0, 1) per run, a pure function of (seed, run id, year, stream).
+def _splitmix_int(x: int) -> int:
+    """:func:`_splitmix` of one Python integer (the same bits; a scalar hashed without NumPy's overhead)."""
+    m = 0xFFFFFFFFFFFFFFFF
+    x = (x + 0x9E3779B97F4A7C15) & m
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & m
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & m
+    return x ^ (x >> 31)
+
+
+def uniform_stream(seed: int, run_ids: np.ndarray, year: int, stream=0) -> np.ndarray:
+    """A uniform number in (0, 1) per run, a pure function of (seed, run id, year, stream): ``[N]``, or
+    ``[S, N]`` for ``S`` streams at once.
 
     Counter-based, so a run draws the same numbers whatever its batch, chunk or order.
     """
-    with np.errstate(over="ignore"):
-        key = _splitmix(np.uint64(seed & 0xFFFFFFFFFFFFFFFF) ^ np.uint64(0x5DEECE66D))
-        key = _splitmix(key ^ np.uint64(year))
-        key = _splitmix(key ^ np.uint64(stream))
-        x = _splitmix(key ^ np.asarray(run_ids, dtype=np.uint64))
+    m = 0xFFFFFFFFFFFFFFFF
+    key = _splitmix_int(_splitmix_int((seed & m) ^ 0x5DEECE66D) ^ (year & m))
+    keys = np.array([_splitmix_int(key ^ (int(s) & m)) for s in np.ravel(stream)], dtype=np.uint64)
+    keys = keys.reshape(np.shape(stream) + (1,))
+    x = _splitmix(keys ^ np.asarray(run_ids, dtype=np.uint64))
     return ((x >> np.uint64(11)).astype(np.float64) + 0.5) / float(1 << 53)
 
 
-def draw_disruption(seed, run_ids, year, hazard, severity, duration, stream: int = 1) -> np.ndarray:
+def draw_disruption(seed, run_ids, year, hazard, severity, duration, stream=1) -> np.ndarray:
     """Share of a facility's capacity lost in ``year``: Poisson(hazard) events, each losing severity × duration
-    (each cause of outages draws from its own ``stream``)."""
+    (each cause of outages draws from its own ``stream``; given ``S`` streams, ``hazard``, ``severity``
+    and ``duration`` are ``[S, N]`` and so is the answer, each cause drawn as on its own)."""
     u = uniform_stream(seed, run_ids, year, stream=stream)
     events = poisson_quantile(u, np.maximum(hazard, 0.0))
     return np.clip(events * severity * duration, 0.0, 1.0)
