@@ -203,7 +203,7 @@ class FreightModel:
             shape=(n_comm * len(self.corridor_names), net.n_routes))
         tpu_route = tpu[self.route_comm]
         # what a year's outputs sum over the routes' shipped flows, stacked so that one product gives them
-        # all (``_flow_sums``): corridor volumes, gateway volumes, each corridor's flow in cost units (the
+        # all: corridor volumes, gateway volumes, each corridor's flow in cost units (the
         # weights of its mean time and cost) and the overland totals the focus share is read from, in TEU
         # and in tonnes
         totals = [overland_teu, overland_teu & via_focus, overland_routes, overland_routes & via_focus]
@@ -278,7 +278,7 @@ class FreightModel:
         demand = self.demand(year, yt, n)
         vot = np.stack([yt[f"vot_{c}"] for c in self.commodities])[route_comm]                 # [K, N]
         theta = np.stack([yt[f"logit_scale_{c}"] for c in self.commodities])[route_comm]
-        # one product gives each route's free time, money cost and focus-country tariff
+        # each route's free time, money cost and focus-country tariff, summed over its edges
         route_time, route_money, focus_tariff = matmul_each(
             self.cost_edges, [costs.edge_time, costs.edge_money, np.where(self.focus_edges, costs.edge_tariff, 0.0)])
         route_money += costs.route_risk

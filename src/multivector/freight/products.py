@@ -16,6 +16,9 @@ from scipy import sparse
 #: incidence, 24,000 stored elements: 43 against 78 µs at two columns, 64 against 79 at three, 86
 #: against 80 at four).
 COLUMN_BY_COLUMN = 3
+#: The widest block :func:`matmul_each` puts its operands side by side in (a run and its counterfactual,
+#: three operands: six columns, one block product instead of six vector products).
+NARROW_BLOCK = 8
 
 
 def matmul(matrix: sparse.csr_matrix, x: np.ndarray) -> np.ndarray:
@@ -33,7 +36,7 @@ def matmul_each(matrix: sparse.csr_matrix, operands: list[np.ndarray]) -> list[n
     while the block stays narrow (a single run's operands), one by one in a large batch (side by side
     would copy them all, and the copy's fresh pages cost more than the product saves)."""
     n = operands[0].shape[1]
-    if len(operands) == 1 or n * len(operands) > 8:
+    if len(operands) == 1 or n * len(operands) > NARROW_BLOCK:
         return [matmul(matrix, x) for x in operands]
     out = matmul(matrix, np.hstack(operands))
     return [out[:, i * n:(i + 1) * n] for i in range(len(operands))]

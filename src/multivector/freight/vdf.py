@@ -67,7 +67,8 @@ class DelayCurves:
     :data:`QUEUE`), ``capacity`` ``[R, N]`` (NaN: no delay), the BPR free time ``[R, N]`` with ``alpha``
     and ``beta`` ``[N]``, the queues' ``scale`` ``[R, N]`` (hours at half load) and ``rho_max`` ``[N]``.
     The BPR delay is :class:`Bpr`'s, ``t0 · alpha · (v / c) ** beta``; the queue's is
-    ``scale · rho / (1 − rho)``, linear beyond ``rho_max`` (:func:`curve_delay`)."""
+    ``scale · rho / (1 − rho)``, linear beyond ``rho_max`` (:func:`curve_delay`). An array given in its
+    shape, C-contiguous and of floats, is kept rather than copied (the year's capacities, built for it)."""
 
     def __init__(self, kind, capacity, free_time=0.0, alpha=0.0, beta=1.0, scale=0.0, rho_max=0.8):
         self.kind = np.ascontiguousarray(kind, dtype=np.int64)
