@@ -8,6 +8,7 @@ the back-test reads one output for the whole batch at once.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import xarray as xr
@@ -30,8 +31,19 @@ def _clean(x):
 
 
 def median_over_runs(da: xr.DataArray) -> xr.DataArray:
-    """The median over the batch's runs (a single run's values as they are): what documents and tables show."""
-    return da.median("run") if "run" in da.dims else da
+    """The median over the batch's runs (a single run's values as they are), skipping a run's NaN (a
+    corridor that carried nothing has no time) as xarray's median does: what documents and tables show.
+    NumPy's ``nanmedian`` costs seven times its ``median``, so it is taken only where a NaN is."""
+    if "run" not in da.dims:
+        return da
+    values = np.moveaxis(np.asarray(da.values, dtype=float), da.dims.index("run"), -1)
+    median = np.median(values, axis=-1)
+    gaps = np.isnan(median)
+    if gaps.any():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)       # a slice all NaN: NaN, as xarray gives
+            median[gaps] = np.nanmedian(values[gaps], axis=-1)
+    return xr.DataArray(median, coords=da.isel(run=0, drop=True).coords, dims=[d for d in da.dims if d != "run"])
 
 
 def runs_last(da: xr.DataArray) -> xr.DataArray:
@@ -121,7 +133,8 @@ def run_document(ds: xr.Dataset, top: int = 10, reduce=median_over_runs) -> dict
     (not JSON: for reading outputs of a whole batch with :func:`document_value`)."""
     years = [int(y) for y in ds["year"].values]
     series = lambda da: _series(da, reduce)
-    corridors = {str(c): {key: series(ds[key].sel(corridor=c)) for key in (*FREIGHT_KEYS, "transit_time_h", "cost_usd")}
+    by_corridor = {key: reduce(ds[key]) for key in (*FREIGHT_KEYS, "transit_time_h", "cost_usd")}    # each once
+    corridors = {str(c): {key: [_clean(v) for v in da.sel(corridor=c).values] for key, da in by_corridor.items()}
                  for c in ds["corridor"].values}
     doc = {
         "scenario": ds.attrs.get("scenario"),
