@@ -468,8 +468,9 @@ def results_dataset(scenario, model: FreightModel, table, years, per_year: list[
         "parameter_value": (("run", "parameter"), table.to_numpy()[:n]),
         "tonnes": units(("run", "year", "corridor"), np.einsum("nyck,c->nyk", volume, tonnes), "t"),
         "teu": units(("run", "year", "corridor"), teu, "TEU"),
-        "gateway_tonnes": units(("run", "year", "gateway", "direction"), gateway @ tonnes, "t"),
-        "gateway_teu": units(("run", "year", "gateway", "direction"), gateway @ is_teu, "TEU"),
+        # einsum, not a BLAS product, on the run path: OpenBLAS's woken threads spin on the equilibrium's cores
+        "gateway_tonnes": units(("run", "year", "gateway", "direction"), np.einsum("nygdc,c->nygd", gateway, tonnes), "t"),
+        "gateway_teu": units(("run", "year", "gateway", "direction"), np.einsum("nygdc,c->nygd", gateway, is_teu), "TEU"),
         "share": (("run", "year", "corridor"), share),
         # how many routes of the route set cross each gateway each way with each commodity (whether or
         # not they carry anything in a year): which directions and commodities a gateway can see at all
