@@ -3,6 +3,8 @@
     python bench/bench_explore.py [--ns 1000 10000] [--executors inprocess processes local]
                                   [--pysd-runs 20] [--loop-runs 10] [--rss 1000 4000]
 
+(``--pysd-runs 0`` and ``--loop-runs 0`` skip those baselines, ``--rss`` with no size the memory rows.)
+
 - the full coupled model through ``explore`` at each N: in-process, on a process pool and on a Dask
   LocalCluster (ratios against in-process at the same N);
 - at the largest N, a plain Python loop over our single-run ``simulate`` (timed on --loop-runs,
@@ -188,17 +190,19 @@ def main():
                          f"measured; peak RSS {rss.largest:,.0f} MB largest process, {rss.total:,.0f} MB all"))
             print(rows[-1], flush=True)
     args.n = max(args.ns)
-    design = make_design(s, args.loop_runs).samples()
-    t = time.perf_counter()
-    for i in range(args.loop_runs):
-        mv.simulate(s, samples=design.iloc[[i]].reset_index(drop=True), run_ids=[i])
-    per_run = (time.perf_counter() - t) / args.loop_runs
-    rows.append(("Python loop over single-run simulate", args.n, per_run * args.n,
-                 f"extrapolated from {args.loop_runs} runs"))
+    if args.loop_runs > 0:           # 0 skips the baseline
+        design = make_design(s, args.loop_runs).samples()
+        t = time.perf_counter()
+        for i in range(args.loop_runs):
+            mv.simulate(s, samples=design.iloc[[i]].reset_index(drop=True), run_ids=[i])
+        per_run = (time.perf_counter() - t) / args.loop_runs
+        rows.append(("Python loop over single-run simulate", args.n, per_run * args.n,
+                     f"extrapolated from {args.loop_runs} runs"))
     try:
-        per_exp = ema_pysd(s, args.pysd_runs)
-        rows.append(("EMA Workbench + PySD, political register only", args.n, per_exp * args.n,
-                     f"extrapolated from {args.pysd_runs} experiments; no network"))
+        if args.pysd_runs > 0:       # 0 skips the baseline
+            per_exp = ema_pysd(s, args.pysd_runs)
+            rows.append(("EMA Workbench + PySD, political register only", args.n, per_exp * args.n,
+                         f"extrapolated from {args.pysd_runs} experiments; no network"))
     except ImportError as exc:
         rows.append(("EMA Workbench + PySD", args.n, float("nan"), f"not installed: {exc}"))
 
