@@ -595,3 +595,26 @@ def test_sparse_products_give_scipys_numbers_to_the_bit_whatever_the_batch(n):
         np.testing.assert_array_equal(got, a @ x)
     np.testing.assert_array_equal(matmul(a, xs[0][:, 0]), a @ xs[0][:, 0])
 
+
+
+def test_a_capacity_another_implies_is_found_run_by_run():
+    """``_implied`` against its definition, pair by pair: x is implied where every route through x also
+    passes y and y's capacity is smaller, or equal (then, for the same route sets, the first is kept)."""
+    from multivector.freight.sue import _implied, _nested
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        dense = (rng.random((6, 12)) < 0.35).astype(float)
+        dense[1] = dense[0]                                   # two resources carrying the same routes
+        dense[2] = dense[0] * (rng.random(12) < 0.5)          # and one nested inside them
+        nested = _nested(sparse.csr_matrix(dense))
+        cap = rng.choice([1.0, 2.0, 3.0], size=(6, 4))
+        routes = [set(np.flatnonzero(row)) for row in dense]
+        want = np.zeros(cap.shape, dtype=bool)
+        for x in range(6):
+            for y in range(6):
+                if x == y or not routes[x] or not routes[x] <= routes[y]:
+                    continue
+                strict = routes[x] == routes[y] and x < y
+                want[x] |= cap[y] < cap[x] if strict else cap[y] <= cap[x]
+        np.testing.assert_array_equal(_implied(nested, cap), want)

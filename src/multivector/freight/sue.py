@@ -373,12 +373,14 @@ def _varies_within_od(x, bounds):
 
 def _nested(a: sparse.csr_matrix):
     """The pairs ``x``, ``y`` of rows of ``a`` (``[H, K]`` incidence) where every route through ``x`` also
-    passes ``y``, and whether the two carry the same routes."""
+    passes ``y``, sorted by ``x``; whether the two carry the same routes; and where each ``x``'s pairs
+    begin."""
     a = (a != 0).astype(np.int64)
     size = np.asarray(a.sum(axis=1)).ravel()
     shared = (a @ a.T).toarray()
     x, y = np.nonzero((shared == size[:, None]) & (size[:, None] > 0) & ~np.eye(len(size), dtype=bool))
-    return x, y, size[x] == size[y]
+    first = np.flatnonzero(np.diff(x, prepend=-1))           # each x's first pair (np.nonzero sorts by row)
+    return x, y, size[x] == size[y], first
 
 
 def _implied(nested, cap: np.ndarray) -> np.ndarray:
@@ -389,11 +391,10 @@ def _implied(nested, cap: np.ndarray) -> np.ndarray:
     the sum of their prices reaches a route, and a price step aimed at both at once (one over, one with
     room) cancels out; dropped, the binding one carries the whole price. Equal route sets and equal
     capacities keep the first."""
-    x, y, same = nested
+    x, y, same, first = nested
     implied = np.zeros(cap.shape, dtype=bool)
     if len(x):
         strict = (same & (x < y))[:, None]
-        first = np.flatnonzero(np.r_[True, x[1:] != x[:-1]])       # the pairs come sorted by x
         implied[x[first]] = np.logical_or.reduceat(np.where(strict, cap[y] < cap[x], cap[y] <= cap[x]), first, axis=0)
     return implied
 
