@@ -37,11 +37,9 @@ PRICE_UNIT_USD_T = 10.0
 MAX_PRICE_USD_T = 1000.0
 
 
-def _per_layer(p: Values, prefix: str, names, default: float, n: int) -> np.ndarray:
-    """``[len(names), N]`` of parameter ``prefix+name``; ``default`` only for the layers that have no such
-    quantity (transfers and zone connectors have no speed or tariff)."""
-    return np.stack([p[f"{prefix}{x}"] if f"{prefix}{x}" in p else np.full(n, default) for x in names]) \
-        if names else np.zeros((0, n))
+#: The constant rows at the end of a year's parameter table (``_CostLayout``): a layer without a speed
+#: (infinite), one without a tariff (zero) and the neutral capacity factor (one).
+NO_SPEED, NO_TARIFF, NEUTRAL = -3, -2, -1
 
 
 class _CostLayout:
@@ -50,14 +48,24 @@ class _CostLayout:
     there, each resource's capacity factors, edge and delay curve."""
 
     def __init__(self, net: Network, parameter_names, route_comm: np.ndarray, routes: np.ndarray):
+        # every parameter the year's cost arrays read goes into one table a year (``_Costs``); the rows
+        # below index it, and the last three rows are constants: no speed, no tariff, the neutral factor
+        rows: dict[str, int] = {}
+        row = lambda key: rows.setdefault(key, len(rows))
         self.layers = sorted(set(net.edge_layer))
         self.edge_layer = np.searchsorted(self.layers, net.edge_layer)
-        self.free_layers = np.isin(np.array(self.layers), ["transfer", "connector"])
+        # transfers and zone connectors have no speed or tariff of their own
+        free = np.isin(np.array(self.layers), ["transfer", "connector"])
+        self.speed_rows, self.tariff_rows = (
+            np.array([row(f"{prefix}{x}") if f"{prefix}{x}" in parameter_names and not f else constant
+                      for x, f in zip(self.layers, free)], dtype=int)
+            for prefix, constant in (("speed_", NO_SPEED), ("tariff_", NO_TARIFF)))
         risks = sorted(set(net.edge_risk) - {""})
         # one premium per (class, commodity) and each route's count of edges of each class, placed in
         # its commodity's column: a route's premiums are then one sparse product a year
         n_comm = len(net.commodities)
-        self.risk_keys = [risk_parameter(r, c, parameter_names) for r in risks for c in net.commodities]
+        risk_keys = [risk_parameter(r, c, parameter_names) for r in risks for c in net.commodities]
+        self.risk_rows = np.array([row(k) for k in risk_keys], dtype=int)
         risky = np.flatnonzero(net.edge_risk != "")
         in_class = sparse.csr_matrix(
             (np.ones(len(risky)), (risky, np.searchsorted(risks, net.edge_risk[risky]))),
@@ -65,20 +73,17 @@ class _CostLayout:
         counts = (net.route_edges[routes] @ in_class).tocoo()                       # [routes, classes]
         self.route_risk = sparse.csr_matrix(
             (counts.data, (counts.row, counts.col * n_comm + route_comm[routes][counts.row])),
-            shape=(len(routes), len(self.risk_keys)))                               # [routes, classes x commodities]
+            shape=(len(routes), len(risk_keys)))                                    # [routes, classes x commodities]
         self.is_transfer = (net.edge_layer == "transfer")[:, None]
         # each resource's capacity factor: its layer's (or transfers') times its group's (a resource
-        # without a capacity is not binding: it takes the neutral last row, 1)
+        # without a capacity is not binding: it takes the neutral factor, 1)
         capacitated = ~np.isnan(net.resource_capacity)
         keys = ["capacity_factor_transfer" if k == "transfer" else f"capacity_factor_{l}"
                 for k, l in zip(net.resource_kind, net.resource_layer)]
-        self.factors = sorted({k for k, c in zip(keys, capacitated) if c} |
-                              {f"capacity_factor_{g}" for g, c in zip(net.resource_group, capacitated) if g and c})
-        index = {k: i for i, k in enumerate(self.factors)}
-        self.layer_factor = np.array([index[k] if c else len(self.factors) for k, c in zip(keys, capacitated)],
-                                     dtype=int)
-        self.group_factor = np.array([index[f"capacity_factor_{g}"] if g and c else len(self.factors)
-                                      for g, c in zip(net.resource_group, capacitated)], dtype=int)
+        self.layer_factor_rows = np.array([row(k) if c else NEUTRAL for k, c in zip(keys, capacitated)], dtype=int)
+        self.group_factor_rows = np.array([row(f"capacity_factor_{g}") if g and c else NEUTRAL
+                                           for g, c in zip(net.resource_group, capacitated)], dtype=int)
+        self.keys = list(rows)
         self.edge_of_resource = np.full(net.n_resources, -1)
         has = net.edge_resource >= 0
         self.edge_of_resource[net.edge_resource[has]] = np.flatnonzero(has)
@@ -92,10 +97,11 @@ class _Costs:
 
     def __init__(self, net: Network, layout: _CostLayout, p: Values, n: int):
         li = layout.edge_layer
-        speed = _per_layer(p, "speed_", layout.layers, np.inf, n)
-        speed[layout.free_layers] = np.inf
-        tariff = _per_layer(p, "tariff_", layout.layers, 0.0, n)
-        tariff[layout.free_layers] = 0.0
+        table = np.empty((len(layout.keys) + 3, n))        # the parameters read, then the three constants
+        for i, key in enumerate(layout.keys):
+            table[i] = p[key]
+        table[NO_SPEED], table[NO_TARIFF], table[NEUTRAL] = np.inf, 0.0, 1.0
+        speed, tariff = table[layout.speed_rows], table[layout.tariff_rows]                   # [layers, N]
         length = net.edge_length[:, None]
         is_transfer = layout.is_transfer
         dwell = np.where(is_transfer, p["transfer_time_factor"], 1.0) if is_transfer.any() else 1.0
@@ -104,11 +110,8 @@ class _Costs:
         self.edge_tariff = length * tariff[li] * tariff_factor                           # [E, N]
         self.edge_money = self.edge_tariff + net.edge_extra_cost[:, None]                    # [E, N]
         # each route's risk premiums: its edges of each class times that class's premium for its commodity
-        premium = np.stack([p[k] for k in layout.risk_keys]) if layout.risk_keys else np.zeros((0, n))
-        self.route_risk = matmul(layout.route_risk, premium)                                   # [K, N]
-        factors = np.stack([p[k] for k in layout.factors] + [np.ones(n)])                  # [F + 1, N]
-        cap_factor = factors[layout.layer_factor] * factors[layout.group_factor] if net.n_resources \
-            else np.zeros((0, n))
+        self.route_risk = matmul(layout.route_risk, table[layout.risk_rows])                   # [K, N]
+        cap_factor = table[layout.layer_factor_rows] * table[layout.group_factor_rows]       # [R, N]
         # a facility scaled to zero capacity is closed: a tiny capacity keeps its delay huge but finite
         self.capacity = np.maximum(net.resource_capacity[:, None] * cap_factor, 1e-6)  # [R, N] (NaN kept)
         self.resource_free_time = self.edge_time[layout.edge_of_resource]             # [R, N]
