@@ -112,12 +112,12 @@ _noticed = False
 
 def _first_run_notice() -> None:
     """Once per process, on a machine whose Numba cache lacks the route choice's compiled kernel: say that
-    the first year will wait for the compiler, so that a bar standing at 0 for 20 s is not taken for a hang."""
+    the first year will wait for the compiler, so that a bar standing at 0 for 30 s is not taken for a hang."""
     global _noticed
     from multivector.freight.sue import kernels_cached
 
     if not _noticed and kernels_cached() is False:
-        err.print("First run on this machine (or after an update): compiling the model's kernels, about 20 s, once.")
+        err.print("First run on this machine (or after an update): compiling the model's kernels, about 30 s on two cores, once.")
     _noticed = True
 
 
