@@ -80,13 +80,13 @@ def main():
     m, d, low = sue._newton_system(vj, p, j, a["route_demand"], a["lf"], *jac, *cost)
     by_price = sue._price_sensitivity(p, j, len(vj), a["route_demand"], a["lf"], *jac, a["pw"], a["theta"])
 
-    def price_step():
-        state = [a[k].copy() for k in ("price", "steps_taken", "last_step", "radius")]
-        return sue._run_price_step(j, f, m, d, low, by_price, a["hard_pos"], a["cap"], state[0], a["price_unit"],
-                                   a["max_price"], *state[1:])
-
-    def copies():
+    def copies():        # the state a price step writes in place, fresh for each call
         return [a[k].copy() for k in ("price", "steps_taken", "last_step", "radius")]
+
+    def price_step():
+        price, *history = copies()
+        return sue._run_price_step(j, f, m, d, low, by_price, a["hard_pos"], a["cap"], price, a["price_unit"],
+                                   a["max_price"], *history)
 
     calls = [
         ("Newton matrix (`_newton_system`)", lambda: sue._newton_system(vj, p, j, a["route_demand"], a["lf"], *jac, *cost)),
