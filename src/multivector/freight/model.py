@@ -440,7 +440,9 @@ def results_dataset(scenario, model: FreightModel, table, years, per_year: list[
     model's political trajectory)."""
     net = model.net
     n = len(table) if runs is None else runs
-    by_run = lambda key: np.moveaxis(np.stack([y[key][..., :n] for y in per_year]), -1, 0)   # runs first
+    # runs first, laid out in C order: NumPy sums a strided view in an order its strides pick (einsum
+    # among them), so the view would make a run's sums differ in the last bit between batches
+    by_run = lambda key: np.ascontiguousarray(np.moveaxis(np.stack([y[key][..., :n] for y in per_year]), -1, 0))
     res_dims = ("run", "year", "resource")
     units = lambda dims, values, unit: xr.Variable(dims, values, attrs={"units": unit})
     tonnes = np.array([scenario.commodities[c].tonnes_per_unit for c in net.commodities])
