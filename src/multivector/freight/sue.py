@@ -53,6 +53,12 @@ EQUILIBRIUM_TOL = 1e-6
 #: facilities settled after 1,040 (research/price_loop_crawl.md). A run that never settles costs its
 #: thread this many steps, about 0.3 s.
 MAX_NEWTON_STEPS = 3000
+#: Newton steps a solve keeps for the loads alone (half of ``max_iter`` if that is less): in them no
+#: price step is taken, so that a run whose prices have not settled ends at an equilibrium under its
+#: last prices (flagged, its capacities perhaps violated) instead of wherever the loads stood when the
+#: steps ran out after a price step (a route-flow gap up to 2, the flows meaningless). Newton from a
+#: price step's prediction takes a few steps.
+LOADS_ONLY_STEPS = 100
 #: The gap is measured only where the loads' residual ``|v − F(v)|`` is at most this many times the
 #: tolerance relative to ``|F(v)|``: measuring costs a logit split, and a larger residual has always come
 #: with a gap above the tolerance (of 2,976 measurements in a year of 250 coupled runs and their
@@ -69,6 +75,14 @@ MAX_HALVINGS = 12
 #: than FREE_PRICE_STEPS steps bit for bit as it was.
 FREE_PRICE_STEPS = 8
 PRICE_RADIUS_GROWTH = 1.5
+#: The least a price's trust radius shrinks to, relative to the price (plus PRICE_UNIT): halving at each
+#: turn had taken a radius to 1e-29 of a price at the cap, and growing by PRICE_RADIUS_GROWTH it needed
+#: some 180 steps to move the price again while its facility stood empty. A millionth of the price moves
+#: no load across the capacity tolerance.
+PRICE_RADIUS_FLOOR = 1e-6
+#: A price is a member of a group's direction (:func:`_group_step`) when it moves by more than this
+#: share of the direction's largest; the rest is the others' weak coupling to the group.
+GROUP_MEMBER = 1e-3
 #: Price steps after which an overfull facility's own price must rise (see :func:`_run_price_step`): the
 #: joint step can leave it at zero for ever while its partner's price cycles. Set well past the
 #: steps any settling run-year needs, so that those are untouched.
@@ -475,12 +489,15 @@ def _group_step(scaled, unit, active, load, cap, u, price_unit, rcond=1e-4):
             way = -way
         if weight.sum() < 0:
             weight = -weight
-        member = way > 1e-6 * way.max()
+        # members: the prices the direction raises; what is left on the others, of either sign, is their
+        # weak coupling to the group through shared routes (2e-4 of the members' in a trace), not a
+        # direction of their own
+        member = way > GROUP_MEMBER * way.max()
         stray = 0.0
         for a in range(count):
             if not member[a] or weight[a] < 0:
                 stray += abs(weight[a])
-        if way.min() < -1e-9 * way.max() or stray > 1e-3 * np.abs(weight).sum():
+        if way.min() < -GROUP_MEMBER * way.max() or stray > 1e-3 * np.abs(weight).sum():
             continue
         need = 0.0
         total = 0.0
@@ -496,7 +513,8 @@ def _group_step(scaled, unit, active, load, cap, u, price_unit, rcond=1e-4):
         sign = -1.0 if need < -CAPACITY_TOLERANCE * total else 1.0 if need > SLACK_TOLERANCE * total else 0.0
         if sign != 0 and np.isfinite(by):
             for a in range(count):
-                out[idx[a]] -= sign * by * way[a]
+                if member[a]:
+                    out[idx[a]] -= sign * by * way[a]
     return out
 
 
@@ -866,14 +884,21 @@ def _run_price_step(j, f, m, d, low, by_price, hard_pos, cap, price, price_unit,
             bound = PRICE_RADIUS_GROWTH * radius[h, j] if sh * last > 0 else radius[h, j]
             if sh * last < 0:
                 bound = min(bound, 0.5 * abs(last))
+            bound = max(bound, PRICE_RADIUS_FLOOR * (u[h] + price_unit))
             radius[h, j] = bound
             sh = min(max(sh, -bound), bound)
         # the group's step comes on top: the rules above are about each price's own load, which the
-        # group's step does not move (so the trust radius remembers the own step alone)
-        new = min(max(u[h] + sh + together[h], 0.0), max_price)
+        # group's step does not move. Past FREE_PRICE_STEPS, a group's step that turns back on the
+        # price's last move is held to half that move: prices lowered from the cap by their own steps
+        # (their facilities empty there) and raised back to it by the group's (the freight flooding back
+        # over capacity below it) had cycled for 2,700 steps (bench/results/price_loop.md)
+        group = together[h]
+        if guarded and group * last < 0:
+            group = min(max(group, -0.5 * abs(last)), 0.5 * abs(last))
+        new = min(max(u[h] + sh + group, 0.0), max_price)
         price[h, j] = new
         if new - u[h] != 0:
-            last_step[h, j] = new - u[h] if together[h] == 0 else sh
+            last_step[h, j] = new - u[h]
         elif stuck and sh != 0 and 0 < new < max_price:
             # a step below the price's last bit leaves it as it was; remembered anyway, so that the radius
             # grows while the steps keep their way (it had shrunk below the last bit of a price of 54
@@ -924,7 +949,7 @@ def _equilibrium(cols, max_iter, tol, v, share, flow, load, residual, gap, steps
                     for k in range(len(hard_pos)):
                         over, idle, _ = _over_idle(f[hard_pos[k]], cap[k, j], price[k, j], max_price)
                         violated = violated or over or idle
-                    if not violated or steps[j] >= max_iter:
+                    if not violated or steps[j] >= max_iter - min(LOADS_ONLY_STEPS, max_iter // 2):
                         break
                     m, d, low = _newton_system(vj, p, j, route_demand, lf, *jac_args, *cost_args)
                     by_price = _price_sensitivity(p, j, n_c, route_demand, lf, *jac_args, pw, theta)
@@ -987,7 +1012,8 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     run is done when its equilibrium violates no constraint: every load within
     ``CAPACITY_TOLERANCE`` of its capacity or its price at ``max_price`` (demand no route can take:
     the caller rations it), and no price on a resource more than ``SLACK_TOLERANCE`` below capacity;
-    ``converged`` says so (a run the step cap stops is not). Freight that must cross one of a group of
+    ``converged`` says so (a run the step cap stops is not; its last ``LOADS_ONLY_STEPS`` steps take no
+    price step, so it ends at the equilibrium under its last prices). Freight that must cross one of a group of
     full facilities and needs more than they hold moves the group's prices together to the cap
     (:func:`_group_step`).
     The prices begin at ``start_price`` (``[R, N]``, e.g. last year's) or at zero.
