@@ -33,7 +33,7 @@ from multivector.freight import sue  # noqa: E402
 from bench_coupled import design  # noqa: E402
 
 ARGS = ("max_iter tol v share flow load residual gap steps route_demand od_demand lf hard_pos cap price_unit "
-        "max_price steps_taken last_step radius routes od_route_ptr route_ptr route_res route_slot slot_res "
+        "max_price steps_taken last_step radius last_move routes od_route_ptr route_ptr route_res route_slot slot_res "
         "od_slot_ptr route_pattern pattern_ptr pattern_res base_cost ap_ptr ap_idx ap_val price pw vot theta "
         "available bounds cross_ptr cross_idx cross_val route_crossing member_ptr members kind capacity "
         "free_time alpha beta scale rho_max").split()
@@ -81,7 +81,7 @@ def main():
     by_price = sue._price_sensitivity(p, j, len(vj), a["route_demand"], a["lf"], *jac, a["pw"], a["theta"])
 
     def copies():        # the state a price step writes in place, fresh for each call
-        return [a[k].copy() for k in ("price", "steps_taken", "last_step", "radius")]
+        return [a[k].copy() for k in ("price", "steps_taken", "last_step", "radius", "last_move")]
 
     def price_step():
         price, *history = copies()
@@ -102,7 +102,7 @@ def main():
         ("their factored split (`_priced_split`)", lambda: sue._split_for(j, priced, *cost)),
         ("the prices' sensitivity (`_price_sensitivity`)",
          lambda: sue._price_sensitivity(p, j, len(vj), a["route_demand"], a["lf"], *jac, a["pw"], a["theta"])),
-        ("a price step (`_run_price_step`, less its four copies)", price_step),
+        ("a price step (`_run_price_step`, less its copies)", price_step),
     ]
     best = lambda fn: min(timeit.repeat(fn, number=500, repeat=7)) / 500 * 1e6
     overhead = best(copies)

@@ -795,7 +795,7 @@ def _over_idle(load, cap, u, max_price):
 
 @numba.njit(cache=True)
 def _run_price_step(j, f, m, d, low, by_price, hard_pos, cap, price, price_unit, max_price, steps_taken, last_step,
-                    radius):
+                    radius, last_move):
     """One Newton step of run ``j``'s prices (the run at an equilibrium under them, its loads ``F`` =
     ``f``) toward loads just under capacity, on log-loads so that a price far above the one that clears
     a facility (its load a logistic tail) comes back in a few steps. The loads' response to the prices is
@@ -888,17 +888,21 @@ def _run_price_step(j, f, m, d, low, by_price, hard_pos, cap, price, price_unit,
             radius[h, j] = bound
             sh = min(max(sh, -bound), bound)
         # the group's step comes on top: the rules above are about each price's own load, which the
-        # group's step does not move. Past FREE_PRICE_STEPS, a group's step that turns back on the
-        # price's last move is held to half that move: prices lowered from the cap by their own steps
-        # (their facilities empty there) and raised back to it by the group's (the freight flooding back
-        # over capacity below it) had cycled for 2,700 steps (bench/results/price_loop.md)
+        # group's step does not move (so the trust radius remembers the own step alone). Past
+        # FREE_PRICE_STEPS, a group's step that turns back on the price's last move (``last_move``, the
+        # group's step included) is held to half that move: prices lowered from the cap by their own
+        # steps (their facilities empty there) and raised back to it by the group's (the freight flooding
+        # back over capacity below it) had cycled for 2,700 steps. Remembering the whole move in
+        # ``last_step`` instead would let the group's steps shrink the own steps' radius: prices with a
+        # segment of Kazakh bulk refusing Russia then crawled (bench/results/price_loop.md)
         group = together[h]
-        if guarded and group * last < 0:
-            group = min(max(group, -0.5 * abs(last)), 0.5 * abs(last))
+        if guarded and group * last_move[h, j] < 0:
+            group = min(max(group, -0.5 * abs(last_move[h, j])), 0.5 * abs(last_move[h, j]))
         new = min(max(u[h] + sh + group, 0.0), max_price)
         price[h, j] = new
         if new - u[h] != 0:
-            last_step[h, j] = new - u[h]
+            last_step[h, j] = new - u[h] if together[h] == 0 else sh
+            last_move[h, j] = new - u[h]
         elif stuck and sh != 0 and 0 < new < max_price:
             # a step below the price's last bit leaves it as it was; remembered anyway, so that the radius
             # grows while the steps keep their way (it had shrunk below the last bit of a price of 54
@@ -913,7 +917,7 @@ def _run_price_step(j, f, m, d, low, by_price, hard_pos, cap, price, price_unit,
 
 @numba.njit(cache=True, nogil=True)
 def _equilibrium(cols, max_iter, tol, v, share, flow, load, residual, gap, steps, route_demand, od_demand, lf,
-                 hard_pos, cap, price_unit, max_price, steps_taken, last_step, radius, routes, od_route_ptr,
+                 hard_pos, cap, price_unit, max_price, steps_taken, last_step, radius, last_move, routes, od_route_ptr,
                  route_ptr, route_res, route_slot, slot_res, od_slot_ptr, route_pattern, pattern_ptr, pattern_res,
                  base_cost, ap_ptr, ap_idx, ap_val, price, pw, vot, theta, available, bounds, cross_ptr, cross_idx,
                  cross_val, route_crossing, member_ptr, members, kind, capacity, free_time, alpha, beta, scale,
@@ -954,7 +958,7 @@ def _equilibrium(cols, max_iter, tol, v, share, flow, load, residual, gap, steps
                     m, d, low = _newton_system(vj, p, j, route_demand, lf, *jac_args, *cost_args)
                     by_price = _price_sensitivity(p, j, n_c, route_demand, lf, *jac_args, pw, theta)
                     moved = _run_price_step(j, f, m, d, low, by_price, hard_pos, cap, price, price_unit,
-                                            max_price, steps_taken, last_step, radius)
+                                            max_price, steps_taken, last_step, radius, last_move)
                     split = _split_for(j, _priced_cost(j, base_cost, ap_ptr, ap_idx, ap_val, price, pw),
                                        *cost_args)
                     vj = np.maximum(vj + moved, 0.0)
@@ -1052,7 +1056,8 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     cap = np.where(implied, np.nan, cap)
     price[implied] = 0.0
     steps_taken = np.zeros(n, dtype=np.int64)               # price steps each run has taken
-    last_step = np.zeros((len(hard), n))                    # each price's last non-zero step
+    last_step = np.zeros((len(hard), n))                    # each price's last non-zero step of its own
+    last_move = np.zeros((len(hard), n))                    # and its last move, a group's step included
     radius = np.full((len(hard), n), np.inf)                # its trust radius once guarded
     solved = curves.rows(rows)
     # what the compiled route costs read (the prices change in place)
@@ -1081,7 +1086,7 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     _in_threads(_equilibrium, np.flatnonzero(rep == np.arange(n)), max_iter, tol, col(v), p, h, f, residual, gap,
                 steps, per_route_demand, col(od_demand), np.ascontiguousarray(load_per_unit, dtype=float),
                 hard_pos, col(cap), float(price_unit), float(max_price),
-                steps_taken, col(last_step), col(radius), *jacobian.arrays(), *price_args, *cost_args)
+                steps_taken, col(last_step), col(radius), col(last_move), *jacobian.arrays(), *price_args, *cost_args)
     h = np.ascontiguousarray(h)
     if (rep != np.arange(n)).any():
         for x in (h, price, residual, gap, steps):     # a repeated run's answer is its first's
