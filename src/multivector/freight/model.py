@@ -296,9 +296,7 @@ class FreightModel:
                               max_price=MAX_PRICE_USD_T * 1e6, price_weight=self.load_per_cost_unit,
                               capacity=self._side_constraints(costs.capacity) if len(self.priced_rows) else None)
         if not res.converged.all():
-            warnings.warn(f"{year}: logit equilibrium did not reach gap {tol:g} in {max_iter} "
-                          f"iterations for {int((~res.converged).sum())} of {n} runs "
-                          f"(worst gap {res.gap.max():.2e})", ConvergenceWarning, stacklevel=3)
+            warnings.warn(_unconverged_message(year, res, tol, max_iter), ConvergenceWarning, stacklevel=3)
         h, load = self._shipped(res.flow, res.load, costs.capacity)                          # [K, N], [R, N]
         lost = res.flow - h
         unserved_od = np.add.reduceat(lost, self.od_starts, axis=0) if len(lost) else np.zeros((0, n))   # [D, N]
@@ -430,6 +428,21 @@ def _check_available(net: Network, has_route, demand, year):
         who = f" for segment '{net.od_segment[d]}'" if net.od_segment[d] else ""
         raise InputError(f"in {year} no open route carries {net.od_commodity[d]}{who} from {net.od_origin[d]} "
                          f"to {net.od_destination[d]}", hint="check the 'opens' years in links.csv")
+
+
+def _unconverged_message(year, res, tol, max_iter) -> str:
+    """What a year's unconverged runs missed: the route choice's gap, or (the gap reached) the capacity
+    prices, which a run can leave unsettled with its route choice exact under them."""
+    off = res.gap > tol
+    unsettled = ~res.converged & ~off
+    said = []
+    if off.any():
+        said.append(f"{int(off.sum())} did not reach the route-choice gap {tol:g} (worst {res.gap.max():.2e})")
+    if unsettled.any():
+        said.append(f"{int(unsettled.sum())} reached it with capacity prices unsettled (a facility over capacity "
+                    f"below the price cap, its excess not shipped, or one priced with room)")
+    return (f"{year}: {int((~res.converged).sum())} of {len(res.gap)} runs did not converge in {max_iter} "
+            f"Newton steps: " + "; ".join(said))
 
 
 def results_dataset(scenario, model: FreightModel, table, years, per_year: list[dict], seed,
