@@ -28,8 +28,6 @@ from pathlib import Path
 
 import numpy as np
 
-ROOM = 0.99          # 1 - sue.SLACK_TOLERANCE, as the flag reads it
-
 
 def worker(runs: int, seeds: list[int]) -> dict:
     """Simulate the draws under the code on the path; counts per (set, seed)."""
@@ -37,6 +35,7 @@ def worker(runs: int, seeds: list[int]) -> dict:
 
     import multivector as mv
     from multivector.explore.ensemble import uncertain_names
+    from multivector.freight.sue import EQUILIBRIUM_TOL, SLACK_TOLERANCE
 
     warnings.simplefilter("ignore")           # the unsettled runs' warnings are what is counted
     s = mv.load("kazakhstan")
@@ -56,8 +55,8 @@ def worker(runs: int, seeds: list[int]) -> dict:
             util, price = ds["utilisation"].values, ds["capacity_price"].values
             # each unsettled run-year in the first state it ends in; the output rations what a facility
             # cannot take, so a facility over capacity below the cap shows as neither of the first two
-            off = (ds["gap"].values > 1e-6) & bad
-            room = ((price > 0) & (util < ROOM)).any(axis=-1) & bad & ~off
+            off = (ds["gap"].values > EQUILIBRIUM_TOL) & bad
+            room = ((price > 0) & (util < 1.0 - SLACK_TOLERANCE)).any(axis=-1) & bad & ~off
             over = bad & ~off & ~room
             out[f"{label}|{seed}"] = {
                 "runs": runs, "unsettled runs": int(bad.any(axis=1).sum()), "unsettled run-years": int(bad.sum()),
