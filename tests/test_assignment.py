@@ -529,6 +529,14 @@ def _two_outlets(shut_in: float, cap=(10.0, 10.0), base=(10.0, 12.0, 10.0, 12.0,
                            capacity=np.array([[cap[0]], [cap[1]], [np.nan]]), max_iter=max_iter)
 
 
+def _outlets_unsettled(res) -> bool:
+    """Whether either outlet (capacity 10) is over capacity or priced with room, by the solver's tolerances."""
+    from multivector.freight.sue import CAPACITY_TOLERANCE, SLACK_TOLERANCE
+
+    ratio = res.load[:2, 0] / 10.0
+    return bool(((ratio > 1.0 + CAPACITY_TOLERANCE) | ((res.price[:2, 0] > 0) & (ratio < 1.0 - SLACK_TOLERANCE))).any())
+
+
 @pytest.mark.parametrize("case", [
     dict(shut_in=20.5),                 # 2.5% more than both outlets: the prices crept up for 3,000 steps
     dict(shut_in=25.0),
@@ -563,9 +571,7 @@ def test_a_run_stopped_with_a_price_on_a_facility_with_room_is_not_converged(shu
     facilities counted."""
     for max_iter in range(1, 45):
         res = _two_outlets(shut_in, max_iter=max_iter)
-        ratio = res.load[:2, 0] / 10.0
-        settled = not (((res.price[:2, 0] > 0) & (ratio < 0.99)).any() or (ratio > 1.004).any())
-        assert not res.converged[0] or settled, max_iter
+        assert not res.converged[0] or not _outlets_unsettled(res), max_iter
 
 
 @pytest.mark.parametrize("shut_in", [15.0, 19.5, 25.0])
@@ -579,9 +585,7 @@ def test_a_run_stopped_before_its_prices_settle_ends_at_the_equilibrium_under_th
     for max_iter in range(10, 60):
         res = _two_outlets(shut_in, max_iter=max_iter, delay=0.5, theta=3.0)
         assert res.gap[0] <= EQUILIBRIUM_TOL, max_iter
-        if res.gap[0] > 0 and not res.converged[0]:
-            ratio = res.load[:2, 0] / 10.0
-            assert ((ratio > 1.004) | ((res.price[:2, 0] > 0) & (ratio < 0.99))).any(), max_iter
+        assert res.converged[0] or _outlets_unsettled(res), max_iter
 
 
 def test_a_group_step_moves_its_members_past_the_others_weak_coupling():
@@ -635,7 +639,6 @@ def test_sparse_products_give_scipys_numbers_to_the_bit_whatever_the_batch(n):
     for got, x in zip(matmul_each(a, xs), xs):
         np.testing.assert_array_equal(got, a @ x)
     np.testing.assert_array_equal(matmul(a, xs[0][:, 0]), a @ xs[0][:, 0])
-
 
 
 def test_a_capacity_another_implies_is_found_run_by_run():

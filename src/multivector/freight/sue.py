@@ -894,7 +894,7 @@ def _run_price_step(j, f, m, d, low, by_price, hard_pos, cap, price, price_unit,
         # steps (their facilities empty there) and raised back to it by the group's (the freight flooding
         # back over capacity below it) had cycled for 2,700 steps. Remembering the whole move in
         # ``last_step`` instead would let the group's steps shrink the own steps' radius: prices with a
-        # segment of Kazakh bulk refusing Russia then crawled (bench/results/price_loop.md)
+        # segment of bulk refusing one transit country then crawled (bench/results/price_loop.md)
         group = together[h]
         if guarded and group * last_move[h, j] < 0:
             group = min(max(group, -0.5 * abs(last_move[h, j])), 0.5 * abs(last_move[h, j]))
@@ -928,6 +928,7 @@ def _equilibrium(cols, max_iter, tol, v, share, flow, load, residual, gap, steps
     loads, route shares, flows, ``F(v)``, residual, gap and prices back in place, in its own column only,
     so that threads can share the arrays (the GIL is released)."""
     n_c = v.shape[0]
+    last_price_step = max_iter - min(LOADS_ONLY_STEPS, max_iter // 2)     # the steps after it: loads only
     for j in cols:
         jac_args = (routes, od_route_ptr, route_ptr, route_res, route_slot, slot_res, od_slot_ptr, route_pattern,
                     pattern_ptr, pattern_res)
@@ -953,7 +954,7 @@ def _equilibrium(cols, max_iter, tol, v, share, flow, load, residual, gap, steps
                     for k in range(len(hard_pos)):
                         over, idle, _ = _over_idle(f[hard_pos[k]], cap[k, j], price[k, j], max_price)
                         violated = violated or over or idle
-                    if not violated or steps[j] >= max_iter - min(LOADS_ONLY_STEPS, max_iter // 2):
+                    if not violated or steps[j] >= last_price_step:
                         break
                     m, d, low = _newton_system(vj, p, j, route_demand, lf, *jac_args, *cost_args)
                     by_price = _price_sensitivity(p, j, n_c, route_demand, lf, *jac_args, pw, theta)
