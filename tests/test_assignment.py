@@ -516,6 +516,23 @@ def test_prices_that_circle_slowly_among_full_facilities_settle_within_the_step_
     assert int(ds["iterations"].max()) < MAX_NEWTON_STEPS
 
 
+def test_a_nearly_full_facility_whose_partners_prices_will_fill_it_keeps_its_price():
+    """Run 566 of a Morris design (16 trajectories, seed 0; ``tests/data/price_halved_near_full.csv``), 2039.
+    A facility priced with room whose own step would not lower its price had its price halved, even when
+    it stood nearly full and the joint step's linear response filled it (its partners' prices rising push
+    freight onto it): this run-year took 64 Newton steps, and on a dataset with a segment of Kazakh bulk
+    refusing Russian ports a run-year of the kind took 1,463 (outlets within 2.5% of capacity swinging for
+    60 price steps). Within the free price steps a facility at least 90% full now keeps the joint step:
+    18 Newton steps here, 8 there."""
+    import pandas as pd
+
+    kz = mv.load("kazakhstan")
+    row = pd.read_csv(Path(__file__).parent / "data" / "price_halved_near_full.csv")
+    sample = pd.DataFrame([row["value"].to_numpy()], columns=row["parameter"])
+    ds = mv.simulate(kz, samples=sample, run_ids=[566], years=[2039])
+    assert bool(ds["converged"].all()) and int(ds["iterations"].max()) < 30
+
+
 def _two_outlets(shut_in: float, cap=(10.0, 10.0), base=(10.0, 12.0, 10.0, 12.0, 40.0), theta=0.2, max_iter=3000,
                  delay=0.0):
     """Two capacitated outlets in parallel and an open detour: OD 0 (``shut_in``) may use only the outlets,

@@ -83,6 +83,11 @@ PRICE_RADIUS_FLOOR = 1e-6
 #: A price is a member of a group's direction (:func:`_group_step`) when it moves by more than this
 #: share of the direction's largest; the rest is the others' weak coupling to the group.
 GROUP_MEMBER = 1e-3
+#: In its first FREE_PRICE_STEPS, a priced facility with room at least this full keeps the joint price
+#: step where the step's linear response fills it (its partners' prices rising): halving its price there
+#: had thrown four nearly settled sea outlets into 60 steps of swings. Emptier, or later, the linear
+#: prediction is not trusted and the price halves.
+NEAR_FULL = 0.9
 #: Price steps after which an overfull facility's own price must rise (see :func:`_run_price_step`): the
 #: joint step can leave it at zero for ever while its partner's price cycles. Set well past the
 #: steps any settling run-year needs, so that those are untouched.
@@ -852,14 +857,17 @@ def _run_price_step(j, f, m, d, low, by_price, hard_pos, cap, price, price_unit,
         together = _group_step(scaled, unit, active, load, cap[:, j], u, price_unit)
     guarded = steps_taken[j] >= FREE_PRICE_STEPS
     stuck = steps_taken[j] >= STUCK_PRICE_STEPS
+    predicted = system @ np.where(np.isfinite(step), step, 0.0)    # each log-load's linear response
     for h in range(n_h):
         rise = 4.0 * (u[h] + price_unit)
         sh = step[h] if active[h] and np.isfinite(step[h]) else 0.0
         # a load no price moves (no alternative route) rises fivefold while over capacity; a priced
-        # facility with room whose step would not lower its price halves it
+        # facility with room whose step would not lower its price halves it, unless the joint step fills
+        # it (its partners' prices rising) while it is nearly full and the steps are still free
         if active[h] and over[h] and diagonal[h] * (u[h] + price_unit) < 1e-6:
             sh = rise
-        if active[h] and idle[h] and sh >= 0:
+        if active[h] and idle[h] and sh >= 0 and (guarded or ratio[h] < NEAR_FULL
+                                                  or ratio[h] * np.exp(predicted[h]) < 1.0 - SLACK_TOLERANCE):
             sh = -u[h] / 2
         # past STUCK_PRICE_STEPS, an overfull facility's price no longer falls or stays: where the joint
         # least-norm step would leave it (it shares routes with another full facility, and the step goes
