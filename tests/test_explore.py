@@ -115,6 +115,20 @@ def test_the_store_counts_runs_that_did_not_converge(small_store):
         assert store.unconverged_runs("lhs64") == int((~flags).sum())
 
 
+def test_explore_says_what_its_unconverged_runs_missed(tmp_path, monkeypatch):
+    """The summary line counts the runs flagged unconverged and says what such a run missed: most end
+    with a capacity price unsettled while their route choice is exact under it (the solver keeps its
+    last steps for the loads), so "did not reach the route-choice equilibrium, the last iterate's" was
+    wrong for them."""
+    monkeypatch.setattr(Store, "unconverged_runs", lambda self, run_id: 2)
+    r = runner.invoke(app, ["explore", "kazakhstan", "--n", "4", "--db", str(tmp_path / "u.duckdb"),
+                            "--params", ",".join(FEW)])
+    assert r.exit_code == 0, r.output
+    said = " ".join(r.output.split())
+    assert "2 runs (50.0%) did not converge in some year" in said and "capacity price" in said
+    assert "last iterate" not in said
+
+
 def test_prim_matches_ema_workbench():
     ema_prim = pytest.importorskip("ema_workbench.analysis.prim")
     rng = np.random.default_rng(3)

@@ -167,8 +167,8 @@ class Store:
                                     [run_id]).fetchone()[0])
 
     def unconverged_runs(self, run_id: str) -> int:
-        """How many finished runs of ``run_id`` did not reach the route-choice equilibrium in some year
-        (their outcomes are the last iterate's; ``run_outcomes.converged`` flags each)."""
+        """How many finished runs of ``run_id`` did not converge in some year (the route choice's gap
+        missed, or a capacity price left unsettled; ``run_outcomes.converged`` flags each)."""
         return int(self.con.execute("SELECT count(*) FROM run_outcomes WHERE run_id = ? AND NOT converged",
                                     [run_id]).fetchone()[0])
 

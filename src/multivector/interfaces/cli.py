@@ -1037,9 +1037,10 @@ def explore(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
     else:
         out.print(f"finished {rid}: {started.get('total', 0):,} runs in {db}")
         if unsettled:
-            out.print(f"[yellow]{unsettled:,} runs ({unsettled / max(started.get('total', 1), 1):.1%}) did not reach the "
-                      "route-choice equilibrium in some year[/]: their outcomes are the last iterate's, flagged "
-                      "'converged' = false in the run outcomes (export them to see which)")
+            out.print(f"[yellow]{unsettled:,} runs ({unsettled / max(started.get('total', 1), 1):.1%}) did not converge "
+                      "in some year[/]: the route choice missed its gap there, or (most often) a capacity price was "
+                      "left unsettled, the route choice exact under it; flagged 'converged' = false in the run "
+                      "outcomes (export them to see which)")
 
 
 @app.command()
