@@ -857,7 +857,8 @@ def _run_price_step(j, f, m, d, low, by_price, hard_pos, cap, price, price_unit,
         together = _group_step(scaled, unit, active, load, cap[:, j], u, price_unit)
     guarded = steps_taken[j] >= FREE_PRICE_STEPS
     stuck = steps_taken[j] >= STUCK_PRICE_STEPS
-    predicted = system @ np.where(np.isfinite(step), step, 0.0)    # each log-load's linear response
+    # within the free steps, each log-load's linear response to the joint step (see NEAR_FULL)
+    predicted = np.zeros(n_h) if guarded else system @ np.where(np.isfinite(step), step, 0.0)
     for h in range(n_h):
         rise = 4.0 * (u[h] + price_unit)
         sh = step[h] if active[h] and np.isfinite(step[h]) else 0.0
@@ -866,8 +867,9 @@ def _run_price_step(j, f, m, d, low, by_price, hard_pos, cap, price, price_unit,
         # it (its partners' prices rising) while it is nearly full and the steps are still free
         if active[h] and over[h] and diagonal[h] * (u[h] + price_unit) < 1e-6:
             sh = rise
-        if active[h] and idle[h] and sh >= 0 and (guarded or ratio[h] < NEAR_FULL
-                                                  or ratio[h] * np.exp(predicted[h]) < 1.0 - SLACK_TOLERANCE):
+        filled = (not guarded and ratio[h] >= NEAR_FULL
+                  and ratio[h] * np.exp(predicted[h]) >= 1.0 - SLACK_TOLERANCE)
+        if active[h] and idle[h] and sh >= 0 and not filled:
             sh = -u[h] / 2
         # past STUCK_PRICE_STEPS, an overfull facility's price no longer falls or stays: where the joint
         # least-norm step would leave it (it shares routes with another full facility, and the step goes
