@@ -453,6 +453,52 @@ def test_a_segment_chooses_only_among_routes_that_avoid_its_risk_classes(tmp_pat
     assert ds[0.6].sizes["od"] == plain.sizes["od"] == int((net.od_segment == "").sum())
 
 
+PREMIUM = ('\n[parameters.segment_premium_no_lake]\nvalue = 300.0\nmin = 0.0\nmax = 20000.0\nunit = "USD per TEU"\n'
+           'source = "A-LL-RISK-LAKE"\ndescription = "what a shipper who shuns the lake pays on top of a lake route '
+           'before taking it"\n')
+
+
+def _paying(text: str) -> str:
+    """The segment of ``SEGMENT`` paying ``segment_premium_no_lake`` on the routes it avoids."""
+    return text.replace('avoids = ["lake_storm"]\n', 'avoids = ["lake_storm"]\npremium = "segment_premium_no_lake"\n')
+
+
+def test_a_segment_with_a_premium_pays_it_on_the_routes_it_avoids_instead_of_leaving_them(tmp_path):
+    """``premium``: the segment keeps every route of its OD and pays the premium, once, on those
+    crossing its avoided classes. At a premium of 0 it chooses as everyone else does; at a prohibitive
+    one as a segment that leaves those routes; in between, in between."""
+    import numpy as np
+
+    import multivector as mv
+    from multivector.freight.network import compile_network
+
+    def lakeside(d):
+        return float(d["volume"].sel(commodity="goods", corridor="lakeside").sum())
+
+    own, avoiding = tmp_path / "own", tmp_path / "avoiding"
+    for folder, extra in ((own, _paying(SEGMENT) + PREMIUM), (avoiding, SEGMENT)):
+        shutil.copytree(DATA, folder)
+        (folder / "model.toml").write_text((folder / "model.toml").read_text() + extra)
+    s = mv.load(own)
+    net = compile_network(s)
+    lake = (net.route_edges @ (net.edge_risk == "lake_storm").astype(float)) > 0
+    seg = np.flatnonzero(net.od_segment == "no_lake")
+    assert len(seg)
+    for d in seg:      # the segment's OD has its whole OD's routes, some across the lake and some not
+        mine, theirs = net.route_od == d, net.route_od == net.od_base[d]
+        assert (net.route_edges[mine] != net.route_edges[theirs]).nnz == 0
+        assert lake[mine].any() and not lake[mine].all()
+    run = dict(years=[2024], coupled=False)
+    by_premium = {x: lakeside(mv.simulate(s, **run, overrides={"segment_premium_no_lake": x,
+                                                                  "segment_share_no_lake": 0.6}))
+                  for x in (0.0, 300.0, 20000.0)}
+    plain = lakeside(mv.simulate(mv.load(DATA), **run))
+    refusing = lakeside(mv.simulate(mv.load(avoiding), **run, overrides={"segment_share_no_lake": 0.6}))
+    np.testing.assert_allclose(by_premium[0.0], plain, rtol=1e-4)
+    np.testing.assert_allclose(by_premium[20000.0], refusing, rtol=1e-4)
+    assert refusing < by_premium[300.0] < plain and refusing < 0.8 * plain
+
+
 @pytest.mark.parametrize("edit, message", [
     (lambda t: t.replace('commodity = "goods"\navoids', 'commodity = "gods"\navoids'), "commodity 'gods'"),
     (lambda t: t.replace('avoids = ["lake_storm"]', 'avoids = ["lake_strom"]'), "avoids 'lake_strom'"),
@@ -460,6 +506,10 @@ def test_a_segment_chooses_only_among_routes_that_avoid_its_risk_classes(tmp_pat
      "within [0, 1]"),
     (lambda t: t.replace("[parameters.segment_share_no_lake]", "[parameters.segment_share_no_lakes]"),
      "no parameter 'segment_share_no_lake'"),
+    (lambda t: _paying(t) + PREMIUM.replace("premium_no_lake]", "premium_no_lakes]"),
+     "premium 'segment_premium_no_lake' is not a parameter"),
+    (lambda t: _paying(t) + PREMIUM.replace("min = 0.0\nmax = 20000.0", "min = -10.0\nmax = 20000.0"),
+     "is not negative"),
     (lambda t: t + '\n[parameters.demand_factor_goodz]\nvalue = 1.0\nmin = 0.5\nmax = 2.0\nunit = "ratio"\n'
                    'source = "A-LL-DEMAND"\n', "demand_factor_goodz"),
 ])

@@ -171,16 +171,20 @@ class Corridor(BaseModel):
 
 
 class Segment(BaseModel):
-    """Shippers of one commodity who will not take a route crossing any of the ``avoids`` risk classes
-    (a forwarder that stopped booking through a country), as a share ``segment_share_<name>`` of each
-    OD's demand. They leave the choice set rather than pay a premium: on an OD whose routes all avoid
-    those classes, or all cross them, they choose as everyone else does."""
+    """Shippers of one commodity who shun routes crossing any of the ``avoids`` risk classes (a
+    forwarder that stopped booking through a country), as a share ``segment_share_<name>`` of each OD's
+    demand. Without a ``premium`` they leave those routes; with one (a parameter's name, in the
+    commodity's cost unit) they pay it on top of such a route's cost, once per route, and come back to it
+    when the routes they prefer cost more than that (an exporter who avoids a country while the
+    alternative is dearer by less than the premium, but not at any price). On an OD whose routes all
+    avoid those classes, or all cross them, they choose as everyone else does."""
 
     model_config = ConfigDict(extra="forbid")
     name: str
     label: str = ""
     commodity: str
     avoids: list[str]
+    premium: str | None = None
     source: str
 
     @property
@@ -990,8 +994,8 @@ def _check_demand_factors(s: Scenario) -> None:
 
 
 def _check_segments(s: Scenario) -> None:
-    """[segments.NAME]: a known commodity, risk classes the network has, a share parameter kept within
-    0-1, and shares of one commodity that cannot add up to more than its demand."""
+    """[segments.NAME]: a known commodity, risk classes the network has, a declared premium that is
+    never negative, a share parameter kept within 0-1, and shares of one commodity that cannot add up to more than its demand."""
     toml = _file(s, "model.toml")
     classes = s.risk_classes
     ceiling: dict[str, float] = {}
@@ -1007,6 +1011,15 @@ def _check_segments(s: Scenario) -> None:
                 raise InputError(f"{where} avoids '{risk}', a risk class no link or transfer has", file=toml,
                                  hint="risk classes: " + (", ".join(classes) or "none"))
         check_source_id(s, seg.source, toml, None, f"segments.{seg.name}.source")
+        if seg.premium is not None:
+            premium = s.parameters.get(seg.premium)
+            if premium is None:
+                raise InputError(f"{where} premium '{seg.premium}' is not a parameter", file=toml,
+                                 hint=f"declare [parameters.{seg.premium}] or drop 'premium' (the segment "
+                                      "then leaves the routes it avoids)")
+            if premium.min < 0:
+                raise InputError(f"parameter '{premium.name}' ranges down to {premium.min:g}; a segment's "
+                                 "premium for a route it avoids is not negative", file=toml, hint="set min >= 0")
         share = s.parameters.get(seg.share_parameter)
         if share is not None and not (0.0 <= share.min and share.max <= 1.0):
             raise InputError(f"parameter '{share.name}' ranges over [{share.min:g}, {share.max:g}]; a share "

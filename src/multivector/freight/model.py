@@ -122,6 +122,24 @@ class _Costs:
                                   p["vdf_beta"], scale, p["queue_max_ratio"])   # vdf_* required at load
 
 
+def _segment_premiums(scenario: Scenario, net: Network) -> tuple[list[str], sparse.csr_matrix | None]:
+    """The premium parameters of segments that pay to avoid (``[segments.NAME] premium``), and which of
+    them each route pays: ``[K, premiums]``, 1 where a route of such a segment's OD crosses one of its
+    avoided risk classes (once per route), None where no segment pays."""
+    paying = [seg for seg in scenario.segments.values() if seg.premium is not None and seg.name in net.od_segment]
+    if not paying:
+        return [], None
+    names = list(dict.fromkeys(seg.premium for seg in paying))
+    routes, columns = [], []
+    for seg in paying:
+        crossing = np.asarray(net.route_edges[:, np.isin(net.edge_risk, seg.avoids)].sum(axis=1)).ravel() > 0
+        mine = np.flatnonzero(crossing & (net.od_segment[net.route_od] == seg.name))
+        routes.append(mine)
+        columns.append(np.full(len(mine), names.index(seg.premium)))
+    routes, columns = np.concatenate(routes), np.concatenate(columns)
+    return names, sparse.csr_matrix((np.ones(len(routes)), (routes, columns)), shape=(net.n_routes, len(names)))
+
+
 class FreightModel:
     """The physical register compiled for simulation: static arrays, and one year solved at a time.
 
@@ -230,6 +248,7 @@ class FreightModel:
         self._segments = [(scenario.segments[name].share_parameter, np.flatnonzero(net.od_segment == name),
                            net.od_base[net.od_segment == name]) for name in dict.fromkeys(net.od_segment) if name]
         self.whole_ods = whole
+        self._premium_names, self._premium_routes = _segment_premiums(scenario, net)
         self.od_fold = sparse.csr_matrix(
             (np.ones(len(net.od_base)), (np.searchsorted(whole, net.od_base), np.arange(len(net.od_base)))),
             shape=(len(whole), len(net.od_base))) if self._segments else None
@@ -286,6 +305,8 @@ class FreightModel:
             self.cost_edges, [costs.edge_time, costs.edge_money, np.where(self.focus_edges, costs.edge_tariff, 0.0)])
         route_money += costs.route_risk
         route_time, route_money, focus_tariff = (per_route(x) for x in (route_time, route_money, focus_tariff))  # [K, N]
+        if self._premium_routes is not None:      # what segments pay on the routes they avoid
+            route_money = route_money + matmul(self._premium_routes, np.stack([yt[k] for k in self._premium_names]))
         base = route_money + vot * route_time
         available, has_route = self._open_routes(year)
         _check_available(net, has_route, demand, year)

@@ -293,14 +293,17 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
             if s.route_detour_max is not None:
                 found = _without_detours(found, edges, s.route_detour_max)
             choice_sets.append((od["origin"], od["destination"], len(od_rows) + len(choice_sets), found))
-        # a segment's OD follows all of its commodity's own ODs, with the routes that avoid its risk
-        # classes, wherever that leaves some routes out but not all of them
-        segments = [(seg.name, set(seg.avoids)) for seg in s.segments.values() if seg.commodity == commodity]
-        for name, avoids in [("", set())] + segments:
+        # a segment's OD follows all of its commodity's own ODs wherever some of the routes cross its
+        # avoided risk classes but not all of them: with the routes that avoid them, or with every route
+        # where the segment pays a premium on the others (its model adds it)
+        segments = [(seg.name, set(seg.avoids), seg.premium is not None) for seg in s.segments.values()
+                    if seg.commodity == commodity]
+        for name, avoids, pays in [("", set(), False)] + segments:
             for origin, destination, base, found in choice_sets:
                 kept = [f for f in found if not any(edges[i]["risk"] in avoids for i in f[2])]
                 if name and (not kept or len(kept) == len(found)):
                     continue
+                kept = found if pays else kept
                 d = len(od_rows)
                 od_rows.append((origin, destination, commodity, name, base))
                 for ci, path, idx in kept:
