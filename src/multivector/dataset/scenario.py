@@ -995,7 +995,8 @@ def _check_demand_factors(s: Scenario) -> None:
 
 def _check_segments(s: Scenario) -> None:
     """[segments.NAME]: a known commodity, risk classes the network has, a declared premium that is
-    never negative, a share parameter kept within 0-1, and shares of one commodity that cannot add up to more than its demand."""
+    never negative, a share parameter kept within 0-1, and shares of one commodity that cannot add up
+    to more than its demand."""
     toml = _file(s, "model.toml")
     classes = s.risk_classes
     ceiling: dict[str, float] = {}
