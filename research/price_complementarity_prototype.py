@@ -10,14 +10,16 @@ run-year the price loop needs at least ``--min-steps`` Newton steps for, and sol
 
 Unknowns: the solved groups' loads ``v`` and the active capacities' prices ``u``. Residual: the loads'
 fixed point ``F(v, u) - v`` (scaled by the largest load), and for each capacity
-``phi(u/U, (c - v_h)/c)`` with ``phi(a, b) = a + b - sqrt(a^2 + b^2)`` (zero exactly where ``a >= 0``,
-``b >= 0``, ``ab = 0``). Jacobian: the equilibrium's own ``-(I + M T')`` and ``-M_u`` (the kernels
-``_newton_system`` and ``_price_sensitivity``), bordered by phi's partials; a backtracking line search on
-half the squared residual. What it showed (2026-12-06): the Jacobian agrees with finite differences to
-1e-13 of its entries; without an upper bound on the prices the iteration stalls where a capacity cannot
-be met at any price (prices past the cap, 1,000 USD/t, merit stuck at 1.6e-3). The next version needs
-the box form (``0 <= u <= u_max``, the excess above the cap rationed), e.g. the mid function or a
-penalised Fischer-Burmeister with the upper bound.
+``a - mid(0, top, a - b)`` with ``a = u/U``, ``b = (c - v_h)/c`` and ``top`` the price cap over ``U``: zero
+exactly where the price is 0 and the facility has room, the price is between its bounds and the capacity
+is met, or the price is at the cap and the facility over it (the excess rationed); ``--no-box`` takes the
+Fischer-Burmeister function ``a + b - sqrt(a^2 + b^2)`` instead, with no cap. Jacobian: the equilibrium's
+own ``-(I + M T')`` and ``-M_u`` (the kernels ``_newton_system`` and ``_price_sensitivity``), bordered by
+the residual's partials; a backtracking line search on half the squared residual. What it showed
+(2026-12-06): the Jacobian agrees with finite differences to 1e-13 of its entries; the captured case
+(163 Newton steps in the price loop) converges in 6 iterations (5 without the cap); on a case of the bulk segment
+with a premium (403 steps in the loop) Fischer-Burmeister without the cap stalls with prices past it,
+the box form converges in 5 (research/next_structural_steps.md).
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ def capture(bulk_scale: float, min_steps: int) -> dict:
     return found
 
 
-def solve(g: dict, max_iter: int = 100, price_scale: float = 1e8) -> None:
+def solve(g: dict, box: bool = True, max_iter: int = 100, price_scale: float = 1e8) -> None:
     from multivector.freight import sue
 
     j = g["column"]
@@ -87,8 +89,12 @@ def solve(g: dict, max_iter: int = 100, price_scale: float = 1e8) -> None:
     n_c, n_a = len(v), len(act)
     scale = None
 
+    top = g["max_price"] / price_scale
+
     def residual(v, u, f):
         a, b = u[act] / price_scale, (cap[act] - v[hp[act]]) / cap[act]
+        if box:     # a = mid(0, top, a - b): a price between its bounds only where the capacity is met
+            return np.concatenate([(f - v) / scale, a - np.clip(a - b, 0.0, top)]), a, b
         return np.concatenate([(f - v) / scale, a + b - np.hypot(a, b)]), a, b
 
     print(f"run-year's price loop: {g['reference']} Newton steps")
@@ -103,9 +109,13 @@ def solve(g: dict, max_iter: int = 100, price_scale: float = 1e8) -> None:
         m, d, low = sue._newton_system(v, p, j, g["route_demand"], g["lf"], *jac, *costs)
         inverse = np.column_stack([sue._newton_solve(m, d, low, e) for e in np.eye(n_c)])
         by_price = sue._price_sensitivity(p, j, n_c, g["route_demand"], g["lf"], *jac, g["pw"], g["theta"])
-        r_ab = np.hypot(a, b)
-        da = np.where(r_ab > 0, 1 - a / np.where(r_ab > 0, r_ab, 1), 1 - 2 ** -0.5)
-        db = np.where(r_ab > 0, 1 - b / np.where(r_ab > 0, r_ab, 1), 1 - 2 ** -0.5)
+        if box:     # the mid function's pieces: the middle one reads the slack, the bounds the price
+            middle = (a - b > 0) & (a - b < top)
+            da, db = np.where(middle, 0.0, 1.0), np.where(middle, 1.0, 0.0)
+        else:
+            r_ab = np.hypot(a, b)
+            da = np.where(r_ab > 0, 1 - a / np.where(r_ab > 0, r_ab, 1), 1 - 2 ** -0.5)
+            db = np.where(r_ab > 0, 1 - b / np.where(r_ab > 0, r_ab, 1), 1 - 2 ** -0.5)
         jm = np.zeros((n_c + n_a, n_c + n_a))
         jm[:n_c, :n_c] = -np.linalg.inv(inverse) / scale
         jm[:n_c, n_c:] = -by_price[:, hp[act]] / scale
@@ -131,9 +141,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bulk-scale", type=float, default=0.0068)
     ap.add_argument("--min-steps", type=int, default=150)
+    ap.add_argument("--no-box", action="store_true", help="Fischer-Burmeister without the price cap")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
-    solve(capture(args.bulk_scale, args.min_steps))
+    solve(capture(args.bulk_scale, args.min_steps), box=not args.no_box)
 
 
 if __name__ == "__main__":
