@@ -35,7 +35,7 @@ import numpy as np
 from scipy import sparse
 
 from multivector.freight.products import matmul
-from multivector.freight.vdf import DelayCurves, curve_delay
+from multivector.freight.vdf import NO_DELAY, DelayCurves, curve_delay
 
 
 #: Side constraints: a capacity is met within this share (the reality checks allow 0.5%).
@@ -66,6 +66,13 @@ LOADS_ONLY_STEPS = 100
 #: bench/results/coupled.md). A measurement skipped where the gap would have passed costs one more Newton
 #: step, never an early stop.
 GAP_SKIP_RESIDUAL = 10.0
+#: A warm start holds each group's load to at most this many times its smallest capacity. Last year's
+#: load on a facility closed this year (its capacity scaled to nothing) is no equilibrium: its delay
+#: there is astronomical, at no load none, and the fixed point lies just above its capacity, so Newton
+#: halved its way down, some 25 steps (the p99 of a Morris design's run-years). Loads past it are
+#: loads on the queues' linear continuations (3.6 times capacity seen at equilibrium); Newton raises a
+#: load held below its fixed point in a step or two.
+START_OVERLOAD = 10.0
 #: Halvings of a Newton step before the line search takes the shortest one anyway.
 MAX_HALVINGS = 12
 #: Price steps a run takes freely in a solve (99% of run-years need at most 4). From then on each
@@ -925,6 +932,24 @@ def _run_price_step(j, f, m, d, low, by_price, hard_pos, cap, price, price_unit,
     return moved
 
 
+@numba.njit(cache=True)
+def _loads_step(vj, p, f, res, j, split, route_demand, lf, jac_args, cost_args):
+    """One damped Newton step of run ``j``'s loads under fixed prices (``split``): ``(I + M T') dv = F(v) − v``,
+    backtracking on ``|v − F(v)|²`` (at most ``MAX_HALVINGS`` halvings, then the shortest step is taken).
+    Returns the new loads, shares, flows, ``F(v)`` and residual."""
+    step = f - vj
+    if len(vj):
+        step = _newton_solve(*_newton_system(vj, p, j, route_demand, lf, *jac_args, *cost_args), step)
+    a = 1.0
+    for halving in range(MAX_HALVINGS + 1):
+        trial = np.maximum(vj + a * step, 0.0)
+        tp, th, tf, tr = _run_point(trial, j, split, route_demand, lf, *cost_args)
+        if tr <= (1.0 - 1e-4 * a) * res or halving == MAX_HALVINGS:
+            break
+        a *= 0.5
+    return trial, tp, th, tf, tr
+
+
 @numba.njit(cache=True, nogil=True)
 def _equilibrium(cols, max_iter, tol, v, share, flow, load, residual, gap, steps, route_demand, od_demand, lf,
                  hard_pos, cap, price_unit, max_price, steps_taken, last_step, radius, last_move, routes, od_route_ptr,
@@ -977,24 +1002,21 @@ def _equilibrium(cols, max_iter, tol, v, share, flow, load, residual, gap, steps
             if steps[j] >= max_iter:
                 break
             steps[j] += 1
-            # the Newton step: (I + M T') dv = F(v) − v
-            step = f - vj
-            if n_c:
-                step = _newton_solve(*_newton_system(vj, p, j, route_demand, lf, *jac_args, *cost_args), step)
-            # backtracking on |v − F(v)|²
-            a = 1.0
-            for halving in range(MAX_HALVINGS + 1):
-                trial = np.maximum(vj + a * step, 0.0)
-                tp, th, tf, tr = _run_point(trial, j, split, route_demand, lf, *cost_args)
-                if tr <= (1.0 - 1e-4 * a) * res or halving == MAX_HALVINGS:
-                    vj, p, h, f, res = trial, tp, th, tf, tr
-                    break
-                a *= 0.5
+            vj, p, h, f, res = _loads_step(vj, p, f, res, j, split, route_demand, lf, jac_args, cost_args)
         _put_column(v, j, vj)
         _put_column(share, j, p)
         _put_column(flow, j, h)
         _put_column(load, j, f)
         residual[j] = res
+
+
+def _group_capacity(structure: _Structure, solved: DelayCurves) -> np.ndarray:
+    """``[groups, N]``: the smallest capacity among each group's members that have a delay curve (inf
+    where none has)."""
+    capacity = np.where((solved.kind != NO_DELAY)[:, None] & np.isfinite(solved.capacity), solved.capacity, np.inf)
+    out = np.full((len(structure.member_ptr) - 1, capacity.shape[1]), np.inf)
+    np.minimum.at(out, structure.group, capacity)
+    return out
 
 
 def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot, theta, available,
@@ -1087,7 +1109,7 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
         if len(idle):                                           # take their free-flow logit split there
             free = _shares(np.zeros((groups, len(idle))), idle, *price_args, *cost_args)
             share[:, idle] = np.where(od_total[:, idle] > 0, share[:, idle], free)
-        v = matmul(a_load, per_route_demand * share)
+        v = np.minimum(matmul(a_load, per_route_demand * share), START_OVERLOAD * _group_capacity(structure, solved))
     k_n = len(route_od)
     residual, gap, steps = np.zeros(n), np.full(n, np.inf), np.zeros(n, dtype=np.int64)
     od_demand = np.where(demand > 0, demand, np.inf)
