@@ -20,6 +20,7 @@ Writes bench/results/price_loop.md.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import platform
@@ -84,8 +85,10 @@ def steps_worker(scales: list[float], trajectories: int) -> dict:
     counted = []
     pool = sue._in_threads
 
-    def counting(kernel, runs, max_iter, tol, v, p, h, f, residual, gap, steps, *rest):
-        out = pool(kernel, runs, max_iter, tol, v, p, h, f, residual, gap, steps, *rest)
+    def counting(kernel, runs, *args):
+        out = pool(kernel, runs, *args)
+        # found by name: the kernel's arguments differ between the checkouts compared
+        steps = args[list(inspect.signature(kernel.py_func).parameters).index("steps") - 1]
         counted.append(steps[runs].copy())
         return out
 

@@ -7,7 +7,7 @@ import pytest
 from scipy import sparse
 
 import multivector as mv
-from multivector.freight.sue import _first_of_equal, _least_norm, logit_split, solve_logit_sue
+from multivector.freight.sue import JOINT_AFTER, _first_of_equal, _least_norm, logit_split, solve_logit_sue
 from multivector.freight.vdf import BPR, QUEUE, DelayCurves
 
 
@@ -58,11 +58,14 @@ def test_high_logit_scale_approaches_user_equilibrium():
     assert gaps[2] < 0.05
 
 
+@pytest.mark.parametrize("joint_after", [JOINT_AFTER, 0])
 @pytest.mark.parametrize("capacity", [5.0, 12.0, 20.0])
-def test_a_capacity_holds_and_its_price_is_the_one_that_clears_it(capacity):
+def test_a_capacity_holds_and_its_price_is_the_one_that_clears_it(capacity, joint_after):
     """Two parallel routes with no congestion, the cheap one capacitated: at equilibrium the cheap route
     carries its capacity, and the price u (per unit of load; here one unit weighs one) solves
-    capacity = D / (1 + exp(-theta (c2 - c1 - u))), i.e. u = c2 - c1 + ln(D / capacity - 1) / theta."""
+    capacity = D / (1 + exp(-theta (c2 - c1 - u))), i.e. u = c2 - c1 + ln(D / capacity - 1) / theta.
+    The same whether the price loop finds it or the joint solve (``joint_after`` 0: at the first
+    violation)."""
     from multivector.freight.sue import CAPACITY_TOLERANCE, SLACK_TOLERANCE
 
     theta, demand, vot = 0.1, 30.0, 2.0
@@ -70,7 +73,7 @@ def test_a_capacity_holds_and_its_price_is_the_one_that_clears_it(capacity):
     res = solve_logit_sue(sparse.csr_matrix(np.eye(2)), np.ones(2), np.array([[10.0], [40.0]]),
                           np.full((2, 1), vot), np.full((2, 1), theta), np.ones((2, 1), bool), np.array([0, 0]),
                           np.array([[demand]]), DelayCurves.none(2), tol=1e-9, max_iter=5000,
-                          capacity=cap)
+                          capacity=cap, joint_after=joint_after)
     free = demand / (1 + np.exp(-theta * 30.0))                 # the share without a capacity: 28.6
     assert res.converged.all() and res.flow.sum() == pytest.approx(demand)
     assert capacity < free
@@ -534,7 +537,7 @@ def test_a_nearly_full_facility_whose_partners_prices_will_fill_it_keeps_its_pri
 
 
 def _two_outlets(shut_in: float, cap=(10.0, 10.0), base=(10.0, 12.0, 10.0, 12.0, 40.0), theta=0.2, max_iter=3000,
-                 delay=0.0):
+                 delay=0.0, joint_after=JOINT_AFTER):
     """Two capacitated outlets in parallel and an open detour: OD 0 (``shut_in``) may use only the outlets,
     OD 1 (20) the outlets or the detour (costlier by ``base``); no delay by default, so prices alone clear
     the outlets (``delay``: hours per unit of load on each, at a value of time of 1)."""
@@ -543,7 +546,8 @@ def _two_outlets(shut_in: float, cap=(10.0, 10.0), base=(10.0, 12.0, 10.0, 12.0,
     return solve_logit_sue(inc, np.ones(5), np.array(base, float)[:, None], np.full((5, 1), float(delay > 0)),
                            np.full((5, 1), theta), np.ones((5, 1), bool), route_od, np.array([[shut_in], [20.0]]),
                            DelayCurves.linear(np.array([[delay], [delay], [0.0]])),
-                           capacity=np.array([[cap[0]], [cap[1]], [np.nan]]), max_iter=max_iter)
+                           capacity=np.array([[cap[0]], [cap[1]], [np.nan]]), max_iter=max_iter,
+                           joint_after=joint_after)
 
 
 def _outlets_unsettled(res) -> bool:
@@ -560,25 +564,43 @@ def _outlets_unsettled(res) -> bool:
     # crashed with ZeroDivisionError in a price's own step, inside the compiled kernel
     dict(shut_in=33.05, cap=(8.337, 7.471), base=(7.371, 14.61, 7.624, 6.639, 35.12), theta=0.2024),
 ])
-def test_freight_whose_every_route_crosses_a_full_group_is_priced_at_the_cap(case):
+@pytest.mark.parametrize("joint_after", [JOINT_AFTER, 0])
+def test_freight_whose_every_route_crosses_a_full_group_is_priced_at_the_cap(case, joint_after):
     """OD 0 needs more than the two outlets hold together. Raising both prices together moves none of
     it, so the price step sees a direction with no response (research/price_loop_stranded.md): the
     group's prices rise together to the cap, OD 1 leaves for the detour, and the run settles; the caller
-    rations what is over capacity at the cap."""
-    res = _two_outlets(**case)
+    rations what is over capacity at the cap. So too where the joint solve is tried at once (and gives
+    the run back to the loop where it stalls)."""
+    res = _two_outlets(**case, joint_after=joint_after)
     assert res.converged.all() and res.iterations < 100
     np.testing.assert_allclose(res.price[:2, 0], 1e4, rtol=1e-3)
     assert res.flow[2:4, 0].sum() < 1e-9 and res.flow[4, 0] == pytest.approx(20.0)
 
 
+@pytest.mark.parametrize("joint_after", [JOINT_AFTER, 0])
 @pytest.mark.parametrize("shut_in", [15.0, 19.5, 19.9])
-def test_a_group_with_room_is_priced_below_the_cap(shut_in):
+def test_a_group_with_room_is_priced_below_the_cap(shut_in, joint_after):
     """The same outlets when OD 0 fits: the prices stay where OD 1's last units on the outlets fill
     them, far below the cap, each outlet within its capacity and full (the group rule does not fire)."""
-    res = _two_outlets(shut_in)
+    res = _two_outlets(shut_in, joint_after=joint_after)
     assert res.converged.all()
     ratio = res.load[:2, 0] / 10.0
     assert (ratio <= 1.004).all() and (ratio >= 0.99).all() and (res.price[:2, 0] < 100).all()
+
+
+@pytest.mark.parametrize("shut_in", [20.5, 25.0])
+def test_the_joint_solve_settles_congested_outlets_in_fewer_steps_than_the_loop_at_the_same_equilibrium(shut_in):
+    """Two congested outlets (delay on both) that OD 0 alone overfills, and a steeper logit: the price
+    loop raises the prices a step at a time against loads that re-settle between steps, to the cap (32
+    and 23 Newton steps); solving the loads and the prices as one system (``joint_after`` 0) gets there
+    in about a third of that, at the same equilibrium (the prices at the cap, the same route flows to
+    the capacity band's width)."""
+    loop = _two_outlets(shut_in, theta=1.0, delay=0.5, joint_after=10**6)
+    joint = _two_outlets(shut_in, theta=1.0, delay=0.5, joint_after=0)
+    assert loop.converged.all() and joint.converged.all()
+    np.testing.assert_allclose(joint.price[:2, 0], 1e4, rtol=1e-3)
+    assert joint.iterations < 0.6 * loop.iterations
+    np.testing.assert_allclose(joint.flow, loop.flow, rtol=0.01, atol=1e-6)
 
 
 @pytest.mark.parametrize("shut_in", [15.0, 19.5])

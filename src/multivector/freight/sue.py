@@ -16,7 +16,9 @@ is taken and convergence is quadratic.
 
 Each run's whole equilibrium is one compiled Numba kernel (:func:`_equilibrium`; a batch's runs split
 across threads, the kernel releasing the GIL): Newton on the loads until the run is at the equilibrium under its present capacity prices,
-then a price step (:func:`_run_price_step`) and Newton again, until no capacity is violated. The delay
+then a price step (:func:`_run_price_step`) and Newton again, until no capacity is violated; a run whose
+prices have not settled after a few price steps solves its loads and prices as one system instead
+(:func:`_joint_solve`), going back to the price steps where that fails. The delay
 curves are declared (:class:`~multivector.freight.vdf.DelayCurves`) so that the kernel evaluates them
 itself.
 """
@@ -950,8 +952,269 @@ def _loads_step(vj, p, f, res, j, split, route_demand, lf, jac_args, cost_args):
     return trial, tp, th, tf, tr
 
 
+#: Price steps of the loop after which a run still violating a capacity solves its loads and prices
+#: together (:func:`_joint_solve`), from where it stood before its first price step. 99% of run-years
+#: settle within FREE_PRICE_STEPS and are as they were; the rest, where the loop can crawl (parallel
+#: outlets of freight that chooses by cost), mostly settle in a few joint iterations. Where the joint
+#: solve does not settle within JOINT_STEPS iterations, the run goes back to the loop where it left it.
+JOINT_AFTER = FREE_PRICE_STEPS
+JOINT_STEPS = 30
+#: The joint solve gives up where its residual has not halved over this many iterations: near the
+#: solution it falls by orders of magnitude an iteration, and a stalled solve had spent its 30 before the
+#: loop resumed (two captive outlets: 60 Newton steps where the loop alone took 36).
+JOINT_STALL = 5
+#: A price within this of zero or of the cap (in JOINT_PRICE_SHARE of the cap) counts as at that bound;
+#: loads settled between joint steps are settled to this, relative to the largest.
+JOINT_TOL = 1e-9
+#: The loads' part of the joint residual, relative to the largest load, at which the loop may take over
+#: (:func:`_joint_settled`): its Newton on the loads finishes them under fixed prices.
+JOINT_LOADS_TOL = 1e-4
+#: The least-squares cut of the joint step's price system, relative to its largest singular value:
+#: exact redundancies only (facilities in series). A cut of 1e-4, the loop's, dropped weakly answered
+#: directions the joint solve needs: 409,418 Newton steps on the bench's design against 344,317.
+JOINT_RCOND = 1e-10
+#: Halvings of a joint step before the loads are settled under the prices as they stand (a steep queue
+#: makes the loads' fixed point far more curved than the prices'), and the Newton steps that may take.
+JOINT_HALVINGS = 8
+JOINT_SETTLE_STEPS = 10
+#: Prices enter the joint solve in this share of the cap, so that a price and a slack weigh about alike
+#: in its residual (a price of 100 USD/t against a cap of 1,000 reads 1).
+JOINT_PRICE_SHARE = 0.1
+
+
+@numba.njit(cache=True)
+def _floor_load(cap, load):
+    """A load kept a billionth of its capacity above zero, for its logarithm."""
+    return max(load, 1e-9 * cap)
+
+
+@numba.njit(cache=True)
+def _slack(cap, load):
+    """A capacity's slack in the joint solve: ``ln(target / load)``, the target the middle of the capacity
+    band. On log-loads, as the loop's price step: a facility left empty by a price far above the one
+    that clears it reads a slack so large that its price is at the lower bound of its ``mid`` function
+    and falls, where a slack relative to the capacity (at most 1) would have kept it in the middle piece
+    with no load to answer it."""
+    return np.log(cap * (1.0 - CAPACITY_TOLERANCE / 2) / _floor_load(cap, load))
+
+
+@numba.njit(cache=True)
+def _joint_residual(v, f, u, act, hard_pos, cap_j, scale, unit, top, r):
+    """Half the squared residual of the joint solve at loads ``v`` (their image ``f``) and prices ``u``,
+    its parts written to ``r``: ``(f - v) / scale`` for the loads, then for each capacity ``act[i]``
+    ``a - mid(0, top, a - b)`` with ``a`` its price in ``unit`` and ``b`` its slack (:func:`_slack`): zero
+    exactly where the price is zero and the facility has room, the price is between its bounds and the
+    facility at the capacity band's middle, or the price is at the cap and the facility over."""
+    n_c = len(v)
+    for c in range(n_c):
+        r[c] = (f[c] - v[c]) / scale
+    for i in range(len(act)):
+        h = act[i]
+        a = u[h] / unit
+        b = _slack(cap_j[h], v[hard_pos[h]])
+        r[n_c + i] = a - min(max(a - b, 0.0), top)
+    return 0.5 * np.sum(r * r)
+
+
+@numba.njit(cache=True)
+def _joint_step(v, p, r, j, act, hard_pos, price, cap, unit, top, scale, route_demand, lf, pw, jac_args, cost_args):
+    """The semismooth Newton step of :func:`_joint_solve` (loads, then the prices ``act`` in ``unit``) for
+    its residual ``r``. A price at a bound of its ``mid`` function steps to it (its row is the identity);
+    the loads' block, ``-(I + M T')``, is eliminated with :func:`_newton_system`'s factor, so that only
+    the prices of capacities in the middle piece (few) are solved for, by least squares (facilities in
+    series leave only the sum of their prices determined), each row relative to its capacity."""
+    n_c, count = len(v), len(act)
+    theta = cost_args[1]
+    m, d, low = _newton_system(v, p, j, route_demand, lf, *jac_args, *cost_args)
+    by_price = _price_sensitivity(p, j, n_c, route_demand, lf, *jac_args, pw, theta)
+    step = np.zeros(n_c + count)
+    inner = np.zeros(count, dtype=np.int64)      # the capacities in the middle piece
+    n_m = 0
+    rhs = scale * r[:n_c]           # (I + M T') dv = scale r_L - M_u unit da
+    for i in range(count):
+        h = act[i]
+        g = hard_pos[act[i]]
+        a = price[h, j] / unit
+        b = _slack(cap[h, j], v[g])
+        if 0.0 < a - b < top:       # the middle piece: the residual is the slack
+            inner[n_m] = i
+            n_m += 1
+        else:                       # at a bound: the residual is the price's distance to it
+            step[n_c + i] = -r[n_c + i]
+            for x in range(n_c):
+                rhs[x] -= by_price[x, g] * unit * step[n_c + i]
+    base = _newton_solve(m, d, low, rhs)
+    if n_m == 0:
+        step[:n_c] = base
+        return step
+    # each middle price's response (dv per unit of the price)
+    response = np.empty((n_c, n_m))
+    for k in range(n_m):
+        g = hard_pos[act[inner[k]]]
+        response[:, k] = _newton_solve(m, d, low, by_price[:, g] * unit)
+    # a facility over capacity whose load its own price barely moves (even the whole range to the cap
+    # would move it less than the capacity band: no other route) goes to the cap, its excess rationed,
+    # as the loop's rule has it; the rest solve the system that puts each load where its row wants it
+    step[:n_c] = base
+    free = np.zeros(n_m, dtype=np.int64)
+    n_f = 0
+    for k in range(n_m):
+        i = inner[k]
+        h = act[i]
+        g = hard_pos[h]
+        load = _floor_load(cap[h, j], v[g])
+        if r[n_c + i] < -CAPACITY_TOLERANCE / 2 and abs(response[g, k]) / load * top < CAPACITY_TOLERANCE:
+            step[n_c + i] = top - price[h, j] / unit
+            step[:n_c] -= response[:, k] * step[n_c + i]
+        else:
+            free[n_f] = k
+            n_f += 1
+    if n_f == 0:
+        return step
+    system = np.empty((n_f, n_f))
+    target = np.empty(n_f)
+    for a in range(n_f):        # the slack's row: r - dv / v = 0, relative to the load
+        i = inner[free[a]]
+        h = act[i]
+        g = hard_pos[h]
+        load = _floor_load(cap[h, j], v[g])
+        for c in range(n_f):
+            system[a, c] = response[g, free[c]] / load
+        target[a] = step[g] / load - r[n_c + i]
+    scaled_unit = np.ones(n_f)
+    for c in range(n_f):
+        own = abs(system[c, c])
+        if own > 1e-12:
+            scaled_unit[c] = own
+    da = np.linalg.lstsq(system / scaled_unit[None, :], target, rcond=JOINT_RCOND)[0] / scaled_unit
+    for c in range(n_f):
+        step[n_c + inner[free[c]]] = da[c]
+        step[:n_c] -= response[:, free[c]] * da[c]
+    return step
+
+
+@numba.njit(cache=True)
+def _joint_settled(v, r, price, j, act, hard_pos, cap, unit, top):
+    """Whether the joint solve may hand run ``j`` back to the loop: its loads within ``JOINT_LOADS_TOL`` of
+    their fixed point (relative to the largest; the loop's Newton on the loads finishes them under fixed
+    prices) and each capacity settled as the loop counts it: a price at zero (within ``JOINT_TOL`` of
+    the cap's tenth) with the facility not over, at the cap (as close) with it over, or between with the
+    load inside the capacity band. Near a direction the prices barely move the loads in, the residual's
+    last digits come at one bit an iteration, and the loop needs none of them."""
+    n_c = len(v)
+    for c in range(n_c):
+        if abs(r[c]) > JOINT_LOADS_TOL:
+            return False
+    for i in range(len(act)):
+        h = act[i]
+        a = price[h, j] / unit
+        ratio = v[hard_pos[h]] / cap[h, j]
+        if a <= JOINT_TOL:
+            if ratio > 1.0 + CAPACITY_TOLERANCE / 2:
+                return False
+        elif a >= top - JOINT_TOL:
+            if ratio < 1.0 - CAPACITY_TOLERANCE / 2:
+                return False
+        elif ratio > 1.0 + CAPACITY_TOLERANCE / 2 or ratio < 1.0 - SLACK_TOLERANCE / 2:
+            return False
+    return True
+
+
+@numba.njit(cache=True)
+def _joint_solve(j, vj, route_demand, lf, hard_pos, cap, price, max_price, base_cost, ap_ptr, ap_idx, ap_val, pw,
+                 jac_args, cost_args):
+    """Run ``j``'s capacity-constrained equilibrium as one system in its loads and its capacities' prices:
+    a semismooth Newton method on :func:`_joint_residual`, whose Jacobian is the equilibrium's own
+    (``-(I + M T')`` in the loads, ``-M_u`` in the prices, :func:`_newton_system` and
+    :func:`_price_sensitivity`) bordered by the rows of the capacities, each read in the piece of its
+    ``mid`` function it sits in; a least-squares step (facilities in series leave only the sum of their
+    prices determined) and a backtracking line search on the residual. The level of a group of parallel
+    outlets and the split between them move in one step, where the price loop moves them apart and
+    crawls (research/next_structural_steps.md). Where a step's line search fails, the loads are settled
+    under the prices as they stand and it steps again; a second failure in a row gives up. Returns
+    whether it settled (:func:`_joint_settled`), the loads, and the iterations and loads' Newton steps
+    taken; writes ``price[:, j]`` where it settled (prices that should be zero or at the cap set exactly
+    there) and leaves it as it was where not."""
+    n_c = len(vj)
+    n_h = len(hard_pos)
+    count = 0
+    for h in range(n_h):
+        if hard_pos[h] >= 0 and not np.isnan(cap[h, j]):
+            count += 1
+    act = np.empty(count, dtype=np.int64)
+    count = 0
+    for h in range(n_h):
+        if hard_pos[h] >= 0 and not np.isnan(cap[h, j]):
+            act[count] = h
+            count += 1
+    n_x = n_c + count
+    unit = JOINT_PRICE_SHARE * max_price
+    top = max_price / unit
+    saved = price[:, j].copy()
+    v = vj.copy()
+    split = _split_for(j, _priced_cost(j, base_cost, ap_ptr, ap_idx, ap_val, price, pw), *cost_args)
+    p, _, f, _ = _run_point(v, j, split, route_demand, lf, *cost_args)
+    scale = max(np.abs(f).max(), 1e-12)
+    r = np.empty(n_x)
+    trial_r = np.empty(n_x)
+    merit = _joint_residual(v, f, price[:, j], act, hard_pos, cap[:, j], scale, unit, top, r)
+    restored = False
+    work = 0        # iterations and the Newton steps of the loads settled between them
+    history = np.full(JOINT_STEPS + 1, np.inf)     # the merit at each iteration, for the stall test
+    for it in range(JOINT_STEPS + 1):
+        history[it] = merit
+        if it >= JOINT_STALL and merit > 0.5 * history[it - JOINT_STALL]:
+            break
+        if _joint_settled(v, r, price, j, act, hard_pos, cap, unit, top):
+            for i in range(count):      # each price exactly at its bound where its piece says so
+                h = act[i]
+                a = price[h, j] / unit
+                b = _slack(cap[h, j], v[hard_pos[h]])
+                price[h, j] = 0.0 if a - b <= 0 else max_price if a - b >= top else min(max(price[h, j], 0.0), max_price)
+            return True, v, it + work
+        if it == JOINT_STEPS:
+            break
+        step = _joint_step(v, p, r, j, act, hard_pos, price, cap, unit, top, scale, route_demand, lf, pw, jac_args, cost_args)
+        t = 1.0
+        done = False
+        start = price[:, j].copy()
+        for _ in range(JOINT_HALVINGS + 1):
+            trial = np.maximum(v + t * step[:n_c], 0.0)
+            for i in range(count):
+                price[act[i], j] = min(max(start[act[i]] + t * step[n_c + i] * unit, 0.0), max_price)
+            split = _split_for(j, _priced_cost(j, base_cost, ap_ptr, ap_idx, ap_val, price, pw), *cost_args)
+            tp, _, tf, _ = _run_point(trial, j, split, route_demand, lf, *cost_args)
+            tm = _joint_residual(trial, tf, price[:, j], act, hard_pos, cap[:, j], scale, unit, top, trial_r)
+            if tm <= (1.0 - 1e-4 * t) * merit:
+                v, p, f, merit = trial, tp, tf, tm
+                r[:] = trial_r
+                done = True
+                break
+            t *= 0.5
+        if not done:
+            # the step's linear model holds too short a way: the loads' fixed point is far more curved than
+            # the prices' (a steep queue). Settle the loads under the prices as they stand, as the loop
+            # does, and step again from there; a second failure in a row gives up
+            _put_column(price, j, start)
+            split = _split_for(j, _priced_cost(j, base_cost, ap_ptr, ap_idx, ap_val, price, pw), *cost_args)
+            res = 0.0
+            for c in range(n_c):
+                res += (v[c] - f[c]) ** 2
+            if restored:
+                break
+            for _ in range(JOINT_SETTLE_STEPS):
+                if np.sqrt(res) <= JOINT_TOL * scale:
+                    break
+                v, p, _, f, res = _loads_step(v, p, f, res, j, split, route_demand, lf, jac_args, cost_args)
+                work += 1
+            merit = _joint_residual(v, f, price[:, j], act, hard_pos, cap[:, j], scale, unit, top, r)
+        restored = not done
+    _put_column(price, j, saved)
+    return False, vj, it + work
+
+
 @numba.njit(cache=True, nogil=True)
-def _equilibrium(cols, max_iter, tol, v, share, flow, load, residual, gap, steps, route_demand, od_demand, lf,
+def _equilibrium(cols, max_iter, tol, joint_after, v, share, flow, load, residual, gap, steps, route_demand, od_demand, lf,
                  hard_pos, cap, price_unit, max_price, steps_taken, last_step, radius, last_move, routes, od_route_ptr,
                  route_ptr, route_res, route_slot, slot_res, od_slot_ptr, route_pattern, pattern_ptr, pattern_res,
                  base_cost, ap_ptr, ap_idx, ap_val, price, pw, vot, theta, available, bounds, cross_ptr, cross_idx,
@@ -959,7 +1222,8 @@ def _equilibrium(cols, max_iter, tol, v, share, flow, load, residual, gap, steps
                  rho_max):
     """The equilibrium of each run in ``cols``: damped Newton on its solved loads ``v`` until its gap is
     at most ``tol``; then, while the equilibrium violates a capacity, a price step and Newton again from
-    the loads the step predicts; at most ``max_iter`` Newton steps in all (``steps``). Writes each run's
+    the loads the step predicts, or once, after ``joint_after`` price steps, the joint solve from the state
+    before the first; at most ``max_iter`` Newton steps in all (``steps``, a joint iteration counted as one). Writes each run's
     loads, route shares, flows, ``F(v)``, residual, gap and prices back in place, in its own column only,
     so that threads can share the arrays (the GIL is released)."""
     n_c = v.shape[0]
@@ -970,6 +1234,9 @@ def _equilibrium(cols, max_iter, tol, v, share, flow, load, residual, gap, steps
         cost_args = (vot, theta, available, bounds, cross_ptr, cross_idx, cross_val, route_crossing, member_ptr,
                      members, kind, capacity, free_time, alpha, beta, scale, rho_max)
         vj = v[:, j].copy()
+        joint_tried = False
+        v_first = vj
+        price_first = price[:, j].copy()
         split = _split_for(j, _priced_cost(j, base_cost, ap_ptr, ap_idx, ap_val, price, pw), *cost_args)
         p, h, f, res = _run_point(vj, j, split, route_demand, lf, *cost_args)
         while True:
@@ -991,6 +1258,25 @@ def _equilibrium(cols, max_iter, tol, v, share, flow, load, residual, gap, steps
                         violated = violated or over or idle
                     if not violated or steps[j] >= last_price_step:
                         break
+                    if steps_taken[j] == 0 and not joint_tried:     # where the joint solve would start
+                        v_first = vj.copy()
+                        price_first = price[:, j].copy()
+                    if (not joint_tried and steps_taken[j] >= joint_after
+                            and steps[j] + JOINT_STEPS < last_price_step):
+                        joint_tried = True
+                        price_loop = price[:, j].copy()
+                        _put_column(price, j, price_first)
+                        settled, v_joint, used = _joint_solve(j, v_first, route_demand, lf, hard_pos, cap, price,
+                                                              max_price, base_cost, ap_ptr, ap_idx, ap_val, pw,
+                                                              jac_args, cost_args)
+                        steps[j] += used
+                        if settled:
+                            vj = v_joint
+                            split = _split_for(j, _priced_cost(j, base_cost, ap_ptr, ap_idx, ap_val, price, pw),
+                                               *cost_args)
+                            p, h, f, res = _run_point(vj, j, split, route_demand, lf, *cost_args)
+                            continue
+                        _put_column(price, j, price_loop)
                     m, d, low = _newton_system(vj, p, j, route_demand, lf, *jac_args, *cost_args)
                     by_price = _price_sensitivity(p, j, n_c, route_demand, lf, *jac_args, pw, theta)
                     moved = _run_price_step(j, f, m, d, low, by_price, hard_pos, cap, price, price_unit,
@@ -1022,7 +1308,7 @@ def _group_capacity(structure: _Structure, solved: DelayCurves) -> np.ndarray:
 def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot, theta, available,
                     route_od, demand, curves: DelayCurves, tol=EQUILIBRIUM_TOL, max_iter=200, congestible=None,
                     start=None, capacity=None, start_price=None, price_unit=1.0, max_price=1e4,
-                    price_weight=None) -> SUEResult:
+                    price_weight=None, joint_after=JOINT_AFTER) -> SUEResult:
     """Solve the batched logit SUE, with capacities as side constraints when ``capacity`` is given.
 
     incidence: [R, K] 0/1 resource-route incidence; load_per_unit: [K] Mt per unit of route flow;
@@ -1052,7 +1338,10 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     ``converged`` says so (a run the step cap stops is not; its last ``LOADS_ONLY_STEPS`` steps take no
     price step, so it ends at the equilibrium under its last prices). Freight that must cross one of a group of
     full facilities and needs more than they hold moves the group's prices together to the cap
-    (:func:`_group_step`).
+    (:func:`_group_step`). A run that has taken ``joint_after`` price steps and still violates a
+    capacity solves its loads and prices together from where it stood before its first price step
+    (:func:`_joint_solve`, a semismooth Newton method), and goes back to the loop where that does not
+    settle.
     The prices begin at ``start_price`` (``[R, N]``, e.g. last year's) or at zero.
 
     Each run iterates on its own in one compiled kernel (:func:`_equilibrium`; runs split across threads
@@ -1116,7 +1405,7 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     rep = _first_of_equal(v, per_route_demand, od_demand, cap, price, base_cost, vot, theta, available, solved.capacity,
                           solved.free_time, solved.alpha, solved.beta, solved.scale, solved.rho_max)
     p, h, f = (np.zeros(shape, order="F") for shape in ((k_n, n), (k_n, n), (groups, n)))
-    _in_threads(_equilibrium, np.flatnonzero(rep == np.arange(n)), max_iter, tol, col(v), p, h, f, residual, gap,
+    _in_threads(_equilibrium, np.flatnonzero(rep == np.arange(n)), max_iter, tol, joint_after, col(v), p, h, f, residual, gap,
                 steps, per_route_demand, col(od_demand), np.ascontiguousarray(load_per_unit, dtype=float),
                 hard_pos, col(cap), float(price_unit), float(max_price),
                 steps_taken, col(last_step), col(radius), col(last_move), *jacobian.arrays(), *price_args, *cost_args)
