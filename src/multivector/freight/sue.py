@@ -1277,6 +1277,8 @@ def _equilibrium(cols, max_iter, tol, joint_after, v, share, flow, load, residua
                             p, h, f, res = _run_point(vj, j, split, route_demand, lf, *cost_args)
                             continue
                         _put_column(price, j, price_loop)
+                        if steps[j] >= last_price_step:     # its attempt used the steps kept for the loads
+                            break
                     m, d, low = _newton_system(vj, p, j, route_demand, lf, *jac_args, *cost_args)
                     by_price = _price_sensitivity(p, j, n_c, route_demand, lf, *jac_args, pw, theta)
                     moved = _run_price_step(j, f, m, d, low, by_price, hard_pos, cap, price, price_unit,
