@@ -536,6 +536,28 @@ def test_a_nearly_full_facility_whose_partners_prices_will_fill_it_keeps_its_pri
     assert bool(ds["converged"].all()) and int(ds["iterations"].max()) < 30
 
 
+@pytest.mark.parametrize("overload, most", [(None, 25), (np.inf, 30)])
+def test_a_warm_start_on_a_facility_closed_this_year_is_held_near_its_capacity(monkeypatch, overload, most):
+    """Run 145 of a 4-trajectory Morris design (seed 0; ``tests/data/closed_facility_warm_start.csv``):
+    frequent CPC outages scale the pipeline's capacity to nothing in some years. Warm-started from last
+    year's 60-odd Mt on it, Newton halved its way down (its delay astronomical at any load, nil at none),
+    33-39 Newton steps in those years. The start is held to ten times the smallest capacity of each group
+    (``START_OVERLOAD``): 13-18 steps, the same answer. Without the hold (``np.inf``) the crawl is back."""
+    import pandas as pd
+
+    from multivector.freight import sue
+
+    if overload is not None:
+        monkeypatch.setattr(sue, "START_OVERLOAD", overload)
+    kz = mv.load("kazakhstan")
+    row = pd.read_csv(Path(__file__).parent / "data" / "closed_facility_warm_start.csv")
+    sample = pd.DataFrame([row["value"].to_numpy()], columns=row["parameter"])
+    ds = mv.simulate(kz, samples=sample, run_ids=[145], seed=0)
+    assert bool(ds["converged"].all())
+    steps = int(ds["iterations"].max())
+    assert steps < most if overload is None else steps > most
+
+
 def _two_outlets(shut_in: float, cap=(10.0, 10.0), base=(10.0, 12.0, 10.0, 12.0, 40.0), theta=0.2, max_iter=3000,
                  delay=0.0, joint_after=JOINT_AFTER):
     """Two capacitated outlets in parallel and an open detour: OD 0 (``shut_in``) may use only the outlets,
