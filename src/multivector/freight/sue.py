@@ -1033,7 +1033,7 @@ def _joint_step(v, p, r, j, act, hard_pos, price, cap, unit, top, scale, route_d
     rhs = scale * r[:n_c]           # (I + M T') dv = scale r_L - M_u unit da
     for i in range(count):
         h = act[i]
-        g = hard_pos[act[i]]
+        g = hard_pos[h]
         a = price[h, j] / unit
         b = _slack(cap[h, j], v[g])
         if 0.0 < a - b < top:       # the middle piece: the residual is the slack
@@ -1136,17 +1136,8 @@ def _joint_solve(j, vj, route_demand, lf, hard_pos, cap, price, max_price, base_
     taken; writes ``price[:, j]`` where it settled (prices that should be zero or at the cap set exactly
     there) and leaves it as it was where not."""
     n_c = len(vj)
-    n_h = len(hard_pos)
-    count = 0
-    for h in range(n_h):
-        if hard_pos[h] >= 0 and not np.isnan(cap[h, j]):
-            count += 1
-    act = np.empty(count, dtype=np.int64)
-    count = 0
-    for h in range(n_h):
-        if hard_pos[h] >= 0 and not np.isnan(cap[h, j]):
-            act[count] = h
-            count += 1
+    act = np.flatnonzero((hard_pos >= 0) & ~np.isnan(cap[:, j]))     # the capacities in force
+    count = len(act)
     n_x = n_c + count
     unit = JOINT_PRICE_SHARE * max_price
     top = max_price / unit
@@ -1196,12 +1187,10 @@ def _joint_solve(j, vj, route_demand, lf, hard_pos, cap, price, max_price, base_
             # the prices' (a steep queue). Settle the loads under the prices as they stand, as the loop
             # does, and step again from there; a second failure in a row gives up
             _put_column(price, j, start)
-            split = _split_for(j, _priced_cost(j, base_cost, ap_ptr, ap_idx, ap_val, price, pw), *cost_args)
-            res = 0.0
-            for c in range(n_c):
-                res += (v[c] - f[c]) ** 2
             if restored:
                 break
+            split = _split_for(j, _priced_cost(j, base_cost, ap_ptr, ap_idx, ap_val, price, pw), *cost_args)
+            res = np.sum((v - f) ** 2)
             for _ in range(JOINT_SETTLE_STEPS):
                 if np.sqrt(res) <= JOINT_TOL * scale:
                     break
