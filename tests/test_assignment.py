@@ -536,13 +536,15 @@ def test_a_nearly_full_facility_whose_partners_prices_will_fill_it_keeps_its_pri
     assert bool(ds["converged"].all()) and int(ds["iterations"].max()) < 30
 
 
-@pytest.mark.parametrize("overload, most", [(None, 25), (np.inf, 30)])
+@pytest.mark.parametrize("overload, most", [(None, 15), (np.inf, 25)])
 def test_a_warm_start_on_a_facility_closed_this_year_is_held_near_its_capacity(monkeypatch, overload, most):
     """Run 145 of a 4-trajectory Morris design (seed 0; ``tests/data/closed_facility_warm_start.csv``):
     frequent CPC outages scale the pipeline's capacity to nothing in some years. Warm-started from last
     year's 60-odd Mt on it, Newton halved its way down (its delay astronomical at any load, nil at none),
-    33-39 Newton steps in those years. The start is held to ten times the smallest capacity of each group
-    (``START_OVERLOAD``): 13-18 steps, the same answer. Without the hold (``np.inf``) the crawl is back."""
+    33-39 Newton steps in those years (28-29 since crude a full outlet cuts goes to its field's outlets
+    with room, which moves the run's later years a little). The start is held to ten times the smallest
+    capacity of each group (``START_OVERLOAD``): 8-9 steps there, the same answer. Without the hold
+    (``np.inf``) the crawl is back. The base year, solved from cold, is left out (22 steps either way)."""
     import pandas as pd
 
     from multivector.freight import sue
@@ -554,7 +556,7 @@ def test_a_warm_start_on_a_facility_closed_this_year_is_held_near_its_capacity(m
     sample = pd.DataFrame([row["value"].to_numpy()], columns=row["parameter"])
     ds = mv.simulate(kz, samples=sample, run_ids=[145], seed=0)
     assert bool(ds["converged"].all())
-    steps = int(ds["iterations"].max())
+    steps = int(ds["iterations"].isel(year=slice(1, None)).max())
     assert steps < most if overload is None else steps > most
 
 
@@ -723,3 +725,33 @@ def test_a_capacity_another_implies_is_found_run_by_run():
                 strict = routes[x] == routes[y] and x < y
                 want[x] |= cap[y] < cap[x] if strict else cap[y] <= cap[x]
         np.testing.assert_array_equal(_implied(nested, cap), want)
+
+
+def _outlets(capacity, flow, rationed=(True, True, True)):
+    """A freight model's rationing parts for one OD whose three routes each leave by one outlet
+    (resources 0-2, ``capacity`` each), with the route flows ``flow``: enough for
+    :meth:`FreightModel._shipped`."""
+    from types import SimpleNamespace
+    incidence = sparse.identity(3, format="csr")                 # [R, K]: route k crosses outlet k
+    model = SimpleNamespace(hard_rows=np.arange(3), hard_incidence=incidence.T.tocsr().astype(bool), hard_loads=incidence,
+                            hard_rationed=np.array(rationed), incidence=incidence, load_per_unit=np.ones(3),
+                            od_routes=sparse.csr_matrix(np.ones((1, 3))), net=SimpleNamespace(route_od=np.zeros(3, int)))
+    flow = np.asarray(flow, dtype=float)[:, None]
+    return model, flow, incidence @ flow, np.asarray(capacity, dtype=float)[:, None]
+
+
+def test_what_a_full_rationed_outlet_cuts_goes_to_its_od_s_outlets_with_room_in_proportion():
+    """A logit split hands a route's share to the others in proportion to theirs, so the crude a full
+    pipeline or berth cuts goes to its OD's routes with room in that proportion; one that fills in turn
+    passes its excess on; only what no outlet can take is unserved."""
+    from multivector.freight.model import FreightModel
+    shipped, load = FreightModel._shipped(*_outlets([2.0, 10.0, 10.0], [5.0, 3.0, 1.0]))
+    np.testing.assert_allclose(shipped[:, 0], [2.0, 3.0 + 3.0 * 3 / 4, 1.0 + 3.0 * 1 / 4])
+    np.testing.assert_allclose(load[:, 0], shipped[:, 0])
+    shipped, _ = FreightModel._shipped(*_outlets([2.0, 4.0, 10.0], [5.0, 3.0, 1.0]))
+    np.testing.assert_allclose(shipped[:, 0], [2.0, 4.0, 3.0])                # the second outlet fills too
+    shipped, _ = FreightModel._shipped(*_outlets([2.0, 2.0, 2.0], [5.0, 3.0, 1.0]))
+    np.testing.assert_allclose(shipped[:, 0], [2.0, 2.0, 2.0])                # 3 of 9 unserved
+    # a priced facility's excess (freight at the price cap) is not moved: its price already chose
+    shipped, _ = FreightModel._shipped(*_outlets([2.0, 10.0, 10.0], [5.0, 3.0, 1.0], rationed=(False, True, True)))
+    np.testing.assert_allclose(shipped[:, 0], [2.0, 3.0, 1.0])

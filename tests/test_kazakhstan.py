@@ -119,6 +119,22 @@ def test_no_facility_carries_more_than_its_capacity(kz):
         float(runs[0]["political"].sel(variable="oil_export_realised").mean())
 
 
+def test_crude_is_shut_in_only_where_every_outlet_of_its_field_is_full(kz):
+    """The logit gives the Aktau tanker berths more crude than they take (Makhachkala's 2 Mt quota is full
+    in every observed year). What they cut goes to the same fields' pipelines: none is shut in in
+    2022-2024, where 1.7-2.9 Mt a year had been while the CPC and Samara had room; each field's crude is
+    shipped in full, and no outlet ships more than its capacity. With the CPC at its smallest capacity
+    every outlet to Europe fills, and only then is crude shut in (the corner test above)."""
+    ds = mv.simulate(kz, 1, years=[2022, 2023, 2024], coupled=False, seed=0)
+    label = pd.Series(ds["resource_label"].values)
+    berth = int(np.flatnonzero(label.str.startswith("L-OIL-10 "))[0])         # Aktau-Makhachkala
+    samara = int(np.flatnonzero(label.str.startswith("L-OIL-06 "))[0])        # Atyrau-Samara
+    np.testing.assert_allclose(ds["utilisation"].values[0, :, berth], 1.0, atol=0.005)
+    assert (ds["utilisation"].values[0, :, samara] < 0.9).all()
+    assert float(ds["unserved"].sel(commodity="crude").max()) < 1e-9
+    assert float(ds["utilisation"].max()) <= 1.005
+
+
 def test_a_facility_over_capacity_beside_a_priced_partner_is_priced_too(kz):
     """Where a back-test's refit steps (the unfitted dataset, 2022): the least-norm price step left
     the Trans-Caspian line L-KZ-01 at 147% of its capacity with no price while the step went to

@@ -24,9 +24,16 @@ from multivector.freight.products import matmul, matmul_each
 from multivector.freight.sue import EQUILIBRIUM_TOL, MAX_NEWTON_STEPS, distinct_rows, solve_logit_sue
 from multivector.freight.vdf import BPR, NO_DELAY, QUEUE, DelayCurves
 
-#: Layers whose capacity is allocated by rationing: what a pipeline or a tanker berth cannot take is
-#: not shipped (crude is shut in, pro rata), instead of waiting as freight does at a ferry or a border.
+#: Layers whose capacity is allocated by rationing: what a pipeline or a tanker berth (or a terminal
+#: between two such layers) cannot take is not shipped (crude is shut in, pro rata), instead of waiting
+#: as freight does at a ferry or a border, unless the same field's other outlets have room (see
+#: ``FreightModel._shipped``).
 RATIONED_LAYERS = ("pipeline", "tanker")
+#: Rounds in which what full rationed outlets cut is offered to the same OD's routes with room (each
+#: round fills at least one facility or places all of it; the Kazakh fields' crude settles in 2-4).
+SPILL_ROUNDS = 20
+#: Room below this share of a capacity counts as none (a facility filled by an earlier round).
+SPILL_ROOM = 1e-9
 #: The capacity price (USD per tonne) from which a full facility's multiplier grows: a tenth of a
 #: typical overland rate per tonne (~120 USD/t for a TEU at 1,500 USD and 12 t), so the first step is
 #: small next to what shippers already pay.
@@ -173,7 +180,7 @@ class FreightModel:
         self.cost_layout = _CostLayout(net, scenario.parameters, self.route_comm, self.cost_routes)
         capacitated = ~np.isnan(net.resource_capacity)
         self.congestible = capacitated            # only a capacity makes a delay
-        rationed = capacitated & np.isin(net.resource_layer, RATIONED_LAYERS)
+        rationed = capacitated & np.array([all(end in RATIONED_LAYERS for end in ends) for ends in net.resource_ends])
         # with hard capacities, a full ferry, port, border or line is priced (a side constraint of the
         # equilibrium) and any flow still above a capacity is not shipped this year; crude is rationed
         # at a full outlet either way
@@ -181,7 +188,11 @@ class FreightModel:
         self.priced_rows = np.flatnonzero(capacitated & ~rationed) if hard_all else np.zeros(0, dtype=int)
         hard = capacitated if hard_all else rationed
         self.hard_rows = np.flatnonzero(hard)
-        self.hard_incidence = self.incidence[self.hard_rows].T.tocsr().astype(bool)   # [K, H]
+        self.hard_loads = self.incidence[self.hard_rows]                                 # [H, K]
+        self.hard_incidence = self.hard_loads.T.tocsr().astype(bool)                      # [K, H]
+        self.hard_rationed = rationed[self.hard_rows]                                  # [H]
+        self.od_routes = sparse.csr_matrix((np.ones(net.n_routes), (net.route_od, np.arange(net.n_routes))),
+                                           shape=(len(net.od_origin), net.n_routes))   # [D, K]
         # for route sums of the delays and prices: only congestible facilities have a delay, only the
         # priced ones a price ([K, rows] each, a fifth of the whole incidence)
         self.delay_rows = np.flatnonzero(self.congestible)
@@ -320,7 +331,10 @@ class FreightModel:
             warnings.warn(_unconverged_message(year, res, tol, max_iter), ConvergenceWarning, stacklevel=3)
         h, load = self._shipped(res.flow, res.load, costs.capacity)                          # [K, N], [R, N]
         lost = res.flow - h
+        # an OD's routes that took a full outlet's crude show negative losses; its total is what none
+        # could take (a rounding below zero is none)
         unserved_od = np.add.reduceat(lost, self.od_starts, axis=0) if len(lost) else np.zeros((0, n))   # [D, N]
+        unserved_od = np.maximum(unserved_od, 0.0)
         unserved = matmul(self.od_commodity, unserved_od)                                               # [C, N]
         if self.od_fold is not None:
             unserved_od = matmul(self.od_fold, unserved_od)                                           # whole ODs
@@ -410,18 +424,52 @@ class FreightModel:
         """Route flows and resource loads that hard capacities let through.
 
         Each route keeps the smallest ``capacity / load`` of the capacitated facilities it passes (at
-        most 1), so no facility ships more than its capacity; the rest is unserved (crude shut in at a
-        full outlet; freight deferred where even the highest capacity price could not clear a facility).
+        most 1), so no facility ships more than its capacity; the rest is unserved (crude shut in where
+        every outlet of its field is full; freight deferred where even the highest capacity price could
+        not clear a facility). What a full rationed outlet (a pipeline or a tanker berth, which carries
+        no price) cuts first goes to the same OD's routes whose facilities all have room, in proportion
+        to their flows, as far as every facility on the way has room, in rounds: a logit split gives a
+        route's share to the others in proportion to theirs (the independence of irrelevant
+        alternatives), so this is where a price on the full outlet would have sent it. Without it a
+        field's crude was shut in at a full tanker berth while its pipelines had room (1.5 Mt a year in
+        the default run).
         """
         if not len(self.hard_rows):
             return flow, load
-        rows = self.hard_rows
-        over = load[rows] > capacity[rows]                                                    # [H, N]
+        rows, inc = self.hard_rows, self.hard_incidence                                       # [K, H] CSR
+        cap = capacity[rows]
+        over = load[rows] > cap                                                               # [H, N]
         if not over.any():
             return flow, load
+        spill = over & self.hard_rationed[:, None]
+        if spill.any():
+            flow = np.ascontiguousarray(flow)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                cut = _rationed(flow, np.where(spill, cap / load[rows], 1.0), inc.indptr, inc.indices)
+            lost = matmul(self.od_routes, flow - cut)                                         # [D, N]
+            flow, load = cut, matmul(self.incidence, cut * self.load_per_unit[:, None])
+            for _ in range(SPILL_ROUNDS):
+                room = cap - load[rows]
+                # each OD's loss offered to its routes with room on every capacitated facility they
+                # pass, in proportion to their flows, then held where a facility would overfill
+                takers = flow * _rationed(np.ones_like(flow), (room > SPILL_ROOM * cap).astype(float),
+                                          inc.indptr, inc.indices)
+                share = matmul(self.od_routes, takers)[self.net.route_od]
+                offer = lost[self.net.route_od] * np.divide(takers, share, out=np.zeros_like(takers), where=share > 0)
+                asked = matmul(self.hard_loads, offer * self.load_per_unit[:, None])             # [H, N]
+                room = np.maximum(room, 0.0)        # a priced facility's excess at the cap: no room
+                held = np.divide(room, asked, out=np.ones_like(asked), where=asked > room)
+                given = offer * _rationed(np.ones_like(flow), held, inc.indptr, inc.indices)
+                if given.sum() <= SPILL_ROOM * max(lost.sum(), 1e-300):
+                    break
+                flow = flow + given
+                lost = lost - matmul(self.od_routes, given)
+                load = matmul(self.incidence, flow * self.load_per_unit[:, None])
+            over = load[rows] > cap
+            if not over.any():
+                return flow, load
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(over, capacity[rows] / load[rows], 1.0)                          # [H, N]
-        inc = self.hard_incidence                                                             # [K, H] CSR
+            ratio = np.where(over, cap / load[rows], 1.0)                                     # [H, N]
         shipped = _rationed(np.ascontiguousarray(flow), ratio, inc.indptr, inc.indices)
         return shipped, matmul(self.incidence, shipped * self.load_per_unit[:, None])
 

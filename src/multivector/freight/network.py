@@ -51,6 +51,7 @@ class Network:
     resource_label: list[str]     # [R] readable name
     resource_kind: np.ndarray     # [R] 'link' or 'transfer'
     resource_layer: np.ndarray    # [R] layer (or 'transfer')
+    resource_ends: list[tuple[str, ...]]  # [R] the layers it serves: a link's own, a transfer's two
     resource_capacity: np.ndarray  # [R] Mt/yr, nan = not binding
     resource_queue: np.ndarray    # [R] bool: queueing delay (ferries, transfers) instead of BPR
     resource_rail_transfer: np.ndarray  # [R] bool: a transfer between two rail layers (a gauge change)
@@ -218,7 +219,7 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
             layers_at.setdefault(b, set()).add(layer)
             r = len(resources)
             resources.append(dict(id=f"{row['id']}:{tag}", label=f"{row['id']} {a}→{b}", kind="link",
-                                  layer=layer, capacity=_num(row["capacity_mt"], math.nan),
+                                  layer=layer, ends=(layer,), capacity=_num(row["capacity_mt"], math.nan),
                                   queue=row["mode"] in QUEUE_MODES, rail_transfer=False, link=row["id"],
                                   group=str(row.get("capacity_group", "") or "")))
             edges.append(dict(u=(a, layer), v=(b, layer), layer=layer, length=row["length_km"],
@@ -239,7 +240,7 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
         r = len(resources)
         arrow = "↔" if both_ways else "→"
         resources.append(dict(id=f"T:{node}:{row['between']}", label=f"{node} {a}{arrow}{b}", kind="transfer",
-                              layer="transfer", capacity=_num(row["capacity_mt"], math.nan), queue=True,
+                              layer="transfer", ends=(a, b), capacity=_num(row["capacity_mt"], math.nan), queue=True,
                               rail_transfer=is_rail_transfer(row["between"]), link=node,
                               group=str(row.get("capacity_group", "") or "")))
         comm = set(s.commodities)
@@ -333,6 +334,7 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
         resource_label=[r["label"] for r in resources],
         resource_kind=np.array([r["kind"] for r in resources]),
         resource_layer=np.array([r["layer"] for r in resources]),
+        resource_ends=[r["ends"] for r in resources],
         resource_capacity=np.array([r["capacity"] for r in resources], dtype=float),
         resource_queue=np.array([r["queue"] for r in resources], dtype=bool),
         resource_rail_transfer=np.array([r["rail_transfer"] for r in resources], dtype=bool),
