@@ -732,10 +732,14 @@ def _outlets(capacity, flow, rationed=(True, True, True)):
     (resources 0-2, ``capacity`` each), with the route flows ``flow``: enough for
     :meth:`FreightModel._shipped`."""
     from types import SimpleNamespace
+
+    from multivector.freight.model import FreightModel
     incidence = sparse.identity(3, format="csr")                 # [R, K]: route k crosses outlet k
-    model = SimpleNamespace(hard_rows=np.arange(3), hard_incidence=incidence.T.tocsr().astype(bool), hard_loads=incidence,
+    model = SimpleNamespace(hard_rows=np.arange(3), hard_incidence=incidence.T.tocsr().astype(bool),
                             hard_rationed=np.array(rationed), incidence=incidence, load_per_unit=np.ones(3),
-                            od_routes=sparse.csr_matrix(np.ones((1, 3))), net=SimpleNamespace(route_od=np.zeros(3, int)))
+                            spill_routes=np.arange(3), spill_od=np.zeros(3, int), spill_sum=sparse.csr_matrix(np.ones((1, 3))),
+                            spill_incidence=incidence.T.tocsr().astype(bool), spill_loads=incidence)
+    model._spilled = lambda *args: FreightModel._spilled(model, *args)
     flow = np.asarray(flow, dtype=float)[:, None]
     return model, flow, incidence @ flow, np.asarray(capacity, dtype=float)[:, None]
 

@@ -188,11 +188,17 @@ class FreightModel:
         self.priced_rows = np.flatnonzero(capacitated & ~rationed) if hard_all else np.zeros(0, dtype=int)
         hard = capacitated if hard_all else rationed
         self.hard_rows = np.flatnonzero(hard)
-        self.hard_loads = self.incidence[self.hard_rows]                                 # [H, K]
-        self.hard_incidence = self.hard_loads.T.tocsr().astype(bool)                      # [K, H]
+        self.hard_incidence = self.incidence[self.hard_rows].T.tocsr().astype(bool)   # [K, H]
         self.hard_rationed = rationed[self.hard_rows]                                  # [H]
-        self.od_routes = sparse.csr_matrix((np.ones(net.n_routes), (net.route_od, np.arange(net.n_routes))),
-                                           shape=(len(net.od_origin), net.n_routes))   # [D, K]
+        # the routes of the ODs that can lose freight at a rationed facility (crude's): what such a
+        # facility cuts is passed on among them alone (``_shipped``)
+        cuts = np.asarray(self.hard_incidence[:, np.flatnonzero(self.hard_rationed)].sum(axis=1)).ravel() > 0
+        ods, self.spill_od = np.unique(net.route_od[np.isin(net.route_od, net.route_od[cuts])], return_inverse=True)
+        self.spill_routes = np.flatnonzero(np.isin(net.route_od, ods))                   # [S]
+        self.spill_sum = sparse.csr_matrix((np.ones(len(self.spill_routes)), (self.spill_od, np.arange(len(self.spill_routes)))),
+                                           shape=(len(ods), len(self.spill_routes)))   # [ODs, S]
+        self.spill_incidence = self.hard_incidence[self.spill_routes]                    # [S, H]
+        self.spill_loads = self.incidence[self.hard_rows][:, self.spill_routes].tocsr()   # [H, S]
         # for route sums of the delays and prices: only congestible facilities have a delay, only the
         # priced ones a price ([K, rows] each, a fifth of the whole incidence)
         self.delay_rows = np.flatnonzero(self.congestible)
@@ -332,9 +338,9 @@ class FreightModel:
         h, load = self._shipped(res.flow, res.load, costs.capacity)                          # [K, N], [R, N]
         lost = res.flow - h
         # an OD's routes that took a full outlet's crude show negative losses; its total is what none
-        # could take (a rounding below zero is none)
+        # could take (the rounding of passing crude on, a trillionth of the OD's demand, is none)
         unserved_od = np.add.reduceat(lost, self.od_starts, axis=0) if len(lost) else np.zeros((0, n))   # [D, N]
-        unserved_od = np.maximum(unserved_od, 0.0)
+        unserved_od[unserved_od <= 1e-12 * demand] = 0.0
         unserved = matmul(self.od_commodity, unserved_od)                                               # [C, N]
         if self.od_fold is not None:
             unserved_od = matmul(self.od_fold, unserved_od)                                           # whole ODs
@@ -443,28 +449,8 @@ class FreightModel:
             return flow, load
         spill = over & self.hard_rationed[:, None]
         if spill.any():
-            flow = np.ascontiguousarray(flow)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                cut = _rationed(flow, np.where(spill, cap / load[rows], 1.0), inc.indptr, inc.indices)
-            lost = matmul(self.od_routes, flow - cut)                                         # [D, N]
-            flow, load = cut, matmul(self.incidence, cut * self.load_per_unit[:, None])
-            for _ in range(SPILL_ROUNDS):
-                room = cap - load[rows]
-                # each OD's loss offered to its routes with room on every capacitated facility they
-                # pass, in proportion to their flows, then held where a facility would overfill
-                takers = flow * _rationed(np.ones_like(flow), (room > SPILL_ROOM * cap).astype(float),
-                                          inc.indptr, inc.indices)
-                share = matmul(self.od_routes, takers)[self.net.route_od]
-                offer = lost[self.net.route_od] * np.divide(takers, share, out=np.zeros_like(takers), where=share > 0)
-                asked = matmul(self.hard_loads, offer * self.load_per_unit[:, None])             # [H, N]
-                room = np.maximum(room, 0.0)        # a priced facility's excess at the cap: no room
-                held = np.divide(room, asked, out=np.ones_like(asked), where=asked > room)
-                given = offer * _rationed(np.ones_like(flow), held, inc.indptr, inc.indices)
-                if given.sum() <= SPILL_ROOM * max(lost.sum(), 1e-300):
-                    break
-                flow = flow + given
-                lost = lost - matmul(self.od_routes, given)
-                load = matmul(self.incidence, flow * self.load_per_unit[:, None])
+            flow = self._spilled(flow, load[rows], cap, spill)
+            load = matmul(self.incidence, flow * self.load_per_unit[:, None])
             over = load[rows] > cap
             if not over.any():
                 return flow, load
@@ -472,6 +458,37 @@ class FreightModel:
             ratio = np.where(over, cap / load[rows], 1.0)                                     # [H, N]
         shipped = _rationed(np.ascontiguousarray(flow), ratio, inc.indptr, inc.indices)
         return shipped, matmul(self.incidence, shipped * self.load_per_unit[:, None])
+
+    def _spilled(self, flow: np.ndarray, hard_load: np.ndarray, cap: np.ndarray, spill: np.ndarray) -> np.ndarray:
+        """Route flows after the rationed facilities ``spill`` ([H, N], over capacity) cut their excess and
+        it is offered, in rounds, to the same OD's routes with room on every capacitated facility they
+        pass, in proportion to their flows, held where a facility would overfill (see :meth:`_shipped`).
+        Only the routes of ODs that can lose freight at such a facility take part."""
+        sub, inc = self.spill_routes, self.spill_incidence
+        lpu = self.load_per_unit[sub, None]
+        f = np.ascontiguousarray(flow[sub])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cut = _rationed(f, np.where(spill, cap / hard_load, 1.0), inc.indptr, inc.indices)
+        lost = self.spill_sum @ (f - cut)                                                   # [ODs, N]
+        hard_load = hard_load - self.spill_loads @ ((f - cut) * lpu)
+        f = cut
+        for _ in range(SPILL_ROUNDS):
+            room = cap - hard_load
+            takers = f * _rationed(np.ones_like(f), (room > SPILL_ROOM * cap).astype(float), inc.indptr, inc.indices)
+            share = (self.spill_sum @ takers)[self.spill_od]
+            offer = lost[self.spill_od] * np.divide(takers, share, out=np.zeros_like(takers), where=share > 0)
+            asked = self.spill_loads @ (offer * lpu)                                          # [H, N]
+            room = np.maximum(room, 0.0)        # a priced facility's excess at the cap: no room
+            held = np.divide(room, asked, out=np.ones_like(asked), where=asked > room)
+            given = offer * _rationed(np.ones_like(f), held, inc.indptr, inc.indices)
+            if given.sum() <= SPILL_ROOM * max(lost.sum(), 1e-300):
+                break
+            f = f + given
+            lost = lost - self.spill_sum @ given
+            hard_load = hard_load + self.spill_loads @ (given * lpu)
+        out = flow.copy()
+        out[sub] = f
+        return out
 
 
 @numba.njit(cache=True)
