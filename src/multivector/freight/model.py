@@ -30,9 +30,10 @@ from multivector.freight.vdf import BPR, NO_DELAY, QUEUE, DelayCurves
 #: ``FreightModel._shipped``).
 RATIONED_LAYERS = ("pipeline", "tanker")
 #: Rounds in which what full rationed outlets cut is offered to the same OD's routes with room (each
-#: round fills at least one facility or places all of it; the Kazakh fields' crude settles in 2-4).
+#: round fills at least one facility or places all of it; the built-in dataset's crude settles in 2-4).
 SPILL_ROUNDS = 20
-#: Room below this share of a capacity counts as none (a facility filled by an earlier round).
+#: Room below this share of a capacity counts as none (a facility filled by an earlier round), and a
+#: round that places less than this share of the flows ends them (the rounding of the last round).
 SPILL_ROOM = 1e-9
 #: The capacity price (USD per tonne) from which a full facility's multiplier grows: a tenth of a
 #: typical overland rate per tonne (~120 USD/t for a TEU at 1,500 USD and 12 t), so the first step is
@@ -192,9 +193,10 @@ class FreightModel:
         self.hard_rationed = rationed[self.hard_rows]                                  # [H]
         # the routes of the ODs that can lose freight at a rationed facility (crude's): what such a
         # facility cuts is passed on among them alone (``_shipped``)
-        cuts = np.asarray(self.hard_incidence[:, np.flatnonzero(self.hard_rationed)].sum(axis=1)).ravel() > 0
-        ods, self.spill_od = np.unique(net.route_od[np.isin(net.route_od, net.route_od[cuts])], return_inverse=True)
+        rationing = np.asarray(self.hard_incidence[:, np.flatnonzero(self.hard_rationed)].sum(axis=1)).ravel() > 0
+        ods = np.unique(net.route_od[rationing])
         self.spill_routes = np.flatnonzero(np.isin(net.route_od, ods))                   # [S]
+        self.spill_od = np.searchsorted(ods, net.route_od[self.spill_routes])           # [S] its OD among ``ods``
         self.spill_sum = sparse.csr_matrix((np.ones(len(self.spill_routes)), (self.spill_od, np.arange(len(self.spill_routes)))),
                                            shape=(len(ods), len(self.spill_routes)))   # [ODs, S]
         self.spill_incidence = self.hard_incidence[self.spill_routes]                    # [S, H]
@@ -481,7 +483,7 @@ class FreightModel:
             room = np.maximum(room, 0.0)        # a priced facility's excess at the cap: no room
             held = np.divide(room, asked, out=np.ones_like(asked), where=asked > room)
             given = offer * _rationed(np.ones_like(f), held, inc.indptr, inc.indices)
-            if given.sum() <= SPILL_ROOM * max(lost.sum(), 1e-300):
+            if given.sum() <= SPILL_ROOM * f.sum():      # nothing placed but the rounding of the last round
                 break
             f = f + given
             lost = lost - self.spill_sum @ given
