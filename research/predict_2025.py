@@ -42,6 +42,12 @@ OUTPUTS = [
     ("gateways.N-AZ-ALT.teu", "Baku/Alat, TEU"),
     ("gateways.N-BX-BOL.tonnes", "Bolashak-Serhetyaka, t"),
     ("focus_overland_share", "Kazakhstan's share of overland Asia-Europe TEU"),
+    ("corridors.oil_china.tonnes", "Kazakh crude to China (Atasu-Alashankou), t"),
+    ("gateways.N-BX-DOS.tonnes", "Dostyk-Alashankou, both directions, t"),
+    ("gateways.N-BX-KHG.tonnes", "Altynkol-Khorgos, both directions, t"),
+    ("gateways.N-KZ-AKU.tonnes", "Aktau, all cargo in the model, t"),
+    ("gateways.N-KZ-KUR.tonnes", "Kuryk, all cargo in the model, t"),
+    ("stocks.fiscal_space", "National Fund at year end, USD bn"),
 ]
 
 
