@@ -264,9 +264,39 @@ def test_the_verdict_over_its_own_definition(kz):
     harsh = mv.simulate(kz, 2, seed=3, overrides={"consolidation_margin": 0.08, "consolidation_floor": 0.05})
     assert ds["consolidated"].all() and not harsh["consolidated"].any()
     assert 0 < share.mean() < 1
+    # the draws fill each half of every range equally, so the two halves average to the whole
+    halves = ds["consolidated_by_definition_half"]
+    assert set(halves["definition"].values) == set(ranges) and list(halves["half"].values) == ["lower", "upper"]
+    np.testing.assert_allclose(halves.mean("half").values, np.repeat(share[:, None], len(ranges), axis=1), atol=1e-12)
     doc = json.loads(runner.invoke(app, ["run", "kazakhstan", "--seeds", "2", "--json"]).stdout)
     assert doc["counterfactual"]["label"] == "balancing as before"
     assert 0 < doc["p_consolidated_over_definitions"] < 1 and doc["definition_draws"] == 200
+    margin = doc["p_consolidated_by_definition"]["consolidation_margin"]
+    assert margin["lower"] > margin["upper"]          # a harder test passes less often
+    shown = runner.invoke(app, ["run", "kazakhstan", "--seeds", "2"]).stdout
+    assert "it turns most on consolidation_margin" in " ".join(shown.split())
+
+
+def test_what_the_verdict_turns_on_within_its_definition(kz):
+    """Split by the half of each constant's range its draws fall in, the verdict's share tells which
+    constant decides it: here a made-up verdict that holds exactly where the margin is below the
+    middle of its range and the year is late."""
+    from multivector.model.verdict import by_definition_half, definition_ranges
+    from multivector.views.tables import definition_turns
+
+    ranges = definition_ranges(kz.politics)
+    rng = np.random.default_rng(0)
+    definition = pd.DataFrame({k: rng.uniform(lo, hi, 400) for k, (lo, hi) in ranges.items()})
+    low_margin = definition["consolidation_margin"] < sum(ranges["consolidation_margin"]) / 2
+    ok = np.stack([low_margin, low_margin & (definition["consolidation_year"] > 2034)], axis=1)     # [draw, run]
+    names, halves = by_definition_half(definition, ok, kz.politics)
+    assert halves.shape == (2, len(ranges), 2)
+    m = names.index("consolidation_margin")
+    assert halves[0, m, 0] == 1.0 and halves[0, m, 1] == 0.0          # the first run: the margin alone
+    turns = definition_turns(kz, {n: {"lower": halves[:, i, 0].mean(), "upper": halves[:, i, 1].mean()}
+                                  for i, n in enumerate(names)})
+    assert [t[0] for t in turns] == ["consolidation_margin", "consolidation_year"]
+    assert turns[0][1:3] == ranges["consolidation_margin"]
 
 
 def test_the_verdict_read_back_from_a_result_is_the_one_it_carries(kz):

@@ -65,7 +65,9 @@ room before any is shut in, and the Aktau oil terminal came to be rationed like 
 it joins (1.5-1.7 Mt a year had been shut in at the Aktau tanker berths while the CPC and Samara had room;
 refitted from ten starts, posterior resampled): the verdict held (P 100%, 40% over its definitions), the
 index in 2035 went from 0.6850 to 0.6857 and in 2040 from 0.6926 to 0.6934, the gain in 2035 stayed
-+0.058, the 2024 overland share 85.3% of TEU, the National Fund in 2040 from USD 219bn to 225bn.
++0.058, the 2024 overland share 85.3% of TEU, the National Fund in 2040 from USD 219bn to 225bn; and
+when the document gained what the verdict turns on within its definition (each defining constant's
+lower and upper half; every other number identical).
 """
 
 from __future__ import annotations

@@ -291,7 +291,7 @@ def _fmt(x, spec=",.0f"):
 def _print_verdict(s, ds, doc):
     """The verdict in words: the test, P(consolidated) over disruption streams and over the test's own
     definition, and the index against the counterfactual."""
-    from multivector.views.tables import verdict_values
+    from multivector.views.tables import definition_turns, verdict_values
 
     index = ds.attrs.get("index")
     v = verdict_values(s, ds)
@@ -314,6 +314,11 @@ def _print_verdict(s, ds, doc):
         out.print(f"  over the test's own definition ({doc['definition_draws']} draws of the index's weights, "
                   f"the margin, the floor and the year within their ranges): P = "
                   f"{doc['p_consolidated_over_definitions']:.0%}")
+        turns = definition_turns(s, doc.get("p_consolidated_by_definition", {}))
+        if turns:
+            out.print("  it turns most on " + "; ".join(
+                f"{name} (P = {low:.0%} in the lower half of {lo:g}–{hi:g}, {high:.0%} in the upper)"
+                for name, lo, hi, low, high in turns))
     last = doc["years"][-1]
     line = f"  {s.index_label} in {last}: median {doc[index][-1]:.3f}"
     if "index_band" in doc:

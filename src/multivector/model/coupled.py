@@ -29,8 +29,8 @@ from multivector.errors import InputError
 from multivector.freight.model import FreightModel, results_dataset
 from multivector.freight.sue import EQUILIBRIUM_TOL, MAX_NEWTON_STEPS
 from multivector.model.randomness import draw_disruption
-from multivector.model.verdict import (DEFINITION_DRAWS, Scores, component_values, consolidated, index_components,
-                                       over_definition)
+from multivector.model.verdict import (DEFINITION_DRAWS, Scores, by_definition_half, component_values, consolidated,
+                                       index_components, judge_definitions)
 
 
 def network_reader(model: FreightModel, wanted: Mapping[str, str]) -> Callable[[dict], dict[str, np.ndarray]]:
@@ -213,9 +213,14 @@ def simulate_coupled(model, n: int = 1, *, years: Sequence[int] | None = None,
     extra["converged"] = (("run", "year"), converged[:own])
     # the verdict, from the arrays: the Dataset is built once, with it
     extra["consolidated"] = ("run", consolidated(scores, table, pol))
-    robust = over_definition(scores, pol, seed=seed)
-    if robust is not None:
-        extra["consolidated_over_definitions"] = xr.Variable("run", robust, attrs={"draws": DEFINITION_DRAWS})
+    judged = judge_definitions(scores, pol, seed=seed)
+    if judged is not None:
+        definition, ok = judged
+        extra["consolidated_over_definitions"] = xr.Variable("run", ok.mean(axis=0), attrs={"draws": DEFINITION_DRAWS})
+        names, halves = by_definition_half(definition, ok, pol)
+        extra["consolidated_by_definition_half"] = (("run", "definition", "half"), halves)
+        labels["definition"] = names
+        labels["half"] = ["lower", "upper"]
     ds = results_dataset(scenario, freight, table, years, kept, seed, keep_routes, runs=own, extra=extra,
                          coords=labels)
     ds.attrs.update(index=pol.index, record=list(pol.record))

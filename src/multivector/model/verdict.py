@@ -107,9 +107,11 @@ def rescore(scores: Scores, pol, definition: pd.DataFrame) -> tuple[np.ndarray, 
     return index, ok
 
 
-def over_definition(scores: Scores, pol, draws: int = DEFINITION_DRAWS, seed: int = 0) -> np.ndarray | None:
-    """Per run, the share of ``draws`` definitions of the verdict (a Latin hypercube over the ranges of
-    :func:`definition_ranges`, the same draws for every run) under which the run consolidates.
+def judge_definitions(scores: Scores, pol, draws: int = DEFINITION_DRAWS,
+                      seed: int = 0) -> tuple[pd.DataFrame, np.ndarray] | None:
+    """``draws`` definitions of the verdict (a Latin hypercube over the ranges of
+    :func:`definition_ranges`, the same draws for every run) and each run's verdict under each,
+    ``[draw, run]``.
 
     The dynamics do not read these constants, so each draw re-scores the runs' recorded components.
     That needs the index to be the weighted mean of its declared components; None when it is not."""
@@ -118,8 +120,28 @@ def over_definition(scores: Scores, pol, draws: int = DEFINITION_DRAWS, seed: in
     ranges = definition_ranges(pol)
     lo, hi = np.array([r[0] for r in ranges.values()]), np.array([r[1] for r in ranges.values()])
     unit = latin_hypercube(len(ranges), draws, seed)
-    _, ok = rescore(scores, pol, pd.DataFrame(lo + unit * (hi - lo), columns=list(ranges)))
-    return ok.mean(axis=0)
+    definition = pd.DataFrame(lo + unit * (hi - lo), columns=list(ranges))
+    return definition, rescore(scores, pol, definition)[1]
+
+
+def over_definition(scores: Scores, pol, draws: int = DEFINITION_DRAWS, seed: int = 0) -> np.ndarray | None:
+    """Per run, the share of ``draws`` definitions of the verdict under which the run consolidates
+    (:func:`judge_definitions`); None when the index cannot be re-scored."""
+    judged = judge_definitions(scores, pol, draws, seed)
+    return None if judged is None else judged[1].mean(axis=0)
+
+
+def by_definition_half(definition: pd.DataFrame, ok: np.ndarray, pol) -> tuple[list[str], np.ndarray]:
+    """Which part of the verdict's definition it turns on: for each of its constants with a range, the
+    share of the drawn definitions whose value lies in the lower and in the upper half of that range
+    under which each run consolidates, ``[run, constant, half]`` (the draws of a Latin hypercube fill
+    each half equally). A constant whose halves differ little does not decide the verdict."""
+    ranges = {k: v for k, v in definition_ranges(pol).items() if v[1] > v[0] and k in definition}
+    shares = []
+    for name, (lo, hi) in ranges.items():
+        upper = definition[name].to_numpy() >= (lo + hi) / 2
+        shares.append([ok[~upper].mean(axis=0), ok[upper].mean(axis=0)])
+    return list(ranges), np.moveaxis(np.array(shares, dtype=float).reshape(len(ranges), 2, -1), -1, 0)
 
 
 def rescorable(scores: Scores, pol) -> bool:

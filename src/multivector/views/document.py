@@ -127,6 +127,17 @@ def unserved_by_od(ds: xr.Dataset) -> list[dict]:
     return rows
 
 
+def verdict_by_definition_half(ds: xr.Dataset) -> dict:
+    """``{constant: {"lower": P, "upper": P}}``: the share of the verdict's drawn definitions, with that
+    constant in the lower or upper half of its range, under which the runs consolidate (mean over runs);
+    empty when the result carries none."""
+    if "consolidated_by_definition_half" not in ds:
+        return {}
+    halves = ds["consolidated_by_definition_half"].mean("run")
+    return {str(c): {h: float(halves.sel(definition=c, half=h)) for h in ("lower", "upper")}
+            for c in ds["definition"].values}
+
+
 def run_document(ds: xr.Dataset, top: int = 10, reduce=median_over_runs) -> dict:
     """The document of a run (or the median of a batch): ``run --json`` prints it, the API returns it.
     With ``reduce=runs_last`` each per-year series holds an array over the runs instead of their median
@@ -170,6 +181,8 @@ def run_document(ds: xr.Dataset, top: int = 10, reduce=median_over_runs) -> dict
             robust = ds["consolidated_over_definitions"]
             doc["p_consolidated_over_definitions"] = float(robust.mean())
             doc["definition_draws"] = int(robust.attrs.get("draws", 0))
+        if "consolidated_by_definition_half" in ds:
+            doc["p_consolidated_by_definition"] = verdict_by_definition_half(ds)
         if "counterfactual_index" in ds:
             gain = ds[index] - ds["counterfactual_index"]
             doc["counterfactual"] = {"label": ds.attrs.get("counterfactual", ""),

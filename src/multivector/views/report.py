@@ -25,9 +25,9 @@ from multivector.io import atomic_folder, require
 from multivector.model import simulate
 from multivector.model.structure import causal_links, reliance
 from multivector.views import figures
-from multivector.views.document import bottlenecks
-from multivector.views.tables import (PERCENTILES, calibration_tables, corridor_colours, flow_table, gateway_table,
-                                      history_tables, index_change, index_gain, percentiles)
+from multivector.views.document import bottlenecks, verdict_by_definition_half
+from multivector.views.tables import (PERCENTILES, calibration_tables, corridor_colours, definition_turns, flow_table,
+                                      gateway_table, history_tables, index_change, index_gain, percentiles)
 from multivector.views.validation import observed_points
 
 
@@ -109,6 +109,9 @@ def collect_run(scenario: Scenario, *, seed: int = 0, overrides: dict | None = N
         if "consolidated_over_definitions" in ds:
             headline["consolidated over the test's own definition"] = \
                 f"{float(ds['consolidated_over_definitions'].values[0]):.0%}"
+        for name, lo, hi, low, high in definition_turns(scenario, verdict_by_definition_half(ds)):
+            headline[f"consolidated with {name} in the lower / upper half of {lo:g}–{hi:g}"] = \
+                    f"{low:.0%} / {high:.0%}"
     else:
         tonnes = ds["tonnes"].isel(run=0) / 1e6
         for c in corridors:

@@ -180,6 +180,20 @@ def verdict_values(scenario: Scenario, ds: xr.Dataset) -> dict:
     return values
 
 
+def definition_turns(scenario: Scenario, by_half: dict, top: int = 2, least: float = 0.05) -> list[tuple]:
+    """What the verdict turns on within its own definition: ``(constant, low, high, P in the lower half
+    of its range, P in the upper half)`` for the ``top`` constants whose halves differ most, leaving
+    out differences under ``least`` (``by_half`` is the run document's
+    ``p_consolidated_by_definition``)."""
+    rows = []
+    for name, p in by_half.items():
+        param = scenario.parameters.get(name)
+        lo, hi = (param.min, param.max) if param is not None else (np.nan, np.nan)
+        rows.append((name, lo, hi, p["lower"], p["upper"]))
+    rows.sort(key=lambda r: -abs(r[4] - r[3]))
+    return [r for r in rows[:top] if abs(r[4] - r[3]) >= least]
+
+
 def coefficient_table(scenario: Scenario, samples: pd.DataFrame | None) -> pd.DataFrame:
     """Each free coefficient's prior (its range), stored least-squares fit (NaN without one) and, given
     posterior ``samples``, their median and 5–95% band; last, the model discrepancy's, when sampled."""
