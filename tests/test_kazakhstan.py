@@ -135,6 +135,24 @@ def test_crude_is_shut_in_only_where_every_outlet_of_its_field_is_full(kz):
     assert float(ds["utilisation"].max()) <= 1.005
 
 
+def test_china_s_exports_to_central_asia_cross_the_china_crossings_westbound():
+    """China's rail container exports to Kazakhstan and Central Asia (A-DEMAND-CN-CA) are demand of their
+    own: all of it is carried, westbound across the China crossings (Altynkol, the shortest way to
+    Almaty and Tashkent, takes most of it; before it was demand the crossing's westbound traffic was a
+    few hundred TEU), and none of it counts in the Asia-Europe corridors or the overland share, which
+    belong to the China-Europe boxes."""
+    doc = json.loads(CliRunner().invoke(app, ["run", "kazakhstan", "--years", "2024", "--seeds", "1", "--json"]).stdout)
+    demand = mv.load("kazakhstan").demand.query(
+        "commodity == 'container_ca' and year == 2024")["volume"].sum()
+    crossings = ["N-BX-DOS", "N-BX-KHG", "N-BX-BKH"]
+    westbound = sum(doc["gateways"][g]["commodities"]["container_ca"][0] for g in crossings if g in doc["gateways"])
+    np.testing.assert_allclose(westbound, demand, rtol=1e-6)
+    assert doc["gateways"]["N-BX-KHG"]["commodities"]["container_ca"][0] > 0.5 * demand
+    assert doc["unserved"]["container_ca"][0] == 0
+    np.testing.assert_allclose(doc["corridors"]["other"]["teu"][0], demand, rtol=1e-6)
+    assert 0.6 <= doc["focus_overland_share"][0] <= 0.9
+
+
 def test_a_facility_over_capacity_beside_a_priced_partner_is_priced_too(kz):
     """Where a back-test's refit steps (the unfitted dataset, 2022): the least-norm price step left
     the Trans-Caspian line L-KZ-01 at 147% of its capacity with no price while the step went to
