@@ -153,6 +153,20 @@ def test_china_s_exports_to_central_asia_cross_the_china_crossings_westbound():
     assert 0.6 <= doc["focus_overland_share"][0] <= 0.9
 
 
+def test_tengiz_s_expansion_reaches_the_outlets_in_2025_and_2026(kz):
+    """The Future Growth Project (A-DEMAND-CRUDE-FGP: 12 Mt a year from mid-2025, announced in 2024) is an
+    input of the years it opens, not a growth rate: the default run's Kazakh crude rises by about that much
+    from 2024 to 2026 (shipped, not shut in: the CPC and Samara have the room), and the explored growth
+    rate takes over only after the rows end."""
+    ds = mv.simulate(kz, 1, years=[2024, 2025, 2026, 2027], coupled=False, seed=0)
+    shipped = ds["tonnes"].sel(corridor=["oil_cpc", "oil_samara", "oil_btc", "oil_china"]).sum("corridor").values[0] / 1e6
+    assert 10.5 < shipped[2] - shipped[0] < 13.5 and 7 < shipped[1] - shipped[0] < 11
+    assert float(ds["unserved"].sel(commodity="crude").max()) < 1e-9
+    faster = mv.simulate(kz, 1, years=[2026, 2027], coupled=False, seed=0, overrides={"demand_growth_crude": 0.05})
+    rows = faster["tonnes"].sel(corridor=["oil_cpc", "oil_samara", "oil_btc", "oil_china"]).sum("corridor").values[0] / 1e6
+    assert rows[0] == pytest.approx(shipped[2], rel=1e-9) and rows[1] > shipped[3] + 2
+
+
 def test_a_facility_over_capacity_beside_a_priced_partner_is_priced_too(kz):
     """Where a back-test's refit steps (the unfitted dataset, 2022): the least-norm price step left
     the Trans-Caspian line L-KZ-01 at 147% of its capacity with no price while the step went to
