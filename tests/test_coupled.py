@@ -297,6 +297,10 @@ def test_what_the_verdict_turns_on_within_its_definition(kz):
                                   for i, n in enumerate(names)})
     assert [t[0] for t in turns] == ["consolidation_margin", "consolidation_year"]
     assert turns[0][1:3] == ranges["consolidation_margin"]
+    # a definition whose constants are all fixed (declared without ranges) has nothing to split
+    fixed = definition.iloc[:, :0]
+    names, halves = by_definition_half(fixed, ok, kz.politics)
+    assert names == [] and halves.shape == (2, 0, 2)
 
 
 def test_the_verdict_read_back_from_a_result_is_the_one_it_carries(kz):

@@ -137,11 +137,11 @@ def by_definition_half(definition: pd.DataFrame, ok: np.ndarray, pol) -> tuple[l
     under which each run consolidates, ``[run, constant, half]`` (the draws of a Latin hypercube fill
     each half equally). A constant whose halves differ little does not decide the verdict."""
     ranges = {k: v for k, v in definition_ranges(pol).items() if v[1] > v[0] and k in definition}
-    shares = []
-    for name, (lo, hi) in ranges.items():
+    halves = np.zeros((ok.shape[1], len(ranges), 2))
+    for j, (name, (lo, hi)) in enumerate(ranges.items()):
         upper = definition[name].to_numpy() >= (lo + hi) / 2
-        shares.append([ok[~upper].mean(axis=0), ok[upper].mean(axis=0)])
-    return list(ranges), np.moveaxis(np.array(shares, dtype=float).reshape(len(ranges), 2, -1), -1, 0)
+        halves[:, j] = np.stack([ok[~upper].mean(axis=0), ok[upper].mean(axis=0)], axis=-1)
+    return list(ranges), halves
 
 
 def rescorable(scores: Scores, pol) -> bool:

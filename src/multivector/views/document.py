@@ -130,11 +130,12 @@ def unserved_by_od(ds: xr.Dataset) -> list[dict]:
 def verdict_by_definition_half(ds: xr.Dataset) -> dict:
     """``{constant: {"lower": P, "upper": P}}``: the share of the verdict's drawn definitions, with that
     constant in the lower or upper half of its range, under which the runs consolidate (mean over runs);
-    empty when the result carries none."""
+    empty when the result carries none. Rounded to 1e-9: a share of draws, not a measurement, so the
+    order in which an array layout sums it does not show."""
     if "consolidated_by_definition_half" not in ds:
         return {}
     halves = ds["consolidated_by_definition_half"].mean("run")
-    return {str(c): {h: float(halves.sel(definition=c, half=h)) for h in ("lower", "upper")}
+    return {str(c): {h: round(float(halves.sel(definition=c, half=h)), 9) for h in ("lower", "upper")}
             for c in ds["definition"].values}
 
 
