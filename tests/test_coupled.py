@@ -307,13 +307,13 @@ def test_the_verdict_read_back_from_a_result_is_the_one_it_carries(kz):
     """The coupled model scores the verdict from its arrays before it builds the Dataset; read back from
     the finished Dataset (``Scores.from_dataset``, as the dead-parameter scan reads it), the same runs
     give the same yes/no and the same share over the verdict's own definitions."""
-    from multivector.model.verdict import Scores, consolidated, over_definition
+    from multivector.model.verdict import Scores, consolidated, judge_definitions
 
     ds = mv.simulate(kz, 4, seed=5, overrides={"mediation_activity": np.array([1.0, 3.0, 6.0, 9.0])})
     scores = Scores.from_dataset(ds, kz.politics)
     table = pd.DataFrame(ds["parameter_value"].values, columns=ds["parameter"].values)
     assert np.array_equal(consolidated(scores, table, kz.politics), ds["consolidated"].values)
-    np.testing.assert_allclose(over_definition(scores, kz.politics, seed=5),
+    np.testing.assert_allclose(judge_definitions(scores, kz.politics, seed=5)[1].mean(axis=0),
                                ds["consolidated_over_definitions"].values, atol=1e-12)
 
 

@@ -124,13 +124,6 @@ def judge_definitions(scores: Scores, pol, draws: int = DEFINITION_DRAWS,
     return definition, rescore(scores, pol, definition)[1]
 
 
-def over_definition(scores: Scores, pol, draws: int = DEFINITION_DRAWS, seed: int = 0) -> np.ndarray | None:
-    """Per run, the share of ``draws`` definitions of the verdict under which the run consolidates
-    (:func:`judge_definitions`); None when the index cannot be re-scored."""
-    judged = judge_definitions(scores, pol, draws, seed)
-    return None if judged is None else judged[1].mean(axis=0)
-
-
 def by_definition_half(definition: pd.DataFrame, ok: np.ndarray, pol) -> tuple[list[str], np.ndarray]:
     """Which part of the verdict's definition it turns on: for each of its constants with a range, the
     share of the drawn definitions whose value lies in the lower and in the upper half of that range
