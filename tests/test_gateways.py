@@ -230,3 +230,84 @@ def test_transfer_rows_that_clash_or_misread_are_refused_with_their_row(tiny_dir
     with pytest.raises(InputError) as info:
         load(tiny_dir)
     assert expect in str(info.value) and "transfers.csv" in str(info.value) and "row 7" in str(info.value)
+
+
+# ------------------------------------------------------------------------------------------------
+# corridors by direction, and a tariff group on the return legs
+
+def _two_way_sea(folder: Path, factor: str | None) -> None:
+    """The tiny network with its sea legs run back Europe to China (a second pair of one-way links),
+    demand both ways, and the return legs in tariff group ``backhaul`` at ``factor`` (no group: None)."""
+    links = (folder / "links.csv").read_text().splitlines()
+    links[0] += ",oneway,tariff_group"
+    links = [links[0]] + [line + ("," + ("1" if ",sea," in line else "") + ",") for line in links[1:]]
+    group = "backhaul" if factor is not None else ""
+    links += [f"L9R,SUEZ,SHA,sea,,13500,,,,,container,*=A-TOY,1,{group}",
+              f"L10R,DUISBURG,SUEZ,sea,,6300,,,,,container,*=A-TOY,1,{group}"]
+    (folder / "links.csv").write_text("\n".join(links) + "\n")
+    (folder / "demand.csv").write_text("origin,destination,commodity,year,volume,source\n"
+                                       "XIAN,DUISBURG,container,2024,100000,A-TOY\n"
+                                       "DUISBURG,XIAN,container,2024,40000,A-TOY\n")
+    if factor is not None:
+        with open(folder / "model.toml", "a") as fh:
+            fh.write(f'\n[parameters.tariff_factor_backhaul]\nvalue = {factor}\nmin = 0.1\nmax = 1.0\n'
+                     'unit = "ratio"\nsource = "A-TOY"\n')
+
+
+def test_corridor_freight_splits_by_the_way_its_ods_go(tiny_dir):
+    _two_way_sea(tiny_dir, None)
+    s = load(tiny_dir)
+    ds = simulate(s, years=[2024], keep_routes=True)
+    from multivector.model import compiled
+
+    net = compiled(s).network
+    flow = ds["route_flow"].isel(run=0, year=0).values
+    west = np.array([net.od_origin[o] == "XIAN" for o in net.route_od])
+    by_dir = ds["teu_by_direction"].isel(run=0, year=0)
+    for c in ds["corridor"].values:
+        mine = ds["route_corridor"].values == c
+        np.testing.assert_allclose(by_dir.sel(corridor=c, direction="westbound"), flow[mine & west].sum(), rtol=1e-12)
+        np.testing.assert_allclose(by_dir.sel(corridor=c, direction="eastbound"), flow[mine & ~west].sum(), rtol=1e-12)
+        np.testing.assert_allclose(by_dir.sel(corridor=c).sum(), ds["teu"].isel(run=0, year=0).sel(corridor=c),
+                                   rtol=1e-12)
+    assert float(by_dir.sel(direction="eastbound").sum()) == pytest.approx(40000, rel=1e-9)
+    # the run document and the calibration metric read the same split
+    doc = run_document(ds)
+    sea = doc["corridors"]["sea"]["directions"]
+    assert set(sea) == {"westbound", "eastbound"}
+    assert sea["eastbound"]["teu"][0] == pytest.approx(float(by_dir.sel(corridor="sea", direction="eastbound")))
+    from multivector.model.calibrate import metric_values
+
+    assert metric_values(s, ds, "corridor:sea:teu:eastbound", 2024)[0] == pytest.approx(sea["eastbound"]["teu"][0])
+    assert metric_values(s, ds, "corridor:sea:tonnes:westbound", 2024)[0] == pytest.approx(
+        10.0 * float(by_dir.sel(corridor="sea", direction="westbound")), rel=1e-12)
+
+
+def test_a_tariff_group_scales_only_its_links_tariff(tiny_dir):
+    _two_way_sea(tiny_dir, "1.0")
+    s = load(tiny_dir)
+    from multivector.freight.model import _Costs
+    from multivector.model import compiled
+
+    model = compiled(s).freight
+    p = s.defaults()
+    costs = {f: _Costs(model.net, model.cost_layout,
+                       {k: np.array([v]) for k, v in {**p, "tariff_factor_backhaul": f}.items()}, 1)
+             for f in (1.0, 0.25)}
+    back = model.net.edge_tariff_group == "backhaul"
+    assert back.sum() == 2          # the two return legs, one way each
+    np.testing.assert_allclose(costs[0.25].edge_tariff[back], 0.25 * costs[1.0].edge_tariff[back], rtol=1e-12)
+    np.testing.assert_allclose(costs[0.25].edge_tariff[~back], costs[1.0].edge_tariff[~back], rtol=1e-12)
+    assert costs[1.0].edge_tariff[back].sum() == pytest.approx(p["tariff_sea"] * (13500 + 6300))
+    # cheaper return legs draw eastbound boxes to the sea
+    east = lambda f: float(simulate(s, years=[2024], overrides={"tariff_factor_backhaul": f})["teu_by_direction"]
+                           .isel(run=0, year=0).sel(corridor="sea", direction="eastbound"))
+    assert east(0.25) > east(1.0) > 0
+
+
+def test_a_tariff_group_without_its_factor_is_refused(tiny_dir):
+    _two_way_sea(tiny_dir, None)
+    text = (tiny_dir / "links.csv").read_text().replace("container,*=A-TOY,1,\n", "container,*=A-TOY,1,backhaul\n")
+    (tiny_dir / "links.csv").write_text(text)
+    with pytest.raises(InputError, match="tariff_factor_backhaul"):
+        load(tiny_dir)

@@ -75,7 +75,13 @@ gain in 2035 stayed +0.058, and the 2024 overland share went from 85.3% to 78.7%
 crossings' westbound lines fill, and more China-Europe boxes take Mongolia); and when Tengiz's expansion
 became demand rows for 2025 and 2026 (+9 and +12 Mt, as announced in 2024) and long-run crude growth
 fell from 2% to 1% a year after it: the CPC fills in 2031 (2036 before), crude is shut in from 2038, the
-National Fund in 2040 is USD 244bn (225bn), the index in 2035 0.6861 (0.6846), the gain +0.058.
+National Fund in 2040 is USD 244bn (225bn), the index in 2035 0.6861 (0.6846), the gain +0.058; and
+when Europe's containers for China became demand (a commodity of their own on return sea legs priced at
+the year's back-haul share of the head-haul rate, Malaszewicze's limit per direction; refitted from ten
+starts, posterior resampled): the verdict held (P 100%, 38% over its definitions), the index in 2035 went
+from 0.6861 to 0.6965 and in 2040 from 0.6924 to 0.7039 (corridor relevance now counts the transit both
+ways, as its reference always meant), the gain in 2035 from +0.058 to +0.056, and the 2024 overland
+share from 78.7% to 81.3% of TEU.
 """
 
 from __future__ import annotations

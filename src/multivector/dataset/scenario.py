@@ -331,6 +331,11 @@ class Scenario:
         return sorted(groups)
 
     @property
+    def tariff_groups(self) -> list[str]:
+        """The tariff groups links.csv names (each link's tariff scaled by ``tariff_factor_<group>``)."""
+        return sorted(set(filter(None, self.links["tariff_group"]))) if "tariff_group" in self.links.columns else []
+
+    @property
     def index_label(self) -> str:
         """How text names the headline index: ``[focus] headline_label``, else the index's name."""
         index = self.politics.index if self.politics is not None else "index"
@@ -898,8 +903,10 @@ def _check_observations(s: Scenario) -> None:
                                  column="output", hint="e.g. corridors.NAME.tonnes or gateways.NODE.teu; "
                                  "leave it empty when the model does not report the series")
             parts = output.split(".")
-            if parts[0] == "corridors" and (len(parts) != 3 or parts[1] not in s.corridors):
-                raise InputError(f"'{output}' is not corridors.NAME.KEY with a known corridor", file=f, row=r,
+            directional = len(parts) == 5 and parts[2] == "directions" and parts[3] in DIRECTIONS
+            if parts[0] == "corridors" and (len(parts) != 3 and not directional or parts[1] not in s.corridors):
+                raise InputError(f"'{output}' is not corridors.NAME.KEY or corridors.NAME.directions.DIRECTION.KEY "
+                                 "with a known corridor", file=f, row=r,
                                  column="output", hint="corridors: " + ", ".join(s.corridors))
             if parts[0] == "gateways" and (len(parts) < 3 or parts[1] not in s.gateways):
                 raise InputError(f"'{output}' is not gateways.NODE.KEY with a gateway node", file=f, row=r,
@@ -928,6 +935,7 @@ def required_parameters(s: Scenario) -> list[str]:
     needed += [f"{k}_{layer}" for layer in layers for k in ("speed", "tariff")]
     needed += [f"capacity_factor_{layer}" for layer in capacitated]
     needed += [f"capacity_factor_{g}" for g in s.capacity_groups]
+    needed += [f"tariff_factor_{g}" for g in s.tariff_groups]
     needed += [f"demand_growth_{c}" for c in sorted(set(s.demand["commodity"]))]
     needed += [seg.share_parameter for seg in s.segments.values()]
     if len(s.transfers):
@@ -1115,15 +1123,18 @@ METRIC_UNITS = {"corridor": ("teu", "tonnes", "time_h"), "link": ("mt", "teu"), 
 
 def _check_metric(s: Scenario, metric: str, f, row: int) -> None:
     """A target's metric is KIND:ID:UNIT — corridor:NAME:teu|tonnes|time_h, link:ID:mt|teu,
-    transfer:NODE:mt|teu or gateway:NODE:tonnes|teu[:DIRECTION] (what ``calibrate.metric_values`` can
-    compute)."""
+    transfer:NODE:mt|teu, gateway:NODE:tonnes|teu[:DIRECTION] or corridor:NAME:tonnes|teu:DIRECTION
+    (what ``calibrate.metric_values`` can compute)."""
     parts = metric.split(":")
-    example = ("e.g. corridor:NAME:tonnes, corridor:NAME:time_h, link:LINK_ID:mt, transfer:NODE_ID:teu, "
-               "gateway:NODE_ID:tonnes:westbound")
-    if parts[0] == "gateway" and len(parts) == 4:
+    example = ("e.g. corridor:NAME:tonnes, corridor:NAME:teu:eastbound, corridor:NAME:time_h, link:LINK_ID:mt, "
+               "transfer:NODE_ID:teu, gateway:NODE_ID:tonnes:westbound")
+    if parts[0] in ("gateway", "corridor") and len(parts) == 4:
         if parts[3] not in DIRECTIONS:
-            raise InputError(f"metric '{metric}': a gateway's direction is one of " + ", ".join(DIRECTIONS),
+            raise InputError(f"metric '{metric}': a {parts[0]}'s direction is one of " + ", ".join(DIRECTIONS),
                              file=f, row=row, column="metric")
+        if parts[0] == "corridor" and parts[2] == "time_h":
+            raise InputError(f"metric '{metric}': a corridor's time has no direction", file=f, row=row,
+                             column="metric", hint="corridor:NAME:time_h")
         parts = parts[:3]
     if len(parts) != 3 or parts[0] not in METRIC_UNITS:
         raise InputError(f"metric '{metric}' is not KIND:ID:UNIT", file=f, row=row, column="metric", hint=example)

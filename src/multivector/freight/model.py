@@ -19,7 +19,7 @@ from multivector import __version__
 from multivector.dataset import Scenario, Values
 from multivector.dataset.scenario import DEMAND_FACTOR, DIRECTIONS, risk_parameter
 from multivector.errors import ConvergenceWarning, InputError
-from multivector.freight.network import Network, focus_country_nodes, gateway_crossings
+from multivector.freight.network import Network, focus_country_nodes, gateway_crossings, od_directions
 from multivector.freight.products import matmul, matmul_each
 from multivector.freight.sue import EQUILIBRIUM_TOL, MAX_NEWTON_STEPS, distinct_rows, solve_logit_sue
 from multivector.freight.vdf import BPR, NO_DELAY, QUEUE, DelayCurves
@@ -83,6 +83,9 @@ class _CostLayout:
             (counts.data, (counts.row, counts.col * n_comm + route_comm[routes][counts.row])),
             shape=(len(routes), len(risk_keys)))                                    # [routes, classes x commodities]
         self.is_transfer = (net.edge_layer == "transfer")[:, None]
+        # each edge's tariff factor: its tariff group's (a back-haul rate), else the neutral factor
+        self.tariff_factor_rows = np.array([row(f"tariff_factor_{g}") if g else NEUTRAL
+                                            for g in net.edge_tariff_group], dtype=int)
         # each resource's capacity factor: its layer's (or transfers') times its group's (a resource
         # without a capacity is not binding: it takes the neutral factor, 1)
         capacitated = ~np.isnan(net.resource_capacity)
@@ -113,7 +116,7 @@ class _Costs:
         length = net.edge_length[:, None]
         is_transfer = layout.is_transfer
         dwell = np.where(is_transfer, p["transfer_time_factor"], 1.0) if is_transfer.any() else 1.0
-        tariff_factor = np.where(net.edge_focus[:, None], p["focus_tariff_factor"], 1.0)
+        tariff_factor = np.where(net.edge_focus[:, None], p["focus_tariff_factor"], 1.0) * table[layout.tariff_factor_rows]
         self.edge_time = length / speed[li] + net.edge_extra_time[:, None] * dwell      # [E, N]
         self.edge_tariff = length * tariff[li] * tariff_factor                           # [E, N]
         self.edge_money = self.edge_tariff + net.edge_extra_cost[:, None]                    # [E, N]
@@ -241,6 +244,12 @@ class FreightModel:
             (np.ones(net.n_routes), (self.route_comm * len(self.corridor_names) + net.route_corridor,
                                      np.arange(net.n_routes))),
             shape=(n_comm * len(self.corridor_names), net.n_routes))
+        # [corridor × direction × commodity, routes]: each corridor's volume by the way its ODs go
+        route_dir = od_directions(scenario, net)[net.route_od]
+        direction_matrix = sparse.csr_matrix(
+            (np.ones(net.n_routes), ((net.route_corridor * n_dir + route_dir) * n_comm + self.route_comm,
+                                     np.arange(net.n_routes))),
+            shape=(len(self.corridor_names) * n_dir * n_comm, net.n_routes))
         tpu_route = tpu[self.route_comm]
         # what a year's outputs sum over the routes' shipped flows, stacked so that one product gives them
         # all: corridor volumes, gateway volumes, each corridor's flow in cost units (the
@@ -249,11 +258,12 @@ class FreightModel:
         totals = [overland_teu, overland_teu & via_focus, overland_routes, overland_routes & via_focus]
         weights = [1.0, 1.0, tpu_route, tpu_route]
         self.flow_sums = sparse.vstack(
-            [volume_matrix, gateway_matrix, corr_matrix @ sparse.diags(self.route_cpu[:, 0])] +
+            [volume_matrix, gateway_matrix, direction_matrix, corr_matrix @ sparse.diags(self.route_cpu[:, 0])] +
             [sparse.csr_matrix(np.where(m, w, 0.0)[None, :]) for m, w in zip(totals, weights)]).tocsr()
         self.flow_sums.eliminate_zeros()
         self.flow_sums.sort_indices()          # each sum taken in route order, as a plain sum would
-        self._flow_rows = np.cumsum([0, volume_matrix.shape[0], gateway_matrix.shape[0], len(self.corridor_names)])
+        self._flow_rows = np.cumsum([0, volume_matrix.shape[0], gateway_matrix.shape[0], direction_matrix.shape[0],
+                                     len(self.corridor_names)])
         # the corridors' sums of flow-weighted times and costs, and the transit tariff paid by freight that
         # neither starts nor ends in the focus country
         self.cost_sums = sparse.vstack([corr_matrix, sparse.csr_matrix(od_transit[net.route_od][None, :]
@@ -349,7 +359,7 @@ class FreightModel:
         t_route = route_time + per_route(matmul(self.delay_routes, res.delay[self.delay_rows]))
         paid = route_money + self.load_per_cost_unit[:, None] * per_route(matmul(self.price_routes, res.price[self.priced_rows]))
         sums = matmul(self.flow_sums, h)
-        volume, gateway, wsum = (sums[a:b] for a, b in zip(self._flow_rows[:-1], self._flow_rows[1:]))
+        volume, gateway, by_direction, wsum = (sums[a:b] for a, b in zip(self._flow_rows[:-1], self._flow_rows[1:]))
         teu, teu_focus, tonnes, tonnes_focus = sums[self._flow_rows[-1]:]
         w = h * self.route_cpu                          # weights in cost units for means
         time_sum, cost_sum, tariff_sum = matmul_each(self.cost_sums, [w * t_route, w * paid, w * focus_tariff])
@@ -369,6 +379,7 @@ class FreightModel:
             "focus_transit_teu": teu_focus, "flow": h,
             "equilibrium_flow": res.flow, "price": res.price, "price_usd_t": res.price / 1e6,
             "gateway": gateway,                                                                # [G·D·C, N]
+            "by_direction": by_direction,                                                      # [nc·D·C, N]
         }
         return out
 
@@ -551,6 +562,8 @@ def results_dataset(scenario, model: FreightModel, table, years, per_year: list[
     volume = by_run("volume")                                                  # [run, year, commodity, corridor]
     gateway = by_run("gateway").reshape(n, len(years), len(model.gateways), len(DIRECTIONS), len(net.commodities))
     teu = np.einsum("nyck,c->nyk", volume, is_teu)
+    by_direction = by_run("by_direction").reshape(n, len(years), len(model.corridor_names), len(DIRECTIONS),
+                                                  len(net.commodities))
     total_teu = teu.sum(axis=-1, keepdims=True)
     share = np.where(total_teu > 0, teu / np.where(total_teu > 0, total_teu, 1.0), 0.0)
     data = {
@@ -578,6 +591,11 @@ def results_dataset(scenario, model: FreightModel, table, years, per_year: list[
         "gateway_tonnes": units(("run", "year", "gateway", "direction"), np.einsum("nygdc,c->nygd", gateway, tonnes), "t"),
         "gateway_teu": units(("run", "year", "gateway", "direction"), np.einsum("nygdc,c->nygd", gateway, is_teu), "TEU"),
         "share": (("run", "year", "corridor"), share),
+        # each corridor's freight by the way its ODs go (China to Europe westbound)
+        "tonnes_by_direction": units(("run", "year", "corridor", "direction"),
+                                     np.einsum("nykdc,c->nykd", by_direction, tonnes), "t"),
+        "teu_by_direction": units(("run", "year", "corridor", "direction"),
+                                  np.einsum("nykdc,c->nykd", by_direction, is_teu), "TEU"),
         # how many routes of the route set cross each gateway each way with each commodity (whether or
         # not they carry anything in a year): which directions and commodities a gateway can see at all
         "gateway_routes": (("gateway", "direction", "commodity"),

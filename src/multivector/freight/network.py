@@ -46,6 +46,7 @@ class Network:
     edge_resource: np.ndarray     # [E] resource index or -1
     edge_opens: np.ndarray        # [E] first year available
     edge_focus: np.ndarray        # [E] bool: a line-haul edge inside the focus country (tariff policy, revenue)
+    edge_tariff_group: np.ndarray  # [E] tariff group ('' for none): its tariff scaled by tariff_factor_<group>
     # resources (capacity-bound facilities and link directions)
     resource_id: list[str]        # [R] e.g. 'L-01:fwd', 'T:PORT:rail_1520|water', 'T:DOS:rail_1435>rail_1520'
     resource_label: list[str]     # [R] readable name
@@ -193,6 +194,15 @@ def gateway_crossings(s: Scenario, net: Network) -> tuple[list[str], np.ndarray,
     return gateways, np.array(routes, dtype=int), np.array(gates, dtype=int), np.array(dirs, dtype=int)
 
 
+def od_directions(s: Scenario, net: Network) -> np.ndarray:
+    """Each OD's direction, from its origin to its destination, as an index into DIRECTIONS ``[D]``:
+    which way a corridor's freight goes (China to Europe is westbound)."""
+    where = dict(zip(s.nodes["id"], zip(s.nodes["lon"].astype(float), s.nodes["lat"].astype(float))))
+    direction = {d: i for i, d in enumerate(DIRECTIONS)}
+    return np.array([direction[crossing_direction(where[o], where[d])]
+                     for o, d in zip(net.od_origin, net.od_destination)], dtype=int)
+
+
 def _num(x, default=0.0) -> float:
     return default if (x is None or (isinstance(x, float) and math.isnan(x))) else float(x)
 
@@ -225,7 +235,8 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
             edges.append(dict(u=(a, layer), v=(b, layer), layer=layer, length=row["length_km"],
                               time=_num(row["extra_time_h"]), cost=_num(row["extra_cost_usd"]),
                               risk=row["risk_class"], resource=r, opens=opens, comm=comm,
-                              focus=a in focus_nodes and b in focus_nodes))
+                              focus=a in focus_nodes and b in focus_nodes,
+                              tariff_group=str(row.get("tariff_group", "") or "")))
 
     for i, row in transfers.iterrows():
         (a, b), both_ways = transfer_layers(row["between"])
@@ -330,6 +341,7 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
         edge_resource=np.array([e["resource"] for e in edges], dtype=int),
         edge_opens=np.array([e["opens"] for e in edges], dtype=float),
         edge_focus=np.array([e.get("focus", False) for e in edges], dtype=bool),
+        edge_tariff_group=np.array([e.get("tariff_group", "") for e in edges], dtype=object),
         resource_id=[r["id"] for r in resources],
         resource_label=[r["label"] for r in resources],
         resource_kind=np.array([r["kind"] for r in resources]),
@@ -369,7 +381,8 @@ def _free_cost(e: dict, p: dict, vot: float) -> float:
     cost = e["cost"]
     if layer != "transfer":
         hours += e["length"] / p[f"speed_{layer}"]
-        cost += e["length"] * p[f"tariff_{layer}"]
+        group = e.get("tariff_group")
+        cost += e["length"] * p[f"tariff_{layer}"] * (p[f"tariff_factor_{group}"] if group else 1.0)
     return cost + hours * vot + 1e-3  # the strictly positive floor breaks ties between free edges
 
 

@@ -39,6 +39,8 @@ def metric_values(scenario: Scenario, ds: xr.Dataset, metric: str, year: int) ->
     parts = metric.split(":")
     if parts[0] == "gateway" and len(parts) in (3, 4):
         return gateway_metric(ds.sel(year=year), metric, *parts[1:])
+    if parts[0] == "corridor" and len(parts) == 4:
+        return corridor_direction_metric(ds.sel(year=year), metric, *parts[1:])
     if len(parts) != 3:
         raise InputError(f"metric '{metric}' is not kind:id:unit",
                          hint="e.g. corridor:NAME:tonnes, link:LINK_ID:mt, transfer:NODE_ID:teu")
@@ -69,6 +71,17 @@ def metric_values(scenario: Scenario, ds: xr.Dataset, metric: str, year: int) ->
             return d["route_flow"].values[:, teu_routes & through].sum(axis=1)
         raise InputError(f"metric '{metric}': unit must be mt or teu")
     raise InputError(f"metric '{metric}': kind must be corridor, link, transfer or gateway")
+
+
+def corridor_direction_metric(d: xr.Dataset, metric: str, corridor: str, unit: str, direction: str) -> np.ndarray:
+    """``corridor:NAME:tonnes|teu:DIRECTION``: a corridor's freight of the ODs that go that way, ``[N]``."""
+    if corridor not in d["corridor"].values:
+        raise InputError(f"metric '{metric}': unknown corridor '{corridor}'")
+    if unit not in ("tonnes", "teu"):
+        raise InputError(f"metric '{metric}': a corridor's freight by direction is in tonnes or teu")
+    if direction not in d["direction"].values:
+        raise InputError(f"metric '{metric}': direction must be one of " + ", ".join(map(str, d["direction"].values)))
+    return d[f"{unit}_by_direction"].sel(corridor=corridor, direction=direction).values
 
 
 def gateway_metric(d: xr.Dataset, metric: str, node: str, unit: str, direction: str | None = None) -> np.ndarray:

@@ -113,6 +113,20 @@ def gateways(ds: xr.Dataset, reduce=median_over_runs) -> dict:
     return out
 
 
+def corridor_directions(ds: xr.Dataset, reduce=median_over_runs) -> dict:
+    """Each corridor's freight by the way its ODs go, median over runs: ``{corridor: {direction: {tonnes,
+    teu}}}``, listing a direction where some run carries freight that way in some year (a result without
+    the split gives ``{}``). ``reduce``: as in :func:`run_document`."""
+    if "tonnes_by_direction" not in ds:
+        return {}
+    present = (ds["tonnes_by_direction"] > 0).any(("run", "year")).values                      # [K, D]
+    by_dir = {k: reduce(ds[f"{k}_by_direction"]).values for k in ("tonnes", "teu")}           # [Y, K, D]
+    directions = [str(d) for d in ds["direction"].values]
+    return {str(c): {d: {k: [_clean(v) for v in by_dir[k][:, ci, di]] for k in ("tonnes", "teu")}
+                     for di, d in enumerate(directions) if present[ci, di]}
+            for ci, c in enumerate(ds["corridor"].values)}
+
+
 def unserved_by_od(ds: xr.Dataset) -> list[dict]:
     """The ODs whose demand was not all shipped in some year (median over runs): origin, destination,
     commodity and the unserved volume per year in the commodity's unit."""
@@ -148,6 +162,8 @@ def run_document(ds: xr.Dataset, top: int = 10, reduce=median_over_runs) -> dict
     by_corridor = {key: reduce(ds[key]) for key in (*FREIGHT_KEYS, "transit_time_h", "cost_usd")}    # each once
     corridors = {str(c): {key: [_clean(v) for v in da.sel(corridor=c).values] for key, da in by_corridor.items()}
                  for c in ds["corridor"].values}
+    for c, directions in corridor_directions(ds, reduce).items():
+        corridors[c]["directions"] = directions
     doc = {
         "scenario": ds.attrs.get("scenario"),
         "scenario_hash": ds.attrs.get("scenario_hash"),

@@ -142,7 +142,7 @@ def observed_points(scenario: Scenario) -> dict[tuple[str, int], float]:
         kind, ident, unit, *direction = r.metric.split(":")
         path = _TARGET_PATHS.get((kind, unit))
         if path is not None:
-            path = path.format(id=ident) if not direction else f"gateways.{ident}.directions.{direction[0]}.{unit}"
+            path = path.format(id=ident) if not direction else f"{kind}s.{ident}.directions.{direction[0]}.{unit}"
             points[(path, int(r.year))] = float(r.observed)
     return points
 
