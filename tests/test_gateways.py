@@ -311,3 +311,10 @@ def test_a_tariff_group_without_its_factor_is_refused(tiny_dir):
     (tiny_dir / "links.csv").write_text(text)
     with pytest.raises(InputError, match="tariff_factor_backhaul"):
         load(tiny_dir)
+
+
+def test_a_corridor_names_only_known_commodities(tiny_dir):
+    toml = tiny_dir / "model.toml"
+    toml.write_text(toml.read_text().replace('via_nodes = ["MOSCOW"]', 'via_nodes = ["MOSCOW"]\ncommodities = ["boxes"]'))
+    with pytest.raises(InputError, match=r"\[corridors.north\] commodities: unknown commodity 'boxes'"):
+        load(tiny_dir)

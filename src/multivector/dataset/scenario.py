@@ -161,6 +161,10 @@ class Corridor(BaseModel):
     label: str = ""
     via_nodes: list[str]
     variants: list[str] = []      # extra gateway nodes, each of which gets its own cheapest route
+    # the commodities whose routes it claims (empty: every commodity); a route of another commodity
+    # through its nodes is no traffic of the corridor (China's boxes for Moscow pass Moscow, yet are no
+    # Asia-Europe freight)
+    commodities: list[str] = []
     colour: str = ""              # how maps and charts draw it (#rrggbb); a palette colour when empty
 
     @model_validator(mode="after")
@@ -806,6 +810,10 @@ def validate(s: Scenario) -> None:
         for n in c.via_nodes + c.variants:
             if n not in node_ids:
                 raise InputError(f"[corridors.{c.name}] unknown node '{n}'", file=toml)
+        for commodity in c.commodities:
+            if commodity not in s.commodities:
+                raise InputError(f"[corridors.{c.name}] commodities: unknown commodity '{commodity}'", file=toml,
+                                 hint="defined in model.toml: " + ", ".join(s.commodities))
     for name in s.overland_corridors:
         if name not in s.corridors:
             raise InputError(f"[model] overland_corridors names unknown corridor '{name}'", file=toml)

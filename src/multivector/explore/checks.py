@@ -27,8 +27,8 @@ from multivector.model.verdict import Scores, definition_ranges, rescorable, res
 SCAN_FUTURES = 6        # futures per parameter in the dead-parameter scan (stochastic effects need a few)
 SCAN_TOLERANCE = 1e-12  # a dead parameter leaves the runs bit-identical; anything above rounding is alive
 # futures re-scored for the verdict's own constants: a test may bind rarely (the built-in dataset's
-# floor flips no verdict in its first 40 futures, and some in 100)
-VERDICT_FUTURES = 100
+# floor flips no verdict in its first 100 futures, and some in 200)
+VERDICT_FUTURES = 200
 
 
 @dataclass

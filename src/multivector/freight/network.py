@@ -295,7 +295,7 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
         choice_sets = []    # each OD of the commodity and its routes
         for _, od in ods[ods["commodity"] == commodity].iterrows():
             src, dst = ("O", od["origin"]), ("D", od["destination"])
-            found = _routes_for_od(g, src, dst, s, corridors, k_per_corridor)
+            found = _routes_for_od(g, src, dst, s, corridors, k_per_corridor, commodity)
             if not found:
                 raise InputError(
                     f"no path for {commodity} from {od['origin']} to {od['destination']}",
@@ -398,9 +398,11 @@ def _loopless(path) -> bool:
     return len(compact) == len(set(compact))
 
 
-def _routes_for_od(g, src, dst, s: Scenario, corridors: list[str], k: int):
+def _routes_for_od(g, src, dst, s: Scenario, corridors: list[str], k: int, commodity: str):
     """k cheapest loopless routes per corridor, labelled by the first corridor whose nodes they pass,
     and the k cheapest that pass no corridor's nodes (labelled "other", the index past the last corridor).
+    A corridor that does not claim ``commodity`` (``[corridors.NAME] commodities``) is passed over: its
+    nodes are open to that commodity's "other" routes.
 
     Routes of corridor i must pass one of its nodes and none of an earlier corridor's. The "must
     pass" is enforced on a two-copy graph (copy 1 is reached by entering one of the corridor's
@@ -411,6 +413,8 @@ def _routes_for_od(g, src, dst, s: Scenario, corridors: list[str], k: int):
         return []
     found, seen, earlier = [], set(), set()
     for ci, name in enumerate(corridors):
+        if s.corridors[name].commodities and commodity not in s.corridors[name].commodities:
+            continue
         via = set(s.corridors[name].via_nodes)
         blocked = earlier
         earlier = earlier | via
