@@ -313,6 +313,18 @@ def test_a_tariff_group_without_its_factor_is_refused(tiny_dir):
         load(tiny_dir)
 
 
+def test_run_prints_each_corridor_s_boxes_by_direction_beside_the_observed(tiny_dir):
+    _two_way_sea(tiny_dir, None)
+    with open(tiny_dir / "targets.csv", "a") as fh:
+        fh.write("T-SEA-E,2024,corridor:sea:teu:eastbound,30000,TEU,A-TOY,eastbound boxes by sea\n")
+    res = CliRunner().invoke(app, ["run", str(tiny_dir), "--network-only", "--seeds", "1"], env={"COLUMNS": "250"})
+    assert res.exit_code == 0, res.output
+    header = next(line for line in res.output.splitlines() if "corridor" in line and "TEU" in line)
+    assert "W TEU" in header and "E TEU" in header and "N TEU" not in header
+    sea = next(line for line in res.output.splitlines() if line.strip("│ ").startswith("sea "))
+    assert "(obs 30,000)" in sea
+
+
 def test_a_corridor_names_only_known_commodities(tiny_dir):
     toml = tiny_dir / "model.toml"
     toml.write_text(toml.read_text().replace('via_nodes = ["MOSCOW"]', 'via_nodes = ["MOSCOW"]\ncommodities = ["boxes"]'))

@@ -398,14 +398,20 @@ def _print_run(s, ds, doc, all_gateways: bool = False):
     for i in shown:
         y = years[i]
         t = Table(title=f"{s.model.get('title', s.name)} — {y}", title_justify="left")
-        for col in ("corridor", "TEU", "tonnes", "share of TEU", "transit h", "cost USD/unit"):
+        # each corridor's TEU by the way its ODs go, for the directions some corridor carries TEU
+        teu_way = lambda c, d: c.get("directions", {}).get(d, {}).get("teu", [None] * len(years))[i]
+        ways = [d for d in ("westbound", "eastbound", "northbound", "southbound")
+                if any(teu_way(c, d) for c in doc["corridors"].values())]
+        for col in ("corridor", "TEU", *(f"{d[0].upper()} TEU" for d in ways), "tonnes", "share of TEU", "transit h",
+                    "cost USD/unit"):
             t.add_column(col, justify="right" if col != "corridor" else "left")
         for name, c in doc["corridors"].items():
             if not (c["teu"][i] or c["tonnes"][i]):
                 continue
             cell = lambda key: beside(c[key][i], observed.get((f"corridors.{name}.{key}", y)), ",.0f")
-            t.add_row(name, cell("teu"), cell("tonnes"), _fmt(c["share"][i], ".1%"), cell("transit_time_h"),
-                      _fmt(c["cost_usd"][i], ",.0f"))
+            way = lambda d: beside(teu_way(c, d), observed.get((f"corridors.{name}.directions.{d}.teu", y)), ",.0f")
+            t.add_row(name, cell("teu"), *(way(d) for d in ways), cell("tonnes"), _fmt(c["share"][i], ".1%"),
+                      cell("transit_time_h"), _fmt(c["cost_usd"][i], ",.0f"))
         out.print(t)
         share = doc["focus_overland_share"][i]
         share_t = doc["focus_overland_share_tonnes"][i]
