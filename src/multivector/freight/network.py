@@ -168,6 +168,11 @@ def crossing_direction(before: tuple[float, float], after: tuple[float, float]) 
     return "northbound" if dlat > 0 else "southbound"
 
 
+def _positions(s: Scenario) -> dict[str, tuple[float, float]]:
+    """Each node's ``(lon, lat)`` in degrees, as :func:`crossing_direction` reads them."""
+    return dict(zip(s.nodes["id"], zip(s.nodes["lon"].astype(float), s.nodes["lat"].astype(float))))
+
+
 def gateway_crossings(s: Scenario, net: Network) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
     """Where each route crosses a gateway (a node whose kind is one of ``s.gateway_kinds``), and which
     way: ``(gateway ids, route index, gateway index, direction index into DIRECTIONS)``.
@@ -177,8 +182,7 @@ def gateway_crossings(s: Scenario, net: Network) -> tuple[list[str], np.ndarray,
     for the missing neighbour."""
     gateways = s.gateways
     index = {g: i for i, g in enumerate(gateways)}
-    nodes = s.nodes
-    where = dict(zip(nodes["id"], zip(nodes["lon"].astype(float), nodes["lat"].astype(float))))
+    where = _positions(s)
     direction = {d: i for i, d in enumerate(DIRECTIONS)}
     routes, gates, dirs = [], [], []
     for k, places in enumerate(net.route_nodes):
@@ -197,7 +201,7 @@ def gateway_crossings(s: Scenario, net: Network) -> tuple[list[str], np.ndarray,
 def od_directions(s: Scenario, net: Network) -> np.ndarray:
     """Each OD's direction, from its origin to its destination, as an index into DIRECTIONS ``[D]``:
     which way a corridor's freight goes (China to Europe is westbound)."""
-    where = dict(zip(s.nodes["id"], zip(s.nodes["lon"].astype(float), s.nodes["lat"].astype(float))))
+    where = _positions(s)
     direction = {d: i for i, d in enumerate(DIRECTIONS)}
     return np.array([direction[crossing_direction(where[o], where[d])]
                      for o, d in zip(net.od_origin, net.od_destination)], dtype=int)

@@ -400,8 +400,9 @@ def _print_run(s, ds, doc, all_gateways: bool = False):
         t = Table(title=f"{s.model.get('title', s.name)} — {y}", title_justify="left")
         # each corridor's TEU by the way its ODs go, for the directions some corridor carries TEU
         teu_way = lambda c, d: c.get("directions", {}).get(d, {}).get("teu", [None] * len(years))[i]
-        ways = [d for d in ("westbound", "eastbound", "northbound", "southbound")
-                if any(teu_way(c, d) for c in doc["corridors"].values())]
+        from multivector.dataset.scenario import DIRECTIONS   # loaded by now: the run read the dataset
+
+        ways = [d for d in DIRECTIONS if any(teu_way(c, d) for c in doc["corridors"].values())]
         for col in ("corridor", "TEU", *(f"{d[0].upper()} TEU" for d in ways), "tonnes", "share of TEU", "transit h",
                     "cost USD/unit"):
             t.add_column(col, justify="right" if col != "corridor" else "left")

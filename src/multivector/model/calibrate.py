@@ -38,9 +38,9 @@ def metric_values(scenario: Scenario, ds: xr.Dataset, metric: str, year: int) ->
     """Modelled value of a target metric for every run: ``[N]``."""
     parts = metric.split(":")
     if parts[0] == "gateway" and len(parts) in (3, 4):
-        return gateway_metric(ds.sel(year=year), metric, *parts[1:])
+        return directional_metric(ds.sel(year=year), metric, "gateway", *parts[1:])
     if parts[0] == "corridor" and len(parts) == 4:
-        return corridor_direction_metric(ds.sel(year=year), metric, *parts[1:])
+        return directional_metric(ds.sel(year=year), metric, "corridor", *parts[1:])
     if len(parts) != 3:
         raise InputError(f"metric '{metric}' is not kind:id:unit",
                          hint="e.g. corridor:NAME:tonnes, link:LINK_ID:mt, transfer:NODE_ID:teu")
@@ -73,24 +73,16 @@ def metric_values(scenario: Scenario, ds: xr.Dataset, metric: str, year: int) ->
     raise InputError(f"metric '{metric}': kind must be corridor, link, transfer or gateway")
 
 
-def corridor_direction_metric(d: xr.Dataset, metric: str, corridor: str, unit: str, direction: str) -> np.ndarray:
-    """``corridor:NAME:tonnes|teu:DIRECTION``: a corridor's freight of the ODs that go that way, ``[N]``."""
-    if corridor not in d["corridor"].values:
-        raise InputError(f"metric '{metric}': unknown corridor '{corridor}'")
+def directional_metric(d: xr.Dataset, metric: str, kind: str, ident: str, unit: str,
+                       direction: str | None = None) -> np.ndarray:
+    """``gateway:NODE:tonnes|teu[:DIRECTION]`` (what crosses a gateway node; both ways without a
+    direction) or ``corridor:NAME:tonnes|teu:DIRECTION`` (a corridor's freight of the ODs that go that
+    way) in one year, ``[N]``."""
+    if ident not in d[kind].values:
+        raise InputError(f"metric '{metric}': no {kind} '{ident}' in the network")
     if unit not in ("tonnes", "teu"):
-        raise InputError(f"metric '{metric}': a corridor's freight by direction is in tonnes or teu")
-    if direction not in d["direction"].values:
-        raise InputError(f"metric '{metric}': direction must be one of " + ", ".join(map(str, d["direction"].values)))
-    return d[f"{unit}_by_direction"].sel(corridor=corridor, direction=direction).values
-
-
-def gateway_metric(d: xr.Dataset, metric: str, node: str, unit: str, direction: str | None = None) -> np.ndarray:
-    """``gateway:NODE:tonnes|teu[:DIRECTION]``: what crosses a gateway node in one year, ``[N]``."""
-    if node not in d["gateway"].values:
-        raise InputError(f"metric '{metric}': no gateway '{node}' in the network")
-    if unit not in ("tonnes", "teu"):
-        raise InputError(f"metric '{metric}': gateway unit must be tonnes or teu")
-    da = d[f"gateway_{unit}"].sel(gateway=node)
+        raise InputError(f"metric '{metric}': a {kind}'s freight is in tonnes or teu")
+    da = d[f"gateway_{unit}" if kind == "gateway" else f"{unit}_by_direction"].sel({kind: ident})
     if direction is None:
         return da.sum("direction").values
     if direction not in d["direction"].values:
