@@ -32,7 +32,7 @@ from multivector.freight import sue  # noqa: E402
 
 from bench_coupled import design  # noqa: E402
 
-ARGS = ("max_iter tol v share flow load residual gap steps route_demand od_demand lf hard_pos cap price_unit "
+ARGS = ("max_iter tol joint_after v share flow load residual gap steps route_demand od_demand lf hard_pos cap price_unit "
         "max_price steps_taken last_step radius last_move routes od_route_ptr route_ptr route_res route_slot slot_res "
         "od_slot_ptr route_pattern pattern_ptr pattern_res base_cost ap_ptr ap_idx ap_val price pw vot theta "
         "available bounds cross_ptr cross_idx cross_val route_crossing member_ptr members kind capacity "
@@ -77,8 +77,7 @@ def main():
     priced = sue._priced_cost(j, a["base_cost"], a["ap_ptr"], a["ap_idx"], a["ap_val"], a["price"], a["pw"])
     split = sue._split_for(j, priced, *cost)
     p, h, f, _ = sue._run_point(vj, j, split, a["route_demand"], a["lf"], *cost)
-    m, d, low = sue._newton_system(vj, p, j, a["route_demand"], a["lf"], *jac, *cost)
-    by_price = sue._price_sensitivity(p, j, len(vj), a["route_demand"], a["lf"], *jac, a["pw"], a["theta"])
+    m, d, low, by_price = sue._newton_and_price_systems(vj, p, j, a["route_demand"], a["lf"], a["pw"], *jac, *cost)
 
     def copies():        # the state a price step writes in place, fresh for each call
         return [a[k].copy() for k in ("price", "steps_taken", "last_step", "radius", "last_move")]
@@ -100,8 +99,8 @@ def main():
         ("priced route costs (`_priced_cost`)",
          lambda: sue._priced_cost(j, a["base_cost"], a["ap_ptr"], a["ap_idx"], a["ap_val"], a["price"], a["pw"])),
         ("their factored split (`_priced_split`)", lambda: sue._split_for(j, priced, *cost)),
-        ("the prices' sensitivity (`_price_sensitivity`)",
-         lambda: sue._price_sensitivity(p, j, len(vj), a["route_demand"], a["lf"], *jac, a["pw"], a["theta"])),
+        ("a price step's Newton matrix and the prices' sensitivity, in one pass (`_newton_and_price_systems`)",
+         lambda: sue._newton_and_price_systems(vj, p, j, a["route_demand"], a["lf"], a["pw"], *jac, *cost)),
         ("a price step (`_run_price_step`, less its copies)", price_step),
     ]
     best = lambda fn: min(timeit.repeat(fn, number=500, repeat=7)) / 500 * 1e6

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 import multivector as mv
+from multivector.errors import InputError
 from multivector.interfaces.cli import app
 from multivector.model.randomness import draw_disruption, latin_hypercube, poisson_quantile, uniform_stream
 
@@ -84,6 +85,7 @@ def test_a_large_batch_runs_in_passes_with_the_answers_of_one_batch(kz, monkeypa
     one = model._simulate_batch(samples=samples, seed=4, run_ids=np.arange(100, 110))
     steps = []
     monkeypatch.setattr(compiled_module, "PASS_RUNS", 4)                  # passes of 4, 4 and 2 runs
+    monkeypatch.setattr(compiled_module, "thread_count", lambda: 2)      # two side by side, on any machine
     passes = mv.simulate(kz, samples=samples, seed=4, run_ids=np.arange(100, 110),
                          progress=lambda done, total: steps.append((done, total)))
     assert set(passes.data_vars) == set(one.data_vars)
@@ -96,6 +98,32 @@ def test_a_large_batch_runs_in_passes_with_the_answers_of_one_batch(kz, monkeypa
     np.testing.assert_array_equal(
         mv.simulate(kz, 10, years=[2023], coupled=False, overrides=network)["teu"].values,
         model._simulate_batch(10, years=[2023], coupled=False, overrides=network)["teu"].values)
+
+
+def test_passes_side_by_side_are_sized_evenly_and_one_failing_stops_the_others(kz, monkeypatch):
+    """A batch is cut into even passes, one a core where each keeps MIN_PASS_RUNS; where one pass fails, its
+    error reaches the caller and the passes beside it stop at their next year instead of finishing."""
+    compiled_module = importlib.import_module("multivector.model.compiled")
+    assert compiled_module.pass_bounds(10, 2) == [(0, 10)]                    # too few to share
+    assert compiled_module.pass_bounds(40, 2) == [(0, 20), (20, 40)]
+    assert compiled_module.pass_bounds(600, 2) == [(0, 200), (200, 400), (400, 600)]
+    assert compiled_module.pass_bounds(1000, 1) == [(0, 250), (250, 500), (500, 750), (750, 1000)]
+    monkeypatch.setattr(compiled_module, "thread_count", lambda: 2)
+    monkeypatch.setattr(compiled_module, "MIN_PASS_RUNS", 1)
+    real = compiled_module.simulate_coupled
+    years_of_healthy_pass = []
+
+    def second_pass_fails(model, n, **kw):
+        if kw["run_ids"][0] == 1:
+            raise InputError("the second pass's input is bad")
+        step = kw["progress"]
+        kw["progress"] = lambda done, total: (years_of_healthy_pass.append(done), step(done, total))
+        return real(model, n, **kw)
+
+    monkeypatch.setattr(compiled_module, "simulate_coupled", second_pass_fails)
+    with pytest.raises(InputError, match="second pass"):
+        mv.simulate(kz, 2)
+    assert len(years_of_healthy_pass) < 17
 
 
 def test_random_stream_is_a_function_of_seed_run_and_year():

@@ -26,9 +26,11 @@ itself.
 from __future__ import annotations
 
 import os
+import threading
 import weakref
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -115,6 +117,26 @@ def use_threads(count: int | None) -> None:
     _threads = count
 
 
+def thread_count() -> int:
+    """The threads a batch may use: :func:`use_threads`'s count, or one a core."""
+    return _threads or os.cpu_count() or 1
+
+
+#: Per thread: whether this thread's equilibria stay on it (see :func:`on_this_thread`).
+_local = threading.local()
+
+
+@contextmanager
+def on_this_thread():
+    """Within it, the equilibria this thread solves run on this thread alone: for a pass of a batch that
+    other threads simulate beside it, each on its own core."""
+    _local.alone = True
+    try:
+        yield
+    finally:
+        _local.alone = False
+
+
 def kernels_cached() -> bool | None:
     """Whether Numba's cache on this machine already holds the compiled equilibrium kernel (a fresh
     install or an edited ``sue.py`` compiles it on first use, some 15-20 s); ``None`` where this Numba
@@ -151,7 +173,7 @@ def _in_threads(kernel, runs: np.ndarray, *args) -> None:
     # (asked only then: os.cpu_count costs 30 microseconds a call here, 1% of a single run)
     most = len(runs) // _RUNS_PER_THREAD
     count = min(_threads or os.cpu_count() or 1, most) if most > 1 else most
-    if count <= 1:
+    if count <= 1 or getattr(_local, "alone", False):
         kernel(runs, *args)
         return
     if _pool_size < count:
@@ -676,30 +698,52 @@ def _run_sensitivity(p, weight, lf, theta, route_demand, j, n_c, routes, od_rout
     OD's load per unit · theta · demand · ``weight`` (the value of time, or the load per cost unit for
     the prices), one value per OD. Symmetric and positive semi-definite: a covariance per OD. The
     structure's arrays are :class:`_Jacobian`'s."""
+    return _run_sensitivities(p, weight, weight, False, lf, theta, route_demand, j, n_c, routes, od_route_ptr,
+                              route_ptr, route_res, route_slot, slot_res, od_slot_ptr, route_pattern, pattern_ptr,
+                              pattern_res)[0]
+
+
+@numba.njit(cache=True)
+def _run_sensitivities(p, weight, weight2, both, lf, theta, route_demand, j, n_c, routes, od_route_ptr, route_ptr,
+                       route_res, route_slot, slot_res, od_slot_ptr, route_pattern, pattern_ptr, pattern_res):
+    """:func:`_run_sensitivity`'s lower triangle with ``weight`` and, where ``both``, with ``weight2`` too,
+    in one pass over the routes (a price step needs the delays' ``M`` and the prices' at the same shares).
+    Each matrix's sums are taken in the order the one-weight pass takes them, so each is the same to the
+    bit as its own pass."""
     m = np.zeros((n_c, n_c))
+    m2 = np.zeros((n_c, n_c) if both else (0, 0))
     big_p = np.zeros(len(slot_res))
     w = np.zeros(len(pattern_ptr) - 1)          # Σ g p_k over the routes of each pattern
+    w2 = np.zeros(len(pattern_ptr) - 1)
     for o in range(len(od_route_ptr) - 1):
         first = routes[od_route_ptr[o]]
-        g = lf[first] * theta[first, j] * route_demand[first, j] * weight[first]
+        base = lf[first] * theta[first, j] * route_demand[first, j]
+        g = base * weight[first]
+        g2 = base * weight2[first]
         for i in range(od_route_ptr[o], od_route_ptr[o + 1]):
             k = routes[i]
             w[route_pattern[i]] += g * p[k]
+            if both:
+                w2[route_pattern[i]] += g2 * p[k]
             for e in range(route_ptr[i], route_ptr[i + 1]):
                 big_p[route_slot[e]] += p[k]
         for a in range(od_slot_ptr[o], od_slot_ptr[o + 1]):
             ga = g * big_p[a]
+            ga2 = g2 * big_p[a]
             x = slot_res[a]
             for b in range(od_slot_ptr[o], a + 1):
                 m[x, slot_res[b]] -= ga * big_p[b]
+                if both:
+                    m2[x, slot_res[b]] -= ga2 * big_p[b]
     for q in range(len(w)):
-        if w[q] == 0.0:
-            continue
         for e in range(pattern_ptr[q], pattern_ptr[q + 1]):
             x = pattern_res[e]
             for f in range(pattern_ptr[q], e + 1):
-                m[x, pattern_res[f]] += w[q]
-    return m
+                if w[q] != 0.0:
+                    m[x, pattern_res[f]] += w[q]
+                if both and w2[q] != 0.0:
+                    m2[x, pattern_res[f]] += w2[q]
+    return m, m2
 
 
 @numba.njit(cache=True)
@@ -746,18 +790,45 @@ def _newton_system(vj, p, j, route_demand, lf, routes, od_route_ptr, route_ptr, 
     """Run ``j``'s Newton matrix ``I + M T'`` at loads ``vj`` (route shares ``p``), factored for
     :func:`_newton_solve`: the lower triangle of ``M``, ``D = sqrt(T')`` and the Cholesky factor ``L`` of
     ``I + D M D`` (symmetric positive definite, as ``M`` is semi-definite)."""
+    m = _run_sensitivity(p, vot[:, j], lf, theta, route_demand, j, len(vj), routes, od_route_ptr, route_ptr,
+                         route_res, route_slot, slot_res, od_slot_ptr, route_pattern, pattern_ptr, pattern_res)
+    d, low = _newton_factor(vj, j, m, member_ptr, members, kind, capacity, free_time, alpha, beta, scale, rho_max)
+    return m, d, low
+
+
+@numba.njit(cache=True)
+def _newton_and_price_systems(vj, p, j, route_demand, lf, pw, routes, od_route_ptr, route_ptr, route_res, route_slot,
+                              slot_res, od_slot_ptr, route_pattern, pattern_ptr, pattern_res, vot, theta, available,
+                              bounds, cross_ptr, cross_idx, cross_val, route_crossing, member_ptr, members, kind,
+                              capacity, free_time, alpha, beta, scale, rho_max):
+    """:func:`_newton_system`'s factors and the prices' sensitivity ``M_u``: ``M`` with the prices' weights
+    ``pw`` (the load per cost unit) in place of the value of time, both triangles — minus the loads'
+    derivative in each resource's price, ``[C, C]``. One pass over the routes for both."""
     n_c = len(vj)
-    d = np.sqrt(_slopes(vj, j, member_ptr, members, kind, capacity, free_time, alpha, beta, scale, rho_max))
-    m = _run_sensitivity(p, vot[:, j], lf, theta, route_demand, j, n_c, routes, od_route_ptr, route_ptr, route_res,
-                         route_slot, slot_res, od_slot_ptr, route_pattern, pattern_ptr, pattern_res)
-    low = np.empty((n_c, n_c))      # row by row
+    m, by_price = _run_sensitivities(p, vot[:, j], pw, True, lf, theta, route_demand, j, n_c, routes, od_route_ptr,
+                                     route_ptr, route_res, route_slot, slot_res, od_slot_ptr, route_pattern,
+                                     pattern_ptr, pattern_res)
+    d, low = _newton_factor(vj, j, m, member_ptr, members, kind, capacity, free_time, alpha, beta, scale, rho_max)
+    for x in range(n_c):
+        for c in range(x):
+            by_price[c, x] = by_price[x, c]
+    return m, d, low, by_price
+
+
+@numba.njit(cache=True)
+def _newton_factor(vj, j, m, *curves):
+    """``D = sqrt(T')`` at loads ``vj`` and the Cholesky factor ``L`` of ``I + D M D``, row by row, from
+    ``M``'s lower triangle."""
+    n_c = len(vj)
+    d = np.sqrt(_slopes(vj, j, *curves))
+    low = np.empty((n_c, n_c))
     for x in range(n_c):
         for c in range(x + 1):
             total = d[x] * m[x, c] * d[c] + (1.0 if x == c else 0.0)
             for t in range(c):
                 total -= low[x, t] * low[c, t]
             low[x, c] = np.sqrt(total) if x == c else total / low[c, c]
-    return m, d, low
+    return d, low
 
 
 @numba.njit(cache=True)
@@ -784,19 +855,6 @@ def _newton_solve(m, d, low, r):
             total += m[c, x] * dy[c]
         dv[x] -= total
     return dv
-
-
-@numba.njit(cache=True)
-def _price_sensitivity(p, j, n_c, route_demand, lf, routes, od_route_ptr, route_ptr, route_res, route_slot, slot_res,
-                       od_slot_ptr, route_pattern, pattern_ptr, pattern_res, pw, theta):
-    """Run ``j``'s ``M`` with the prices' weights (the load per cost unit) in place of the value of time,
-    both triangles: minus the loads' derivative in each resource's price, ``[C, C]``."""
-    m = _run_sensitivity(p, pw, lf, theta, route_demand, j, n_c, routes, od_route_ptr, route_ptr, route_res,
-                         route_slot, slot_res, od_slot_ptr, route_pattern, pattern_ptr, pattern_res)
-    for x in range(n_c):
-        for c in range(x):
-            m[c, x] = m[x, c]
-    return m
 
 
 @numba.njit(cache=True)
@@ -1024,9 +1082,7 @@ def _joint_step(v, p, r, j, act, hard_pos, price, cap, unit, top, scale, route_d
     the prices of capacities in the middle piece (few) are solved for, by least squares (facilities in
     series leave only the sum of their prices determined), each row relative to its capacity."""
     n_c, count = len(v), len(act)
-    theta = cost_args[1]
-    m, d, low = _newton_system(v, p, j, route_demand, lf, *jac_args, *cost_args)
-    by_price = _price_sensitivity(p, j, n_c, route_demand, lf, *jac_args, pw, theta)
+    m, d, low, by_price = _newton_and_price_systems(v, p, j, route_demand, lf, pw, *jac_args, *cost_args)
     step = np.zeros(n_c + count)
     inner = np.zeros(count, dtype=np.int64)      # the capacities in the middle piece
     n_m = 0
@@ -1125,8 +1181,7 @@ def _joint_solve(j, vj, route_demand, lf, hard_pos, cap, price, max_price, base_
                  jac_args, cost_args):
     """Run ``j``'s capacity-constrained equilibrium as one system in its loads and its capacities' prices:
     a semismooth Newton method on :func:`_joint_residual`, whose Jacobian is the equilibrium's own
-    (``-(I + M T')`` in the loads, ``-M_u`` in the prices, :func:`_newton_system` and
-    :func:`_price_sensitivity`) bordered by the rows of the capacities, each read in the piece of its
+    (``-(I + M T')`` in the loads, ``-M_u`` in the prices, :func:`_newton_and_price_systems`) bordered by the rows of the capacities, each read in the piece of its
     ``mid`` function it sits in; a least-squares step (facilities in series leave only the sum of their
     prices determined) and a backtracking line search on the residual. The level of a group of parallel
     outlets and the split between them move in one step, where the price loop moves them apart and
@@ -1215,7 +1270,6 @@ def _equilibrium(cols, max_iter, tol, joint_after, v, share, flow, load, residua
     before the first; at most ``max_iter`` Newton steps in all (``steps``, a joint iteration counted as one). Writes each run's
     loads, route shares, flows, ``F(v)``, residual, gap and prices back in place, in its own column only,
     so that threads can share the arrays (the GIL is released)."""
-    n_c = v.shape[0]
     last_price_step = max_iter - min(LOADS_ONLY_STEPS, max_iter // 2)     # the steps after it: loads only
     for j in cols:
         jac_args = (routes, od_route_ptr, route_ptr, route_res, route_slot, slot_res, od_slot_ptr, route_pattern,
@@ -1268,8 +1322,8 @@ def _equilibrium(cols, max_iter, tol, joint_after, v, share, flow, load, residua
                         _put_column(price, j, price_loop)
                         if steps[j] >= last_price_step:     # its attempt used the steps kept for the loads
                             break
-                    m, d, low = _newton_system(vj, p, j, route_demand, lf, *jac_args, *cost_args)
-                    by_price = _price_sensitivity(p, j, n_c, route_demand, lf, *jac_args, pw, theta)
+                    m, d, low, by_price = _newton_and_price_systems(vj, p, j, route_demand, lf, pw, *jac_args,
+                                                                    *cost_args)
                     moved = _run_price_step(j, f, m, d, low, by_price, hard_pos, cap, price, price_unit,
                                             max_price, steps_taken, last_step, radius, last_move)
                     split = _split_for(j, _priced_cost(j, base_cost, ap_ptr, ap_idx, ap_val, price, pw),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ from multivector.dataset import Scenario, check_sources_table, run_values, table
 from multivector.errors import InputError
 from multivector.freight.model import FreightModel, results_dataset
 from multivector.freight.network import Network, cached_network
-from multivector.freight.sue import EQUILIBRIUM_TOL, MAX_NEWTON_STEPS
+from multivector.freight.sue import EQUILIBRIUM_TOL, MAX_NEWTON_STEPS, on_this_thread, thread_count
 from multivector.model.coupled import simulate_coupled
 
 #: The most runs one pass of :meth:`Model.simulate` holds. On 2 cores a batch of 1,000 coupled runs ran
@@ -27,6 +28,23 @@ from multivector.model.coupled import simulate_coupled
 #: 1.3x): a pass's yearly arrays, some tens of MB, stay in cache, and the memory one pass frees serves
 #: the next (bench/results/coupled.md). Explorations' chunks are as large by default.
 PASS_RUNS = 250
+#: The fewest runs worth a pass of their own beside another: passes run side by side, one a core, each
+#: with its equilibrium on its own thread. A pass's NumPy and SciPy work between the equilibria runs on
+#: one core, so one pass alone left the other core idle for 40% of a batch's time (500 runs: 10.1-10.8 s
+#: side by side against 13.2-14.9 s one after the other, bench/results/coupled.md).
+MIN_PASS_RUNS = 16
+
+
+def pass_bounds(total: int, workers: int) -> list[tuple[int, int]]:
+    """The passes ``[a, b)`` a batch of ``total`` runs is simulated in: none above :data:`PASS_RUNS`, and
+    one for each of ``workers`` side by side where each keeps :data:`MIN_PASS_RUNS`; of equal sizes."""
+    count = max(-(-total // PASS_RUNS), min(workers, total // MIN_PASS_RUNS), 1)
+    size = -(-total // count)
+    return [(a, min(a + size, total)) for a in range(0, total, size)]
+
+
+class _Stopped(Exception):
+    """A pass told to stop at its next year, because another failed or the caller was interrupted."""
 
 
 class Model:
@@ -80,30 +98,56 @@ class Model:
         ``xarray.Dataset`` with dimensions ``run``, ``year``, ``resource``, ``corridor``, ``commodity``
         (and ``variable`` for the political trajectory).
         ``progress(done, total)`` is called after each solved year (years solved, years to solve).
-        A batch of more than :data:`PASS_RUNS` runs is simulated in passes of that many and joined: a
-        run's answer does not depend on its batch, and smaller passes keep a year's arrays in cache and
-        the batch's memory bounded.
+        A batch is simulated in passes (:func:`pass_bounds`), side by side on threads, one a core, and
+        joined: a run's answer does not depend on its batch (to the bit), passes of at most
+        :data:`PASS_RUNS` keep a year's arrays in cache and the batch's memory bounded, and a pass's
+        NumPy work between its equilibria leaves the other cores to the other passes.
         """
         total = len(samples) if samples is not None else len(fitted) if fitted is not None else int(n)
-        if total <= PASS_RUNS:
-            return self._simulate_batch(n, years=years, overrides=overrides, samples=samples, fitted=fitted,
-                                        seed=seed, tol=tol, max_iter=max_iter, keep_routes=keep_routes,
-                                        coupled=coupled, run_ids=run_ids, events=events, progress=progress)
+        batch = dict(years=years, seed=seed, tol=tol, max_iter=max_iter, keep_routes=keep_routes, coupled=coupled,
+                     events=events)
+        workers = thread_count()
+        bounds = pass_bounds(total, workers)
+        if len(bounds) == 1:
+            return self._simulate_batch(n, overrides=overrides, samples=samples, fitted=fitted, run_ids=run_ids,
+                                        progress=progress, **batch)
         ids = np.arange(total) if run_ids is None else np.asarray(run_ids)
-        starts = range(0, total, PASS_RUNS)
-        parts = []
-        for k, a in enumerate(starts):
-            b = min(a + PASS_RUNS, total)
+        self.freight, self.timeline     # built here once, not by the passes at the same time
+        done = [0] * len(bounds)
+        stop = threading.Event()
+        lock = threading.Lock()
+
+        def one_pass(k: int, a: int, b: int) -> xr.Dataset:
+            def step(years_done: int, of: int) -> None:
+                if stop.is_set():
+                    raise _Stopped
+                if progress is not None:
+                    with lock:
+                        done[k] = years_done
+                        progress(sum(done), len(bounds) * of)
+
             rows = lambda t: None if t is None else t.iloc[a:b].reset_index(drop=True)
             each = {name: (v[a:b] if np.ndim(v) == 1 and len(v) == total else v)
                     for name, v in (overrides or {}).items()}
-            step = None if progress is None else \
-                (lambda done, of, k=k: progress(k * of + done, len(starts) * of))
-            parts.append(self._simulate_batch(b - a, years=years, overrides=each, samples=rows(samples),
-                                              fitted=rows(fitted), seed=seed, tol=tol, max_iter=max_iter,
-                                              keep_routes=keep_routes, coupled=coupled, run_ids=ids[a:b],
-                                              events=events, progress=step))
-        return _joined(parts)
+            with on_this_thread():
+                return self._simulate_batch(b - a, overrides=each, samples=rows(samples), fitted=rows(fitted),
+                                            run_ids=ids[a:b], progress=step, **batch)
+
+        if workers == 1:
+            return _joined([one_pass(k, a, b) for k, (a, b) in enumerate(bounds)])
+        pool = ThreadPoolExecutor(max_workers=min(workers, len(bounds)), thread_name_prefix="multivector-pass")
+        try:
+            passes = [pool.submit(one_pass, k, a, b) for k, (a, b) in enumerate(bounds)]
+            wait(passes, return_when=FIRST_EXCEPTION)
+            failed = [p.exception() for p in passes if p.done() and p.exception() is not None]
+            if failed:
+                raise failed[0]
+            return _joined([p.result() for p in passes])
+        except BaseException:      # an error in one pass, or an interrupt: the others stop at their next year
+            stop.set()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _simulate_batch(self, n: int = 1, *, years=None, overrides=None, samples=None, fitted=None, seed=0,
                         tol=None, max_iter=MAX_NEWTON_STEPS, keep_routes=False, coupled=None, run_ids=None,
