@@ -200,6 +200,24 @@ def test_china_s_boxes_for_russia_cross_kazakhstan_outside_the_asia_europe_corri
     assert float(volume.drop_sel(corridor="other").sum()) == 0 and float(volume.sel(corridor="other")) > 0
 
 
+def test_china_europe_transit_through_mongolia_stays_in_the_room_the_line_leaves(kz):
+    """The Trans-Mongolian line leaves about 30,000 TEU a year for transit boxes into Mongolia
+    (A-MN-TRANSIT-ROOM): Erenhot's northbound China-Europe boxes stay within it, and most of the northern
+    route's westbound boxes enter Russia through Kazakhstan (92% in January-April 2020, NE-ENTRY-2020);
+    without the limit, the Kazakh crossings' capacity prices sent a third of them through Mongolia."""
+    ds = mv.simulate(kz, 1, years=[2020, 2024], coupled=False, seed=0)
+    room = {2020: 1.33 * 30_000, 2024: 30_000}
+    crossings = ds["gateway_teu"].isel(run=0)
+    for year, teu in room.items():
+        mongolia = float(crossings.sel(year=year, gateway="N-BX-EHT", direction="northbound"))
+        assert mongolia <= teu * 1.01, year
+        northern = float(ds["teu_by_direction"].isel(run=0).sel(year=year, corridor="northern", direction="westbound"))
+        assert mongolia < 0.15 * northern, year
+    wide = mv.simulate(kz, 1, years=[2024], coupled=False, seed=0,
+                       overrides={"capacity_factor_mongolia_transit": 2.0})
+    assert float(wide["gateway_teu"].isel(run=0, year=0).sel(gateway="N-BX-EHT", direction="northbound")) > 30_000
+
+
 def test_tengiz_s_expansion_reaches_the_outlets_in_2025_and_2026(kz):
     """The Future Growth Project (A-DEMAND-CRUDE-FGP: 12 Mt a year from mid-2025, announced in 2024) is an
     input of the years it opens, not a growth rate: the default run's Kazakh crude rises by about that much
