@@ -112,7 +112,7 @@ class Model:
             return self._simulate_batch(n, overrides=overrides, samples=samples, fitted=fitted, run_ids=run_ids,
                                         progress=progress, **batch)
         ids = np.arange(total) if run_ids is None else np.asarray(run_ids)
-        self.freight, self.timeline     # built here once, not by the passes at the same time
+        _ = self.freight, self.timeline      # built here, once, rather than by the passes at the same time
         done = [0] * len(bounds)
         stop = threading.Event()
         lock = threading.Lock()
