@@ -378,10 +378,13 @@ def _print_gateways(doc, focus: tuple[str, str] | None = None):
 def _print_run(s, ds, doc, all_gateways: bool = False):
     """The run's tables; where a figure was observed (a calibration target, or an observations.csv row
     that names an output) the observation is shown beside the model."""
+    from multivector.dataset.scenario import DIRECTIONS
     from multivector.views.tables import beside, focus_rows
     from multivector.views.validation import observed_points
 
     years = doc["years"]
+    # each corridor's TEU in year i by the way its ODs go
+    teu_way = lambda c, d, i: c.get("directions", {}).get(d, {}).get("teu", [None] * len(years))[i]
     observed = observed_points(s)
     index = ds.attrs.get("index")
     if index:
@@ -398,11 +401,7 @@ def _print_run(s, ds, doc, all_gateways: bool = False):
     for i in shown:
         y = years[i]
         t = Table(title=f"{s.model.get('title', s.name)} — {y}", title_justify="left")
-        # each corridor's TEU by the way its ODs go, for the directions some corridor carries TEU
-        teu_way = lambda c, d: c.get("directions", {}).get(d, {}).get("teu", [None] * len(years))[i]
-        from multivector.dataset.scenario import DIRECTIONS   # loaded by now: the run read the dataset
-
-        ways = [d for d in DIRECTIONS if any(teu_way(c, d) for c in doc["corridors"].values())]
+        ways = [d for d in DIRECTIONS if any(teu_way(c, d, i) for c in doc["corridors"].values())]  # carried
         for col in ("corridor", "TEU", *(f"{d[0].upper()} TEU" for d in ways), "tonnes", "share of TEU", "transit h",
                     "cost USD/unit"):
             t.add_column(col, justify="right" if col != "corridor" else "left")
@@ -410,7 +409,7 @@ def _print_run(s, ds, doc, all_gateways: bool = False):
             if not (c["teu"][i] or c["tonnes"][i]):
                 continue
             cell = lambda key: beside(c[key][i], observed.get((f"corridors.{name}.{key}", y)), ",.0f")
-            way = lambda d: beside(teu_way(c, d), observed.get((f"corridors.{name}.directions.{d}.teu", y)), ",.0f")
+            way = lambda d: beside(teu_way(c, d, i), observed.get((f"corridors.{name}.directions.{d}.teu", y)), ",.0f")
             t.add_row(name, cell("teu"), *(way(d) for d in ways), cell("tonnes"), _fmt(c["share"][i], ".1%"),
                       cell("transit_time_h"), _fmt(c["cost_usd"][i], ",.0f"))
         out.print(t)
