@@ -218,6 +218,26 @@ def test_china_europe_transit_through_mongolia_stays_in_the_room_the_line_leaves
     assert float(wide["gateway_teu"].isel(run=0, year=0).sel(gateway="N-BX-EHT", direction="northbound")) > 30_000
 
 
+def test_the_russian_black_sea_outlet_is_limited_by_its_port_alone(kz):
+    """Taman's voyages to Constanța and Derince are open-market bulk-carrier voyages (A-TAMAN-LEGS): the
+    port's handling, 8 Mt (A-TAMAN-CAP), is the outlet's one limit. When Kazakh bulk fills it (2040),
+    Taman ships what the port's capacity allows, whatever the Caspian ferries' factor; as ferries the
+    legs each carried the port's 8 Mt scaled by that factor (about 4 Mt each), three limits on one flow."""
+    def taman(**overrides):
+        ds = mv.simulate(kz, 1, years=[2040], coupled=False, seed=0, overrides=overrides)
+        shipped = float(ds["gateway_tonnes"].isel(run=0, year=0).sel(gateway="N-RU-TMN", direction="westbound"))
+        used = ds["utilisation"].isel(run=0, year=0)
+        return shipped / 1e6, float(used[used["resource_link"] == "N-RU-TMN"].max())
+
+    shipped, used = taman()
+    assert 7.5 < shipped <= 8.04 and used > 0.93
+    narrow, _ = taman(capacity_factor_transfer=0.5)
+    assert narrow <= 4.02
+    wide, used_wide = taman(capacity_factor_transfer=1.5)
+    assert wide > 8.3 and used_wide < 0.95
+    assert abs(taman(capacity_factor_water=0.5)[0] - shipped) < 0.05 * shipped
+
+
 def test_tengiz_s_expansion_reaches_the_outlets_in_2025_and_2026(kz):
     """The Future Growth Project (A-DEMAND-CRUDE-FGP: 12 Mt a year from mid-2025, announced in 2024) is an
     input of the years it opens, not a growth rate: the default run's Kazakh crude rises by about that much

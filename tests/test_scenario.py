@@ -42,6 +42,21 @@ def test_bad_cell_names_file_row_and_column(tiny_dir, table, row, column, value,
         assert f"row {row + 2}" in text or table == "transfers.csv"
 
 
+def test_a_ferry_without_a_capacity_must_say_why(tiny_dir):
+    """A ferry's capacity may be left empty only where its sources name why (a tramp voyage whose limit
+    is its port's, as Taman's bulk legs); then the link is not a limit at all."""
+    edit_csv(tiny_dir / "links.csv", 2, "capacity_mt", "")
+    edit_csv(tiny_dir / "links.csv", 2, "sources", "length_km=A-TOY;extra_time_h=A-TOY")
+    with pytest.raises(InputError, match="needs a capacity") as info:
+        mv.load(tiny_dir)
+    assert "capacity_mt=ID" in str(info.value) and "row 4" in str(info.value)
+    edit_csv(tiny_dir / "links.csv", 2, "sources", "length_km=A-TOY;extra_time_h=A-TOY;capacity_mt=A-TOY")
+    s = mv.load(tiny_dir)
+    ds = mv.simulate(s, 1, years=[s.base_year], coupled=False, seed=0)
+    ferry = ds["capacity_mt"].sel(resource=ds["resource_link"] == "L3")
+    assert ferry.size and bool(ferry.isnull().all())
+
+
 def test_missing_file_and_column(tiny_dir):
     (tiny_dir / "targets.csv").unlink()
     with pytest.raises(InputError, match="targets.csv: file is missing"):

@@ -712,11 +712,13 @@ def validate(s: Scenario) -> None:
         if not row["commodities"]:
             raise InputError("no commodity may use this link", file=f, row=r, column="commodities",
                              hint="list them separated by ';', e.g. container;bulk")
-        if row["mode"] in QUEUE_MODES and math.isnan(row["capacity_mt"]):
-            raise InputError(f"a {row['mode']} link needs a capacity", file=f, row=r, column="capacity_mt",
-                             hint="ferries and tankers are capacity-bound: give Mt per year")
         _check_risk(s, row["risk_class"], f, r)
-        _check_sources(s, row, f, r, ["length_km", "capacity_mt", "extra_time_h", "extra_cost_usd"])
+        covered = _check_sources(s, row, f, r, ["length_km", "capacity_mt", "extra_time_h", "extra_cost_usd"])
+        # a ship's limit is usually its own; where it is a port's (a tramp voyage), a source says so
+        if row["mode"] in QUEUE_MODES and math.isnan(row["capacity_mt"]) and "capacity_mt" not in covered:
+            raise InputError(f"a {row['mode']} link needs a capacity", file=f, row=r, column="capacity_mt",
+                             hint="ferries and tankers are capacity-bound: give Mt per year, or leave it "
+                                  "empty with capacity_mt=ID in sources naming why (e.g. its port is the limit)")
 
     f = _file(s, "transfers.csv")
     seen = set()
@@ -1070,8 +1072,9 @@ def _source_ids(s: Scenario) -> set:
     return kept[1]
 
 
-def _check_sources(s: Scenario, row, f, r: int, fields: list[str]) -> None:
-    """Every non-empty numeric field of a row must be covered by a `field=ID` or `*=ID` entry."""
+def _check_sources(s: Scenario, row, f, r: int, fields: list[str]) -> dict[str, str]:
+    """Every non-empty numeric field of a row must be covered by a `field=ID` or `*=ID` entry; returns
+    the row's entries, field to source id."""
     covered = {}
     for entry in filter(None, row["sources"].split(";")):
         if "=" not in entry:
@@ -1086,6 +1089,7 @@ def _check_sources(s: Scenario, row, f, r: int, fields: list[str]) -> None:
                 and "*" not in covered:
             raise InputError(f"{name} = {value:g} has no source", file=f, row=r, column="sources",
                              hint=f"add {name}=ID (a figure or an A- assumption in sources.csv)")
+    return covered
 
 
 def network_years(s: Scenario) -> tuple[int, int]:

@@ -184,12 +184,13 @@ def calibrate(scenario: Scenario, free: list[str] | None = None, max_nfev: int =
 
     The least-squares fit is local, and the targets leave several valleys (a premium against a value
     of time, a demand factor against a logit scale), so ``starts`` > 1 fits from that many points
-    (:func:`start_points`) and keeps the one with the lowest cost. It then refits from that answer on
-    the answer's route set until the route set holds (see the module docstring); ``rounds`` in the
-    result says how many fits that took, ``success`` is false if the set still moved after
-    ``ROUTE_ROUNDS``. ``progress(done, total)`` counts batched evaluations (each one ``simulate``
-    call: the point and its finite-difference neighbours): at most ``max_nfev`` a fit and one for the
-    final table; a fit that converges early jumps to the end of its share.
+    (:func:`start_points`) and keeps the one with the lowest cost once settled: each answer is refitted
+    on its own route set until that set holds (see the module docstring), which can raise its cost, so
+    every start whose fit is cheaper than the best settled answer is settled too. ``rounds`` in the
+    result says how many fits the kept answer's settling took, ``success`` is false if its set still
+    moved after ``ROUTE_ROUNDS``. ``progress(done, total)`` counts batched evaluations (each one
+    ``simulate`` call: the point and its finite-difference neighbours): at most ``max_nfev`` a fit and
+    one for the final table; a fit that converges early jumps to the end of its share.
     """
     free = list(free or scenario.model.get("calibration", {}).get("free", []))
     if not free:
@@ -206,21 +207,32 @@ def calibrate(scenario: Scenario, free: list[str] | None = None, max_nfev: int =
         step = (lambda done, _t, o=offset: progress(min(o + done, total - 1), total)) if progress else None
         return _fit(s, free, max_nfev, step, until)
 
-    best = None
+    def settle(result: CalibrationResult, s: Scenario):
+        """Refit on the answer's own route set until that set holds."""
+        for rounds in range(1, ROUTE_ROUNDS + 1):
+            if rounds > 1:
+                result = fit_from(s)
+            refitted = with_fit(s, result.values)
+            stable = _same_routes(s, refitted)
+            s = refitted
+            if stable:
+                break
+        return result, rounds, stable
+
+    tried = []
     for i, point in enumerate(start_points(scenario, free, starts, seed)):
         begun = with_fit(scenario, point) if i else scenario      # the first start: the dataset as it stands
-        result = fit_from(begun)
-        if best is None or result.cost < best[0].cost:
-            best = (result, begun)
-    result, scenario = best
-    for rounds in range(1, ROUTE_ROUNDS + 1):
-        if rounds > 1:
-            result = fit_from(scenario)
-        refitted = with_fit(scenario, result.values)
-        stable = _same_routes(scenario, refitted)
-        scenario = refitted
-        if stable:
+        tried.append((fit_from(begun), begun))
+    # a fit's cost is on its start's route set, and settling on its own can raise it: follow each start
+    # that could still beat the best settled answer, cheapest first
+    best = None
+    for result, begun in sorted(tried, key=lambda t: t[0].cost):
+        if best is not None and result.cost >= best[0].cost:
             break
+        settled = settle(result, begun)
+        if best is None or settled[0].cost < best[0].cost:
+            best = settled
+    result, rounds, stable = best
     if progress:
         progress(total, total)
     result.rounds = rounds
