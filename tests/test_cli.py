@@ -242,6 +242,19 @@ def test_a_transit_time_is_a_target(tiny_dir):
     assert fit["error"] == 0.1 and fit["modelled"] > 100      # a Caspian crossing takes more than 100 h
 
 
+@pytest.mark.parametrize("metric,expect", [("corridor:middle:time_h:westbound", "one commodity's"),
+                                           ("corridor:middle:time_h:boxes", "one commodity's")])
+def test_a_corridor_s_time_names_a_commodity(tiny_dir, metric, expect):
+    import multivector as mv
+    from multivector.errors import InputError
+
+    (tiny_dir / "targets.csv").write_text("id,year,metric,observed,unit,source,note,error\n"
+                                          f"T3,2024,{metric},100,h,A-TOY,a time target,\n")
+    with pytest.raises(InputError, match=expect) as info:
+        mv.load(tiny_dir)
+    assert "targets.csv" in str(info.value) and "row 2" in str(info.value) and "container" in str(info.value)
+
+
 def test_calibrate_prints_each_target_against_its_band(tiny_dir):
     r = invoke("calibrate", tiny_dir)
     assert r.exit_code == 0, r.output

@@ -238,6 +238,34 @@ def test_the_russian_black_sea_outlet_is_limited_by_its_port_alone(kz):
     assert abs(taman(capacity_factor_water=0.5)[0] - shipped) < 0.05 * shipped
 
 
+def test_a_corridor_s_time_for_one_commodity_is_a_target(kz):
+    """corridor:NAME:time_h:COMMODITY is one commodity's mean time on a corridor, the scope of a published
+    container-train time: the corridor's own mean weighs each commodity's time by its flow in cost units
+    (bulk's TEU-equivalents among the boxes), so it is that weighted mean of the commodities' times. The
+    run document carries it; a direction or an unknown commodity in its place is refused with the row."""
+    import multivector as mv
+    from multivector.model.calibrate import metric_values
+    from multivector.views.document import run_document
+
+    ds = mv.simulate(kz, 1, years=[2024], coupled=False, seed=0)
+    by_comm = ds["transit_time_h_by_commodity"].isel(run=0, year=0)
+    volume = ds["volume"].isel(run=0, year=0)
+    cpu = np.array([kz.commodities[c].cost_units_per_unit for c in ds["commodity"].values])
+    for corridor in ("northern", "middle"):
+        w = volume.sel(corridor=corridor).values * cpu
+        times = by_comm.sel(corridor=corridor).values
+        carried = w > 0
+        assert carried.sum() >= 2
+        mean = (w[carried] * times[carried]).sum() / w[carried].sum()
+        assert mean == pytest.approx(float(ds["transit_time_h"].isel(run=0, year=0).sel(corridor=corridor)), rel=1e-9)
+        assert np.isnan(times[~carried]).all()
+    boxes = metric_values(kz, ds, "corridor:northern:time_h:container", 2024)[0]
+    assert boxes == float(by_comm.sel(corridor="northern", commodity="container")) and 240 < boxes < 600
+    doc = run_document(ds)
+    assert doc["corridors"]["northern"]["transit_time_h_by_commodity"]["container"][0] == pytest.approx(boxes)
+    assert "crude" not in doc["corridors"]["northern"]["transit_time_h_by_commodity"]
+
+
 def test_tengiz_s_expansion_reaches_the_outlets_in_2025_and_2026(kz):
     """The Future Growth Project (A-DEMAND-CRUDE-FGP: 12 Mt a year from mid-2025, announced in 2024) is an
     input of the years it opens, not a growth rate: the default run's Kazakh crude rises by about that much

@@ -1135,18 +1135,20 @@ METRIC_UNITS = {"corridor": ("teu", "tonnes", "time_h"), "link": ("mt", "teu"), 
 
 def _check_metric(s: Scenario, metric: str, f, row: int) -> None:
     """A target's metric is KIND:ID:UNIT — corridor:NAME:teu|tonnes|time_h, link:ID:mt|teu,
-    transfer:NODE:mt|teu, gateway:NODE:tonnes|teu[:DIRECTION] or corridor:NAME:tonnes|teu:DIRECTION
-    (what ``calibrate.metric_values`` can compute)."""
+    transfer:NODE:mt|teu, gateway:NODE:tonnes|teu[:DIRECTION], corridor:NAME:tonnes|teu:DIRECTION or
+    corridor:NAME:time_h:COMMODITY (what ``calibrate.metric_values`` can compute)."""
     parts = metric.split(":")
-    example = ("e.g. corridor:NAME:tonnes, corridor:NAME:teu:eastbound, corridor:NAME:time_h, link:LINK_ID:mt, "
+    example = ("e.g. corridor:NAME:tonnes, corridor:NAME:teu:eastbound, corridor:NAME:time_h:container, link:LINK_ID:mt, "
                "transfer:NODE_ID:teu, gateway:NODE_ID:tonnes:westbound")
-    if parts[0] in ("gateway", "corridor") and len(parts) == 4:
+    if parts[:1] == ["corridor"] and len(parts) == 4 and parts[2] == "time_h":
+        if parts[3] not in s.commodities:       # a corridor's time is one commodity's, not a direction's
+            raise InputError(f"metric '{metric}': a corridor's time is one commodity's: corridor:NAME:time_h:COMMODITY",
+                             file=f, row=row, column="metric", hint="commodities: " + ", ".join(s.commodities))
+        parts = parts[:3]
+    elif parts[0] in ("gateway", "corridor") and len(parts) == 4:
         if parts[3] not in DIRECTIONS:
             raise InputError(f"metric '{metric}': a {parts[0]}'s direction is one of " + ", ".join(DIRECTIONS),
                              file=f, row=row, column="metric")
-        if parts[0] == "corridor" and parts[2] == "time_h":
-            raise InputError(f"metric '{metric}': a corridor's time has no direction", file=f, row=row,
-                             column="metric", hint="corridor:NAME:time_h")
         parts = parts[:3]
     if len(parts) != 3 or parts[0] not in METRIC_UNITS:
         raise InputError(f"metric '{metric}' is not KIND:ID:UNIT", file=f, row=row, column="metric", hint=example)

@@ -269,6 +269,10 @@ class FreightModel:
         self.cost_sums = sparse.vstack([corr_matrix, sparse.csr_matrix(od_transit[net.route_od][None, :]
                                                                        .astype(float))]).tocsr()
         self.cost_sums.eliminate_zeros()
+        # each commodity's flow-weighted time on each corridor: a corridor's mean time weighs bulk's
+        # TEU-equivalents against boxes, where a published transit time is a container train's
+        self.commodity_sums = volume_matrix.tocsr()
+        self.commodity_sums.sort_indices()
         self._open = {}            # year -> (routes open that year [K], ODs with an open route [D])
         self._labels = {}          # the results' static labels (static_labels)
         # segments: each segment's ODs and the ODs whose demand they take a share of; outputs per OD are
@@ -363,15 +367,18 @@ class FreightModel:
         teu, teu_focus, tonnes, tonnes_focus = sums[self._flow_rows[-1]:]
         w = h * self.route_cpu                          # weights in cost units for means
         time_sum, cost_sum, tariff_sum = matmul_each(self.cost_sums, [w * t_route, w * paid, w * focus_tariff])
+        time_by_commodity = matmul(self.commodity_sums, h * t_route)                           # [C·nc, N]
         with np.errstate(invalid="ignore", divide="ignore"):
             time_h = np.where(wsum > 0, time_sum[:-1] / wsum, np.nan)
+            time_by_commodity = np.where(volume > 0, time_by_commodity / volume, np.nan)
             cost_usd = np.where(wsum > 0, cost_sum[:-1] / wsum, np.nan)
             utilisation = load / costs.capacity
             focus_share = np.where(teu > 0, teu_focus / teu, np.nan)
             focus_share_t = np.where(tonnes > 0, tonnes_focus / tonnes, np.nan)
         out = {
             "volume": volume.reshape(len(self.commodities), -1, n),                               # [C, nc, N]
-            "time_h": time_h, "cost_usd": cost_usd, "flow_mt": load, "delay_h": res.delay, "unserved": unserved,
+            "time_h": time_h, "time_by_commodity": time_by_commodity.reshape(len(self.commodities), -1, n),
+            "cost_usd": cost_usd, "flow_mt": load, "delay_h": res.delay, "unserved": unserved,
             "unserved_od": unserved_od,
             "utilisation": utilisation, "gap": res.gap, "converged": res.converged,
             "focus_share": focus_share, "focus_share_tonnes": focus_share_t,
@@ -573,6 +580,9 @@ def results_dataset(scenario, model: FreightModel, table, years, per_year: list[
         "utilisation": (res_dims, by_run("utilisation")),
         "volume": (("run", "year", "commodity", "corridor"), volume),
         "transit_time_h": units(("run", "year", "corridor"), by_run("time_h"), "h"),
+        # each commodity's mean time on each corridor (NaN where the corridor carries none of it)
+        "transit_time_h_by_commodity": units(("run", "year", "commodity", "corridor"),
+                                             by_run("time_by_commodity"), "h"),
         "cost_usd": units(("run", "year", "corridor"), by_run("cost_usd"), "USD per cost unit"),
         "gap": (("run", "year"), by_run("gap")),
         "converged": (("run", "year"), by_run("converged")),

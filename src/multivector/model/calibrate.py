@@ -39,6 +39,8 @@ def metric_values(scenario: Scenario, ds: xr.Dataset, metric: str, year: int) ->
     parts = metric.split(":")
     if parts[0] == "gateway" and len(parts) in (3, 4):
         return directional_metric(ds.sel(year=year), metric, "gateway", *parts[1:])
+    if parts[0] == "corridor" and len(parts) == 4 and parts[2] == "time_h":
+        return commodity_time(ds.sel(year=year), metric, parts[1], parts[3])
     if parts[0] == "corridor" and len(parts) == 4:
         return directional_metric(ds.sel(year=year), metric, "corridor", *parts[1:])
     if len(parts) != 3:
@@ -71,6 +73,17 @@ def metric_values(scenario: Scenario, ds: xr.Dataset, metric: str, year: int) ->
             return d["route_flow"].values[:, teu_routes & through].sum(axis=1)
         raise InputError(f"metric '{metric}': unit must be mt or teu")
     raise InputError(f"metric '{metric}': kind must be corridor, link, transfer or gateway")
+
+
+def commodity_time(d: xr.Dataset, metric: str, corridor: str, commodity: str) -> np.ndarray:
+    """``corridor:NAME:time_h:COMMODITY``: the mean time of one commodity's freight on a corridor in one
+    year, ``[N]`` (a published transit time is a container train's; the corridor's mean weighs in bulk)."""
+    if corridor not in d["corridor"].values:
+        raise InputError(f"metric '{metric}': unknown corridor '{corridor}'")
+    if commodity not in d["commodity"].values:
+        raise InputError(f"metric '{metric}': unknown commodity '{commodity}'",
+                         hint="one of " + ", ".join(map(str, d["commodity"].values)))
+    return d["transit_time_h_by_commodity"].sel(corridor=corridor, commodity=commodity).values
 
 
 def directional_metric(d: xr.Dataset, metric: str, kind: str, ident: str, unit: str,

@@ -127,6 +127,20 @@ def corridor_directions(ds: xr.Dataset, reduce=median_over_runs) -> dict:
             for ci, c in enumerate(ds["corridor"].values)}
 
 
+def corridor_commodity_times(ds: xr.Dataset, reduce=median_over_runs) -> dict:
+    """Each corridor's mean time by commodity, median over runs: ``{corridor: {commodity: [h per year]}}``,
+    listing a commodity some run carries on the corridor in some year (a result without the split gives
+    ``{}``). A published transit time is one commodity's (a container train's), where the corridor's
+    own mean weighs in its bulk. ``reduce``: as in :func:`run_document`."""
+    if "transit_time_h_by_commodity" not in ds:
+        return {}
+    present = (ds["volume"] > 0).any(("run", "year")).values                                  # [C, K]
+    times = reduce(ds["transit_time_h_by_commodity"]).values                                  # [Y, C, K]
+    commodities = [str(c) for c in ds["commodity"].values]
+    return {str(k): {c: [_clean(v) for v in times[:, ci, ki]] for ci, c in enumerate(commodities) if present[ci, ki]}
+            for ki, k in enumerate(ds["corridor"].values)}
+
+
 def unserved_by_od(ds: xr.Dataset) -> list[dict]:
     """The ODs whose demand was not all shipped in some year (median over runs): origin, destination,
     commodity and the unserved volume per year in the commodity's unit."""
@@ -164,6 +178,8 @@ def run_document(ds: xr.Dataset, top: int = 10, reduce=median_over_runs) -> dict
                  for c in ds["corridor"].values}
     for c, directions in corridor_directions(ds, reduce).items():
         corridors[c]["directions"] = directions
+    for c, times in corridor_commodity_times(ds, reduce).items():
+        corridors[c]["transit_time_h_by_commodity"] = times
     doc = {
         "scenario": ds.attrs.get("scenario"),
         "scenario_hash": ds.attrs.get("scenario_hash"),

@@ -121,8 +121,9 @@ def dataset_observations(scenario: Scenario) -> pd.DataFrame:
     return out
 
 
-#: Where a calibration target's metric (kind, unit) sits in the run document, ``{id}`` its id; a gateway
-#: metric with a direction sits under the gateway's ``directions``.
+#: Where a calibration target's metric (kind, unit) sits in the run document, ``{id}`` its id; a metric
+#: with a direction sits under its gateway's or corridor's ``directions``, a corridor's time for one
+#: commodity under its ``transit_time_h_by_commodity``.
 _TARGET_PATHS = {("corridor", "teu"): "corridors.{id}.teu", ("corridor", "tonnes"): "corridors.{id}.tonnes",
                  ("corridor", "time_h"): "corridors.{id}.transit_time_h",
                  ("gateway", "teu"): "gateways.{id}.teu", ("gateway", "tonnes"): "gateways.{id}.tonnes"}
@@ -139,10 +140,15 @@ def observed_points(scenario: Scenario) -> dict[tuple[str, int], float]:
         for r in obs[(obs["output"] != "") & ~obs["output"].str.startswith(HISTORY_OUTPUT)].itertuples():
             points[(r.output, int(r.year))] = float(r.value)
     for r in scenario.targets.itertuples():
-        kind, ident, unit, *direction = r.metric.split(":")
+        kind, ident, unit, *detail = r.metric.split(":")
         path = _TARGET_PATHS.get((kind, unit))
         if path is not None:
-            path = path.format(id=ident) if not direction else f"{kind}s.{ident}.directions.{direction[0]}.{unit}"
+            if not detail:
+                path = path.format(id=ident)
+            elif unit == "time_h":       # a corridor's time for one commodity
+                path = f"{kind}s.{ident}.transit_time_h_by_commodity.{detail[0]}"
+            else:
+                path = f"{kind}s.{ident}.directions.{detail[0]}.{unit}"
             points[(path, int(r.year))] = float(r.observed)
     return points
 
