@@ -385,10 +385,12 @@ def _print_run(s, ds, doc, all_gateways: bool = False):
     years = doc["years"]
     # each corridor's TEU in year i by the way its ODs go
     teu_way = lambda c, d, i: c.get("directions", {}).get(d, {}).get("teu", [None] * len(years))[i]
-    # a commodity's time on a corridor gets a column where the dataset has one as a target
-    timed = sorted({m.split(":")[3] for m in s.targets["metric"] if m.startswith("corridor:") and m.count(":") == 3
-                    and m.split(":")[2] == "time_h"})
+    # where the dataset times one commodity on its corridors (a target), that commodity's time takes the
+    # place of the corridor's mean, which weighs bulk's TEU-equivalents in with the boxes
+    timed = sorted({m.split(":")[3] for m in s.targets["metric"]
+                    if m.startswith("corridor:") and m.count(":") == 3 and m.split(":")[2] == "time_h"})
     time_of = lambda c, k, i: c.get("transit_time_h_by_commodity", {}).get(k, [None] * len(years))[i]
+    time_columns = [f"{k} h" for k in timed] or ["transit h"]
     observed = observed_points(s)
     index = ds.attrs.get("index")
     if index:
@@ -406,18 +408,19 @@ def _print_run(s, ds, doc, all_gateways: bool = False):
         y = years[i]
         t = Table(title=f"{s.model.get('title', s.name)} — {y}", title_justify="left")
         ways = [d for d in DIRECTIONS if any(teu_way(c, d, i) for c in doc["corridors"].values())]  # carried
-        for col in ("corridor", "TEU", *(f"{d[0].upper()} TEU" for d in ways), "tonnes", "share of TEU", "transit h",
-                    *(f"{k} h" for k in timed), "cost USD/unit"):
+        for col in ("corridor", "TEU", *(f"{d[0].upper()} TEU" for d in ways), "tonnes", "share of TEU", *time_columns,
+                    "cost USD/unit"):
             t.add_column(col, justify="right" if col != "corridor" else "left")
         for name, c in doc["corridors"].items():
             if not (c["teu"][i] or c["tonnes"][i]):
                 continue
             cell = lambda key: beside(c[key][i], observed.get((f"corridors.{name}.{key}", y)), ",.0f")
             way = lambda d: beside(teu_way(c, d, i), observed.get((f"corridors.{name}.directions.{d}.teu", y)), ",.0f")
-            timing = lambda k: beside(time_of(c, k, i), observed.get((f"corridors.{name}.transit_time_h_by_commodity.{k}", y)),
-                                      ",.0f")
+            timing = lambda k: beside(time_of(c, k, i), observed.get(
+                (f"corridors.{name}.transit_time_h_by_commodity.{k}", y)), ",.0f")
+            times = [timing(k) for k in timed] or [cell("transit_time_h")]
             t.add_row(name, cell("teu"), *(way(d) for d in ways), cell("tonnes"), _fmt(c["share"][i], ".1%"),
-                      cell("transit_time_h"), *(timing(k) for k in timed), _fmt(c["cost_usd"][i], ",.0f"))
+                      *times, _fmt(c["cost_usd"][i], ",.0f"))
         out.print(t)
         share = doc["focus_overland_share"][i]
         share_t = doc["focus_overland_share_tonnes"][i]
