@@ -1138,8 +1138,8 @@ def _check_metric(s: Scenario, metric: str, f, row: int) -> None:
     transfer:NODE:mt|teu, gateway:NODE:tonnes|teu[:DIRECTION], corridor:NAME:tonnes|teu:DIRECTION or
     corridor:NAME:time_h:COMMODITY (what ``calibrate.metric_values`` can compute)."""
     parts = metric.split(":")
-    example = ("e.g. corridor:NAME:tonnes, corridor:NAME:teu:eastbound, corridor:NAME:time_h:container, link:LINK_ID:mt, "
-               "transfer:NODE_ID:teu, gateway:NODE_ID:tonnes:westbound")
+    example = ("e.g. corridor:NAME:tonnes, corridor:NAME:teu:eastbound, corridor:NAME:time_h:container, "
+               "link:LINK_ID:mt, transfer:NODE_ID:teu, gateway:NODE_ID:tonnes:westbound")
     if parts[:1] == ["corridor"] and len(parts) == 4 and parts[2] == "time_h":
         if parts[3] not in s.commodities:       # a corridor's time is one commodity's, not a direction's
             raise InputError(f"metric '{metric}': a corridor's time is one commodity's: corridor:NAME:time_h:COMMODITY",
