@@ -137,9 +137,9 @@ def test_validate_kazakhstan_without_observations():
     assert all(abs(rows[("corridors.oil_cpc.tonnes", y)]["rel_error"]) < 0.2 for y in (2021, 2022, 2023))
     # calibrated on 2019-2024 since the Black Sea ports stopped taking China's boxes, the northern route
     # holds its 2021 peak within 20% (the row is ERA's wider count, 7% above the target's ERAI scope);
-    # the Middle Corridor still carries too much before the war, about a seventh in 2019-2020 and more than
-    # double in 2021, when the year's sea rates sent China's boxes across the Caspian (the dataset's README,
-    # "The pre-war years"): the table says so
+    # with China's boxes held to the Caspian's container feeders, whose room grew from 2019, the Middle
+    # Corridor holds its 2019-2020 tonnes, and 2021 is still far too high: the ferries' Kazakh bulk (the
+    # dataset's README, "The pre-war years"): the table says so
     assert abs(rows[("corridors.northern.directions.westbound.teu", 2021)]["rel_error"]) < 0.2
-    assert all(rows[("corridors.middle.tonnes", y)]["rel_error"] > 0.1 for y in (2019, 2020, 2021))
-    assert rows[("corridors.middle.tonnes", 2021)]["rel_error"] > 1.0
+    assert all(abs(rows[("corridors.middle.tonnes", y)]["rel_error"]) < 0.1 for y in (2019, 2020))
+    assert rows[("corridors.middle.tonnes", 2021)]["rel_error"] > 0.5
