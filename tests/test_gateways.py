@@ -305,6 +305,38 @@ def test_a_tariff_group_scales_only_its_links_tariff(tiny_dir):
     assert east(0.25) > east(1.0) > 0
 
 
+def test_a_facility_in_two_capacity_groups_takes_both_factors(tiny_dir):
+    """A facility can sit in several capacity groups (a fleet's and its own ramp's): its capacity is its
+    nominal one times its layer's factor and every group's, and a utilisation outcome over either group
+    reads it."""
+    links = (tiny_dir / "links.csv").read_text().splitlines()
+    links[0] += ",capacity_group"
+    links = [links[0]] + [line + ("," + ("fleet;ramp" if line.startswith("L3,") else "")) for line in links[1:]]
+    (tiny_dir / "links.csv").write_text("\n".join(links) + "\n")
+    with open(tiny_dir / "model.toml", "a") as fh:
+        for name, value in (("fleet", 2.0), ("ramp", 0.25)):
+            fh.write(f'\n[parameters.capacity_factor_{name}]\nvalue = {value}\nmin = 0.1\nmax = 2.0\n'
+                     'unit = "factor"\nsource = "A-TOY"\n')
+    s = load(tiny_dir)
+    assert s.capacity_groups == ["fleet", "ramp"]
+    ds = simulate(s, years=[2024])
+    ferry = ds["resource_link"].values == "L3"
+    water = s.defaults()["capacity_factor_water"]
+    from multivector.freight.model import _Costs
+    from multivector.model import compiled
+
+    model = compiled(s).freight
+    p = {k: np.array([v]) for k, v in s.defaults().items()}
+    costs = _Costs(model.net, model.cost_layout, p, 1)
+    cap = costs.capacity[np.asarray(model.net.resource_link) == "L3"]
+    np.testing.assert_allclose(cap, 0.5 * water * 2.0 * 0.25, rtol=1e-12)
+    from multivector.explore.checks import outcome_values
+
+    for group in ("fleet", "ramp"):
+        np.testing.assert_allclose(outcome_values(ds, f"utilisation:{group}")[0, 0],
+                                   ds["utilisation"].isel(run=0, year=0).values[ferry], rtol=1e-12)
+
+
 def test_a_tariff_group_without_its_factor_is_refused(tiny_dir):
     _two_way_sea(tiny_dir, None)
     text = (tiny_dir / "links.csv").read_text().replace("container,*=A-TOY,1,\n", "container,*=A-TOY,1,backhaul\n")

@@ -105,7 +105,10 @@ when China's boxes came to cross the Caspian on the container feeders alone, who
 2025's in 2019, and the rail ferries came to carry bulk at their full capacity in every year (refitted
 from ten starts, misfit 214.8 -> 195.2; posterior resampled): the verdict held (P 100%, 33% over its
 definitions against 38%), the index in 2035 went from 0.7021 to 0.7048 and in 2040 from 0.7066 to
-0.7112, the gain in 2035 from +0.057 to +0.055, and the 2024 overland share from 90.0% to 90.8%.
+0.7112, the gain in 2035 from +0.057 to +0.055, and the 2024 overland share from 90.0% to 90.8%; and
+when a facility could sit in several capacity groups, the feeders joining the fleet's (``caspian``) and
+the political register's fleet index reaching them through it rather than through a second coupling:
+no number moved, the coupled parameters lost the duplicate ``capacity_factor_caspian_feeder``.
 """
 
 from __future__ import annotations

@@ -67,6 +67,19 @@ def is_rail_transfer(between: str) -> bool:
     return all(layer.startswith("rail") for layer in transfer_layers(between)[0])
 
 
+def capacity_groups_of(field) -> list[str]:
+    """The capacity groups a links.csv or transfers.csv row names in ``capacity_group``: ';'-separated,
+    since one facility can sit in several (a Caspian feeder in the fleet's group and in its own ramp's);
+    its capacity is scaled by every group's factor."""
+    return [g.strip() for g in str(field or "").split(";") if g.strip()]
+
+
+def in_capacity_groups(fields, groups) -> np.ndarray:
+    """Which of these ``capacity_group`` fields name any of ``groups`` (a boolean mask)."""
+    wanted = set(groups)
+    return np.array([bool(wanted.intersection(capacity_groups_of(f))) for f in fields], dtype=bool)
+
+
 def link_layer(mode: str, gauge) -> str:
     """The layer a link of ``mode`` (and rail ``gauge``) runs in: rail_1435, rail_1520, water, ..."""
     if mode == "rail":
@@ -331,7 +344,8 @@ class Scenario:
         groups = set()
         for table in (self.links, self.transfers):
             if "capacity_group" in table.columns:
-                groups |= set(filter(None, table["capacity_group"]))
+                for cell in table["capacity_group"]:
+                    groups |= set(capacity_groups_of(cell))
         return sorted(groups)
 
     @property
@@ -1114,12 +1128,12 @@ def _check_targets_within_capacity(s: Scenario) -> None:
         if not len(rows) or table.loc[rows, "capacity_mt"].isna().any():
             continue           # an uncapacitated facility under this id: no bound
         # the engine scales a capacity by its layer's factor (transfers': capacity_factor_transfer) and
-        # its group's; the most a facility can carry takes each at the top of its range
+        # each of its groups'; the most a facility can carry takes each at the top of its range
         most = 0.0
         for j in rows:
             layer = "transfer" if kind == "transfer" else link_layer(table.at[j, "mode"], table.at[j, "gauge_mm"])
-            group = table.at[j, "capacity_group"] if "capacity_group" in table.columns else ""
-            names = [f"capacity_factor_{layer}"] + ([f"capacity_factor_{group}"] if group else [])
+            groups = capacity_groups_of(table.at[j, "capacity_group"]) if "capacity_group" in table.columns else []
+            names = [f"capacity_factor_{layer}"] + [f"capacity_factor_{g}" for g in groups]
             most += table.at[j, "capacity_mt"] * math.prod(s.parameters[n].max for n in names if n in s.parameters)
         if row["observed"] > most * (1 + 1e-9):
             line = int(rows[0]) + 2

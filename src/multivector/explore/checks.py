@@ -19,6 +19,7 @@ import xarray as xr
 
 from multivector.dataset import Scenario
 from multivector.dataset.checks import Bound, Checks, Direction
+from multivector.dataset.scenario import in_capacity_groups
 from multivector.errors import InputError
 from multivector.explore.ensemble import make_design
 from multivector.model import simulate
@@ -73,8 +74,7 @@ def outcome_values(ds: xr.Dataset, outcome: str) -> np.ndarray:
     if outcome == "utilisation":
         return ds["utilisation"].values
     if kind == "utilisation":
-        groups = set(rest.split(","))
-        sel = np.isin(ds["resource_group"].values, list(groups))
+        sel = in_capacity_groups(ds["resource_group"].values, rest.split(","))
         return ds["utilisation"].values[:, :, sel]
     if kind == "corridor":
         name, _, unit = rest.partition(":")

@@ -17,7 +17,7 @@ from scipy import sparse
 
 from multivector import __version__
 from multivector.dataset import Scenario, Values
-from multivector.dataset.scenario import DEMAND_FACTOR, DIRECTIONS, risk_parameter
+from multivector.dataset.scenario import DEMAND_FACTOR, DIRECTIONS, capacity_groups_of, risk_parameter
 from multivector.errors import ConvergenceWarning, InputError
 from multivector.freight.network import Network, focus_country_nodes, gateway_crossings, od_directions
 from multivector.freight.products import matmul, matmul_each
@@ -86,14 +86,16 @@ class _CostLayout:
         # each edge's tariff factor: its tariff group's (a back-haul rate), else the neutral factor
         self.tariff_factor_rows = np.array([row(f"tariff_factor_{g}") if g else NEUTRAL
                                             for g in net.edge_tariff_group], dtype=int)
-        # each resource's capacity factor: its layer's (or transfers') times its group's (a resource
-        # without a capacity is not binding: it takes the neutral factor, 1)
+        # each resource's capacity factor: its layer's (or transfers') times each of its groups' (a
+        # resource without a capacity is not binding: it takes the neutral factor, 1)
         capacitated = ~np.isnan(net.resource_capacity)
         keys = ["capacity_factor_transfer" if k == "transfer" else f"capacity_factor_{l}"
                 for k, l in zip(net.resource_kind, net.resource_layer)]
         self.layer_factor_rows = np.array([row(k) if c else NEUTRAL for k, c in zip(keys, capacitated)], dtype=int)
-        self.group_factor_rows = np.array([row(f"capacity_factor_{g}") if g and c else NEUTRAL
-                                           for g, c in zip(net.resource_group, capacitated)], dtype=int)
+        groups = [capacity_groups_of(g) if c else [] for g, c in zip(net.resource_group, capacitated)]
+        width = max(map(len, groups), default=0)
+        self.group_factor_rows = np.array([[row(f"capacity_factor_{g}") for g in gs] + [NEUTRAL] * (width - len(gs))
+                                           for gs in groups], dtype=int).reshape(len(groups), width)  # [R, G]
         self.keys = list(rows)
         self.edge_of_resource = np.full(net.n_resources, -1)
         has = net.edge_resource >= 0
@@ -122,7 +124,7 @@ class _Costs:
         self.edge_money = self.edge_tariff + net.edge_extra_cost[:, None]                    # [E, N]
         # each route's risk premiums: its edges of each class times that class's premium for its commodity
         self.route_risk = matmul(layout.route_risk, table[layout.risk_rows])                   # [K, N]
-        cap_factor = table[layout.layer_factor_rows] * table[layout.group_factor_rows]       # [R, N]
+        cap_factor = table[layout.layer_factor_rows] * table[layout.group_factor_rows].prod(axis=1)   # [R, N]
         # a facility scaled to zero capacity is closed: a tiny capacity keeps its delay huge but finite
         self.capacity = np.maximum(net.resource_capacity[:, None] * cap_factor, 1e-6)  # [R, N] (NaN kept)
         self.resource_free_time = self.edge_time[layout.edge_of_resource]             # [R, N]

@@ -27,7 +27,7 @@ from scipy import sparse
 
 from multivector.dataset import Scenario
 from multivector.dataset import scenario as _scenario_module
-from multivector.dataset.scenario import (DIRECTIONS, QUEUE_MODES, is_rail_transfer, link_layer,
+from multivector.dataset.scenario import (DIRECTIONS, QUEUE_MODES, capacity_groups_of, is_rail_transfer, link_layer,
                                          transfer_layers)
 from multivector.errors import InputError
 from multivector.io import atomic_write, cache_folder
@@ -57,7 +57,7 @@ class Network:
     resource_queue: np.ndarray    # [R] bool: queueing delay (ferries, transfers) instead of BPR
     resource_rail_transfer: np.ndarray  # [R] bool: a transfer between two rail layers (a gauge change)
     resource_link: list[str]      # [R] link id or transfer node
-    resource_group: list[str]     # [R] capacity group ('' for none): scaled by capacity_factor_<group>
+    resource_group: list[str]     # [R] capacity groups, ';'-joined ('' for none): scaled by each capacity_factor_<group>
     # routes
     route_edges: sparse.csr_matrix  # [K, E] 0/1
     route_od: np.ndarray          # [K] OD index
@@ -235,7 +235,7 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
             resources.append(dict(id=f"{row['id']}:{tag}", label=f"{row['id']} {a}→{b}", kind="link",
                                   layer=layer, ends=(layer,), capacity=_num(row["capacity_mt"], math.nan),
                                   queue=row["mode"] in QUEUE_MODES, rail_transfer=False, link=row["id"],
-                                  group=str(row.get("capacity_group", "") or "")))
+                                  group=";".join(capacity_groups_of(row.get("capacity_group", "")))))
             edges.append(dict(u=(a, layer), v=(b, layer), layer=layer, length=row["length_km"],
                               time=_num(row["extra_time_h"]), cost=_num(row["extra_cost_usd"]),
                               risk=row["risk_class"], resource=r, opens=opens, comm=comm,
@@ -257,7 +257,7 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
         resources.append(dict(id=f"T:{node}:{row['between']}", label=f"{node} {a}{arrow}{b}", kind="transfer",
                               layer="transfer", ends=(a, b), capacity=_num(row["capacity_mt"], math.nan), queue=True,
                               rail_transfer=is_rail_transfer(row["between"]), link=node,
-                              group=str(row.get("capacity_group", "") or "")))
+                              group=";".join(capacity_groups_of(row.get("capacity_group", "")))))
         comm = set(s.commodities)
         for u, v in ((a, b), (b, a)) if both_ways else ((a, b),):
             edges.append(dict(u=(node, u), v=(node, v), layer="transfer", length=0.0,

@@ -25,6 +25,7 @@ import pandas as pd
 import xarray as xr
 
 from multivector.dataset import run_values, table_values, year_values
+from multivector.dataset.scenario import in_capacity_groups
 from multivector.errors import InputError
 from multivector.freight.model import FreightModel, results_dataset
 from multivector.freight.sue import EQUILIBRIUM_TOL, MAX_NEWTON_STEPS
@@ -50,8 +51,7 @@ def network_reader(model: FreightModel, wanted: Mapping[str, str]) -> Callable[[
         elif metric == "focus:transit_revenue":
             read = lambda out: out["revenue"]
         elif kind == "max_utilisation":
-            groups = set(rest.split(","))
-            sel = np.flatnonzero([g in groups for g in net.resource_group])
+            sel = np.flatnonzero(in_capacity_groups(net.resource_group, rest.split(",")))
             if not len(sel):
                 raise InputError(f"[coupling.from_network] {name}: no resource in group(s) {rest}")
             read = lambda out, sel=sel: np.nan_to_num(out["utilisation"][sel]).max(axis=0)
