@@ -383,15 +383,13 @@ def _print_run(s, ds, doc, all_gateways: bool = False):
     from multivector.views.validation import observed_points
 
     years = doc["years"]
-    # each corridor's TEU in year i by the way its ODs go
-    teu_way = lambda c, d, i: c.get("directions", {}).get(d, {}).get("teu", [None] * len(years))[i]
-    # where the dataset times one commodity on its corridors (a target), that commodity's time takes the
-    # place of the corridor's mean, which weighs bulk's TEU-equivalents in with the boxes
-    timed = sorted({m.split(":")[3] for m in s.targets["metric"]
-                    if m.startswith("corridor:") and m.count(":") == 3 and m.split(":")[2] == "time_h"})
-    time_of = lambda c, k, i: c.get("transit_time_h_by_commodity", {}).get(k, [None] * len(years))[i]
-    time_columns = [f"{k} h" for k in timed] or ["transit h"]
+    # a corridor's series under nested keys in year i (None where the run has no such series)
+    series = lambda c, i, *keys: (functools.reduce(lambda d, k: d.get(k, {}), keys, c) or [None] * len(years))[i]
     observed = observed_points(s)
+    # where the dataset observes one commodity's time on its corridors, that commodity's time takes the
+    # place of the corridor's mean, which weighs bulk's TEU-equivalents in with the boxes
+    timed = sorted({path.split(".")[3] for path, _ in observed if ".transit_time_h_by_commodity." in path})
+    time_columns = [f"{k} h" for k in timed] or ["transit h"]
     index = ds.attrs.get("index")
     if index:
         header, rows = focus_rows(s, doc, observed)
@@ -407,7 +405,7 @@ def _print_run(s, ds, doc, all_gateways: bool = False):
     for i in shown:
         y = years[i]
         t = Table(title=f"{s.model.get('title', s.name)} — {y}", title_justify="left")
-        ways = [d for d in DIRECTIONS if any(teu_way(c, d, i) for c in doc["corridors"].values())]  # carried
+        ways = [d for d in DIRECTIONS if any(series(c, i, "directions", d, "teu") for c in doc["corridors"].values())]  # carried
         for col in ("corridor", "TEU", *(f"{d[0].upper()} TEU" for d in ways), "tonnes", "share of TEU", *time_columns,
                     "cost USD/unit"):
             t.add_column(col, justify="right" if col != "corridor" else "left")
@@ -415,8 +413,8 @@ def _print_run(s, ds, doc, all_gateways: bool = False):
             if not (c["teu"][i] or c["tonnes"][i]):
                 continue
             cell = lambda key: beside(c[key][i], observed.get((f"corridors.{name}.{key}", y)), ",.0f")
-            way = lambda d: beside(teu_way(c, d, i), observed.get((f"corridors.{name}.directions.{d}.teu", y)), ",.0f")
-            timing = lambda k: beside(time_of(c, k, i), observed.get(
+            way = lambda d: beside(series(c, i, "directions", d, "teu"), observed.get((f"corridors.{name}.directions.{d}.teu", y)), ",.0f")
+            timing = lambda k: beside(series(c, i, "transit_time_h_by_commodity", k), observed.get(
                 (f"corridors.{name}.transit_time_h_by_commodity.{k}", y)), ",.0f")
             times = [timing(k) for k in timed] or [cell("transit_time_h")]
             t.add_row(name, cell("teu"), *(way(d) for d in ways), cell("tonnes"), _fmt(c["share"][i], ".1%"),

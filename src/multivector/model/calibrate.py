@@ -203,7 +203,8 @@ def calibrate(scenario: Scenario, free: list[str] | None = None, max_nfev: int =
     result says how many fits the kept answer's settling took, ``success`` is false if its set still
     moved after ``ROUTE_ROUNDS``. ``progress(done, total)`` counts batched evaluations (each one
     ``simulate`` call: the point and its finite-difference neighbours): at most ``max_nfev`` a fit and
-    one for the final table; a fit that converges early jumps to the end of its share.
+    one for the final table; a fit that converges early jumps to the end of its share, and a settling
+    refit beyond the one budgeted extends the total.
     """
     free = list(free or scenario.model.get("calibration", {}).get("free", []))
     if not free:
@@ -212,11 +213,13 @@ def calibrate(scenario: Scenario, free: list[str] | None = None, max_nfev: int =
     if starts < 1:
         raise InputError(f"starts must be 1 or more, not {starts}")
     scenario.check_names(free)
-    total = (starts + ROUTE_ROUNDS - 1) * max_nfev + 1
+    total = (starts + ROUTE_ROUNDS - 1) * max_nfev + 1    # one settling refit expected; more extend it
     fits = itertools.count()     # the fits made so far, each given its share of the progress bar
 
     def fit_from(s: Scenario) -> CalibrationResult:
+        nonlocal total
         offset = next(fits) * max_nfev
+        total = max(total, offset + max_nfev + 1)
         step = (lambda done, _t, o=offset: progress(min(o + done, total - 1), total)) if progress else None
         return _fit(s, free, max_nfev, step, until)
 
