@@ -16,6 +16,13 @@ FIT_2026_12_06 = {"logit_scale_container": 0.0027090, "risk_russia_transit": 69.
                   "logit_scale_bulk": 0.0002, "logit_scale_crude": 0.080583, "risk_iran_sanctions": 1353.94,
                   "vot_container": 1.93128, "demand_factor_container": 0.5, "vot_container_east": 2.11441}
 
+#: The fit after Kazakh bulk left the EU's rail land bridge (2026-12-06, later that day).
+FIT_LANDBRIDGE = {"logit_scale_container": 0.00302804835991714, "risk_russia_transit": 78.89686497096501,
+                  "capacity_factor_water": 0.8907267212687701, "logit_scale_bulk": 0.0074202102019047585,
+                  "logit_scale_crude": 0.08058336227221356, "risk_iran_sanctions": 2513.0240253258817,
+                  "vot_container": 1.9273788464911727, "demand_factor_container": 0.5000003271214883,
+                  "vot_container_east": 2.206825691069461}
+
 
 def _delay(kind, load, capacity, **params):
     """The delay curves of one run: resource ``i`` of the given ``kind`` at ``load[i]``."""
@@ -542,6 +549,41 @@ def test_a_nearly_full_facility_whose_partners_prices_will_fill_it_keeps_its_pri
     ds = mv.simulate(kz, samples=sample, run_ids=[566], years=[2039], fitted=pd.DataFrame([FIT_2026_12_06]))
     assert bool(ds["converged"].all()) and int(ds["iterations"].max()) < 30
 
+
+
+def test_prices_in_series_trading_one_price_move_it_across():
+    """Run 97 of a 500-run hypercube (seed 1; ``tests/data/price_series_pair.csv``, balancing's levers,
+    the fleet not growing): in 2040 Kazakh bulk has more than all its outlets hold, Taman and the Kuryk
+    ferry at the cap. The Turkmenbashi ferry stood 2% over capacity and Batumi-Constanta, which carries
+    part of its freight on to Romania, 2% under it with a price: raising one price and lowering the other
+    by as much moves almost nothing, so the least-norm step dropped that direction, and the per-facility
+    rules moved the price across a few cents a step for 2,900 Newton steps, unsettled. Past the stuck
+    steps the pair now takes the step along it (:func:`sue._series_step`): 259 steps, settled."""
+    import pandas as pd
+
+    kz = mv.load("kazakhstan")
+    row = pd.read_csv(Path(__file__).parent / "data" / "price_series_pair.csv")
+    sample = pd.DataFrame([row["value"].to_numpy()], columns=row["parameter"])
+    ds = mv.simulate(kz, samples=sample, run_ids=[97], seed=1, years=[2039, 2040], fitted=pd.DataFrame([FIT_LANDBRIDGE]))
+    assert bool(ds["converged"].all()) and int(ds["iterations"].max()) < 600
+    price = ds["capacity_price"].isel(run=0).sel(year=2040)
+    link = lambda name: (ds["resource_link"] == name) & (price > 0)
+    assert int(link("L-SEA-03").sum()) == 1 and float(ds["utilisation"].isel(run=0).sel(year=2040)
+                                                       .where(link("L-SEA-03")).max()) <= 1.004
+
+
+def test_a_series_step_moves_a_price_from_the_facility_with_room_to_the_full_one():
+    """The step along a null direction of both signs: only where the raised facility is over capacity
+    and the lowered one priced with room, and by half the lowered price at most."""
+    from multivector.freight import sue
+
+    cap, u = np.array([10.0, 10.0]), np.array([30.0, 8.0])
+    step = lambda load, way=np.array([1.0, -1.0]): (out := np.zeros(2), sue._series_step(way, np.arange(2), load, cap, u, out))[0]
+    np.testing.assert_allclose(step(np.array([10.3, 9.5])), [4.0, -4.0])        # over / with room: 8 -> 4
+    np.testing.assert_allclose(step(np.array([10.3, 9.5]), np.array([-2.0, 2.0])), [4.0, -4.0])   # either sign
+    np.testing.assert_allclose(step(np.array([9.5, 10.3])), [-15.0, 15.0])      # the other way round: 30 -> 15
+    np.testing.assert_allclose(step(np.array([10.3, 10.3])), [0.0, 0.0])        # both over: none
+    np.testing.assert_allclose(step(np.array([10.0, 9.5])), [0.0, 0.0])         # full, not over: none
 
 
 @pytest.mark.parametrize("overload, most", [(None, 15), (np.inf, 25)])

@@ -93,7 +93,8 @@ def test_red_sea_closure_moves_freight_to_land(kz):
     land = lambda ds: float(ds["teu"].sel(corridor=["northern", "middle", "southern"]).sum())
     assert land(closed) > land(calm)
     # demand is unchanged: what is not shipped is deferred at full facilities (a few hundred of 60 M TEU)
-    offered = lambda ds: float(ds["teu"].sum()) + float(ds["unserved"].sel(commodity="container").sum())
+    boxes = [c for c, m in kz.commodities.items() if m.unit.upper() == "TEU"]      # both ways, every market
+    offered = lambda ds: float(ds["teu"].sum()) + float(ds["unserved"].sel(commodity=boxes).sum())
     assert math.isclose(offered(calm), offered(closed), rel_tol=1e-9)
 
 

@@ -496,7 +496,7 @@ def _price_units(response, u, price_unit):
 
 
 @numba.njit(cache=True)
-def _group_step(scaled, unit, active, load, cap, u, price_unit, rcond=1e-4):
+def _group_step(scaled, unit, active, load, cap, u, price_unit, stuck=False, rcond=1e-4):
     """The prices' step along the directions :func:`_least_norm` drops (singular value of the price
     step's ``scaled`` system, on its ``active`` rows and columns, at most ``rcond`` of the largest) where
     they are a group's: freight whose every route crosses the same full facilities does not answer their
@@ -533,7 +533,11 @@ def _group_step(scaled, unit, active, load, cap, u, price_unit, rcond=1e-4):
         for a in range(count):
             if not member[a] or weight[a] < 0:
                 stray += abs(weight[a])
-        if way.min() < -GROUP_MEMBER * way.max() or stray > 1e-3 * np.abs(weight).sum():
+        if way.min() < -GROUP_MEMBER * way.max():
+            if stuck:
+                _series_step(way, idx, load, cap, u, out)
+            continue
+        if stray > 1e-3 * np.abs(weight).sum():
             continue
         need = 0.0
         total = 0.0
@@ -552,6 +556,35 @@ def _group_step(scaled, unit, active, load, cap, u, price_unit, rcond=1e-4):
                 if member[a]:
                     out[idx[a]] -= sign * by * way[a]
     return out
+
+
+@numba.njit(cache=True)
+def _series_step(way, idx, load, cap, u, out):
+    """A step along a null direction of both signs (``way``, on the prices ``idx``): facilities in series
+    that carry some freight together, so that raising one price and lowering the other by as much moves
+    almost nothing. The least-norm step drops it; where every facility it raises is over capacity and
+    every one it lowers is priced with room, the two sides are trading one price and the per-facility
+    rules crawl along it a few cents a step (Turkmenbashi-Alat over capacity and Batumi-Constanta with
+    room, for Kazakh bulk with every other outlet at the cap: 2,800 price steps). The step moves the
+    price across: the lowered prices halve at most, the raised ones rise by as much along ``way``.
+    Nothing is done where any member's state disagrees with the direction."""
+    big = np.abs(way).max()
+    for sign in (1.0, -1.0):
+        by = np.inf
+        agree = True
+        for a in range(len(idx)):
+            h = idx[a]
+            w = sign * way[a]
+            if w > GROUP_MEMBER * big:
+                agree = agree and load[h] > cap[h] * (1.0 + CAPACITY_TOLERANCE)
+            elif w < -GROUP_MEMBER * big:
+                agree = agree and u[h] > 0 and load[h] < cap[h] * (1.0 - SLACK_TOLERANCE)
+                by = min(by, 0.5 * u[h] / -w)
+        if agree and np.isfinite(by):
+            for a in range(len(idx)):
+                if abs(way[a]) > GROUP_MEMBER * big:
+                    out[idx[a]] += sign * by * way[a]
+            return
 
 
 @numba.njit(cache=True)
@@ -920,10 +953,10 @@ def _run_price_step(j, f, m, d, low, by_price, hard_pos, cap, price, price_unit,
     # a group's step needs targets the least-norm step leaves unmet (it drops the group's direction, and
     # the group is over or under as a whole); where it meets them all, the SVD is not paid for
     together = np.zeros(n_h)
-    if np.abs(rhs - system @ step).max() > CAPACITY_TOLERANCE / 2:
-        together = _group_step(scaled, unit, active, load, cap[:, j], u, price_unit)
-    guarded = steps_taken[j] >= FREE_PRICE_STEPS
     stuck = steps_taken[j] >= STUCK_PRICE_STEPS
+    if np.abs(rhs - system @ step).max() > CAPACITY_TOLERANCE / 2:
+        together = _group_step(scaled, unit, active, load, cap[:, j], u, price_unit, stuck)
+    guarded = steps_taken[j] >= FREE_PRICE_STEPS
     # within the free steps, each log-load's linear response to the joint step (see NEAR_FULL)
     predicted = np.zeros(n_h) if guarded else system @ np.where(np.isfinite(step), step, 0.0)
     for h in range(n_h):
