@@ -564,8 +564,8 @@ def _series_step(way, idx, load, cap, u, out):
     that carry some freight together, so that raising one price and lowering the other by as much moves
     almost nothing. The least-norm step drops it; where every facility it raises is over capacity and
     every one it lowers is priced with room, the two sides are trading one price and the per-facility
-    rules crawl along it a few cents a step (Turkmenbashi-Alat over capacity and Batumi-Constanta with
-    room, for Kazakh bulk with every other outlet at the cap: 2,800 price steps). The step moves the
+    rules crawl along it a few cents a step (a ferry over capacity and the sea link beyond it with room,
+    for freight whose every other outlet is at the cap: 2,800 price steps). The step moves the
     price across: the lowered prices halve at most, the raised ones rise by as much along ``way``.
     Nothing is done where any member's state disagrees with the direction."""
     big = np.abs(way).max()
