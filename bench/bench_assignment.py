@@ -22,6 +22,8 @@ from scipy.stats import qmc
 import multivector as mv
 from multivector.model import compiled, simulate
 
+from publish import publish
+
 VARY = ["logit_scale_container", "vot_container", "tariff_sea", "capacity_factor_water"]
 
 
@@ -71,8 +73,7 @@ def main():
             f"{net.n_routes} routes, {len(net.od_origin)} OD-commodity pairs. "
             f"Median of {args.repeats} repeats (1 at N = 10,000). Machine: 2 cores.\n\n"
             + table.to_markdown(index=False, floatfmt=".3f") + "\n")
-    Path(__file__).with_name("results").mkdir(exist_ok=True)
-    Path(__file__).with_name("results").joinpath("assignment.md").write_text(text)
+    publish(Path(__file__).with_name("results") / "assignment.md", text)
     print(text)
 
 

@@ -29,6 +29,8 @@ from scipy.stats import qmc
 import multivector as mv
 import multivector.io
 
+from publish import publish
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -121,7 +123,7 @@ def main():
     text = "\n".join(lines) + "\n"
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    publish(args.out, text)
 
 
 if __name__ == "__main__":

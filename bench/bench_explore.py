@@ -32,6 +32,8 @@ from pathlib import Path
 import multivector as mv
 from multivector.explore.ensemble import explore, make_design
 
+from publish import publish
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -172,7 +174,7 @@ def main():
                 f"| all processes, RSS summed | {r['total']:,.0f} |\n"
                 f"| all processes, PSS summed (shared pages counted once) | {r['pss']:,.0f} |\n")
         print(text)
-        args.out.write_text(text)
+        publish(args.out, text)
         return
     s = mv.load("kazakhstan")
     tmp = Path(tempfile.mkdtemp())
@@ -235,7 +237,7 @@ def main():
     text = "\n".join(lines) + "\n"
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    publish(args.out, text)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from publish import publish
+
 ROOT = Path(__file__).resolve().parents[1]
 COMMAND = [sys.executable, "-m", "multivector", "run", "kazakhstan"]
 
@@ -71,7 +73,7 @@ def main():
         f"Ratio: {c / w:.2f}x faster with the cache.",
         "",
     ]
-    args.out.write_text("\n".join(lines))
+    publish(args.out, "\n".join(lines))
     print("\n".join(lines))
 
 

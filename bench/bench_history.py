@@ -24,6 +24,8 @@ import pandas as pd
 import multivector as mv
 from multivector.model.history import _history, evaluate_history, sample_history
 
+from publish import publish
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -67,7 +69,7 @@ def main():
     ])
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    publish(args.out, text)
     print(f"wrote {args.out}")
 
 

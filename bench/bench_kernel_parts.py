@@ -32,6 +32,8 @@ from multivector.freight import sue  # noqa: E402
 
 from bench_coupled import design  # noqa: E402
 
+from publish import publish
+
 ARGS = ("max_iter tol joint_after v share flow load residual gap steps route_demand od_demand lf hard_pos cap price_unit "
         "max_price steps_taken last_step radius last_move routes od_route_ptr route_ptr route_res route_slot slot_res "
         "od_slot_ptr route_pattern pattern_ptr pattern_res base_cost ap_ptr ap_idx ap_val price pw vot theta "
@@ -117,7 +119,7 @@ def main():
     lines += [f"| {name} | {us:.1f} |" for name, us in rows]
     text = "\n".join(lines) + "\n"
     print(text)
-    args.out.write_text(text)
+    publish(args.out, text)
 
 
 if __name__ == "__main__":

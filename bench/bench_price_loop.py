@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from publish import publish
+
 
 def worker(runs: int, seeds: list[int]) -> dict:
     """Simulate the draws under the code on the path; counts per (set, seed)."""
@@ -189,7 +191,7 @@ def main():
             lines.append(f"| {code} | {scale} | " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
     print(text)
-    args.out.write_text(text)
+    publish(args.out, text)
 
 
 if __name__ == "__main__":

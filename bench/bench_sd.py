@@ -27,6 +27,8 @@ from scipy.stats import qmc
 
 from multivector.sd import compile_model, to_xmile
 
+from publish import publish
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = ROOT / "tests" / "data" / "sd" / "example.toml"
 
@@ -134,7 +136,7 @@ def main():
     text = "\n".join(lines) + "\n"
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    publish(args.out, text)
     print(f"wrote {args.out}")
 
 

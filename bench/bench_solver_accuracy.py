@@ -22,6 +22,8 @@ import pandas as pd
 import multivector as mv
 from multivector.explore.ensemble import make_design
 
+from publish import publish
+
 
 def main():
     ap = argparse.ArgumentParser()
@@ -61,7 +63,7 @@ def main():
             + "| " + " | ".join(table.columns) + " |\n|" + "--:|" * len(table.columns) + "\n"
             + "".join("| " + " | ".join(v if isinstance(v, str) else f"{v:.3g}" for v in row) + " |\n"
                       for row in table.itertuples(index=False)))
-    args.out.write_text(text)
+    publish(args.out, text)
     print(text)
 
 

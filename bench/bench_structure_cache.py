@@ -24,6 +24,8 @@ import numpy as np
 import multivector as mv
 from multivector.freight import sue
 
+from publish import publish
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -77,7 +79,7 @@ def main():
         f"{med[('batch', 'rebuilt')] / med[('batch', 'kept')]:.2f}x |",
         "",
     ]
-    args.out.write_text("\n".join(lines))
+    publish(args.out, "\n".join(lines))
     print("\n".join(lines))
 
 

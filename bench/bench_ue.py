@@ -53,6 +53,8 @@ if str(ROOT / "src") not in sys.path:
 from multivector.freight import tntp
 from multivector.freight.ue import AllOrNothing, bpr_cost, relative_gap, solve_ue_arrays
 
+from publish import publish
+
 SIOUX = ROOT / "tests" / "data" / "tntp" / "SiouxFalls"
 RESULTS = ROOT / "bench" / "results" / "ue.md"
 MAX_ITER = 1000
@@ -286,7 +288,7 @@ def main(argv=None) -> int:
         "",
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(text))
+    publish(args.out, "\n".join(text))
     print(f"\nwrote {args.out}")
     return 0
 

@@ -16,6 +16,8 @@ import time
 import warnings
 from pathlib import Path
 
+from publish import publish
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
@@ -145,7 +147,7 @@ def main():
         "a live uvicorn server. Schemathesis generates requests for every operation in the OpenAPI spec.", "",
         *pytest_table(), "", "## Load on a live server", "", *load_table(), ""])
     out = ROOT / "bench" / "results" / "hardening.md"
-    out.write_text(text)
+    publish(out, text)
     print(text)
     print(f"corpus: {passed} of {tried} passed")
 
