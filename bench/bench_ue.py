@@ -287,7 +287,6 @@ def main(argv=None) -> int:
         *[f"* {n}" for n in notes],
         "",
     ]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     publish(args.out, "\n".join(text))
     print(f"\nwrote {args.out}")
     return 0

@@ -578,7 +578,11 @@ def test_a_series_step_moves_a_price_from_the_facility_with_room_to_the_full_one
     from multivector.freight import sue
 
     cap, u = np.array([10.0, 10.0]), np.array([30.0, 8.0])
-    step = lambda load, way=np.array([1.0, -1.0]): (out := np.zeros(2), sue._series_step(way, np.arange(2), load, cap, u, out))[0]
+
+    def step(load, way=np.array([1.0, -1.0])):
+        out = np.zeros(2)
+        sue._series_step(way, np.arange(2), load, cap, u, out)
+        return out
     np.testing.assert_allclose(step(np.array([10.3, 9.5])), [4.0, -4.0])        # over / with room: 8 -> 4
     np.testing.assert_allclose(step(np.array([10.3, 9.5]), np.array([-2.0, 2.0])), [4.0, -4.0])   # either sign
     np.testing.assert_allclose(step(np.array([9.5, 10.3])), [-15.0, 15.0])      # the other way round: 30 -> 15

@@ -505,10 +505,10 @@ def _group_step(scaled, unit, active, load, cap, u, price_unit, stuck=False, rco
     is. That total is set against the group's capacity: above it by more than ``CAPACITY_TOLERANCE``
     (demand no route can take), the prices rise together, fivefold at most, until they reach the cap and
     the caller rations the excess; below it by more than ``SLACK_TOLERANCE`` (freight that left the group
-    in its logit tail), they fall together, by half at most. Other null directions take no step:
-    facilities in series trading their shares of one price (prices of both signs, which the least-norm
-    step settles) and a price that moves nothing while other loads are stuck (the two vectors on
-    different facilities). Zero where no direction qualifies."""
+    in its logit tail), they fall together, by half at most. A direction of both signs is facilities in
+    series trading their shares of one price, which the least-norm step usually settles; once the run
+    is ``stuck`` it takes :func:`_series_step`. A price that moves nothing while other loads are stuck
+    (the two vectors on different facilities) takes no step. Zero where no direction qualifies."""
     idx = np.flatnonzero(active)
     count = len(idx)
     out = np.zeros(len(active))

@@ -405,7 +405,8 @@ def _print_run(s, ds, doc, all_gateways: bool = False):
     for i in shown:
         y = years[i]
         t = Table(title=f"{s.model.get('title', s.name)} — {y}", title_justify="left")
-        ways = [d for d in DIRECTIONS if any(series(c, i, "directions", d, "teu") for c in doc["corridors"].values())]  # carried
+        ways = [d for d in DIRECTIONS                       # the directions some corridor carries
+                if any(series(c, i, "directions", d, "teu") for c in doc["corridors"].values())]
         for col in ("corridor", "TEU", *(f"{d[0].upper()} TEU" for d in ways), "tonnes", "share of TEU", *time_columns,
                     "cost USD/unit"):
             t.add_column(col, justify="right" if col != "corridor" else "left")
@@ -413,7 +414,8 @@ def _print_run(s, ds, doc, all_gateways: bool = False):
             if not (c["teu"][i] or c["tonnes"][i]):
                 continue
             cell = lambda key: beside(c[key][i], observed.get((f"corridors.{name}.{key}", y)), ",.0f")
-            way = lambda d: beside(series(c, i, "directions", d, "teu"), observed.get((f"corridors.{name}.directions.{d}.teu", y)), ",.0f")
+            way = lambda d: beside(series(c, i, "directions", d, "teu"),
+                                   observed.get((f"corridors.{name}.directions.{d}.teu", y)), ",.0f")
             timing = lambda k: beside(series(c, i, "transit_time_h_by_commodity", k), observed.get(
                 (f"corridors.{name}.transit_time_h_by_commodity.{k}", y)), ",.0f")
             times = [timing(k) for k in timed] or [cell("transit_time_h")]
