@@ -685,6 +685,36 @@ def test_the_joint_solve_settles_congested_outlets_in_fewer_steps_than_the_loop_
     np.testing.assert_allclose(joint.flow, loop.flow, rtol=0.01, atol=1e-6)
 
 
+def _three_outlets(shut_in: float, theta: float, price_halvings: int):
+    """Three capacitated outlets (10 each) in parallel, 1 and 2 cost units apart, with no delay: OD 0
+    (``shut_in``) may use only the outlets, OD 1 (20) the outlets or a detour costlier by 20. Prices alone
+    clear the outlets, and the freight switches between them over a few units of price."""
+    route_od = np.array([0, 0, 0, 1, 1, 1, 1])
+    inc = sparse.csr_matrix(np.array([[1, 0, 0, 1, 0, 0, 0], [0, 1, 0, 0, 1, 0, 0], [0, 0, 1, 0, 0, 1, 0],
+                                      [0, 0, 0, 0, 0, 0, 1]], float))
+    base = np.array([10.0, 11.0, 12.0, 10.0, 11.0, 12.0, 30.0])[:, None]
+    return solve_logit_sue(inc, np.ones(7), base, np.zeros((7, 1)), np.full((7, 1), theta), np.ones((7, 1), bool),
+                           route_od, np.array([[shut_in], [20.0]]), DelayCurves.linear(np.zeros((4, 1))),
+                           capacity=np.array([[10.0], [10.0], [10.0], [np.nan]]), max_iter=3000,
+                           price_halvings=price_halvings)
+
+
+@pytest.mark.parametrize("shut_in", [12.0, 20.0, 28.0])
+def test_a_price_step_that_overshoots_parallel_outlets_is_halved_and_settles_sooner(shut_in):
+    """From zero prices, the price step's linear response sends the freight from the overfull outlets
+    to the others and back (69-146 Newton steps for these cases without halving); halving a free step
+    while it leaves a facility farther across its capacity than it stood settles them in 8-9 steps, at
+    the same equilibrium (the prices to the capacity band's width: a load within 0.4% over capacity or
+    1% under it is settled)."""
+    whole = _three_outlets(shut_in, theta=1.0, price_halvings=0)
+    halved = _three_outlets(shut_in, theta=1.0, price_halvings=3)
+    assert whole.converged.all() and halved.converged.all()
+    assert halved.iterations < 0.2 * whole.iterations
+    np.testing.assert_allclose(halved.price[:3, 0], whole.price[:3, 0], rtol=0.01)
+    ratio = halved.load[:3, 0] / 10.0
+    assert (ratio <= 1.004).all() and (ratio >= 0.99).all()
+
+
 @pytest.mark.parametrize("shut_in", [15.0, 19.5])
 def test_a_run_stopped_with_a_price_on_a_facility_with_room_is_not_converged(shut_in):
     """A run the step cap stops while a facility is priced with room to spare (55 USD on outlets at 76%

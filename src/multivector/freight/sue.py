@@ -79,6 +79,8 @@ GAP_SKIP_RESIDUAL = 10.0
 START_OVERLOAD = 10.0
 #: Halvings of a Newton step before the line search takes the shortest one anyway.
 MAX_HALVINGS = 12
+#: Halvings of a free price step that overshoots (:func:`_overshoots`) before it is taken anyway.
+PRICE_HALVINGS = 3
 #: Price steps a run takes freely in a solve (99% of run-years need at most 4). From then on each
 #: price has a trust radius: a step that turns back is held to half the step before it, and the
 #: radius grows by PRICE_RADIUS_GROWTH with each step that keeps its direction. This breaks the
@@ -1026,6 +1028,33 @@ def _run_price_step(j, f, m, d, low, by_price, hard_pos, cap, price, price_unit,
 
 
 @numba.njit(cache=True)
+def _overshoots(j, f_before, f, before, price, hard_pos, cap):
+    """Whether run ``j``'s price step sends a facility across its capacity to farther beyond it on the
+    other side than it stood (``f_before``: the loads before the step; ``f``: the split at the new prices
+    and the loads the step predicts). The step is linear in the log-loads, and where a class of freight
+    switches outlets over a small range of prices the linear step overshoots: the China crossings in a
+    cold first year went from 1.3 times full to a fifth full and back for 60 Newton steps."""
+    for k in range(len(hard_pos)):
+        if price[k, j] == before[k] or np.isnan(cap[k, j]):
+            continue
+        r0 = max(f_before[hard_pos[k]], 1e-12 * cap[k, j]) / cap[k, j]
+        r1 = max(f[hard_pos[k]], 1e-12 * cap[k, j]) / cap[k, j]
+        if np.log(r0) * np.log(r1) < 0 and abs(np.log(r1)) > abs(np.log(r0)):
+            return True
+    return False
+
+
+@numba.njit(cache=True)
+def _halve_price_step(j, before, price, last_step, last_move):
+    """Take half of run ``j``'s last price step, and remember the halved step."""
+    for k in range(len(before)):
+        if price[k, j] != before[k]:
+            price[k, j] = before[k] + 0.5 * (price[k, j] - before[k])
+            last_step[k, j] *= 0.5
+            last_move[k, j] *= 0.5
+
+
+@numba.njit(cache=True)
 def _loads_step(vj, p, f, res, j, split, route_demand, lf, jac_args, cost_args):
     """One damped Newton step of run ``j``'s loads under fixed prices (``split``): ``(I + M T') dv = F(v) − v``,
     backtracking on ``|v − F(v)|²`` (at most ``MAX_HALVINGS`` halvings, then the shortest step is taken).
@@ -1291,15 +1320,15 @@ def _joint_solve(j, vj, route_demand, lf, hard_pos, cap, price, max_price, base_
 
 
 @numba.njit(cache=True, nogil=True)
-def _equilibrium(cols, max_iter, tol, joint_after, v, share, flow, load, residual, gap, steps, route_demand, od_demand, lf,
+def _equilibrium(cols, max_iter, tol, joint_after, price_halvings, v, share, flow, load, residual, gap, steps, route_demand, od_demand, lf,
                  hard_pos, cap, price_unit, max_price, steps_taken, last_step, radius, last_move, routes, od_route_ptr,
                  route_ptr, route_res, route_slot, slot_res, od_slot_ptr, route_pattern, pattern_ptr, pattern_res,
                  base_cost, ap_ptr, ap_idx, ap_val, price, pw, vot, theta, available, bounds, cross_ptr, cross_idx,
                  cross_val, route_crossing, member_ptr, members, kind, capacity, free_time, alpha, beta, scale,
                  rho_max):
     """The equilibrium of each run in ``cols``: damped Newton on its solved loads ``v`` until its gap is
-    at most ``tol``; then, while the equilibrium violates a capacity, a price step and Newton again from
-    the loads the step predicts, or once, after ``joint_after`` price steps, the joint solve from the state
+    at most ``tol``; then, while the equilibrium violates a capacity, a price step (halved while it
+    overshoots, at most ``price_halvings`` times) and Newton again from the loads the step predicts, or once, after ``joint_after`` price steps, the joint solve from the state
     before the first; at most ``max_iter`` Newton steps in all (``steps``, a joint iteration counted as one). Writes each run's
     loads, route shares, flows, ``F(v)``, residual, gap and prices back in place, in its own column only,
     so that threads can share the arrays (the GIL is released)."""
@@ -1357,12 +1386,19 @@ def _equilibrium(cols, max_iter, tol, joint_after, v, share, flow, load, residua
                             break
                     m, d, low, by_price = _newton_and_price_systems(vj, p, j, route_demand, lf, pw, *jac_args,
                                                                     *cost_args)
+                    before, f_before = price[:, j].copy(), f
                     moved = _run_price_step(j, f, m, d, low, by_price, hard_pos, cap, price, price_unit,
                                             max_price, steps_taken, last_step, radius, last_move)
-                    split = _split_for(j, _priced_cost(j, base_cost, ap_ptr, ap_idx, ap_val, price, pw),
-                                       *cost_args)
+                    for halving in range(price_halvings + 1):
+                        split = _split_for(j, _priced_cost(j, base_cost, ap_ptr, ap_idx, ap_val, price, pw),
+                                           *cost_args)
+                        p, h, f, res = _run_point(np.maximum(vj + moved, 0.0), j, split, route_demand, lf, *cost_args)
+                        if (halving == price_halvings or steps_taken[j] > FREE_PRICE_STEPS
+                                or not _overshoots(j, f_before, f, before, price, hard_pos, cap)):
+                            break
+                        _halve_price_step(j, before, price, last_step, last_move)
+                        moved *= 0.5
                     vj = np.maximum(vj + moved, 0.0)
-                    p, h, f, res = _run_point(vj, j, split, route_demand, lf, *cost_args)
             if steps[j] >= max_iter:
                 break
             steps[j] += 1
@@ -1386,7 +1422,7 @@ def _group_capacity(structure: _Structure, solved: DelayCurves) -> np.ndarray:
 def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot, theta, available,
                     route_od, demand, curves: DelayCurves, tol=EQUILIBRIUM_TOL, max_iter=200, congestible=None,
                     start=None, capacity=None, start_price=None, price_unit=1.0, max_price=1e4,
-                    price_weight=None, joint_after=JOINT_AFTER) -> SUEResult:
+                    price_weight=None, joint_after=JOINT_AFTER, price_halvings=PRICE_HALVINGS) -> SUEResult:
     """Solve the batched logit SUE, with capacities as side constraints when ``capacity`` is given.
 
     incidence: [R, K] 0/1 resource-route incidence; load_per_unit: [K] Mt per unit of route flow;
@@ -1409,7 +1445,9 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     ``load_per_unit``, the flow's unit is the cost unit).
     When a run has reached the equilibrium under the present prices, the prices take one Newton step
     toward loads at capacity (see :func:`_run_price_step`: the equilibrium's own response of loads to prices,
-    at most a fivefold rise above ``price_unit``), and Newton on the loads resumes from there; the
+    at most a fivefold rise above ``price_unit``), and Newton on the loads resumes from there; within the
+    free steps (``FREE_PRICE_STEPS``) a step that sends a facility across its capacity to farther beyond
+    it than it stood is halved, up to ``price_halvings`` times (:func:`_overshoots`); the
     run is done when its equilibrium violates no constraint: every load within
     ``CAPACITY_TOLERANCE`` of its capacity or its price at ``max_price`` (demand no route can take:
     the caller rations it), and no price on a resource more than ``SLACK_TOLERANCE`` below capacity;
@@ -1483,7 +1521,7 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     rep = _first_of_equal(v, per_route_demand, od_demand, cap, price, base_cost, vot, theta, available, solved.capacity,
                           solved.free_time, solved.alpha, solved.beta, solved.scale, solved.rho_max)
     p, h, f = (np.zeros(shape, order="F") for shape in ((k_n, n), (k_n, n), (groups, n)))
-    _in_threads(_equilibrium, np.flatnonzero(rep == np.arange(n)), max_iter, tol, joint_after, col(v), p, h, f, residual, gap,
+    _in_threads(_equilibrium, np.flatnonzero(rep == np.arange(n)), max_iter, tol, joint_after, price_halvings, col(v), p, h, f, residual, gap,
                 steps, per_route_demand, col(od_demand), np.ascontiguousarray(load_per_unit, dtype=float),
                 hard_pos, col(cap), float(price_unit), float(max_price),
                 steps_taken, col(last_step), col(radius), col(last_move), *jacobian.arrays(), *price_args, *cost_args)
