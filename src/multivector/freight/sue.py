@@ -1032,8 +1032,9 @@ def _overshoots(j, f_before, f, before, price, hard_pos, cap):
     """Whether run ``j``'s price step sends a facility across its capacity to farther beyond it on the
     other side than it stood (``f_before``: the loads before the step; ``f``: the split at the new prices
     and the loads the step predicts). The step is linear in the log-loads, and where a class of freight
-    switches outlets over a small range of prices the linear step overshoots: the China crossings in a
-    cold first year went from 1.3 times full to a fifth full and back for 60 Newton steps."""
+    switches outlets over a small range of prices the linear step overshoots: three parallel border
+    crossings in a cold first year went from 1.3 times full to a fifth full and back for 60 Newton steps
+    (research/price_step_halving.md)."""
     for k in range(len(hard_pos)):
         if price[k, j] == before[k] or np.isnan(cap[k, j]):
             continue
