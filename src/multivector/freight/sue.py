@@ -1321,18 +1321,19 @@ def _joint_solve(j, vj, route_demand, lf, hard_pos, cap, price, max_price, base_
 
 
 @numba.njit(cache=True, nogil=True)
-def _equilibrium(cols, max_iter, tol, joint_after, price_halvings, v, share, flow, load, residual, gap, steps, route_demand, od_demand, lf,
-                 hard_pos, cap, price_unit, max_price, steps_taken, last_step, radius, last_move, routes, od_route_ptr,
-                 route_ptr, route_res, route_slot, slot_res, od_slot_ptr, route_pattern, pattern_ptr, pattern_res,
-                 base_cost, ap_ptr, ap_idx, ap_val, price, pw, vot, theta, available, bounds, cross_ptr, cross_idx,
-                 cross_val, route_crossing, member_ptr, members, kind, capacity, free_time, alpha, beta, scale,
-                 rho_max):
+def _equilibrium(cols, max_iter, tol, joint_after, price_halvings, v, share, flow, load, residual, gap, steps,
+                 route_demand, od_demand, lf, hard_pos, cap, price_unit, max_price, steps_taken, last_step, radius,
+                 last_move, routes, od_route_ptr, route_ptr, route_res, route_slot, slot_res, od_slot_ptr,
+                 route_pattern, pattern_ptr, pattern_res, base_cost, ap_ptr, ap_idx, ap_val, price, pw, vot, theta,
+                 available, bounds, cross_ptr, cross_idx, cross_val, route_crossing, member_ptr, members, kind,
+                 capacity, free_time, alpha, beta, scale, rho_max):
     """The equilibrium of each run in ``cols``: damped Newton on its solved loads ``v`` until its gap is
-    at most ``tol``; then, while the equilibrium violates a capacity, a price step (halved while it
-    overshoots, at most ``price_halvings`` times) and Newton again from the loads the step predicts, or once, after ``joint_after`` price steps, the joint solve from the state
-    before the first; at most ``max_iter`` Newton steps in all (``steps``, a joint iteration counted as one). Writes each run's
-    loads, route shares, flows, ``F(v)``, residual, gap and prices back in place, in its own column only,
-    so that threads can share the arrays (the GIL is released)."""
+    at most ``tol``; then, while the equilibrium violates a capacity, a price step (within the free
+    steps halved while it overshoots, at most ``price_halvings`` times) and Newton again from the loads the
+    step predicts, or once, after ``joint_after`` price steps, the joint solve from the state before the
+    first; at most ``max_iter`` Newton steps in all (``steps``, a joint iteration counted as one). Writes
+    each run's loads, route shares, flows, ``F(v)``, residual, gap and prices back in place, in its own
+    column only, so that threads can share the arrays (the GIL is released)."""
     last_price_step = max_iter - min(LOADS_ONLY_STEPS, max_iter // 2)     # the steps after it: loads only
     for j in cols:
         jac_args = (routes, od_route_ptr, route_ptr, route_res, route_slot, slot_res, od_slot_ptr, route_pattern,
@@ -1390,12 +1391,12 @@ def _equilibrium(cols, max_iter, tol, joint_after, price_halvings, v, share, flo
                     before, f_before = price[:, j].copy(), f
                     moved = _run_price_step(j, f, m, d, low, by_price, hard_pos, cap, price, price_unit,
                                             max_price, steps_taken, last_step, radius, last_move)
-                    for halving in range(price_halvings + 1):
+                    halvings = price_halvings if steps_taken[j] <= FREE_PRICE_STEPS else 0   # guarded: radii
+                    for halving in range(halvings + 1):
                         split = _split_for(j, _priced_cost(j, base_cost, ap_ptr, ap_idx, ap_val, price, pw),
                                            *cost_args)
                         p, h, f, res = _run_point(np.maximum(vj + moved, 0.0), j, split, route_demand, lf, *cost_args)
-                        if (halving == price_halvings or steps_taken[j] > FREE_PRICE_STEPS
-                                or not _overshoots(j, f_before, f, before, price, hard_pos, cap)):
+                        if halving == halvings or not _overshoots(j, f_before, f, before, price, hard_pos, cap):
                             break
                         _halve_price_step(j, before, price, last_step, last_move)
                         moved *= 0.5
@@ -1522,10 +1523,11 @@ def solve_logit_sue(incidence: sparse.csr_matrix, load_per_unit, base_cost, vot,
     rep = _first_of_equal(v, per_route_demand, od_demand, cap, price, base_cost, vot, theta, available, solved.capacity,
                           solved.free_time, solved.alpha, solved.beta, solved.scale, solved.rho_max)
     p, h, f = (np.zeros(shape, order="F") for shape in ((k_n, n), (k_n, n), (groups, n)))
-    _in_threads(_equilibrium, np.flatnonzero(rep == np.arange(n)), max_iter, tol, joint_after, price_halvings, col(v), p, h, f, residual, gap,
-                steps, per_route_demand, col(od_demand), np.ascontiguousarray(load_per_unit, dtype=float),
-                hard_pos, col(cap), float(price_unit), float(max_price),
-                steps_taken, col(last_step), col(radius), col(last_move), *jacobian.arrays(), *price_args, *cost_args)
+    _in_threads(_equilibrium, np.flatnonzero(rep == np.arange(n)), max_iter, tol, joint_after, price_halvings, col(v),
+                p, h, f, residual, gap, steps, per_route_demand, col(od_demand),
+                np.ascontiguousarray(load_per_unit, dtype=float), hard_pos, col(cap), float(price_unit),
+                float(max_price), steps_taken, col(last_step), col(radius), col(last_move), *jacobian.arrays(),
+                *price_args, *cost_args)
     h = np.ascontiguousarray(h)
     if (rep != np.arange(n)).any():
         for x in (h, price, residual, gap, steps):     # a repeated run's answer is its first's
