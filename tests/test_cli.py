@@ -227,6 +227,36 @@ def test_calibration_weighs_each_target_by_its_stated_error(tiny_dir):
     assert fit["T1"]["error"] == 0.05
 
 
+def test_an_upper_bound_target_counts_only_above_its_bound(tiny_dir):
+    """A ceiling ("test trains at most") is no count: below it the model misses by nothing, so a precise
+    10,000 TEU (±5%) with a ceiling of 20,000 fits at 10,000 (as a count the ceiling would pull the fit to
+    10,000 × 2^(1/5)); a ceiling of 5,000 (±5%) meets the count halfway on the log scale, 7,071."""
+    def fitted(bound, ceiling):
+        (tiny_dir / "targets.csv").write_text(
+            "id,year,metric,observed,unit,source,note,error,bound\n"
+            "T1,2024,corridor:middle:teu,10000,TEU,A-TOY,precise,0.05,\n"
+            f"T2,2024,corridor:middle:teu,{ceiling},TEU,A-TOY,a ceiling,{0.1 if ceiling > 10000 else 0.05},{bound}\n")
+        r = invoke("calibrate", tiny_dir, "--json")
+        assert r.exit_code == 0, r.output
+        return {row["target"]: row for row in json.loads(r.stdout)["fit"]}
+
+    above = fitted("upper", 20000)
+    assert above["T1"]["modelled"] == pytest.approx(10000, rel=0.01)
+    assert above["T2"]["bound"] == "upper" and above["T2"]["within_error"]
+    assert fitted("", 20000)["T1"]["modelled"] == pytest.approx(10000 * 2 ** 0.2, rel=0.01)
+    below = fitted("upper", 5000)
+    assert below["T1"]["modelled"] == pytest.approx(10000 * 0.5 ** 0.5, rel=0.01)
+    assert not below["T2"]["within_error"]
+
+
+def test_an_unknown_bound_is_refused(tiny_dir):
+    (tiny_dir / "targets.csv").write_text("id,year,metric,observed,unit,source,note,error,bound\n"
+                                          "T1,2024,corridor:middle:teu,10000,TEU,A-TOY,a count,0.1,lower\n")
+    r = invoke("data", "check", tiny_dir)
+    assert r.exit_code != 0 and "Traceback" not in r.output
+    assert "targets.csv" in r.output and "row 2" in r.output and "'bound'" in r.output and "upper" in r.output
+
+
 def test_a_transit_time_is_a_target(tiny_dir):
     """corridor:NAME:time_h is the corridor's mean transit time; an empty error is the default 10%."""
     import multivector as mv

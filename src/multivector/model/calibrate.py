@@ -106,7 +106,7 @@ def directional_metric(d: xr.Dataset, metric: str, kind: str, ident: str, unit: 
 @dataclass
 class CalibrationResult:
     values: dict[str, float]
-    table: pd.DataFrame          # target, metric, year, observed, modelled, unit, source, error, rel_error, within_error
+    table: pd.DataFrame          # target, metric, year, observed, modelled, unit, source, error, rel_error, bound, within_error
     cost: float
     success: bool
     message: str
@@ -116,6 +116,8 @@ class CalibrationResult:
 
 #: The relative error of an observation whose row in targets.csv states none.
 DEFAULT_ERROR = 0.10
+#: targets.csv's ``bound`` for an observation that is a ceiling (e.g. "test trains at most"), not a count.
+UPPER_BOUND = "upper"
 
 
 def _targets(scenario: Scenario, until: int | None = None) -> pd.DataFrame:
@@ -124,11 +126,20 @@ def _targets(scenario: Scenario, until: int | None = None) -> pd.DataFrame:
     t = scenario.targets.copy()
     t["year"] = t["year"].astype(int)
     t["error"] = t["error"].fillna(DEFAULT_ERROR) if "error" in t.columns else DEFAULT_ERROR
+    t["upper"] = t["bound"].fillna("").eq(UPPER_BOUND) if "bound" in t.columns else False
     t = t[t["year"] <= last]
     if t.empty:
         raise InputError(f"targets.csv has no observation up to {last} to calibrate against",
                          hint=f"its years: {', '.join(map(str, sorted(set(scenario.targets['year'].astype(int)))))}")
     return t
+
+
+def bounded(model: np.ndarray, targets: pd.DataFrame) -> np.ndarray:
+    """``model`` (``[..., targets]``) as the targets read it: under an upper bound (``bound`` = upper in
+    targets.csv, an observation that says "at most this much") a value counts as the bound itself, so it
+    misses by nothing; above it, by its distance."""
+    observed = targets["observed"].to_numpy(dtype=float)
+    return np.where(targets["upper"].to_numpy(dtype=bool), np.maximum(model, observed), model)
 
 
 def evaluate(scenario: Scenario, values: pd.DataFrame, until: int | None = None,
@@ -280,7 +291,7 @@ def _fit(scenario: Scenario, free: list[str], max_nfev: int,
             pts = [x] + [x + step * np.eye(len(x))[i] for i in range(len(x))]
             vals = pd.DataFrame([from_x(p) for p in pts], columns=free)
             model = evaluate(scenario, vals, until)
-            r = np.log(np.maximum(model, 1e-12) / observed) / error
+            r = np.log(np.maximum(bounded(model, t), 1e-12) / observed) / error
             jac = (r[1:] - r[0]) / step[:, None]
             cache.clear()
             cache[key] = (r[0], jac.T)
@@ -301,7 +312,8 @@ def _fit(scenario: Scenario, free: list[str], max_nfev: int,
                           "year": t["year"].to_numpy(), "observed": observed, "modelled": modelled,
                           "unit": t["unit"].to_numpy(), "source": t["source"].to_numpy(), "error": error})
     table["rel_error"] = table["modelled"] / table["observed"] - 1.0
-    table["within_error"] = np.abs(np.log(np.maximum(modelled, 1e-12) / observed)) <= error
+    table["bound"] = np.where(t["upper"].to_numpy(dtype=bool), UPPER_BOUND, "")
+    table["within_error"] = np.abs(np.log(np.maximum(bounded(modelled, t), 1e-12) / observed)) <= error
     message = str(fit.message)
     if not settled[0]:
         message = "the equilibrium did not settle at the fitted values in every year; " + message
@@ -323,7 +335,8 @@ def write_calibration(scenario: Scenario, result: CalibrationResult, folder: Pat
         "values": {k: float(v) for k, v in result.values.items()},
         "fit": [{"target": r.target, "metric": r.metric, "year": int(r.year),
                  "observed": float(r.observed), "modelled": float(r.modelled),
-                 "rel_error": float(r.rel_error), "error": float(r.error), "source": r.source}
+                 "rel_error": float(r.rel_error), "error": float(r.error), "source": r.source,
+                 **({"bound": r.bound} if r.bound else {})}
                 for r in result.table.itertuples()],
     }
     path = folder / "calibration.toml"

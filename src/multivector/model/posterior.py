@@ -44,7 +44,7 @@ import pandas as pd
 from multivector.dataset import Scenario
 from multivector.errors import InputError
 from multivector.io import atomic_write, require
-from multivector.model.calibrate import _targets, calibrate, evaluate, fit_scale
+from multivector.model.calibrate import _targets, bounded, calibrate, evaluate, fit_scale
 
 #: The samples' column for the model discrepancy δ (the log-scale standard deviation shared by the targets).
 DISCREPANCY = "discrepancy"
@@ -82,7 +82,7 @@ class Posterior:
 
 def targets_hash(scenario: Scenario, until: int | None = None) -> str:
     """A short hash of the observations the posterior saw (targets up to ``until``)."""
-    t = _targets(scenario, until)[["id", "year", "metric", "observed", "error"]]
+    t = _targets(scenario, until)[["id", "year", "metric", "observed", "error", "upper"]]
     return hashlib.sha256(pd.util.hash_pandas_object(t, index=False).values.tobytes()).hexdigest()[:16]
 
 
@@ -99,7 +99,7 @@ def sample_posterior(scenario: Scenario, walkers: int | None = None, steps: int 
         check_sampler(len(free), walkers, steps)
         defaults.update(calibrate(scenario, until=until).values)
     post = sample_with_discrepancy(
-        scenario, free, lambda values: evaluate(scenario, values, until), t["observed"].to_numpy(float),
+        scenario, free, lambda values: bounded(evaluate(scenario, values, until), t), t["observed"].to_numpy(float),
         t["error"].to_numpy(float), defaults, walkers, steps, seed, progress, what="calibrate --posterior")
     post.provenance.update({
         "start": "a ball of 0.1% of each range around the stored least-squares fit (or one made first)",
@@ -240,10 +240,11 @@ def predictive_targets(scenario: Scenario, posterior: Posterior, n: int = 100, s
                        until: int | None = None) -> pd.DataFrame:
     """The targets against ``n`` posterior draws, the model discrepancy included: ``target, metric, year,
     observed, error, median, p5, p95, within`` (``within``: the observation inside the draws' 5–95% band
-    widened by its own error)."""
+    widened by its own error; an upper bound, the band reaching below it)."""
     t = _targets(scenario, until)
     observed, error = t["observed"].to_numpy(float), t["error"].to_numpy(float)
     band = predictive_band(posterior, evaluate(scenario, posterior.draw(n, seed), until), observed, error, seed)
+    band["within"] = np.where(t["upper"].to_numpy(bool), band["p5"] <= observed * np.exp(Z90 * error), band["within"])
     return pd.DataFrame({"target": t["id"].to_numpy(), "metric": t["metric"].to_numpy(),
                          "year": t["year"].to_numpy(), "observed": observed, "error": error, **band})
 

@@ -236,10 +236,12 @@ def calibration_tables(scenario: Scenario) -> tuple[pd.DataFrame, pd.DataFrame] 
     coefficients = coefficient_table(scenario, scenario.posterior_samples)
     targets = pd.DataFrame(scenario.calibration.get("fit", []))
     if len(targets):
-        targets = targets.assign(
-            band_low=targets["observed"] * np.exp(-targets["error"]),
+        upper = targets["bound"].eq("upper") if "bound" in targets else np.zeros(len(targets), bool)
+        log_miss = np.log(targets["modelled"] / targets["observed"])
+        targets = targets.assign(       # an upper bound's band reaches down to zero
+            band_low=np.where(upper, 0.0, targets["observed"] * np.exp(-targets["error"])),
             band_high=targets["observed"] * np.exp(targets["error"]),
-            inside=np.abs(np.log(targets["modelled"] / targets["observed"])) <= targets["error"])
+            inside=np.where(upper, log_miss, np.abs(log_miss)) <= targets["error"])
         targets = targets[["target", "metric", "year", "observed", "band_low", "band_high", "modelled",
                            "rel_error", "inside", "source"]]
     coefficients.attrs.update(scenario.posterior_provenance)
