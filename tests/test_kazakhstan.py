@@ -289,12 +289,14 @@ def test_china_s_boxes_cross_the_caspian_on_the_feeders_whose_room_grew(kz):
 def test_the_caspian_fleet_factor_moves_the_feeders_and_the_ferries(kz):
     """capacity_factor_caspian, the dashboard's Caspian slider and the political register's fleet index,
     scales the whole fleet: the container feeders (which carry the Middle Corridor's boxes) as well as
-    the rail ferries; the feeders' own factor keeps only their 2019-2023 ramp."""
+    the rail ferries; the feeders' own factor keeps only their 2019-2023 ramp. Halved, the feeders' queues
+    lengthen and the corridor loses boxes; doubled, it gains a few (at the fitted water factor, 1.29, the
+    feeders are under half full in 2030)."""
     def run(f):
         ds = mv.simulate(kz, 1, years=[2030], coupled=False, seed=0, overrides={"capacity_factor_caspian": f})
         return float(ds["teu"].isel(run=0, year=0).sel(corridor="middle"))
     half, full, double = run(0.5), run(1.0), run(2.0)
-    assert half < 0.85 * full and double > 1.05 * full
+    assert half < 0.85 * full and double > 1.02 * full
 
 
 def test_tengiz_s_expansion_reaches_the_outlets_in_2025_and_2026(kz):
