@@ -50,10 +50,12 @@ def test_calibration_tables_read_the_stored_fit_and_posterior():
     assert row["fit"] == kz.calibration["values"]["vot_container"]
     assert row["posterior median"] == post["vot_container"].median()
     assert row["prior min"] <= row["posterior p5"] <= row["posterior p95"] <= row["prior max"]
-    # a target is inside when the fit's log miss is within the stated error
-    inside = np.abs(np.log(targets["modelled"] / targets["observed"])) <= \
-        np.log(targets["band_high"] / targets["observed"]) + 1e-12
+    # a target is inside when the fit's log miss is within the stated error; a ceiling's band reaches zero
+    ceiling = targets["band_low"] == 0
+    log_miss = np.log(np.maximum(targets["modelled"], 1e-300) / targets["observed"])
+    inside = np.where(ceiling, log_miss, np.abs(log_miss)) <= np.log(targets["band_high"] / targets["observed"]) + 1e-12
     assert (targets["inside"] == inside).all() and len(targets) == len(kz.targets)
+    assert set(targets.loc[ceiling, "target"]) == set(kz.targets.loc[kz.targets["bound"] == "upper", "id"])
     assert calibration_tables(mv.load(__import__("pathlib").Path(__file__).parent / "data" / "tiny")) is None
 
 

@@ -313,16 +313,22 @@ def prim_box(box: pd.DataFrame, title: str = "The chosen box, within each parame
     return _layout(fig, title, height=max(220, 50 * len(names) + 120))
 
 
+#: The smallest fitted / observed ratio the calibration figure's log axis shows.
+RATIO_FLOOR = 1e-3
+
+
 def calibration_targets(targets: pd.DataFrame, title: str = "Calibration targets: fitted against observed") -> "object":
     """Each target's fitted value as a ratio to its observation, beside the observation's error band
-    (a log axis: a 10% band is as wide on a pipeline as on a port)."""
+    (a log axis: a 10% band is as wide on a pipeline as on a port). A ceiling's band, and a fit of
+    nothing, reach down to the axis's floor (``RATIO_FLOOR``)."""
     go = _go()
     fig = go.Figure()
     names = [f"{t} ({y})" for t, y in zip(targets["target"], targets["year"])]
     low, high = targets["band_low"] / targets["observed"], targets["band_high"] / targets["observed"]
+    low = np.maximum(low, RATIO_FLOOR)
     fig.add_trace(go.Bar(y=names, x=high - low, base=low, orientation="h", marker_color="#d5d8dc",
                          name="observation ± its error", hoverinfo="skip"))
-    ratio = targets["modelled"] / targets["observed"]
+    ratio = np.maximum(targets["modelled"] / targets["observed"], RATIO_FLOOR)
     fig.add_trace(go.Scatter(y=names, x=ratio, mode="markers", name="fitted / observed",
                              marker=dict(size=9, color=np.where(targets["inside"], "#1e8449", "#c0392b")),
                              text=[f"{r:+.0%}" for r in targets["rel_error"]], hoverinfo="text+y"))

@@ -237,7 +237,7 @@ def calibration_tables(scenario: Scenario) -> tuple[pd.DataFrame, pd.DataFrame] 
     targets = pd.DataFrame(scenario.calibration.get("fit", []))
     if len(targets):
         upper = targets["bound"].eq("upper") if "bound" in targets else np.zeros(len(targets), bool)
-        log_miss = np.log(targets["modelled"] / targets["observed"])
+        log_miss = np.log(np.maximum(targets["modelled"], 1e-300) / targets["observed"])
         targets = targets.assign(       # an upper bound's band reaches down to zero
             band_low=np.where(upper, 0.0, targets["observed"] * np.exp(-targets["error"])),
             band_high=targets["observed"] * np.exp(targets["error"]),
