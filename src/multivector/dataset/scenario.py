@@ -106,6 +106,8 @@ OPTIONAL_TABLES = {
 LAST_OBSERVED_YEAR = 2024
 #: A unit ending in this says the series' ``error`` is absolute (in the unit), not relative.
 ABSOLUTE_ERROR = "absolute error"
+#: targets.csv's ``bound`` for an observation that is a ceiling ("test trains at most"), not a count.
+UPPER_BOUND = "upper"
 #: Numeric columns of each table, and whether a value is required.
 NUMERIC = {
     "nodes.csv": {"lat": True, "lon": True},
@@ -798,10 +800,10 @@ def validate(s: Scenario) -> None:
         if "error" in s.targets.columns and row["error"] == 0:
             raise InputError("an observation error of 0 cannot be fitted", file=f, row=i + 2, column="error",
                              hint="the relative error of the observation, e.g. 0.1; empty for the default 0.1")
-        if "bound" in s.targets.columns and str(row["bound"]).strip() not in ("", "nan", "upper"):
+        if "bound" in s.targets.columns and str(row["bound"]).strip() not in ("", "nan", UPPER_BOUND):
             raise InputError(f"unknown bound '{row['bound']}'", file=f, row=i + 2, column="bound",
-                             hint="'upper' for an observation that is a ceiling (the model may fall short of it "
-                                  "at no cost); empty for a count")
+                             hint=f"'{UPPER_BOUND}' for an observation that is a ceiling (the model may fall "
+                                  "short of it at no cost); empty for a count")
     _check_targets_within_capacity(s)
     _check_observations(s)
     _check_history(s)

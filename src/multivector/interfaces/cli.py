@@ -576,7 +576,8 @@ def calibrate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
             t.add_column(col, justify="left" if col in ("target", "metric") else "right")
         for r in res.table.itertuples():
             colour = "green" if r.within_error else "red"
-            t.add_row(r.target, r.metric, str(r.year), ("≤ " if r.bound else "") + f"{r.observed:,.0f}", f"{r.modelled:,.0f}",
+            observed = ("≤ " if r.bound else "") + f"{r.observed:,.0f}"      # a ceiling, not a count
+            t.add_row(r.target, r.metric, str(r.year), observed, f"{r.modelled:,.0f}",
                       f"[{colour}]{r.rel_error:+.1%}[/]", f"±{r.error:.0%}")
         out.print(t)
         out.print("fitted: " + ", ".join(f"{k} = {v:.4g}" for k, v in res.values.items()))

@@ -4,7 +4,8 @@ The free coefficients and their bounds are named in ``model.toml`` (``[calibrati
 bounds are the parameters' ranges). The residual of each target is ``log(modelled / observed) / error``,
 ``error`` the observation's stated relative error (``targets.csv``, default 0.1): a 10 % miss weighs the
 same on a 60 Mt pipeline and a 50,000 TEU port, and a published time range (±15 %) weighs less than a
-port's count. The Jacobian is one batched ``simulate`` call: the base point and one perturbed run per
+port's count. A ceiling (``bound`` = upper: "test trains at most") misses only from above
+(:func:`bounded`). The Jacobian is one batched ``simulate`` call: the base point and one perturbed run per
 coefficient, side by side.
 
 Route sets are enumerated at the dataset's default costs, which include the stored fit, so a new fit can
@@ -28,7 +29,7 @@ import pandas as pd
 import xarray as xr
 
 from multivector.dataset import Scenario
-from multivector.dataset.scenario import LAST_OBSERVED_YEAR
+from multivector.dataset.scenario import LAST_OBSERVED_YEAR, UPPER_BOUND
 from multivector.errors import ConvergenceWarning, InputError
 from multivector.io import atomic_write
 from multivector.model.compiled import compiled, simulate
@@ -106,7 +107,8 @@ def directional_metric(d: xr.Dataset, metric: str, kind: str, ident: str, unit: 
 @dataclass
 class CalibrationResult:
     values: dict[str, float]
-    table: pd.DataFrame          # target, metric, year, observed, modelled, unit, source, error, rel_error, bound, within_error
+    table: pd.DataFrame          # target, metric, year, observed, modelled, unit, source, error, rel_error,
+    #                              bound, within_error
     cost: float
     success: bool
     message: str
@@ -116,8 +118,6 @@ class CalibrationResult:
 
 #: The relative error of an observation whose row in targets.csv states none.
 DEFAULT_ERROR = 0.10
-#: targets.csv's ``bound`` for an observation that is a ceiling (e.g. "test trains at most"), not a count.
-UPPER_BOUND = "upper"
 
 
 def _targets(scenario: Scenario, until: int | None = None) -> pd.DataFrame:

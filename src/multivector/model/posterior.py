@@ -2,7 +2,8 @@
 with emcee's affine-invariant ensemble (``multivector calibrate DATASET --posterior``).
 
 Likelihood: each target's log miss ``log(modelled / observed)`` follows a Student t with
-``STUDENT_DF`` degrees of freedom and scale ``sqrt(error² + δ²)``: ``error`` the observation's stated relative error (``targets.csv``, default 10%),
+``STUDENT_DF`` degrees of freedom and scale ``sqrt(error² + δ²)`` (a ceiling's miss counts only above it,
+as in the fit): ``error`` the observation's stated relative error (``targets.csv``, default 10%),
 ``δ`` the model's discrepancy — how far, on the log scale, even the best coefficients leave the model
 from the world (one network with one constant premium cannot follow a sanctions year; a route with no
 demand in the model cannot match a published throughput). ``δ`` is shared by every target and sampled
@@ -98,9 +99,10 @@ def sample_posterior(scenario: Scenario, walkers: int | None = None, steps: int 
     if not scenario.calibration.get("values"):     # no stored fit: start from the least-squares one
         check_sampler(len(free), walkers, steps)
         defaults.update(calibrate(scenario, until=until).values)
+    model = lambda values: bounded(evaluate(scenario, values, until), t)      # a ceiling met costs nothing
     post = sample_with_discrepancy(
-        scenario, free, lambda values: bounded(evaluate(scenario, values, until), t), t["observed"].to_numpy(float),
-        t["error"].to_numpy(float), defaults, walkers, steps, seed, progress, what="calibrate --posterior")
+        scenario, free, model, t["observed"].to_numpy(float), t["error"].to_numpy(float), defaults, walkers,
+        steps, seed, progress, what="calibrate --posterior")
     post.provenance.update({
         "start": "a ball of 0.1% of each range around the stored least-squares fit (or one made first)",
         "targets_until": int(t["year"].max()), "targets": len(t), "targets_hash": targets_hash(scenario, until)})
@@ -244,7 +246,8 @@ def predictive_targets(scenario: Scenario, posterior: Posterior, n: int = 100, s
     t = _targets(scenario, until)
     observed, error = t["observed"].to_numpy(float), t["error"].to_numpy(float)
     band = predictive_band(posterior, evaluate(scenario, posterior.draw(n, seed), until), observed, error, seed)
-    band["within"] = np.where(t["upper"].to_numpy(bool), band["p5"] <= observed * np.exp(Z90 * error), band["within"])
+    ceiling = t["upper"].to_numpy(bool)
+    band["within"] = np.where(ceiling, band["p5"] <= observed * np.exp(Z90 * error), band["within"])
     return pd.DataFrame({"target": t["id"].to_numpy(), "metric": t["metric"].to_numpy(),
                          "year": t["year"].to_numpy(), "observed": observed, "error": error, **band})
 

@@ -11,6 +11,7 @@ import pandas as pd
 import xarray as xr
 
 from multivector.dataset import Scenario
+from multivector.dataset.scenario import UPPER_BOUND
 from multivector.model import compiled
 from multivector.model.posterior import DISCREPANCY_RANGE, band_ratio
 from multivector.views.document import document_value, median_over_runs
@@ -236,7 +237,7 @@ def calibration_tables(scenario: Scenario) -> tuple[pd.DataFrame, pd.DataFrame] 
     coefficients = coefficient_table(scenario, scenario.posterior_samples)
     targets = pd.DataFrame(scenario.calibration.get("fit", []))
     if len(targets):
-        upper = targets["bound"].eq("upper") if "bound" in targets else np.zeros(len(targets), bool)
+        upper = targets["bound"].eq(UPPER_BOUND) if "bound" in targets else np.zeros(len(targets), bool)
         log_miss = np.log(np.maximum(targets["modelled"], 1e-300) / targets["observed"])
         targets = targets.assign(       # an upper bound's band reaches down to zero
             band_low=np.where(upper, 0.0, targets["observed"] * np.exp(-targets["error"])),
