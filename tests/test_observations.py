@@ -139,8 +139,9 @@ def test_validate_kazakhstan_without_observations():
     # holds its 2021 peak within 20% (the row is ERA's wider count, 7% above the target's ERAI scope);
     # with China's boxes held to the Caspian's container feeders, whose room grew from 2019, the Middle
     # Corridor holds its 2019-2020 tonnes within 15% (bulk that took the EU's land bridge until 2026-12-06
-    # now crosses the Caspian in part: 2020 +11%), and 2021 is still far too high: the feeders full of
-    # boxes and the ferries' Kazakh bulk (the dataset's README, "The pre-war years"): the table says so
+    # now crosses the Caspian in part: 2020 +6%), and 2021 is still too high (+41% since the feeders' 2021
+    # room grew 2020's by the TITR Association's +20% in boxes, +70% at half of 2025's): the feeders full
+    # of boxes and the ferries' Kazakh bulk (the dataset's README, "The pre-war years"): the table says so
     assert abs(rows[("corridors.northern.directions.westbound.teu", 2021)]["rel_error"]) < 0.2
     assert all(abs(rows[("corridors.middle.tonnes", y)]["rel_error"]) < 0.15 for y in (2019, 2020))
-    assert rows[("corridors.middle.tonnes", 2021)]["rel_error"] > 0.5
+    assert rows[("corridors.middle.tonnes", 2021)]["rel_error"] > 0.3
