@@ -109,6 +109,26 @@ def test_the_discrepancy_measures_what_no_coefficient_can_fit(tmp_path, second, 
     assert low < post.samples["discrepancy"].median() < high
 
 
+def test_a_ceiling_met_costs_the_posterior_nothing(tmp_path):
+    """A ceiling twice the count (``bound`` = upper) is met wherever the count is: the discrepancy stays at
+    the scale of agreeing observations (as a count, 20,000 against 10,000 would push it toward 0.5), the
+    draws sit at the count, and the predictive table marks the ceiling and holds it."""
+    folder = tmp_path / "tiny"
+    shutil.copytree(DATA / "tiny", folder)
+    (folder / "targets.csv").write_text(
+        "id,year,metric,observed,unit,source,note,error,bound\n"
+        "T1,2024,corridor:middle:teu,10000,TEU,A-TOY,toy target,0.01,\n"
+        "T2,2024,corridor:middle:teu,20000,TEU,A-TOY,toy ceiling,0.01,upper\n")
+    from multivector.model.posterior import predictive_targets, sample_posterior
+
+    s = mv.load(folder)
+    post = sample_posterior(s, steps=150, seed=3)
+    assert post.samples["discrepancy"].median() < 0.15
+    table = predictive_targets(s, post, n=40, seed=3).set_index("target")
+    assert table.loc["T2", "bound"] == "upper" and table.loc["T1", "bound"] == ""
+    assert table.loc["T2", "within"] and table.loc["T1", "median"] == pytest.approx(10000, rel=0.05)
+
+
 def test_validate_draws_from_the_posterior(sampled, tmp_path):
     folder, _ = sampled
     obs = tmp_path / "obs.csv"

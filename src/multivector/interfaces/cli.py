@@ -632,7 +632,8 @@ def _print_predictive(table, label: str, title: str) -> None:
         t.add_column(col, justify="left" if col == label else "right")
     for r in table.to_dict(orient="records"):
         colour = "green" if r["within"] else "red"
-        t.add_row(str(r[label]), str(r["year"]), f"{r['observed']:,.4g}", f"{r['median']:,.4g}",
+        observed = ("≤ " if r.get("bound") else "") + f"{r['observed']:,.4g}"     # a ceiling, not a count
+        t.add_row(str(r[label]), str(r["year"]), observed, f"{r['median']:,.4g}",
                   f"{r['p5']:,.4g}–{r['p95']:,.4g}", f"{r['error']:g}" if r.get("absolute") else f"{r['error']:.0%}",
                   f"[{colour}]{'yes' if r['within'] else 'no'}[/]")
     out.print(t)

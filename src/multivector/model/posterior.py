@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from multivector.dataset import Scenario
+from multivector.dataset.scenario import UPPER_BOUND
 from multivector.errors import InputError
 from multivector.io import atomic_write, require
 from multivector.model.calibrate import _targets, bounded, calibrate, evaluate, fit_scale
@@ -241,15 +242,16 @@ def log_likelihood(model: np.ndarray, observed: np.ndarray, error: np.ndarray, d
 def predictive_targets(scenario: Scenario, posterior: Posterior, n: int = 100, seed: int = 0,
                        until: int | None = None) -> pd.DataFrame:
     """The targets against ``n`` posterior draws, the model discrepancy included: ``target, metric, year,
-    observed, error, median, p5, p95, within`` (``within``: the observation inside the draws' 5–95% band
-    widened by its own error; an upper bound, the band reaching below it)."""
+    observed, error, bound, median, p5, p95, within`` (``within``: the observation inside the draws' 5–95%
+    band widened by its own error; a ceiling, ``bound`` upper, the band reaching below it)."""
     t = _targets(scenario, until)
     observed, error = t["observed"].to_numpy(float), t["error"].to_numpy(float)
     band = predictive_band(posterior, evaluate(scenario, posterior.draw(n, seed), until), observed, error, seed)
     ceiling = t["upper"].to_numpy(bool)
     band["within"] = np.where(ceiling, band["p5"] <= observed * np.exp(Z90 * error), band["within"])
     return pd.DataFrame({"target": t["id"].to_numpy(), "metric": t["metric"].to_numpy(),
-                         "year": t["year"].to_numpy(), "observed": observed, "error": error, **band})
+                         "year": t["year"].to_numpy(), "observed": observed, "error": error,
+                         "bound": np.where(ceiling, UPPER_BOUND, ""), **band})
 
 
 def predictive_band(posterior: Posterior, model: np.ndarray, observed: np.ndarray, error: np.ndarray,
