@@ -847,3 +847,17 @@ def test_what_a_full_rationed_outlet_cuts_goes_to_its_od_s_outlets_with_room_in_
     # a priced facility's excess (freight at the price cap) is not moved: its price already chose
     shipped, _ = FreightModel._shipped(*_outlets([2.0, 10.0, 10.0], [5.0, 3.0, 1.0], rationed=(False, True, True)))
     np.testing.assert_allclose(shipped[:, 0], [2.0, 3.0, 1.0])
+
+
+def test_the_spill_settles_each_run_on_its_own():
+    """Each run's rounds stop when that run has placed what it can, so a run's shipped flows are the same
+    to the bit alone and beside a run that needs more rounds (the rounds once stopped on the batch's sum)."""
+    from multivector.freight.model import FreightModel
+    model, _, _, _ = _outlets([2.0, 4.0, 10.0], [5.0, 3.0, 1.0])
+    flows = np.array([[5.0, 5.0], [3.0, 3.0], [1.0, 1.0]])
+    cap = np.array([[2.0, 2.0], [4.0, 10.0], [10.0, 10.0]])          # run 0 fills a second outlet, run 1 not
+    together, _ = FreightModel._shipped(model, flows, model.incidence @ flows, cap)
+    for j in range(2):
+        alone, _ = FreightModel._shipped(model, flows[:, [j]], model.incidence @ flows[:, [j]], cap[:, [j]])
+        np.testing.assert_array_equal(together[:, j], alone[:, 0])
+    np.testing.assert_allclose(together, [[2.0, 2.0], [4.0, 3.0 + 3.0 * 3 / 4], [3.0, 1.0 + 3.0 * 1 / 4]])

@@ -485,32 +485,94 @@ class FreightModel:
         """Route flows after the rationed facilities ``spill`` ([H, N], over capacity) cut their excess and
         it is offered, in rounds, to the same OD's routes with room on every capacitated facility they
         pass, in proportion to their flows, held where a facility would overfill (see :meth:`_shipped`).
-        Only the routes of ODs that can lose freight at such a facility take part."""
-        sub, inc = self.spill_routes, self.spill_incidence
-        lpu = self.load_per_unit[sub, None]
+        Only the routes of ODs that can lose freight at such a facility take part; each run settles on
+        its own (:func:`_spill_rounds`), so its answer does not depend on the rest of the batch."""
+        sub, inc, sums, loads = self.spill_routes, self.spill_incidence, self.spill_sum, self.spill_loads
         f = np.ascontiguousarray(flow[sub])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cut = _rationed(f, np.where(spill, cap / hard_load, 1.0), inc.indptr, inc.indices)
-        lost = self.spill_sum @ (f - cut)                                                   # [ODs, N]
-        hard_load = hard_load - self.spill_loads @ ((f - cut) * lpu)
-        f = cut
-        for _ in range(SPILL_ROUNDS):
-            room = cap - hard_load
-            takers = f * _rationed(np.ones_like(f), (room > SPILL_ROOM * cap).astype(float), inc.indptr, inc.indices)
-            share = (self.spill_sum @ takers)[self.spill_od]
-            offer = lost[self.spill_od] * np.divide(takers, share, out=np.zeros_like(takers), where=share > 0)
-            asked = self.spill_loads @ (offer * lpu)                                          # [H, N]
-            room = np.maximum(room, 0.0)        # a priced facility's excess at the cap: no room
-            held = np.divide(room, asked, out=np.ones_like(asked), where=asked > room)
-            given = offer * _rationed(np.ones_like(f), held, inc.indptr, inc.indices)
-            if given.sum() <= SPILL_ROOM * f.sum():      # nothing placed but the rounding of the last round
-                break
-            f = f + given
-            lost = lost - self.spill_sum @ given
-            hard_load = hard_load + self.spill_loads @ (given * lpu)
+        _spill_rounds(f, np.ascontiguousarray(hard_load, dtype=float), np.ascontiguousarray(cap, dtype=float),
+                      np.ascontiguousarray(spill), np.ascontiguousarray(self.load_per_unit[sub], dtype=float),
+                      self.spill_od, sums.indptr, sums.indices, sums.data, loads.indptr, loads.indices, loads.data,
+                      inc.indptr, inc.indices, SPILL_ROUNDS, SPILL_ROOM)
         out = flow.copy()
         out[sub] = f
         return out
+
+
+@numba.njit(cache=True)
+def _csr_row(ptr, idx, val, row, x):
+    """Row ``row`` of a CSR matrix times the vector ``x``, summed in the matrix's own order (as SciPy does)."""
+    total = 0.0
+    for e in range(ptr[row], ptr[row + 1]):
+        total += val[e] * x[idx[e]]
+    return total
+
+
+@numba.njit(cache=True)
+def _smallest(ptr, idx, row, x):
+    """The smallest of ``x`` over a CSR row's columns, at most 1: a route's rationing factor."""
+    keep = 1.0
+    for e in range(ptr[row], ptr[row + 1]):
+        keep = min(keep, x[idx[e]])
+    return keep
+
+
+@numba.njit(cache=True)
+def _spill_rounds(f, hard_load, cap, spill, lpu, od, sum_ptr, sum_idx, sum_val, load_ptr, load_idx, load_val,
+                  inc_ptr, inc_idx, rounds, room_share):
+    """The rounds of :meth:`FreightModel._spilled`, in place on ``f`` ([S, N], the spill routes' flows), one
+    run at a time: each route is cut to the smallest ``cap / load`` of the full rationed facilities it
+    passes (``spill``), the cut is summed per OD (``sum_*``: the OD-route CSR) and offered to the OD's routes
+    whose every capacitated facility (``inc_*``) has room, in proportion to their flows, held to the room
+    each facility has (``load_*``: the facility-route loads, ``lpu`` load per unit); a run stops when a round
+    places less than ``room_share`` of its flows."""
+    s_n, n = f.shape
+    h_n, o_n = cap.shape[0], len(sum_ptr) - 1
+    ratio, room, held = np.empty(h_n), np.empty(h_n), np.empty(h_n)
+    moved, takers, offer, given = np.empty(s_n), np.empty(s_n), np.empty(s_n), np.empty(s_n)
+    lost, share = np.empty(o_n), np.empty(o_n)
+    for j in range(n):
+        load = hard_load[:, j].copy()
+        for h in range(h_n):
+            ratio[h] = cap[h, j] / load[h] if spill[h, j] else 1.0
+        for k in range(s_n):
+            cut = f[k, j] * _smallest(inc_ptr, inc_idx, k, ratio)
+            moved[k] = f[k, j] - cut
+            f[k, j] = cut
+        for o in range(o_n):
+            lost[o] = _csr_row(sum_ptr, sum_idx, sum_val, o, moved)
+        for k in range(s_n):
+            moved[k] = moved[k] * lpu[k]
+        for h in range(h_n):
+            load[h] = load[h] - _csr_row(load_ptr, load_idx, load_val, h, moved)
+        for _ in range(rounds):
+            for h in range(h_n):
+                room[h] = cap[h, j] - load[h]
+                ratio[h] = 1.0 if room[h] > room_share * cap[h, j] else 0.0
+            for k in range(s_n):
+                takers[k] = f[k, j] * _smallest(inc_ptr, inc_idx, k, ratio)
+            for o in range(o_n):
+                share[o] = _csr_row(sum_ptr, sum_idx, sum_val, o, takers)
+            for k in range(s_n):
+                offer[k] = lost[od[k]] * (takers[k] / share[od[k]] if share[od[k]] > 0 else 0.0)
+                moved[k] = offer[k] * lpu[k]
+            for h in range(h_n):
+                asked = _csr_row(load_ptr, load_idx, load_val, h, moved)
+                free = max(room[h], 0.0)        # a priced facility's excess at the cap: no room
+                held[h] = free / asked if asked > free else 1.0
+            placed, flows = 0.0, 0.0
+            for k in range(s_n):
+                given[k] = offer[k] * _smallest(inc_ptr, inc_idx, k, held)
+                placed += given[k]
+                flows += f[k, j]
+            if placed <= room_share * flows:    # nothing placed but the rounding of the last round
+                break
+            for k in range(s_n):
+                f[k, j] = f[k, j] + given[k]
+                moved[k] = given[k] * lpu[k]
+            for o in range(o_n):
+                lost[o] = lost[o] - _csr_row(sum_ptr, sum_idx, sum_val, o, given)
+            for h in range(h_n):
+                load[h] = load[h] + _csr_row(load_ptr, load_idx, load_val, h, moved)
 
 
 @numba.njit(cache=True)
