@@ -800,7 +800,7 @@ def validate(s: Scenario) -> None:
         if "error" in s.targets.columns and row["error"] == 0:
             raise InputError("an observation error of 0 cannot be fitted", file=f, row=i + 2, column="error",
                              hint="the relative error of the observation, e.g. 0.1; empty for the default 0.1")
-        if "bound" in s.targets.columns and str(row["bound"]).strip() not in ("", "nan", UPPER_BOUND):
+        if "bound" in s.targets.columns and row["bound"] not in ("", UPPER_BOUND):
             raise InputError(f"unknown bound '{row['bound']}'", file=f, row=i + 2, column="bound",
                              hint=f"'{UPPER_BOUND}' for an observation that is a ceiling (the model may fall "
                                   "short of it at no cost); empty for a count")

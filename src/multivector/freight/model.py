@@ -527,7 +527,7 @@ def _spill_rounds(f, hard_load, cap, spill, lpu, od, sum_ptr, sum_idx, sum_val, 
     places less than ``room_share`` of its flows."""
     s_n, n = f.shape
     h_n, o_n = cap.shape[0], len(sum_ptr) - 1
-    ratio, room, held = np.empty(h_n), np.empty(h_n), np.empty(h_n)
+    ratio, room, has_room, held = np.empty(h_n), np.empty(h_n), np.empty(h_n), np.empty(h_n)
     moved, takers, offer, given = np.empty(s_n), np.empty(s_n), np.empty(s_n), np.empty(s_n)
     lost, share = np.empty(o_n), np.empty(o_n)
     for j in range(n):
@@ -547,9 +547,9 @@ def _spill_rounds(f, hard_load, cap, spill, lpu, od, sum_ptr, sum_idx, sum_val, 
         for _ in range(rounds):
             for h in range(h_n):
                 room[h] = cap[h, j] - load[h]
-                ratio[h] = 1.0 if room[h] > room_share * cap[h, j] else 0.0
+                has_room[h] = 1.0 if room[h] > room_share * cap[h, j] else 0.0
             for k in range(s_n):
-                takers[k] = f[k, j] * _smallest(inc_ptr, inc_idx, k, ratio)
+                takers[k] = f[k, j] * _smallest(inc_ptr, inc_idx, k, has_room)
             for o in range(o_n):
                 share[o] = _csr_row(sum_ptr, sum_idx, sum_val, o, takers)
             for k in range(s_n):

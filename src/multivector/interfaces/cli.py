@@ -576,8 +576,7 @@ def calibrate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
             t.add_column(col, justify="left" if col in ("target", "metric") else "right")
         for r in res.table.itertuples():
             colour = "green" if r.within_error else "red"
-            observed = ("≤ " if r.bound else "") + f"{r.observed:,.0f}"      # a ceiling, not a count
-            t.add_row(r.target, r.metric, str(r.year), observed, f"{r.modelled:,.0f}",
+            t.add_row(r.target, r.metric, str(r.year), _observed(r.observed, r.bound, ",.0f"), f"{r.modelled:,.0f}",
                       f"[{colour}]{r.rel_error:+.1%}[/]", f"±{r.error:.0%}")
         out.print(t)
         out.print("fitted: " + ", ".join(f"{k} = {v:.4g}" for k, v in res.values.items()))
@@ -624,6 +623,11 @@ def _print_posterior(table, title: str, fit_label: str) -> None:
     out.print(t)
 
 
+def _observed(value: float, bound, spec: str) -> str:
+    """An observation as printed: a ceiling (``bound`` upper) marked ``≤``, a count plain."""
+    return ("≤ " if bound else "") + format(value, spec)
+
+
 def _print_predictive(table, label: str, title: str) -> None:
     """Observations against a posterior's predictive band (``predictive_targets`` or ``predictive_history``),
     each row named by its ``label`` column, as a Rich table."""
@@ -632,9 +636,8 @@ def _print_predictive(table, label: str, title: str) -> None:
         t.add_column(col, justify="left" if col == label else "right")
     for r in table.to_dict(orient="records"):
         colour = "green" if r["within"] else "red"
-        observed = ("≤ " if r.get("bound") else "") + f"{r['observed']:,.4g}"     # a ceiling, not a count
-        t.add_row(str(r[label]), str(r["year"]), observed, f"{r['median']:,.4g}",
-                  f"{r['p5']:,.4g}–{r['p95']:,.4g}", f"{r['error']:g}" if r.get("absolute") else f"{r['error']:.0%}",
+        t.add_row(str(r[label]), str(r["year"]), _observed(r["observed"], r.get("bound"), ",.4g"),
+                  f"{r['median']:,.4g}", f"{r['p5']:,.4g}–{r['p95']:,.4g}", f"{r['error']:g}" if r.get("absolute") else f"{r['error']:.0%}",
                   f"[{colour}]{'yes' if r['within'] else 'no'}[/]")
     out.print(t)
 

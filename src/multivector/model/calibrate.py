@@ -126,7 +126,7 @@ def _targets(scenario: Scenario, until: int | None = None) -> pd.DataFrame:
     t = scenario.targets.copy()
     t["year"] = t["year"].astype(int)
     t["error"] = t["error"].fillna(DEFAULT_ERROR) if "error" in t.columns else DEFAULT_ERROR
-    t["upper"] = t["bound"].fillna("").eq(UPPER_BOUND) if "bound" in t.columns else False
+    t["upper"] = t["bound"].eq(UPPER_BOUND) if "bound" in t.columns else False
     t = t[t["year"] <= last]
     if t.empty:
         raise InputError(f"targets.csv has no observation up to {last} to calibrate against",
@@ -140,6 +140,13 @@ def bounded(model: np.ndarray, targets: pd.DataFrame) -> np.ndarray:
     misses by nothing; above it, by its distance."""
     observed = targets["observed"].to_numpy(dtype=float)
     return np.where(targets["upper"].to_numpy(dtype=bool), np.maximum(model, observed), model)
+
+
+def within_error(modelled: np.ndarray, observed: np.ndarray, error: np.ndarray, upper) -> np.ndarray:
+    """Each fit inside its observation's stated error, ``|log(modelled / observed)| <= error``; a ceiling
+    (``upper``) only from above."""
+    miss = np.log(np.maximum(modelled, 1e-12) / observed)
+    return np.where(upper, miss, np.abs(miss)) <= error
 
 
 def evaluate(scenario: Scenario, values: pd.DataFrame, until: int | None = None,
@@ -313,7 +320,7 @@ def _fit(scenario: Scenario, free: list[str], max_nfev: int,
                           "unit": t["unit"].to_numpy(), "source": t["source"].to_numpy(), "error": error})
     table["rel_error"] = table["modelled"] / table["observed"] - 1.0
     table["bound"] = np.where(t["upper"].to_numpy(dtype=bool), UPPER_BOUND, "")
-    table["within_error"] = np.abs(np.log(np.maximum(bounded(modelled, t), 1e-12) / observed)) <= error
+    table["within_error"] = within_error(modelled, observed, error, t["upper"].to_numpy(dtype=bool))
     message = str(fit.message)
     if not settled[0]:
         message = "the equilibrium did not settle at the fitted values in every year; " + message

@@ -13,6 +13,7 @@ import xarray as xr
 from multivector.dataset import Scenario
 from multivector.dataset.scenario import UPPER_BOUND
 from multivector.model import compiled
+from multivector.model.calibrate import within_error
 from multivector.model.posterior import DISCREPANCY_RANGE, band_ratio
 from multivector.views.document import document_value, median_over_runs
 
@@ -237,12 +238,12 @@ def calibration_tables(scenario: Scenario) -> tuple[pd.DataFrame, pd.DataFrame] 
     coefficients = coefficient_table(scenario, scenario.posterior_samples)
     targets = pd.DataFrame(scenario.calibration.get("fit", []))
     if len(targets):
-        upper = targets["bound"].eq(UPPER_BOUND) if "bound" in targets else np.zeros(len(targets), bool)
-        log_miss = np.log(np.maximum(targets["modelled"], 1e-300) / targets["observed"])
-        targets = targets.assign(       # an upper bound's band reaches down to zero
+        upper = targets["bound"].eq(UPPER_BOUND).to_numpy() if "bound" in targets else np.zeros(len(targets), bool)
+        targets = targets.assign(       # a ceiling's band reaches down to zero
             band_low=np.where(upper, 0.0, targets["observed"] * np.exp(-targets["error"])),
             band_high=targets["observed"] * np.exp(targets["error"]),
-            inside=np.where(upper, log_miss, np.abs(log_miss)) <= targets["error"])
+            inside=within_error(targets["modelled"].to_numpy(), targets["observed"].to_numpy(),
+                                targets["error"].to_numpy(), upper))
         targets = targets[["target", "metric", "year", "observed", "band_low", "band_high", "modelled",
                            "rel_error", "inside", "source"]]
     coefficients.attrs.update(scenario.posterior_provenance)
