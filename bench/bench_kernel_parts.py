@@ -6,8 +6,8 @@ Simulates a Latin-hypercube batch of the Kazakhstan dataset (``bench_coupled.des
 equilibrium's arguments of ``--year`` as the kernel left them, and times each compiled call the kernel
 makes for one run of that year, called from Python one at a time (best of 7 repeats, microseconds a
 call, call overhead included): the Newton matrix and its parts, the Newton solve, a point's shares and
-loads, the gap's logit split, the priced costs and their factored split, the prices' sensitivity and a
-price step. Together with the steps a run-year takes (``bench_coupled.py``'s counts, or
+loads, the gap's logit split, the priced costs, their factored split and the split a price step makes
+from the one before it, the prices' sensitivity and a price step. Together with the steps a run-year takes (``bench_coupled.py``'s counts, or
 ``research/speed_plan.md``) they say where a batch's kernel time goes. Writes
 bench/results/kernel_parts.md.
 """
@@ -34,7 +34,7 @@ from bench_coupled import design  # noqa: E402
 
 from publish import publish
 
-ARGS = ("max_iter tol joint_after v share flow load residual gap steps route_demand od_demand lf hard_pos cap price_unit "
+ARGS = ("max_iter tol joint_after price_halvings v share flow load residual gap steps route_demand od_demand lf hard_pos cap price_unit "
         "max_price steps_taken last_step radius last_move routes od_route_ptr route_ptr route_res route_slot slot_res "
         "od_slot_ptr route_pattern pattern_ptr pattern_res base_cost ap_ptr ap_idx ap_val price pw vot theta "
         "available bounds cross_ptr cross_idx cross_val route_crossing member_ptr members kind capacity "
@@ -81,6 +81,13 @@ def main():
     p, h, f, _ = sue._run_point(vj, j, split, a["route_demand"], a["lf"], *cost)
     m, d, low, by_price = sue._newton_and_price_systems(vj, p, j, a["route_demand"], a["lf"], a["pw"], *jac, *cost)
 
+    # a price step's new price state: the run's prices with the first priced facility's doubled (or, with
+    # none, the first facility priced at one price unit)
+    moved = a["price"].copy()
+    h0 = int(np.flatnonzero(moved[:, j] > 0)[0]) if (moved[:, j] > 0).any() else 0
+    moved[h0, j] = 2 * moved[h0, j] if moved[h0, j] > 0 else a["price_unit"]
+    stepped = sue._priced_cost(j, a["base_cost"], a["ap_ptr"], a["ap_idx"], a["ap_val"], moved, a["pw"])
+
     def copies():        # the state a price step writes in place, fresh for each call
         return [a[k].copy() for k in ("price", "steps_taken", "last_step", "radius", "last_move")]
 
@@ -101,6 +108,8 @@ def main():
         ("priced route costs (`_priced_cost`)",
          lambda: sue._priced_cost(j, a["base_cost"], a["ap_ptr"], a["ap_idx"], a["ap_val"], a["price"], a["pw"])),
         ("their factored split (`_priced_split`)", lambda: sue._split_for(j, priced, *cost)),
+        *([("the split at a price step, from the one before (`_repriced_split`)",
+            lambda: sue._resplit_for(j, stepped, split, *cost))] if hasattr(sue, "_resplit_for") else []),
         ("a price step's Newton matrix and the prices' sensitivity, in one pass (`_newton_and_price_systems`)",
          lambda: sue._newton_and_price_systems(vj, p, j, a["route_demand"], a["lf"], a["pw"], *jac, *cost)),
         ("a price step (`_run_price_step`, less its copies)", price_step),

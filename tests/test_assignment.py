@@ -475,6 +475,45 @@ def test_the_factored_logit_is_the_logit_of_the_route_costs(case):
     np.testing.assert_allclose(shares, expected, rtol=1e-12, atol=1e-300)
 
 
+def test_a_new_price_state_gives_the_same_costs_and_split_as_a_fresh_pass_to_the_bit():
+    """The priced route costs sum only the capacities whose price is not zero, and a price step reprices the
+    logit's fixed weights from the split before it, taking a new exponential only where a route's priced
+    cost or its OD's cheapest moved: both must equal the plain passes to the bit, whether the cheapest
+    route of an OD is among those the step moves or not."""
+    from multivector.freight import sue
+
+    rng = np.random.default_rng(5)
+    route_od = np.array([0, 0, 0, 1, 1, 2, 3, 3, 3, 3])
+    k, n_res = len(route_od), 6
+    dense = (rng.random((n_res, k)) < 0.4).astype(float)
+    dense[np.arange(k) % n_res, np.arange(k)] = 1.0
+    inc = sparse.csr_matrix(dense)
+    hard = np.array([1, 4])
+    structure = sue._Structure(inc, np.arange(n_res), hard, route_od, np.ones(k))
+    ptr, idx, val = structure.ap_csr
+    per_od = lambda x: x[route_od][:, None]
+    vot, theta = per_od(np.array([1.0, 1.0, 2.0, 1.0])), per_od(np.array([0.3, 0.3, 0.5, 0.3]))
+    base, pw = np.asfortranarray(rng.uniform(5, 20, (k, 1))), rng.uniform(0.5, 2.0, k)
+    bounds = np.r_[np.flatnonzero(np.r_[True, route_od[1:] != route_od[:-1]]), k].astype(np.int64)
+    curves = DelayCurves(np.full(n_res, BPR), np.full((n_res, 1), 10.0), free_time=np.ones((n_res, 1)),
+                         alpha=0.15, beta=4.0)
+    cost_args = (vot, theta, np.ones((k, 1), bool), bounds, *structure.crossings, structure.route_crossing,
+                 structure.member_ptr, structure.members, curves.kind, curves.capacity, curves.free_time,
+                 curves.alpha, curves.beta, curves.scale, curves.rho_max)
+    route_price = structure.a_price.toarray()                         # [K, H]: which prices each route pays
+    before = sue._split_for(0, sue._priced_cost(0, base, ptr, idx, val, np.zeros((2, 1)), pw), *cost_args)
+    for price in ([0.0, 3.0], [7.5, 0.0], [7.5, 3.0], [0.0, 0.0]):
+        price = np.asfortranarray(np.array(price)[:, None])
+        priced = sue._priced_cost(0, base, ptr, idx, val, price, pw)
+        plain = np.array([base[r, 0] + pw[r] * sum(route_price[r, h] * price[h, 0] for h in range(2))
+                          for r in range(k)])
+        assert np.array_equal(priced, plain)
+        fresh, again = sue._split_for(0, priced, *cost_args), sue._resplit_for(0, priced, before, *cost_args)
+        for a, b in zip(fresh, again):
+            assert np.array_equal(a, b)
+        before = again
+
+
 def test_a_value_of_time_that_differs_within_an_od_is_refused():
     inc = sparse.csr_matrix(np.eye(2))
     with pytest.raises(ValueError, match="value of time differs between the routes of OD 0"):

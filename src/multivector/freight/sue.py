@@ -340,9 +340,10 @@ class _Jacobian:
 
 class _Structure:
     """What a solve needs from the route sets alone, for the solved resources ``rows`` and the
-    capacitated ``hard``: loads per route flow ``a_load``, the route-resource and route-capacity
-    incidence as the CSR arrays the compiled cost pass reads (``crossings``, below, and ``ap_csr``: indptr,
-    indices, data; empty without capacities) and the latter as a matrix (``a_price``), the :class:`_Jacobian`,
+    capacitated ``hard``: loads per route flow ``a_load``, the route-resource and capacity-route
+    incidence as the CSR arrays the compiled cost pass reads (``crossings``, below, and ``ap_csr``:
+    indptr, indices, data, a row per capacity; no rows without capacities), the route-capacity incidence
+    as a matrix (``a_price``, ``[K, H]``), the :class:`_Jacobian`,
     and the pairs of capacities whose routes nest (``nested``: each ``x``, ``y`` with every route through
     ``x`` passing ``y``, and whether they carry the same routes; :func:`_implied` reads them); each OD's
     first route, then the number of routes (``bounds``), and where each capacity sits among the groups of
@@ -368,7 +369,11 @@ class _Structure:
         crossed = at[first_route]
         self.crossings = (crossed.indptr.astype(np.int64), crossed.indices.astype(np.int64),
                           crossed.data.astype(float))
-        self.ap_csr = csr(self.a_price) if len(hard) else (np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
+        by_capacity = incidence[hard].tocsr() if len(hard) else None                  # [H, K]
+        if by_capacity is not None:
+            by_capacity.sort_indices()
+        self.ap_csr = (csr(by_capacity) if len(hard) else
+                       (np.zeros(1, np.int32), np.zeros(0, np.int32), np.zeros(0)))
         self.nested = _nested(incidence[hard])
         self.routes_by_resource = incidence.T.tocsr()                     # [K, R]: a route's costs from its resources'
         self.bounds = np.r_[np.flatnonzero(np.r_[True, route_od[1:] != route_od[:-1]]), len(route_od)].astype(np.int64)
@@ -592,16 +597,21 @@ def _series_step(way, idx, load, cap, u, out):
 @numba.njit(cache=True)
 def _priced_cost(j, base_cost, ap_ptr, ap_idx, ap_val, price, pw):
     """Run ``j``'s route costs before delay ``[K]``: ``base + pw · Σ price`` over each route's capacities
-    (``ap_*``: CSR arrays of the route-capacity incidence). They change only with a price step, so a
-    solve computes them once per price state rather than at every trial of the loads."""
+    (``ap_*``: CSR arrays of the capacity-route incidence, one row per capacity, routes ascending). They
+    change only with a price step, so a solve computes them once per price state rather than at every
+    trial of the loads. Most prices are zero (3 of 41 in a default year), so the sums run over the
+    priced capacities' routes alone; each route still adds its prices in ascending order of capacity,
+    as a pass over its own row would, and a zero price adds nothing, so the costs are the same to the bit."""
     k_n = base_cost.shape[0]
+    paid = np.zeros(k_n)
+    for h in range(len(ap_ptr) - 1):
+        u = price[h, j]
+        if u != 0.0:
+            for e in range(ap_ptr[h], ap_ptr[h + 1]):
+                paid[ap_idx[e]] += ap_val[e] * u
     cost = np.empty(k_n)
     for k in range(k_n):
-        paid = 0.0
-        if len(ap_ptr):
-            for e in range(ap_ptr[k], ap_ptr[k + 1]):
-                paid += ap_val[e] * price[ap_idx[e], j]
-        cost[k] = base_cost[k, j] + pw[k] * paid
+        cost[k] = base_cost[k, j] + pw[k] * paid[k]
     return cost
 
 
@@ -611,31 +621,51 @@ FACTORED_SPREAD = 600.0
 
 
 @numba.njit(cache=True)
+def _fixed_weights(j, priced, theta, available, bounds, old_priced, old_weight, old_cheapest):
+    """Run ``j``'s fixed logit weights at a price state: each open route's ``exp(-theta (priced − its OD's
+    cheapest))``, whether each OD is taken route by route (its priced costs spread beyond
+    ``FACTORED_SPREAD``), and each OD's cheapest priced cost. Given the same run's weights at an earlier
+    price state (``old_*``; empty: none), a route whose priced cost and OD's cheapest did not move keeps
+    its old weight (a price step moves the few routes through a priced facility): the same to the bit."""
+    k_n, n_od = len(priced), len(bounds) - 1
+    reuse = len(old_cheapest) > 0
+    weight = np.zeros(k_n)
+    direct = np.zeros(n_od, dtype=np.bool_)
+    cheapest = np.empty(n_od)
+    for d in range(n_od):
+        low, high = np.inf, -np.inf
+        for k in range(bounds[d], bounds[d + 1]):
+            if available[k, j]:
+                low, high = min(low, priced[k]), max(high, priced[k])
+        direct[d] = theta[bounds[d], j] * (high - low) > FACTORED_SPREAD
+        cheapest[d] = low
+        same = reuse and low == old_cheapest[d]
+        for k in range(bounds[d], bounds[d + 1]):
+            if available[k, j]:
+                if same and priced[k] == old_priced[k]:
+                    weight[k] = old_weight[k]
+                else:
+                    weight[k] = np.exp(-theta[k, j] * (priced[k] - low))
+    return weight, direct, cheapest
+
+
+@numba.njit(cache=True)
 def _priced_split(j, priced, vot, theta, available, bounds, route_crossing, n_patterns):
     """Run ``j``'s logit factored for a price state (``priced``: :func:`_priced_cost`). A route's weight
     ``exp(-theta (priced + vot W))`` is ``exp(-theta (priced − the OD's cheapest))``, fixed until the
     prices move, times ``exp(-theta vot W)``, which depends only on the route's crossing pattern (its
     delay ``W``) and on ``theta · vot``, one value per OD and in practice per commodity. So each solve
     takes one exponential per (``theta · vot``, pattern) in use, not one per route. Returns ``priced``,
-    the routes' fixed weights, whether each OD is taken route by route instead (its priced costs spread
-    beyond ``FACTORED_SPREAD``), each route's (rate, pattern) pair and each pair's rate and pattern."""
+    the routes' fixed weights, whether each OD is taken route by route instead, each route's (rate,
+    pattern) pair, each pair's rate and pattern, and each OD's cheapest (:func:`_fixed_weights`)."""
     k_n, n_od = len(priced), len(bounds) - 1
-    weight = np.zeros(k_n)
-    direct = np.zeros(n_od, dtype=np.bool_)
+    none = np.zeros(0)
+    weight, direct, cheapest = _fixed_weights(j, priced, theta, available, bounds, none, none, none)
     rates = np.empty(n_od)
     n_rates = 0
     od_rate = np.empty(n_od, dtype=np.int64)
     for d in range(n_od):
-        low, high = np.inf, -np.inf
-        for k in range(bounds[d], bounds[d + 1]):
-            if available[k, j]:
-                low, high = min(low, priced[k]), max(high, priced[k])
-        first = bounds[d]
-        direct[d] = theta[first, j] * (high - low) > FACTORED_SPREAD
-        for k in range(bounds[d], bounds[d + 1]):
-            if available[k, j]:
-                weight[k] = np.exp(-theta[k, j] * (priced[k] - low))
-        rate = theta[first, j] * vot[first, j]
+        rate = theta[bounds[d], j] * vot[bounds[d], j]
         od_rate[d] = -1
         for r in range(n_rates):
             if rates[r] == rate:
@@ -659,7 +689,18 @@ def _priced_split(j, priced, vot, theta, available, bounds, route_crossing, n_pa
                 pair_pattern[n_pairs] = route_crossing[k]
                 n_pairs += 1
             of_route[k] = slot[key]
-    return priced, weight, direct, of_route, pair_rate[:n_pairs].copy(), pair_pattern[:n_pairs].copy()
+    return priced, weight, direct, of_route, pair_rate[:n_pairs].copy(), pair_pattern[:n_pairs].copy(), cheapest
+
+
+@numba.njit(cache=True)
+def _repriced_split(j, priced, before, theta, available, bounds):
+    """:func:`_priced_split` of run ``j`` at a new price state, from its split ``before`` at an earlier one:
+    the (rate, pattern) pairs depend on the run and the routes alone, and the fixed weights that did not
+    move are kept (:func:`_fixed_weights`)."""
+    old_priced, old_weight, _, of_route, pair_rate, pair_pattern, old_cheapest = before
+    weight, direct, cheapest = _fixed_weights(j, priced, theta, available, bounds, old_priced, old_weight,
+                                              old_cheapest)
+    return priced, weight, direct, of_route, pair_rate, pair_pattern, cheapest
 
 
 @numba.njit(cache=True)
@@ -669,7 +710,7 @@ def _run_shares(v, j, split, vot, theta, available, bounds, cross_ptr, cross_idx
     route costs ``priced + vot · Σ delay`` over each route's groups (``split``: :func:`_priced_split`,
     the logit factored for the price state; ``cross_*``, ``route_crossing``: :class:`_Structure`'s
     crossings, so each pattern's delay is summed once). The same split as :func:`_logit` to round-off."""
-    priced, weight, direct, of_route, pair_rate, pair_pattern = split
+    priced, weight, direct, of_route, pair_rate, pair_pattern, _ = split
     delay = _group_delays(v, j, member_ptr, members, kind, capacity, free_time, alpha, beta, scale, rho_max)
     waited = np.zeros(len(cross_ptr) - 1)
     for q in range(len(waited)):
@@ -785,6 +826,12 @@ def _run_sensitivities(p, weight, weight2, both, lf, theta, route_demand, j, n_c
 def _split_for(j, priced, vot, theta, available, bounds, cross_ptr, cross_idx, cross_val, route_crossing, *curves):
     """:func:`_priced_split` from the cost arguments the kernels pass around."""
     return _priced_split(j, priced, vot, theta, available, bounds, route_crossing, len(cross_ptr) - 1)
+
+
+@numba.njit(cache=True)
+def _resplit_for(j, priced, before, vot, theta, available, bounds, *rest):
+    """:func:`_repriced_split` from the cost arguments the kernels pass around."""
+    return _repriced_split(j, priced, before, theta, available, bounds)
 
 
 @numba.njit(cache=True)
@@ -1379,8 +1426,8 @@ def _equilibrium(cols, max_iter, tol, joint_after, price_halvings, v, share, flo
                         steps[j] += used
                         if settled:
                             vj = v_joint
-                            split = _split_for(j, _priced_cost(j, base_cost, ap_ptr, ap_idx, ap_val, price, pw),
-                                               *cost_args)
+                            split = _resplit_for(j, _priced_cost(j, base_cost, ap_ptr, ap_idx, ap_val, price, pw),
+                                                 split, *cost_args)
                             p, h, f, res = _run_point(vj, j, split, route_demand, lf, *cost_args)
                             continue
                         _put_column(price, j, price_loop)
@@ -1393,8 +1440,8 @@ def _equilibrium(cols, max_iter, tol, joint_after, price_halvings, v, share, flo
                                             max_price, steps_taken, last_step, radius, last_move)
                     halvings = price_halvings if steps_taken[j] <= FREE_PRICE_STEPS else 0   # guarded: radii
                     for halving in range(halvings + 1):
-                        split = _split_for(j, _priced_cost(j, base_cost, ap_ptr, ap_idx, ap_val, price, pw),
-                                           *cost_args)
+                        split = _resplit_for(j, _priced_cost(j, base_cost, ap_ptr, ap_idx, ap_val, price, pw),
+                                             split, *cost_args)
                         p, h, f, res = _run_point(np.maximum(vj + moved, 0.0), j, split, route_demand, lf, *cost_args)
                         if halving == halvings or not _overshoots(j, f_before, f, before, price, hard_pos, cap):
                             break
