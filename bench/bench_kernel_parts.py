@@ -7,9 +7,10 @@ equilibrium's arguments of ``--year`` as the kernel left them, and times each co
 makes for one run of that year, called from Python one at a time (best of 7 repeats, microseconds a
 call, call overhead included): the Newton matrix and its parts, the Newton solve, a point's shares and
 loads, the gap's logit split, the priced costs, their factored split and the split a price step makes
-from the one before it, the prices' sensitivity and a price step. Together with the steps a run-year takes (``bench_coupled.py``'s counts, or
-``research/speed_plan.md``) they say where a batch's kernel time goes. Writes
-bench/results/kernel_parts.md.
+from the one before it, the prices' sensitivity and a price step. Together with the steps a run-year
+takes (``bench_coupled.py``'s counts, or ``research/speed_plan.md``) they say where a batch's kernel
+time goes. Writes bench/results/kernel_parts.md. Runs on older checkouts too (``PYTHONPATH=<src>``),
+leaving out the calls they lack.
 """
 
 from __future__ import annotations

@@ -362,19 +362,16 @@ class _Structure:
         self.members = np.argsort(self.group, kind="stable").astype(np.int64)
         self.a_load = a @ sparse.diags(load_per_unit)
         self.jacobian = _Jacobian(a, route_od)
-        self.a_price = incidence[hard].T.tocsr() if len(hard) else None   # [K, H]
-        csr = lambda m: (m.indptr, m.indices, m.data.astype(float))
+        by_capacity = incidence[hard].tocsr()                            # [H, K]: no rows without capacities
+        by_capacity.sort_indices()                                       # a route's prices in ascending order
+        self.a_price = by_capacity.T.tocsr() if len(hard) else None      # [K, H]
         at = a.T.tocsr()
         self.route_crossing, first_route = distinct_rows(at)     # routes that cross the same groups alike
         crossed = at[first_route]
         self.crossings = (crossed.indptr.astype(np.int64), crossed.indices.astype(np.int64),
                           crossed.data.astype(float))
-        by_capacity = incidence[hard].tocsr() if len(hard) else None                  # [H, K]
-        if by_capacity is not None:
-            by_capacity.sort_indices()
-        self.ap_csr = (csr(by_capacity) if len(hard) else
-                       (np.zeros(1, np.int32), np.zeros(0, np.int32), np.zeros(0)))
-        self.nested = _nested(incidence[hard])
+        self.ap_csr = (by_capacity.indptr, by_capacity.indices, by_capacity.data.astype(float))
+        self.nested = _nested(by_capacity)
         self.routes_by_resource = incidence.T.tocsr()                     # [K, R]: a route's costs from its resources'
         self.bounds = np.r_[np.flatnonzero(np.r_[True, route_od[1:] != route_od[:-1]]), len(route_od)].astype(np.int64)
         self.hard_pos = self.group[np.searchsorted(rows, hard)].astype(np.int64)
