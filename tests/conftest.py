@@ -1,4 +1,5 @@
 import contextlib
+import json
 import shutil
 from pathlib import Path
 
@@ -22,6 +23,14 @@ def tiny_dir(tmp_path):
     target = tmp_path / "tiny"
     shutil.copytree(DATA / "tiny", target)
     return target
+
+
+def strict_json(text: str):
+    """Parse a command's ``--json`` output as a strict parser (a browser's) does: NaN and Infinity are
+    not JSON, and their presence fails the test."""
+    def refuse(token):
+        raise AssertionError(f"{token} in JSON output (a missing value must be null)")
+    return json.loads(text, parse_constant=refuse)
 
 
 def edit_csv(path, row, column, value):

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import store_tables as outcomes
+from conftest import strict_json
 from multivector.explore.analysis import prim
 from multivector.interfaces.cli import app
 from multivector.explore.ensemble import explore
@@ -93,15 +94,15 @@ def test_sobol_and_morris_sensitivity(tmp_path):
     r = runner.invoke(app, ["sensitivity", "sob", "--outcome", "middle_power_index", "--year", "2035",
                             "--db", str(db), "--json"])
     assert r.exit_code == 0, r.output
-    doc = json.loads(r.stdout)
+    doc = strict_json(r.stdout)
     idx = {row["parameter"]: row for row in doc["indices"]}
     assert set(idx) == set(FEW) and doc["year"] == 2035
     assert all(np.isfinite(row["ST"]) and "ST_conf" in row for row in idx.values())
     # mediation drives diplomatic capital, the index's heaviest component
     assert idx["mediation_activity"]["ST"] == max(row["ST"] for row in idx.values())
     explore("kazakhstan", n=4, sampler="morris", names=FEW, db=db, run_id="mor", chunk_size=40)
-    doc = json.loads(runner.invoke(app, ["sensitivity", "mor", "--outcome", "middle_power_index_final",
-                                         "--db", str(db), "--json"]).stdout)
+    doc = strict_json(runner.invoke(app, ["sensitivity", "mor", "--outcome", "middle_power_index_final",
+                                          "--db", str(db), "--json"]).stdout)
     assert {"mu_star", "sigma"} <= set(doc["indices"][0])
     bad = runner.invoke(app, ["sensitivity", "mor", "--outcome", "middle_powr_index", "--db", str(db)])
     assert bad.exit_code == 2 and "middle_power_index" in bad.output
@@ -160,7 +161,7 @@ def test_discover_strategies_and_export(tmp_path):
     r = runner.invoke(app, ["strategies", "kazakhstan", "--levers", str(levers), "--n", "4", "--db", str(db),
                             "--run-id", "pol", "--json"])
     assert r.exit_code == 0, r.output
-    doc = json.loads(r.stdout)
+    doc = strict_json(r.stdout)
     rows = {p["policy"]: p for p in doc["policies"]}
     assert set(rows) == {"quiet", "active"}
     assert rows["active"]["expected"] > rows["quiet"]["expected"]
@@ -168,7 +169,7 @@ def test_discover_strategies_and_export(tmp_path):
     r = runner.invoke(app, ["discover", "pol", "--outcome", "middle_power_index", "--threshold", "0.7",
                             "--db", str(db), "--json"])
     assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout)["trajectory"][0]["mass"] == 1.0
+    assert strict_json(r.stdout)["trajectory"][0]["mass"] == 1.0
     for fmt in ("parquet", "csv"):
         out = tmp_path / fmt
         r = runner.invoke(app, ["export", fmt, "pol", str(out), "--db", str(db)])

@@ -12,6 +12,8 @@ import multivector as mv
 from multivector.interfaces.cli import app
 from multivector.views.document import run_document
 
+from conftest import strict_json
+
 DATA = Path(__file__).parent / "data" / "landlocked"
 
 
@@ -44,6 +46,27 @@ def test_an_observation_equal_to_the_default_run_is_matched_exactly(tmp_path):
     assert rows[2]["rel_error"] == pytest.approx(-0.5) and not rows[2]["in_band"]
     assert out["summary"]["within_20pct"] == pytest.approx(2 / 3)
     assert out["summary"]["band_coverage"] == pytest.approx(2 / 3)
+
+
+def test_an_observed_zero_has_no_relative_error_and_the_json_stays_json(tmp_path):
+    """A count observed at zero (a year without a coded episode) has no relative error: null in --json
+    (NaN is not JSON), a dash in the table, and left out of the within-20% share, whose denominator says
+    so; the band's coverage still counts it."""
+    s = mv.load(DATA)
+    teu = run_document(mv.simulate(s, years=[2024]))["corridors"]["highland"]["teu"][0]
+    obs = write(tmp_path, f"output,year,value,source\ncorridors.highland.teu,2024,{teu!r},copied\n"
+                          "corridors.highland.teu,2024,0,zero\n")
+    r = cli("validate", DATA, "--observations", obs, "--from", "default", "--runs", 1, "--json")
+    assert r.exit_code == 0, r.output
+    out = strict_json(r.stdout)
+    assert out["rows"][1]["rel_error"] is None and not out["rows"][1]["in_band"]
+    assert out["summary"]["with_relative_error"] == 1 and out["summary"]["within_20pct"] == 1.0
+    assert out["summary"]["band_coverage"] == pytest.approx(0.5)
+    r = cli("validate", DATA, "--observations", obs, "--from", "default", "--runs", 1)
+    assert r.exit_code == 0, r.output
+    assert "nan" not in r.output.lower()
+    assert "100% of 1 observations within 20%" in r.output and "1 observed at zero" in r.output
+    assert "covers 50% of 2" in r.output
 
 
 def test_the_prior_ensemble_gives_a_band_and_the_table_prints(tmp_path):

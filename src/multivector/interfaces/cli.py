@@ -24,6 +24,7 @@ from rich.markup import escape
 from multivector.dataset import default_dataset
 from multivector.views.document import RUN_BOTTLENECKS, RUN_GATEWAYS, RUN_SEEDS
 from multivector.errors import ConvergenceWarning, InputError, MissingDependency, MultivectorError
+from multivector.interfaces.encode import json_safe
 
 DEFAULT = default_dataset()
 SCENARIO_HELP = "built-in dataset name or dataset folder"
@@ -254,7 +255,7 @@ def run(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
 
         written = write_run_folder(s, ds, doc, out_dir)
     if json_:
-        print(json.dumps(doc, indent=2))
+        _print_json(doc)
         return
     if history:
         _print_history(s, doc["history"])
@@ -285,7 +286,8 @@ def _print_history(s, hist: dict) -> None:
 
 
 def _fmt(x, spec=",.0f"):
-    return "–" if x is None else format(x, spec)
+    """``x`` formatted, or a dash where it is missing (None or NaN: a relative error of an observed zero)."""
+    return "–" if x is None or x != x else format(x, spec)
 
 
 def _print_verdict(s, ds, doc):
@@ -475,9 +477,9 @@ def check(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
     with progress_bar(f"checking {s.name}", "runs", quiet=json_) as bar:
         report = run_checks(s, pairs=pairs, seed=seed, scan=scan, progress=bar)
     if json_:
-        print(json.dumps({"scenario": s.name, "passed": report.passed, "pairs": report.pairs, "runs": report.runs,
+        _print_json({"scenario": s.name, "passed": report.passed, "pairs": report.pairs, "runs": report.runs,
                           "seed": report.seed, "checks": report.table().to_dict(orient="records"),
-                          "dead_parameters": report.dead}, indent=2))
+                          "dead_parameters": report.dead})
     else:
         t = Table(title=f"Reality checks of {s.name} ({report.pairs} paired futures, {report.runs:,} runs, "
                         f"seed {seed})", title_justify="left")
@@ -567,9 +569,9 @@ def calibrate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
     with progress_bar(f"calibrating {s.name}", "evaluations", quiet=json_) as bar:
         res = fit(s, max_nfev=max_evaluations, progress=bar, starts=starts, seed=seed)
     if json_:
-        print(json.dumps({"values": res.values, "success": res.success, "cost": res.cost, "fits": res.rounds,
+        _print_json({"values": res.values, "success": res.success, "cost": res.cost, "fits": res.rounds,
                           "starts": res.starts,
-                          "fit": res.table.to_dict(orient="records")}, indent=2, default=float))
+                          "fit": res.table.to_dict(orient="records")})
     else:
         t = Table(title=f"Calibration of {s.name}: observed vs modelled", title_justify="left")
         for col in ("target", "metric", "year", "observed", "modelled", "miss", "band"):
@@ -598,8 +600,8 @@ def _calibrate_politics(s, write: bool, json_: bool, walkers: int | None, steps:
     fitted = predictive_history(s, post, seed=seed)
     consts = constant_table(s, s.politics.history.free, post.samples)
     if json_:
-        print(json.dumps({"constants": _records(consts), "observations": fitted.to_dict(orient="records"),
-                          "provenance": post.provenance}, indent=2, default=float))
+        _print_json({"constants": _records(consts), "observations": fitted.to_dict(orient="records"),
+                          "provenance": post.provenance})
     else:
         _print_posterior(consts, f"Posterior of {s.name}'s political constants given {post.provenance['history']} "
                                  f"({len(post.samples):,} samples)", "stated")
@@ -642,6 +644,12 @@ def _print_predictive(table, label: str, title: str) -> None:
     out.print(t)
 
 
+def _print_json(doc) -> None:
+    """Print a document as JSON, a missing or infinite value as null (NaN is not JSON; strict parsers,
+    a browser's among them, refuse it)."""
+    print(json.dumps(json_safe(doc), indent=2, allow_nan=False, default=str))
+
+
 def _records(table) -> list[dict]:
     """A table's rows for JSON, a missing value as null (NaN is not JSON)."""
     return table.astype(object).where(table.notna(), None).to_dict(orient="records")
@@ -662,8 +670,8 @@ def _calibrate_posterior(s, write: bool, json_: bool, walkers: int | None, steps
     fitted = predictive_targets(s, post, seed=seed)
     coeffs = coefficient_table(s, post.samples)
     if json_:
-        print(json.dumps({"coefficients": _records(coeffs), "targets": fitted.to_dict(orient="records"),
-                          "provenance": post.provenance}, indent=2, default=float))
+        _print_json({"coefficients": _records(coeffs), "targets": fitted.to_dict(orient="records"),
+                          "provenance": post.provenance})
     else:
         _print_posterior(coeffs, f"Posterior of {s.name}'s free coefficients ({len(post.samples):,} samples)",
                          "stored fit")
@@ -684,7 +692,7 @@ def params(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP), json_: b
     rows = [{"name": p.name, "kind": p.kind, "default": defaults[p.name], "min": p.min, "max": p.max,
              "unit": p.unit, "source": p.source, "description": p.description} for p in s.parameters.values()]
     if json_:
-        print(json.dumps(rows, indent=2))
+        _print_json(rows)
         return
     t = Table(title=f"Parameters and levers of {s.name} ({len(rows)})", title_justify="left")
     for col in ("name", "kind", "default", "min", "max", "unit", "source"):
@@ -710,7 +718,7 @@ def loops(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP), json_: bo
     rows = [{"name": l.name, "label": l.label, "polarity": l.polarity, "stocks": l.stocks,
              "variables": l.variables, "claim": l.claim} for l in pol.loops.values()]
     if json_:
-        print(json.dumps(rows, indent=2))
+        _print_json(rows)
         return
     t = Table(title="Feedback loops", title_justify="left", show_lines=True)
     for col in ("loop", "polarity", "stocks", "path", "claim"):
@@ -728,7 +736,7 @@ def data_sources(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP), js
     s = _load(scenario)
     rows = s.sources.to_dict(orient="records")
     if json_:
-        print(json.dumps(rows, indent=2))
+        _print_json(rows)
         return
     t = Table(title=f"Sources of {s.name} ({len(rows)})", title_justify="left", show_lines=False)
     for col in ("id", "kind", "title", "year", "url / range"):
@@ -790,7 +798,7 @@ def validate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
                      starts=starts)
     info = summary(table)
     if json_:
-        print(json.dumps({"summary": info, "rows": table.to_dict(orient="records")}, indent=2, default=float))
+        _print_json({"summary": info, "rows": table.to_dict(orient="records")})
         return
     refit = f"; refitted to the observations up to {fit_until}" if fit_until is not None else ""
     t = Table(title=f"{s.name}: observed against {info['runs']} runs ({ensemble}{refit})", title_justify="left")
@@ -807,8 +815,12 @@ def validate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
     if "refit" in info:
         out.print("refitted: " + ", ".join(f"{k} = {v:.4g}" for k, v in info["refit"].items()))
     held = f"held-out observations (after {fit_until})" if fit_until is not None else "observations"
-    out.print(f"{info['within_20pct']:.0%} of {info['observations']} {held} within 20% of the median; "
-              f"the 5-95% band covers {info['band_coverage']:.0%}"
+    zeros = info["observations"] - info["with_relative_error"]
+    close = (f"{info['within_20pct']:.0%} of {info['with_relative_error']}" if info["within_20pct"] is not None
+             else "none of 0")
+    out.print(f"{close} {held} within 20% of the median"
+              + (f" ({zeros} observed at zero, without a relative error)" if zeros else "")
+              + f"; the 5-95% band covers {info['band_coverage']:.0%} of {info['observations']}"
               + (" (each band widened by the observation's stated error)" if info.get("widened") else ""))
     if "discrepancy" in info:
         out.print(f"the posterior's bands carry its model discrepancy (median δ = {info['discrepancy']:.2f} on the "
@@ -829,7 +841,7 @@ def data_observations(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP
     s = _load(scenario)
     rows = observation_series(s)
     if json_:
-        print(json.dumps(rows, indent=2))
+        _print_json(rows)
         return
     if not rows:
         out.print(f"{s.name}: no observations.csv (see docs/data-format.md)")
@@ -892,7 +904,7 @@ def claims(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP), seed: in
         doc = rows if share is None else {"claims": rows, "argument": {
             "parameters": share.attrs["group"], "sampled": share.attrs["parameters"], "runs": share.attrs["runs"],
             "outcomes": share.reset_index().to_dict(orient="records")}}
-        print(json.dumps(doc, indent=2))
+        _print_json(doc)
         return
     t = Table(title=f"Claims against data and model ({s.name}, default run, seed {seed})", title_justify="left",
               show_lines=True)
@@ -1058,7 +1070,7 @@ def explore(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
     with Store(db, read_only=True) as store:
         unsettled = store.unconverged_runs(rid)
     if json_:
-        print(json.dumps({"run_id": rid, "runs": started.get("total"), "db": str(db), "unconverged": unsettled}))
+        _print_json({"run_id": rid, "runs": started.get("total"), "db": str(db), "unconverged": unsettled})
     else:
         out.print(f"finished {rid}: {started.get('total', 0):,} runs in {db}")
         if unsettled:
@@ -1124,8 +1136,8 @@ def sensitivity(run_id: str, outcome: str = typer.Option(..., help="an outcome o
     with Store(db, read_only=True) as store:
         frame = analyse(store, run_id, outcome, year)
     if json_:
-        print(json.dumps({"outcome": outcome, "year": frame.attrs["year"], "method": frame.attrs["method"],
-                          "indices": frame.reset_index().to_dict(orient="records")}, indent=2))
+        _print_json({"outcome": outcome, "year": frame.attrs["year"], "method": frame.attrs["method"],
+                          "indices": frame.reset_index().to_dict(orient="records")})
         return
     yr = f", {frame.attrs['year']}" if frame.attrs["year"] else ""
     t = Table(title=f"Sensitivity of {outcome}{yr} ({frame.attrs['method']}, run {run_id})", title_justify="left")
@@ -1160,8 +1172,8 @@ def discover(run_id: str, outcome: str = typer.Option("consolidated"),
         res = run_prim(store, run_id, outcome, year, threshold, below, peel_alpha, mass_min, density, units)
     box = res.box
     if json_:
-        print(json.dumps({"stats": res.stats, "trajectory": res.trajectory.reset_index().to_dict(orient="records"),
-                          "box": box.reset_index(names="parameter").to_dict(orient="records")}, indent=2))
+        _print_json({"stats": res.stats, "trajectory": res.trajectory.reset_index().to_dict(orient="records"),
+                          "box": box.reset_index(names="parameter").to_dict(orient="records")})
         return
     t = Table(title=f"PRIM peeling trajectory ({outcome}, run {run_id})", title_justify="left")
     for col in ("step", "coverage", "density", "mass", "restricted"):
@@ -1205,8 +1217,8 @@ def strategies(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
                               scheduler=scheduler, chunk_size=chunk_size, on_start=on_start, progress=bar)
     outcome = table.attrs["outcome"]
     if json_:
-        print(json.dumps({"run_id": rid, "outcome": outcome,
-                          "policies": table.reset_index().to_dict(orient="records")}, indent=2))
+        _print_json({"run_id": rid, "outcome": outcome,
+                          "policies": table.reset_index().to_dict(orient="records")})
         return
     t = Table(title=f"Policies over {n} shared futures ({outcome}; run {rid})", title_justify="left")
     robust = "p_over_definitions" in table

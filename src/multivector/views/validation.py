@@ -317,8 +317,14 @@ def _network_runs(scenario: Scenario, obs: pd.DataFrame, runs: int, seed: int, e
 
 
 def summary(table: pd.DataFrame) -> dict:
-    """The share of the held-out observations within 20% of the median, and the 5–95% band's coverage."""
+    """The share of the held-out observations within 20% of the median, and the 5–95% band's coverage.
+
+    An observed zero (a year without a coded episode) has no relative error: it is left out of the first
+    share, whose denominator says how many remain, and counted in the band's coverage like any row."""
     held = table[table["held_out"]] if "held_out" in table else table
-    close = np.abs(held["rel_error"]) <= CLOSE
-    return {"observations": len(held), "within_20pct": float(close.mean()),
+    rel = held["rel_error"].to_numpy(dtype=float)
+    defined = ~np.isnan(rel)
+    close = np.abs(rel[defined]) <= CLOSE
+    return {"observations": len(held), "with_relative_error": int(defined.sum()),
+            "within_20pct": float(close.mean()) if defined.any() else None,
             "band_coverage": float(held["in_band"].mean()), **table.attrs}

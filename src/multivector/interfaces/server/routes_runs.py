@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 
 from multivector.errors import InputError
 from multivector.interfaces.server.deps import ScenariosDep, StoredRunDep, StoreFileDep
-from multivector.interfaces.server.encode import figure_json, json_safe, records
+from multivector.interfaces.encode import figure_json, json_safe, records
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
 

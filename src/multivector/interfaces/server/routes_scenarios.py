@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from multivector.interfaces.server.deps import UNAUTHORIZED, WRITE_ACCESS, RunPoolDep, ScenarioInPath, ScenariosDep
-from multivector.interfaces.server.encode import json_safe
+from multivector.interfaces.encode import json_safe
 from multivector.interfaces.server.runner import RUN_EXTRAS, answer_run
 
 __all__ = ["RUN_EXTRAS", "router"]

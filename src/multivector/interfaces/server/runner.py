@@ -62,7 +62,7 @@ def answer_run(source: str, overrides: dict[str, float], seed: int, seeds: int, 
 
 def _answer(source, overrides, seed, seeds, year) -> bytes:
     from multivector.explore.ensemble import cached_scenario
-    from multivector.interfaces.server.encode import figure_json, json_safe
+    from multivector.interfaces.encode import figure_json, json_safe
     from multivector.model import simulate
     from multivector.views import figures
     from multivector.views.document import RUN_BOTTLENECKS, run_document
