@@ -138,7 +138,8 @@ def test_run_shows_each_observed_figure_beside_the_model():
     s = mv.load("kazakhstan")
     points = observed_points(s)
     assert points[("corridors.middle.tonnes", 2023)] == 1_372_000      # TITR less the crude to Baku
-    assert points[("corridors.northern.transit_time_h_by_commodity.container", 2024)] == 360   # China's boxes
+    assert points[("corridors.northern.transit_time_h_by_commodity.container", 2023)] == 360   # China's boxes
+    assert points[("corridors.northern.transit_time_h_by_commodity.container", 2024)] == 468   # 2024's reports
     assert points[("corridors.oil_cpc.tonnes", 2022)] == pytest.approx(52.2e6)    # observations.csv, an output
     assert not any(path.startswith(("link.", "transfer.")) for path, _ in points)   # no document path
     r = cli("run", "kazakhstan", "--years", "2022:2024", "--json")
@@ -148,4 +149,4 @@ def test_run_shows_each_observed_figure_beside_the_model():
     r = cli("run", "kazakhstan", "--years", "2022:2024")
     assert r.exit_code == 0, r.output
     assert f"{modelled:,.0f} (obs 1,372,000)" in r.stdout
-    assert "container h" in r.stdout and "(obs 360)" in r.stdout      # the northern corridor's boxes' time
+    assert "container h" in r.stdout and "(obs 360)" in r.stdout and "(obs 468)" in r.stdout   # their times
