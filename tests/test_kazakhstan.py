@@ -239,6 +239,23 @@ def test_russia_s_freight_for_central_asia_and_iran_crosses_kazakhstan_and_pays_
     assert 0.1 < added < 0.4       # USD bn a year: 9.65 Mt over about 2,000 km at about 0.0145 USD/t-km
 
 
+def test_kazakh_grain_for_central_asia_turkmenistan_and_iran_leaves_at_saryagash_and_bolashak(kz):
+    """Kazakh grain and flour for Uzbekistan, Tajikistan and Afghanistan (A-DEMAND-KZ-GRAIN-CA) leaves
+    Kazakhstan southbound at Saryagash; Turkmenistan's and Iran's (A-DEMAND-KZ-GRAIN-TM, -IR) at Bolashak
+    or, through Uzbekistan, at Saryagash too, as their costs split them; they are exports, so they lie in
+    no Asia-Europe corridor."""
+    ds = mv.simulate(kz, 1, years=[2024], coupled=False, seed=0)
+    south = ds["gateway_volume"].isel(run=0, year=0).sel(commodity="bulk", direction="southbound")
+    grain = kz.demand.query("commodity == 'bulk' and year == 2024 and origin == 'N-KZ-AST'")
+    to = {d: grain[grain.destination == d].volume.astype(float).sum() for d in ("N-UZ-TAS", "N-TM-ASB", "N-IR-THR")}
+    assert to == {"N-UZ-TAS": 6, "N-TM-ASB": 0.5, "N-IR-THR": 0.3}
+    sar, bol = float(south.sel(gateway="N-BX-SAR")), float(south.sel(gateway="N-BX-BOL"))
+    assert sar > 0.99 * to["N-UZ-TAS"] and bol > 0.1       # some of Turkmenistan's and Iran's at Bolashak
+    assert sar + bol == pytest.approx(sum(to.values()), rel=1e-3)   # every tonne leaves at one of the two
+    volume = ds["volume"].isel(run=0, year=0).sel(commodity="bulk")
+    assert float(volume.sel(corridor="other")) > sum(to.values())
+
+
 def test_china_europe_transit_through_mongolia_stays_in_the_room_the_line_leaves(kz):
     """The Trans-Mongolian line leaves about 30,000 TEU a year for transit boxes into Mongolia
     (A-MN-TRANSIT-ROOM): Erenhot's northbound China-Europe boxes stay within it, and most of the northern
