@@ -478,8 +478,8 @@ def check(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
         report = run_checks(s, pairs=pairs, seed=seed, scan=scan, progress=bar)
     if json_:
         _print_json({"scenario": s.name, "passed": report.passed, "pairs": report.pairs, "runs": report.runs,
-                          "seed": report.seed, "checks": report.table().to_dict(orient="records"),
-                          "dead_parameters": report.dead})
+                     "seed": report.seed, "checks": report.table().to_dict(orient="records"),
+                     "dead_parameters": report.dead})
     else:
         t = Table(title=f"Reality checks of {s.name} ({report.pairs} paired futures, {report.runs:,} runs, "
                         f"seed {seed})", title_justify="left")
@@ -570,8 +570,8 @@ def calibrate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
         res = fit(s, max_nfev=max_evaluations, progress=bar, starts=starts, seed=seed)
     if json_:
         _print_json({"values": res.values, "success": res.success, "cost": res.cost, "fits": res.rounds,
-                          "starts": res.starts,
-                          "fit": res.table.to_dict(orient="records")})
+                     "starts": res.starts,
+                     "fit": res.table.to_dict(orient="records")})
     else:
         t = Table(title=f"Calibration of {s.name}: observed vs modelled", title_justify="left")
         for col in ("target", "metric", "year", "observed", "modelled", "miss", "band"):
@@ -601,7 +601,7 @@ def _calibrate_politics(s, write: bool, json_: bool, walkers: int | None, steps:
     consts = constant_table(s, s.politics.history.free, post.samples)
     if json_:
         _print_json({"constants": _records(consts), "observations": fitted.to_dict(orient="records"),
-                          "provenance": post.provenance})
+                     "provenance": post.provenance})
     else:
         _print_posterior(consts, f"Posterior of {s.name}'s political constants given {post.provenance['history']} "
                                  f"({len(post.samples):,} samples)", "stated")
@@ -671,7 +671,7 @@ def _calibrate_posterior(s, write: bool, json_: bool, walkers: int | None, steps
     coeffs = coefficient_table(s, post.samples)
     if json_:
         _print_json({"coefficients": _records(coeffs), "targets": fitted.to_dict(orient="records"),
-                          "provenance": post.provenance})
+                     "provenance": post.provenance})
     else:
         _print_posterior(coeffs, f"Posterior of {s.name}'s free coefficients ({len(post.samples):,} samples)",
                          "stored fit")
@@ -1137,7 +1137,7 @@ def sensitivity(run_id: str, outcome: str = typer.Option(..., help="an outcome o
         frame = analyse(store, run_id, outcome, year)
     if json_:
         _print_json({"outcome": outcome, "year": frame.attrs["year"], "method": frame.attrs["method"],
-                          "indices": frame.reset_index().to_dict(orient="records")})
+                     "indices": frame.reset_index().to_dict(orient="records")})
         return
     yr = f", {frame.attrs['year']}" if frame.attrs["year"] else ""
     t = Table(title=f"Sensitivity of {outcome}{yr} ({frame.attrs['method']}, run {run_id})", title_justify="left")
@@ -1173,7 +1173,7 @@ def discover(run_id: str, outcome: str = typer.Option("consolidated"),
     box = res.box
     if json_:
         _print_json({"stats": res.stats, "trajectory": res.trajectory.reset_index().to_dict(orient="records"),
-                          "box": box.reset_index(names="parameter").to_dict(orient="records")})
+                     "box": box.reset_index(names="parameter").to_dict(orient="records")})
         return
     t = Table(title=f"PRIM peeling trajectory ({outcome}, run {run_id})", title_justify="left")
     for col in ("step", "coverage", "density", "mass", "restricted"):
@@ -1218,7 +1218,7 @@ def strategies(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
     outcome = table.attrs["outcome"]
     if json_:
         _print_json({"run_id": rid, "outcome": outcome,
-                          "policies": table.reset_index().to_dict(orient="records")})
+                     "policies": table.reset_index().to_dict(orient="records")})
         return
     t = Table(title=f"Policies over {n} shared futures ({outcome}; run {rid})", title_justify="left")
     robust = "p_over_definitions" in table
