@@ -125,6 +125,7 @@ def test_validate_kazakhstan_without_observations():
     # before), and those that name a variable of the political history run, in its years (2016-2024)
     assert set(rows) == {("corridors.oil_cpc.tonnes", y) for y in (2021, 2022, 2023)} | \
         {(c, y) for c in ("corridors.northern.directions.westbound.teu", "corridors.middle.tonnes") for y in (2019, 2020, 2021)} | \
+        {("focus_transit_teu", y) for y in range(2019, 2025)} | \
         {("history.fiscal_space", y) for y in (2016, 2018, 2019, 2020, 2022, 2023, 2024)} | \
         {("history.pressure_episodes", y) for y in range(2016, 2025)}
     # the dataset's rows state their errors, which widen the band as the history match's own table does:
@@ -145,3 +146,9 @@ def test_validate_kazakhstan_without_observations():
     assert abs(rows[("corridors.northern.directions.westbound.teu", 2021)]["rel_error"]) < 0.2
     assert all(abs(rows[("corridors.middle.tonnes", y)]["rel_error"]) < 0.15 for y in (2019, 2020))
     assert rows[("corridors.middle.tonnes", 2021)]["rel_error"] > 0.3
+    # the railway's transit containers (every box from abroad to abroad, held out): the model carries too
+    # few in every year, 12% in 2022 and 2024, a fifth to two-fifths in 2019-2021 and 2023 (its China-Europe
+    # and China-Russia boxes are near the count's parts; boxes from Central Asia and between Central Asia
+    # and Russia or Europe are not demand: the dataset's README, "Transit containers")
+    assert all(-0.15 < rows[("focus_transit_teu", y)]["rel_error"] < 0 for y in (2022, 2024))
+    assert all(rows[("focus_transit_teu", y)]["rel_error"] < -0.2 for y in (2019, 2020, 2021, 2023))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -67,6 +68,21 @@ def test_an_observed_zero_has_no_relative_error_and_the_json_stays_json(tmp_path
     assert "nan" not in r.output.lower()
     assert "100% of 1 observations within 20%" in r.output and "1 observed at zero" in r.output
     assert "covers 50% of 2" in r.output
+
+
+def test_the_summary_counts_observed_zeros_apart_from_rows_the_model_leaves_empty():
+    """Neither an observed zero nor a row without a modelled value (every run empty there) has a relative
+    error; the summary says how many of each, so that the table's words name the right one."""
+    import pandas as pd
+
+    from multivector.views.validation import summary
+
+    table = pd.DataFrame({"observed": [10.0, 0.0, 5.0], "median": [11.0, 0.2, np.nan],
+                          "rel_error": [0.1, np.nan, np.nan], "in_band": [True, True, False]})
+    out = summary(table)
+    assert out["with_relative_error"] == 1 and out["within_20pct"] == 1.0
+    assert out["observed_zero"] == 1 and out["without_model_value"] == 1
+    assert out["band_coverage"] == pytest.approx(2 / 3)
 
 
 def test_the_prior_ensemble_gives_a_band_and_the_table_prints(tmp_path):

@@ -428,6 +428,9 @@ def _print_run(s, ds, doc, all_gateways: bool = False):
         share_t = doc["focus_overland_share_tonnes"][i]
         out.print(f"{s.focus.name}'s share of overland freight on its corridors: {_fmt(share, '.1%')} of TEU, "
                   f"{_fmt(share_t, '.1%')} of tonnes")
+        transit = beside(doc["focus_transit_teu"][i], observed.get(("focus_transit_teu", y)), ",.0f")
+        out.print(f"Containers in transit through {s.focus.name} (every origin and destination abroad): "
+                  f"{transit} TEU")
         lost = [r for r in doc.get("unserved_by_od", []) if (r["volume"][i] or 0) > 0]
         if lost:
             units = {c: m.unit for c, m in s.commodities.items()}
@@ -815,11 +818,12 @@ def validate(scenario: str = typer.Argument(DEFAULT, help=SCENARIO_HELP),
     if "refit" in info:
         out.print("refitted: " + ", ".join(f"{k} = {v:.4g}" for k, v in info["refit"].items()))
     held = f"held-out observations (after {fit_until})" if fit_until is not None else "observations"
-    zeros = info["observations"] - info["with_relative_error"]
+    apart = [f"{n} {why}" for n, why in ((info["observed_zero"], "observed at zero"),
+                                          (info["without_model_value"], "without a modelled value")) if n]
     close = (f"{info['within_20pct']:.0%} of {info['with_relative_error']}" if info["within_20pct"] is not None
              else "none of 0")
     out.print(f"{close} {held} within 20% of the median"
-              + (f" ({zeros} observed at zero, without a relative error)" if zeros else "")
+              + (f" ({', '.join(apart)}, without a relative error)" if apart else "")
               + f"; the 5-95% band covers {info['band_coverage']:.0%} of {info['observations']}"
               + (" (each band widened by the observation's stated error)" if info.get("widened") else ""))
     if "discrepancy" in info:

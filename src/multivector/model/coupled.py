@@ -44,7 +44,9 @@ def network_reader(model: FreightModel, wanted: Mapping[str, str]) -> Callable[[
     readers = {}
     for name, metric in wanted.items():
         kind, _, rest = metric.partition(":")
-        if metric == "focus:transit_teu":
+        if metric == "focus:overland_teu":
+            read = lambda out: out["focus_overland_teu"]
+        elif metric == "focus:transit_teu":
             read = lambda out: out["focus_transit_teu"]
         elif metric == "focus:overland_share":
             read = lambda out: np.nan_to_num(out["focus_share"])

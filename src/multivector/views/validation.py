@@ -41,8 +41,9 @@ COLUMNS = ("output", "year", "value", "source")
 ENSEMBLES = ("prior", "default", "posterior")
 #: An observation "within 20%" of the ensemble's median (the summary line's first share).
 CLOSE = 0.20
-#: The outputs a posterior's model discrepancy widens: the kinds of quantity it was learnt on.
-DISCREPANCY_KINDS = ("tonnes", "teu", "time_h", "mt")
+#: The outputs a posterior's model discrepancy widens, by the last part of their path: the kinds of
+#: quantity it was learnt on (volumes and times; the focus country's transit TEU is a volume).
+DISCREPANCY_KINDS = ("tonnes", "teu", "time_h", "mt", "focus_transit_teu")
 
 
 def read_observations(path: str | Path) -> pd.DataFrame:
@@ -319,12 +320,16 @@ def _network_runs(scenario: Scenario, obs: pd.DataFrame, runs: int, seed: int, e
 def summary(table: pd.DataFrame) -> dict:
     """The share of the held-out observations within 20% of the median, and the 5–95% band's coverage.
 
-    An observed zero (a year without a coded episode) has no relative error: it is left out of the first
-    share, whose denominator says how many remain, and counted in the band's coverage like any row."""
+    An observed zero (a year without a coded episode) has no relative error, nor has a row the model gives
+    no value (a corridor that carries nothing): both are left out of the first share, whose denominator
+    says how many remain, and counted apart; the band's coverage counts every row."""
     held = table[table["held_out"]] if "held_out" in table else table
     rel = held["rel_error"].to_numpy(dtype=float)
     defined = ~np.isnan(rel)
     close = np.abs(rel[defined]) <= CLOSE
+    zero = held["observed"].to_numpy(dtype=float) == 0
     return {"observations": len(held), "with_relative_error": int(defined.sum()),
+            "observed_zero": int(zero.sum()),
+            "without_model_value": int((~defined & ~zero).sum()),
             "within_20pct": float(close.mean()) if defined.any() else None,
             "band_coverage": float(held["in_band"].mean()), **table.attrs}
