@@ -268,6 +268,29 @@ def test_a_detour_bound_drops_routes_longer_than_its_multiple_of_the_shortest(ti
         corridors(1.0)
 
 
+def test_a_commodity_may_bound_its_own_detours(tiny_dir):
+    """A commodity's own route_detour_max governs its routes over the dataset's: 2 drops the toy sea route
+    (2.4 times the northern) where the dataset's 3 keeps it; a bound of 1 or one without a source is
+    refused, naming the commodity."""
+    from multivector.errors import InputError
+    from multivector.model import compiled
+
+    toml = tiny_dir / "model.toml"
+    text = toml.read_text().replace('base_year = 2024', 'base_year = 2024\nroute_detour_max = 3.0')
+
+    def corridors(line, sources='sources = "*=A-TOY"'):
+        toml.write_text(text.replace('sources = "*=A-TOY"', f"{sources}\n{line}", 1))
+        net = compiled(mv.load(tiny_dir)).network
+        return {net.corridors[c] for c in net.route_corridor}
+
+    assert corridors("") == {"sea", "middle", "north"}
+    assert corridors("route_detour_max = 2.0") == {"middle", "north"}
+    with pytest.raises(InputError, match=r"commodities.container.*route_detour_max must be a number above 1"):
+        corridors("route_detour_max = 1.0")
+    with pytest.raises(InputError, match="route_detour_max needs a source"):
+        corridors("route_detour_max = 2.0", 'sources = "tonnes_per_unit=A-TOY;cost_units_per_unit=A-TOY"')
+
+
 def test_congestion_moves_volume_off_a_tight_ferry(tiny_dir):
     s = mv.load(tiny_dir)
     loose = mv.simulate(s, overrides={"capacity_factor_water": 2.0})

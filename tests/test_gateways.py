@@ -111,9 +111,9 @@ def test_focus_overland_share_in_tonnes(landlocked_run):
     assert not np.allclose(share, ds["focus_overland_share"].values)
 
 
-def test_focus_transit_teu_counts_the_boxes_that_cross_the_focus_country_from_abroad_to_abroad(landlocked_run):
-    """A railway's transit containers: Centralia's goods for Portia on the routes through Landlockia count,
-    those on the direct line to Alandia do not, and Landlockia's own goods (it is their origin) never do."""
+def test_focus_transit_counts_the_freight_that_crosses_the_focus_country_from_abroad_to_abroad(landlocked_run):
+    """A railway's transit: Centralia's goods for Portia on the routes through Landlockia count, those on
+    the direct line to Alandia do not, and Landlockia's own goods and ore (it is their origin) never do."""
     s, ds = landlocked_run
     from multivector.model import compiled
 
@@ -122,17 +122,17 @@ def test_focus_transit_teu_counts_the_boxes_that_cross_the_focus_country_from_ab
     through, direct, own = (np.zeros(h.shape[:2]) for _ in range(3))
     for k, path in enumerate(ds["route_path"].values):
         origin = net.od_origin[net.route_od[k]]
-        if net.od_commodity[net.route_od[k]] != "goods":
-            continue
-        if origin == "LL-CAP":
+        if origin in ("LL-CAP", "LL-MIN"):              # the capital's goods, the mine's ore: Landlockia's own
             own += h[:, :, k]
         elif "LL-JCT" in path.split(" > "):
             through += h[:, :, k]
         else:
             direct += h[:, :, k]
     assert through.min() > 0 and direct.min() > 0 and own.min() > 0       # every kind of route is used
+    # Centralia ships goods only (10 t a TEU), so its transit in tonnes is ten times its TEU
     np.testing.assert_allclose(ds["focus_transit_teu"].values, through, rtol=1e-12)
-    assert ds["focus_transit_teu"].attrs["units"] == "TEU/yr"
+    np.testing.assert_allclose(ds["focus_transit_tonnes"].values, 10.0 * through, rtol=1e-12)
+    assert ds["focus_transit_teu"].attrs["units"] == "TEU/yr" and ds["focus_transit_tonnes"].attrs["units"] == "t/yr"
     doc = run_document(ds)
     assert doc["focus_transit_teu"][1] == pytest.approx(float(np.median(through[:, 1])))
 

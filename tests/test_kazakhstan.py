@@ -47,6 +47,25 @@ def test_kazakh_exports_to_china_are_offered_each_crossing_and_no_bulk_goes_roun
     assert crossings == {"N-BX-DOS", "N-BX-KHG"}
 
 
+def test_chinas_boxes_for_russia_and_central_asia_keep_to_the_direct_lines(kz):
+    """China's boxes for Russia and for Central Asia are offered no route 1.5 times the shortest
+    (A-DETOUR-CN-BOXES): none leaves through Uzbekistan and Turkmenistan to come back at Bolashak, none
+    goes from Urumqi round through Manzhouli; every one crosses Kazakhstan from Dostyk or Altynkol."""
+    from multivector.model import compiled
+
+    net = compiled(kz).network
+    km = net.route_edges @ net.edge_length                                  # each route's length
+    for d in np.flatnonzero(np.isin(net.od_commodity, ["container_ru", "container_ca"])):
+        mine = np.flatnonzero(net.route_od == d)
+        assert km[mine].max() <= 1.5 * km[mine].min()
+        for k in mine:
+            places = set(net.route_nodes[k])
+            assert not places & {"N-BX-BOL", "N-BX-MZL", "N-BX-EHT"}, places
+            assert places & {"N-BX-DOS", "N-BX-KHG", "N-BX-BKH"}, places
+    # the bound is the boxes' own: Russia's bulk for Iran still goes by Bolashak
+    assert any("N-BX-BOL" in net.route_nodes[k] for k in np.flatnonzero(np.isin(net.od_commodity[net.route_od], ["bulk_ru"])))
+
+
 def test_every_corridor_offered_to_every_container_od(kz):
     """Every container OD, either way, is offered every corridor; the shippers who refuse Russia (the
     no_russia segments: the large carriers and forwarders, who left Iran in 2018) are offered the Middle

@@ -160,12 +160,25 @@ class Commodity(BaseModel):
     cost_unit: str
     cost_units_per_unit: float
     sources: str
+    #: the commodity's own bound on its routes' length against each OD's shortest (``[model]
+    #: route_detour_max`` otherwise): where the logit would spread some of it onto ways its shippers do not use
+    route_detour_max: float | None = None
 
     @model_validator(mode="after")
     def _positive(self):
         if self.tonnes_per_unit <= 0 or self.cost_units_per_unit <= 0:
             raise ValueError("tonnes_per_unit and cost_units_per_unit must be > 0")
+        if self.route_detour_max is not None:
+            if not self.route_detour_max > 1:
+                raise ValueError(f"route_detour_max must be a number above 1, not {self.route_detour_max!r} "
+                                 "(e.g. 1.5: no route longer than 1.5 times the shortest)")
+            if not any(g.split("=", 1)[0].strip() in ("route_detour_max", "*") for g in self.sources.split(";")):
+                raise ValueError("route_detour_max needs a source: add route_detour_max=SOURCE_ID to sources")
         return self
+
+    def detour_bound(self, default: float | None) -> float | None:
+        """The bound on this commodity's routes: its own, else the dataset's ``default``."""
+        return self.route_detour_max if self.route_detour_max is not None else default
 
 
 class Corridor(BaseModel):

@@ -257,11 +257,13 @@ class FreightModel:
         # all: corridor volumes, gateway volumes, each corridor's flow in cost units (the
         # weights of its mean time and cost), the overland totals the focus share is read from, in TEU
         # and in tonnes,
-        # and the TEU in transit through the focus country: every route of an OD that neither starts nor
-        # ends there and passes it, as its railway counts transit containers (any origin, any destination)
-        transit_teu = od_transit[net.route_od] & via_focus & np.isin(self.route_comm, teu)
-        totals = [overland_teu, overland_teu & via_focus, overland_routes, overland_routes & via_focus, transit_teu]
-        weights = [1.0, 1.0, tpu_route, tpu_route, 1.0]
+        # and the freight in transit through the focus country, in TEU and in tonnes: every route of an OD
+        # that neither starts nor ends there and passes it, as its railway counts transit (any origin, any
+        # destination)
+        transit = od_transit[net.route_od] & via_focus
+        totals = [overland_teu, overland_teu & via_focus, overland_routes, overland_routes & via_focus,
+                  transit & np.isin(self.route_comm, teu), transit]
+        weights = [1.0, 1.0, tpu_route, tpu_route, 1.0, tpu_route]
         self.flow_sums = sparse.vstack(
             [volume_matrix, gateway_matrix, direction_matrix, corr_matrix @ sparse.diags(self.route_cpu[:, 0])] +
             [sparse.csr_matrix(np.where(m, w, 0.0)[None, :]) for m, w in zip(totals, weights)]).tocsr()
@@ -369,7 +371,7 @@ class FreightModel:
         paid = route_money + self.load_per_cost_unit[:, None] * per_route(matmul(self.price_routes, res.price[self.priced_rows]))
         sums = matmul(self.flow_sums, h)
         volume, gateway, by_direction, wsum = (sums[a:b] for a, b in zip(self._flow_rows[:-1], self._flow_rows[1:]))
-        teu, teu_focus, tonnes, tonnes_focus, transit_teu = sums[self._flow_rows[-1]:]
+        teu, teu_focus, tonnes, tonnes_focus, transit_teu, transit_tonnes = sums[self._flow_rows[-1]:]
         w = h * self.route_cpu                          # weights in cost units for means
         time_sum, cost_sum, tariff_sum = matmul_each(self.cost_sums, [w * t_route, w * paid, w * focus_tariff])
         time_by_commodity = matmul(self.commodity_sums, h * t_route)                           # [C·nc, N]
@@ -388,7 +390,8 @@ class FreightModel:
             "utilisation": utilisation, "gap": res.gap, "converged": res.converged,
             "focus_share": focus_share, "focus_share_tonnes": focus_share_t,
             "revenue": tariff_sum[-1] / 1e9, "iterations": res.iterations,
-            "focus_overland_teu": teu_focus, "focus_transit_teu": transit_teu, "flow": h,
+            "focus_overland_teu": teu_focus, "focus_transit_teu": transit_teu, "focus_transit_tonnes": transit_tonnes,
+            "flow": h,
             "equilibrium_flow": res.flow, "price": res.price, "price_usd_t": res.price / 1e6,
             "gateway": gateway,                                                                # [G·D·C, N]
             "by_direction": by_direction,                                                      # [nc·D·C, N]
@@ -660,8 +663,9 @@ def results_dataset(scenario, model: FreightModel, table, years, per_year: list[
         "gateway_volume": units(("run", "year", "gateway", "direction", "commodity"), gateway,
                                 "commodity units (each commodity's unit)"),
         "focus_transit_revenue": units(("run", "year"), by_run("revenue"), "USD bn/yr"),
-        # every box in transit through the focus country, whatever its origin and destination
+        # the freight in transit through the focus country, whatever its origin and destination
         "focus_transit_teu": units(("run", "year"), by_run("focus_transit_teu"), "TEU/yr"),
+        "focus_transit_tonnes": units(("run", "year"), by_run("focus_transit_tonnes"), "t/yr"),
         "iterations": (("year",), np.array([y["iterations"] for y in per_year])),
         "parameter_value": (("run", "parameter"), table.to_numpy()[:n]),
         "tonnes": units(("run", "year", "corridor"), np.einsum("nyck,c->nyk", volume, tonnes), "t"),

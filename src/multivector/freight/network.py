@@ -109,7 +109,8 @@ def network_key(s: Scenario, k_per_corridor: int = 2) -> str:
         h.update(pd.util.hash_pandas_object(table.astype(str), index=False).to_numpy().tobytes())
     h.update(json.dumps({"corridors": {n: c.model_dump() for n, c in s.corridors.items()},
                          "segments": {n: g.model_dump() for n, g in s.segments.items()},
-                         "commodities": list(s.commodities), "defaults": route_defaults(s),
+                         "commodities": {c: m.route_detour_max for c, m in s.commodities.items()},
+                         "defaults": route_defaults(s),
                          "focus": s.focus.country, "detour": s.route_detour_max}, sort_keys=True,
                         default=str).encode())
     return h.hexdigest()
@@ -306,8 +307,9 @@ def compile_network(s: Scenario, k_per_corridor: int = 2) -> Network:
                     file=(s.path / "demand.csv") if s.path else "demand.csv",
                     hint="check links.csv (commodities column, gauges) and transfers.csv")
             found = [(ci, path, [g[a][b]["idx"] for a, b in zip(path[:-1], path[1:])]) for ci, path in found]
-            if s.route_detour_max is not None:
-                found = _without_detours(found, edges, s.route_detour_max)
+            bound = s.commodities[commodity].detour_bound(s.route_detour_max)
+            if bound is not None:
+                found = _without_detours(found, edges, bound)
             choice_sets.append((od["origin"], od["destination"], len(od_rows) + len(choice_sets), found))
         # a segment's OD follows all of its commodity's own ODs wherever some of the routes cross its
         # avoided risk classes but not all of them: with the routes that avoid them, or with every route

@@ -428,9 +428,11 @@ def _print_run(s, ds, doc, all_gateways: bool = False):
         share_t = doc["focus_overland_share_tonnes"][i]
         out.print(f"{s.focus.name}'s share of overland freight on its corridors: {_fmt(share, '.1%')} of TEU, "
                   f"{_fmt(share_t, '.1%')} of tonnes")
-        transit = beside(doc["focus_transit_teu"][i], observed.get(("focus_transit_teu", y)), ",.0f")
-        out.print(f"Containers in transit through {s.focus.name} (every origin and destination abroad): "
-                  f"{transit} TEU")
+        boxes = beside(doc["focus_transit_teu"][i], observed.get(("focus_transit_teu", y)), ",.0f")
+        mt = lambda v: None if v is None else v / 1e6
+        tonnes = beside(mt(doc["focus_transit_tonnes"][i]), mt(observed.get(("focus_transit_tonnes", y))), ",.1f")
+        out.print(f"In transit through {s.focus.name} (every origin and destination abroad): {boxes} TEU, "
+                  f"{tonnes} Mt")
         lost = [r for r in doc.get("unserved_by_od", []) if (r["volume"][i] or 0) > 0]
         if lost:
             units = {c: m.unit for c, m in s.commodities.items()}

@@ -75,7 +75,8 @@ class Posterior:
 
     def predictive(self, model: np.ndarray, seed: int = 0) -> np.ndarray:
         """Model values ``[..., n]`` of the ``n`` runs that ``draw(n, seed)`` set up, each times
-        ``exp(δ·z)``: the same draw's discrepancy, ``z`` standard normal (one per value, seeded)."""
+        ``exp(δ·z)``: the same draw's discrepancy, ``z`` a Student t with ``STUDENT_DF`` degrees of freedom,
+        the likelihood's own (one per value, seeded)."""
         model = np.asarray(model, dtype=float)
         delta = self.samples[DISCREPANCY].to_numpy(float)[self._rows(model.shape[-1], seed)]
         z = np.random.default_rng([seed, 1]).standard_t(STUDENT_DF, model.shape)

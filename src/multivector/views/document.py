@@ -197,6 +197,7 @@ def run_document(ds: xr.Dataset, top: int = 10, reduce=median_over_runs) -> dict
         "seed": int(ds.attrs.get("seed", 0)),
         "transit_revenue_usd_bn": series(ds["focus_transit_revenue"]),
         "focus_transit_teu": series(ds["focus_transit_teu"]),
+        "focus_transit_tonnes": series(ds["focus_transit_tonnes"]),
         "unserved": {str(c): series(ds["unserved"].sel(commodity=c)) for c in ds["commodity"].values},
         "unserved_by_od": unserved_by_od(ds),
     }

@@ -42,8 +42,8 @@ ENSEMBLES = ("prior", "default", "posterior")
 #: An observation "within 20%" of the ensemble's median (the summary line's first share).
 CLOSE = 0.20
 #: The outputs a posterior's model discrepancy widens, by the last part of their path: the kinds of
-#: quantity it was learnt on (volumes and times; the focus country's transit TEU is a volume).
-DISCREPANCY_KINDS = ("tonnes", "teu", "time_h", "mt", "focus_transit_teu")
+#: quantity it was learnt on (volumes and times; the focus country's transit is a volume).
+DISCREPANCY_KINDS = ("tonnes", "teu", "time_h", "mt", "focus_transit_teu", "focus_transit_tonnes")
 
 
 def read_observations(path: str | Path) -> pd.DataFrame:
