@@ -50,7 +50,8 @@ def test_kazakh_exports_to_china_are_offered_each_crossing_and_no_bulk_goes_roun
 def test_chinas_boxes_for_russia_and_central_asia_keep_to_the_direct_lines(kz):
     """China's boxes for Russia and for Central Asia are offered no route 1.5 times the shortest
     (A-DETOUR-CN-BOXES): none leaves through Uzbekistan and Turkmenistan to come back at Bolashak, none
-    goes from Urumqi round through Manzhouli; every one crosses Kazakhstan from Dostyk or Altynkol."""
+    goes from Urumqi round through Manzhouli or Erenhot; every one enters Kazakhstan from China at Dostyk,
+    Altynkol or Bakhty."""
     from multivector.model import compiled
 
     net = compiled(kz).network

@@ -254,12 +254,10 @@ class FreightModel:
             shape=(len(self.corridor_names) * n_dir * n_comm, net.n_routes))
         tpu_route = tpu[self.route_comm]
         # what a year's outputs sum over the routes' shipped flows, stacked so that one product gives them
-        # all: corridor volumes, gateway volumes, each corridor's flow in cost units (the
-        # weights of its mean time and cost), the overland totals the focus share is read from, in TEU
-        # and in tonnes,
-        # and the freight in transit through the focus country, in TEU and in tonnes: every route of an OD
-        # that neither starts nor ends there and passes it, as its railway counts transit (any origin, any
-        # destination)
+        # all: corridor volumes, gateway volumes, each corridor's flow in cost units (the weights of its
+        # mean time and cost), the overland totals the focus share is read from (TEU and tonnes), and the
+        # freight in transit through the focus country (TEU and tonnes): every route that passes it of an
+        # OD that neither starts nor ends there, as its railway counts transit
         transit = od_transit[net.route_od] & via_focus
         totals = [overland_teu, overland_teu & via_focus, overland_routes, overland_routes & via_focus,
                   transit & np.isin(self.route_comm, teu), transit]
