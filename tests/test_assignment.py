@@ -271,7 +271,7 @@ def test_a_detour_bound_drops_routes_longer_than_its_multiple_of_the_shortest(ti
 def test_a_commodity_may_bound_its_own_detours(tiny_dir):
     """A commodity's own route_detour_max governs its routes over the dataset's: 2 drops the toy sea route
     (2.4 times the northern) where the dataset's 3 keeps it; a bound of 1 or one without a source is
-    refused, naming the commodity."""
+    refused, naming the commodity, as is any of its numbers without a source."""
     from multivector.errors import InputError
     from multivector.model import compiled
 
@@ -287,8 +287,11 @@ def test_a_commodity_may_bound_its_own_detours(tiny_dir):
     assert corridors("route_detour_max = 2.0") == {"middle", "north"}
     with pytest.raises(InputError, match=r"commodities.container.*route_detour_max must be a number above 1"):
         corridors("route_detour_max = 1.0")
-    with pytest.raises(InputError, match="route_detour_max needs a source"):
+    with pytest.raises(InputError, match=r"commodities.container.sources.*route_detour_max = 2 has no source"):
         corridors("route_detour_max = 2.0", 'sources = "tonnes_per_unit=A-TOY;cost_units_per_unit=A-TOY"')
+    # the same rule as every table's numbers: each of a commodity's numbers needs its source
+    with pytest.raises(InputError, match=r"commodities.container.sources.*tonnes_per_unit = 10 has no source"):
+        corridors("", 'sources = "cost_units_per_unit=A-TOY"')
 
 
 def test_congestion_moves_volume_off_a_tight_ferry(tiny_dir):

@@ -149,6 +149,10 @@ class Parameter(BaseModel):
         return self
 
 
+#: A commodity's numbers, each of which its ``sources`` must cover (``field=ID`` or ``*=ID``).
+COMMODITY_NUMBERS = ["tonnes_per_unit", "cost_units_per_unit", "route_detour_max"]
+
+
 class Commodity(BaseModel):
     """A class of freight assigned on its own: its units and how it loads capacity."""
 
@@ -168,12 +172,9 @@ class Commodity(BaseModel):
     def _positive(self):
         if self.tonnes_per_unit <= 0 or self.cost_units_per_unit <= 0:
             raise ValueError("tonnes_per_unit and cost_units_per_unit must be > 0")
-        if self.route_detour_max is not None:
-            if not self.route_detour_max > 1:
-                raise ValueError(f"route_detour_max must be a number above 1, not {self.route_detour_max!r} "
-                                 "(e.g. 1.5: no route longer than 1.5 times the shortest)")
-            if not any(g.split("=", 1)[0].strip() in ("route_detour_max", "*") for g in self.sources.split(";")):
-                raise ValueError("route_detour_max needs a source: add route_detour_max=SOURCE_ID to sources")
+        if self.route_detour_max is not None and not self.route_detour_max > 1:
+            raise ValueError(f"route_detour_max must be a number above 1, not {self.route_detour_max!r} "
+                             "(e.g. 1.5: no route longer than 1.5 times the shortest)")
         return self
 
     def detour_bound(self, default: float | None) -> float | None:
@@ -839,8 +840,7 @@ def validate(s: Scenario) -> None:
     for p in s.parameters.values():
         check_source_id(s, p.source, toml, None, f"parameters.{p.name}.source")
     for c in s.commodities.values():
-        for entry in filter(None, c.sources.split(";")):
-            check_source_id(s, entry.split("=", 1)[-1], toml, None, f"commodities.{c.name}.sources")
+        _check_sources(s, c.model_dump(), toml, None, COMMODITY_NUMBERS, column=f"commodities.{c.name}.sources")
     for c in s.corridors.values():
         for n in c.via_nodes + c.variants:
             if n not in node_ids:
@@ -1105,22 +1105,22 @@ def _source_ids(s: Scenario) -> set:
     return kept[1]
 
 
-def _check_sources(s: Scenario, row, f, r: int, fields: list[str]) -> dict[str, str]:
-    """Every non-empty numeric field of a row must be covered by a `field=ID` or `*=ID` entry; returns
-    the row's entries, field to source id."""
+def _check_sources(s: Scenario, row, f, r: int | None, fields: list[str], column: str = "sources") -> dict[str, str]:
+    """Every non-empty numeric field of a row (a table's, or a TOML section's) must be covered by a
+    `field=ID` or `*=ID` entry of its ``sources``; returns the row's entries, field to source id."""
     covered = {}
     for entry in filter(None, row["sources"].split(";")):
         if "=" not in entry:
-            raise InputError(f"'{entry}' is not field=ID", file=f, row=r, column="sources",
+            raise InputError(f"'{entry}' is not field=ID", file=f, row=r, column=column,
                              hint="e.g. length_km=NF-60;capacity_mt=BOR-02 or *=A-ESTIMATE")
         key, sid = (x.strip() for x in entry.split("=", 1))
-        check_source_id(s, sid, f, r, "sources")
+        check_source_id(s, sid, f, r, column)
         covered[key] = sid
     for name in fields:
         value = row[name]
         if isinstance(value, float) and not math.isnan(value) and name not in covered \
                 and "*" not in covered:
-            raise InputError(f"{name} = {value:g} has no source", file=f, row=r, column="sources",
+            raise InputError(f"{name} = {value:g} has no source", file=f, row=r, column=column,
                              hint=f"add {name}=ID (a figure or an A- assumption in sources.csv)")
     return covered
 
