@@ -216,13 +216,16 @@ class FreightModel:
             (np.ones(net.n_routes), (net.route_corridor, np.arange(net.n_routes))),
             shape=(len(self.corridor_names), net.n_routes))
         focus = focus_country_nodes(scenario)
-        od_transit = np.array([o not in focus and d not in focus for o, d in zip(net.od_origin, net.od_destination)])
+        # the routes of ODs that neither start nor end in the focus country: what pays its transit tariff
+        route_transit = np.array([o not in focus and d not in focus
+                                  for o, d in zip(net.od_origin, net.od_destination)], dtype=bool)[net.route_od]
         # each route's edges inside the focus country, the only ones whose tariff is the focus country's
         self.focus_edges = net.edge_focus[:, None]
         overland = [net.corridors.index(c) for c in scenario.overland_corridors if c in net.corridors]
         teu = [comm_index[c] for c, m in scenario.commodities.items() if m.unit.upper() == "TEU"]
         overland_routes = np.isin(net.route_corridor, overland)
-        overland_teu = overland_routes & np.isin(self.route_comm, teu)
+        route_teu = np.isin(self.route_comm, teu)
+        overland_teu = overland_routes & route_teu
         via_focus = net.route_via_focus
         self.od_commodity = sparse.csr_matrix(        # [C, D]: each commodity's ODs
             (np.ones(len(self.od_group)), (self.od_group, np.arange(len(self.od_group)))),
@@ -258,9 +261,9 @@ class FreightModel:
         # mean time and cost), the overland totals the focus share is read from (TEU and tonnes), and the
         # freight in transit through the focus country (TEU and tonnes): every route that passes it of an
         # OD that neither starts nor ends there, as its railway counts transit
-        transit = od_transit[net.route_od] & via_focus
+        transit = route_transit & via_focus
         totals = [overland_teu, overland_teu & via_focus, overland_routes, overland_routes & via_focus,
-                  transit & np.isin(self.route_comm, teu), transit]
+                  transit & route_teu, transit]
         weights = [1.0, 1.0, tpu_route, tpu_route, 1.0, tpu_route]
         self.flow_sums = sparse.vstack(
             [volume_matrix, gateway_matrix, direction_matrix, corr_matrix @ sparse.diags(self.route_cpu[:, 0])] +
@@ -271,8 +274,7 @@ class FreightModel:
                                      len(self.corridor_names)])
         # the corridors' sums of flow-weighted times and costs, and the transit tariff paid by freight that
         # neither starts nor ends in the focus country
-        self.cost_sums = sparse.vstack([corr_matrix, sparse.csr_matrix(od_transit[net.route_od][None, :]
-                                                                       .astype(float))]).tocsr()
+        self.cost_sums = sparse.vstack([corr_matrix, sparse.csr_matrix(route_transit[None, :].astype(float))]).tocsr()
         self.cost_sums.eliminate_zeros()
         # each commodity's flow-weighted time on each corridor: a corridor's mean time weighs bulk's
         # TEU-equivalents against boxes, where a published transit time is a container train's
